@@ -1,0 +1,92 @@
+"""One checkpoint file format for every model: a JSON header plus named tensors.
+
+The file is written with :func:`torch.save` and read with ``weights_only=True`` (no
+pickle code runs on load). The header records the format, the model name, the model's
+own version, its hyper-parameters and any JSON-able training state, so that loading can
+refuse a file of another model or version with a clear message, and so that
+``hdpmusic transform`` can tell which model a checkpoint holds without importing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from hdpmusic.atomic import atomic_path
+from hdpmusic.errors import FormatError
+
+FORMAT = "hdpmusic-checkpoint"
+
+
+def save_checkpoint(path: str | os.PathLike, *, model: str, version: int,
+                    header: Mapping[str, Any], tensors: Mapping[str, Any]) -> None:
+    """Write a checkpoint atomically.
+
+    Parameters
+    ----------
+    path : path-like
+    model : str
+        Registry name of the model (``"hdpgmm"``, ``"g1"``, ``"vq"``, ...).
+    version : int
+        The model's checkpoint version; bump it when the tensors' meaning changes.
+    header : mapping
+        JSON-serialisable hyper-parameters and state.
+    tensors : mapping of str to torch.Tensor or np.ndarray
+    """
+    import torch
+
+    head = {"format": FORMAT, "model": model, "version": int(version), **header}
+    payload = {
+        "header": json.dumps(head, default=_json_default),
+        "tensors": {k: torch.as_tensor(np.asarray(v) if not torch.is_tensor(v) else v)
+                    .detach().cpu().contiguous() for k, v in tensors.items()},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, *, model: str | None = None,
+                    version: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read a checkpoint; check its model name and version.
+
+    Returns
+    -------
+    header : dict
+    tensors : dict of str to torch.Tensor (on the CPU)
+    """
+    import torch
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        header = json.loads(payload["header"])
+        tensors = dict(payload["tensors"])
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # corrupt or foreign file: one clear message
+        raise FormatError(f"{path} is not an hdpmusic checkpoint ({err})") from err
+    if header.get("format") != FORMAT:
+        raise FormatError(f"{path} is not an hdpmusic checkpoint")
+    if model is not None and header.get("model") != model:
+        raise FormatError(f"{path} holds a {header.get('model')!r} model, not {model!r}")
+    if version is not None and header.get("version") != version:
+        raise FormatError(
+            f"{path} is a {header.get('model')} checkpoint of version {header.get('version')}; "
+            f"this hdpmusic reads version {version} (refit, or use the hdpmusic that wrote it)")
+    return header, tensors
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The header of a checkpoint (to dispatch on ``header['model']``)."""
+    return load_checkpoint(path)[0]
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint header")

@@ -1,0 +1,52 @@
+"""The ``hdpmusic`` command.
+
+Each verb lives in its own module under :mod:`hdpmusic.cli` (found automatically;
+modules whose name starts with ``_`` are helpers) and exposes
+``register(subparsers)``, which adds a sub-parser whose ``func`` default is called with
+the parsed arguments and returns an exit status. Verbs import their heavy dependencies
+inside ``func`` so that ``hdpmusic --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from hdpmusic import __version__
+from hdpmusic.errors import HdpmusicError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hdpmusic",
+        description="Music representation learning with HDPGMM and its baselines.",
+    )
+    parser.add_argument("--version", action="version", version=f"hdpmusic {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except HdpmusicError as err:
+        print(f"hdpmusic: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hdpmusic: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,20 @@
+"""Exceptions that carry a message meant for the user (the CLI prints them on one line)."""
+
+from __future__ import annotations
+
+
+class HdpmusicError(Exception):
+    """An error caused by the user's input: a bad file, a wrong shape, a bad option.
+
+    The CLI prints ``hdpmusic: error: <message>`` and exits with status 1 instead of a
+    traceback. The message should name the offending file or value and, where possible,
+    the fix.
+    """
+
+
+class DataError(HdpmusicError, ValueError):
+    """Input data that cannot be used (wrong dimension, NaN frames, empty corpus, ...)."""
+
+
+class FormatError(HdpmusicError, ValueError):
+    """A file that is not in the expected format or version (corpus, checkpoint, ...)."""

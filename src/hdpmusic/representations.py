@@ -1,0 +1,102 @@
+"""Song-level representation files: ``ids`` × ``X`` (J, D) with provenance attributes.
+
+Every model's ``transform`` writes one; evaluation reads them and never imports a model.
+Layout (HDF5): dataset ``X`` float32 (J, D), dataset ``ids`` utf-8 strings (J,), and
+JSON-encoded file attributes (``model``, ``kind``, ``source``, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hdpmusic.atomic import atomic_path
+from hdpmusic.errors import DataError, FormatError
+
+FORMAT = "hdpmusic-representations"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Representations:
+    """Song vectors with their ids.
+
+    Attributes
+    ----------
+    ids : list of str, length J
+    X : np.ndarray, shape (J, D)
+    attrs : dict
+        Provenance: ``model``, ``kind``, ``source`` (checkpoint path), ...
+    """
+
+    ids: list[str]
+    X: np.ndarray
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ids = [str(i) for i in self.ids]
+        self.X = np.asarray(self.X)
+        if self.X.ndim != 2 or self.X.shape[0] != len(self.ids):
+            raise DataError(
+                f"representations need X of shape (len(ids), D); got X {self.X.shape} "
+                f"for {len(self.ids)} ids")
+        if len(set(self.ids)) != len(self.ids):
+            raise DataError("representation ids must be unique")
+
+    def align(self, ids: Sequence[str]) -> np.ndarray:
+        """Rows of ``X`` in the order of ``ids``; a missing id is an error.
+
+        Returns
+        -------
+        np.ndarray, shape (len(ids), D)
+        """
+        index = {song: row for row, song in enumerate(self.ids)}
+        missing = [str(i) for i in ids if str(i) not in index]
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            raise DataError(f"{len(missing)} ids have no representation: {shown}")
+        return self.X[[index[str(i)] for i in ids]]
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> None:
+        """Write to HDF5 atomically."""
+        import h5py
+
+        with atomic_path(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+            f.create_dataset("X", data=np.asarray(self.X, dtype=np.float32))
+            f.create_dataset("ids", data=np.array(self.ids, dtype=object),
+                             dtype=h5py.string_dtype("utf-8"))
+            f.attrs["format"] = FORMAT
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["meta"] = json.dumps(self.attrs, default=str)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Representations:
+        """Read a file written by :meth:`save` (or an ``.npz`` with ``ids`` and ``X``
+        or the study's ``feature``)."""
+        path = os.fspath(path)
+        if path.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as z:
+                key = "X" if "X" in z else "feature"
+                if key not in z or "ids" not in z:
+                    raise FormatError(f"{path}: an .npz needs 'ids' and 'X' (or 'feature')")
+                return cls([str(i) for i in z["ids"]], z[key], {"source": path})
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                if f.attrs.get("format") != FORMAT:
+                    raise FormatError(f"{path} is not an hdpmusic representation file")
+                version = int(f.attrs["format_version"])
+                if version > FORMAT_VERSION:
+                    raise FormatError(
+                        f"{path} has format version {version}; this hdpmusic reads "
+                        f"<= {FORMAT_VERSION}: upgrade hdpmusic")
+                ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
+                return cls(ids, f["X"][()], json.loads(f.attrs.get("meta", "{}")))
+        except OSError as err:
+            raise FormatError(f"cannot read representations {path}: {err}") from err
