@@ -18,3 +18,7 @@ class DataError(HdpmusicError, ValueError):
 
 class FormatError(HdpmusicError, ValueError):
     """A file that is not in the expected format or version (corpus, checkpoint, ...)."""
+
+
+class ParameterError(HdpmusicError, ValueError):
+    """An invalid option or hyper-parameter value."""

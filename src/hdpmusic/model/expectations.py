@@ -1,0 +1,236 @@
+"""Expectations and ELBO terms of the HDPGMM's variational factors (pure functions).
+
+Notation follows Wang, Paisley & Blei (2011) and Bishop (2006, §10.2): corpus sticks
+``q(β'_k) = Beta(u_k, v_k)``, song sticks ``q(π'_jt) = Beta(a_jt, b_jt)``, components
+``q(μ_k, Λ_k) = N(μ_k | m_k, (λ_k Λ_k)⁻¹) W(Λ_k | W_k, ν_k)``, concentration parameters
+``q(γ) = Gamma(shape, rate)`` (likewise α0). Every function works batched on torch
+tensors of any floating dtype and device; none loops over components in Python.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+# --------------------------------------------------------------------------- sticks
+def stick_expectations(u: Tensor, v: Tensor) -> Tensor:
+    """E[log w_k] of stick-breaking weights truncated at ``n = len + 1`` sticks.
+
+    Parameters
+    ----------
+    u, v : Tensor, shape (..., n - 1)
+        Beta parameters of the stick proportions w'_k (the last proportion is 1).
+
+    Returns
+    -------
+    Tensor, shape (..., n)
+        ``E[log w_k] = E[log w'_k] + Σ_{l<k} E[log(1 − w'_l)]``.
+    """
+    dig_sum = torch.digamma(u + v)
+    log_w = torch.digamma(u) - dig_sum
+    log_1mw = torch.digamma(v) - dig_sum
+    zero = torch.zeros_like(u[..., :1])
+    return torch.cat([log_w, zero], -1) + torch.cat([zero, torch.cumsum(log_1mw, -1)], -1)
+
+
+def stick_means(u: Tensor, v: Tensor) -> Tensor:
+    """E[w_k] of truncated stick-breaking weights, shape (..., n); sums to one."""
+    frac = u / (u + v)
+    rest = torch.cumprod(1.0 - frac, -1)
+    one = torch.ones_like(u[..., :1])
+    return torch.cat([frac, one], -1) * torch.cat([one, rest], -1)
+
+
+def expected_log_1m(u: Tensor, v: Tensor) -> Tensor:
+    """E[log(1 − w')] for w' ~ Beta(u, v)."""
+    return torch.digamma(v) - torch.digamma(u + v)
+
+
+def beta_entropy(u: Tensor, v: Tensor) -> Tensor:
+    """Entropy of Beta(u, v), elementwise."""
+    return (torch.lgamma(u) + torch.lgamma(v) - torch.lgamma(u + v)
+            - (u - 1.0) * torch.digamma(u) - (v - 1.0) * torch.digamma(v)
+            + (u + v - 2.0) * torch.digamma(u + v))
+
+
+def stick_prior_term(u: Tensor, v: Tensor, conc_mean: Tensor | float,
+                     conc_log_mean: Tensor | float) -> Tensor:
+    """E_q[log Beta(w' | 1, c)] + H[q(w')] summed over the last axis.
+
+    ``log Beta(w | 1, c) = log c + (c − 1) log(1 − w)``; with a random concentration c
+    its expectations ``E[c]`` and ``E[log c]`` are passed (for a fixed c: c and log c).
+
+    Returns
+    -------
+    Tensor, shape (...)
+    """
+    n = u.shape[-1]
+    return (n * conc_log_mean + ((conc_mean - 1.0) * expected_log_1m(u, v)).sum(-1)
+            + beta_entropy(u, v).sum(-1))
+
+
+# --------------------------------------------------------------------------- gamma
+def gamma_moments(shape: Tensor, rate: Tensor) -> tuple[Tensor, Tensor]:
+    """E[c] and E[log c] for c ~ Gamma(shape, rate)."""
+    return shape / rate, torch.digamma(shape) - torch.log(rate)
+
+
+def gamma_prior_term(shape: Tensor, rate: Tensor, prior_shape: float,
+                     prior_rate: float) -> Tensor:
+    """E_q[log Gamma(c | a0, b0)] + H[Gamma(shape, rate)] (shape/rate parametrisation)."""
+    mean, log_mean = gamma_moments(shape, rate)
+    expected_log_prior = (prior_shape * math.log(prior_rate) - math.lgamma(prior_shape)
+                          + (prior_shape - 1.0) * log_mean - prior_rate * mean)
+    entropy = shape - torch.log(rate) + torch.lgamma(shape) + (1.0 - shape) * torch.digamma(shape)
+    return expected_log_prior + entropy
+
+
+# --------------------------------------------------------------------- Normal-Wishart
+def expected_logdet_precision(logdet_W: Tensor, nu: Tensor, d: int) -> Tensor:
+    """E[log |Λ|] for Λ ~ Wishart(W, ν) (Bishop B.81), shape like ``nu``."""
+    i = torch.arange(d, dtype=nu.dtype, device=nu.device)
+    return torch.digamma(0.5 * (nu[..., None] - i)).sum(-1) + d * math.log(2.0) + logdet_W
+
+
+def wishart_log_norm(logdet_W: Tensor, nu: Tensor, d: int) -> Tensor:
+    """log B(W, ν), the Wishart normaliser (Bishop B.79)."""
+    return -0.5 * nu * logdet_W - 0.5 * nu * d * math.log(2.0) - _mvlgamma(0.5 * nu, d)
+
+
+def _mvlgamma(x: Tensor, d: int) -> Tensor:
+    """Multivariate log-gamma, batched over any shape of ``x``."""
+    j = torch.arange(d, dtype=x.dtype, device=x.device)
+    return 0.25 * d * (d - 1) * math.log(math.pi) + torch.lgamma(x[..., None] - 0.5 * j).sum(-1)
+
+
+def normal_wishart_entropy(lam: Tensor, logdet_W: Tensor, nu: Tensor, d: int) -> Tensor:
+    """H[q(μ, Λ)] for q = N(μ | m, (λΛ)⁻¹) W(Λ | W, ν), shape (K,).
+
+    ``H = H[W(W, ν)] + E_Λ H[N(m, (λΛ)⁻¹)]`` with Bishop B.82 for the Wishart part.
+    """
+    e_logdet = expected_logdet_precision(logdet_W, nu, d)
+    h_wishart = -wishart_log_norm(logdet_W, nu, d) - 0.5 * (nu - d - 1.0) * e_logdet + 0.5 * nu * d
+    h_gauss = 0.5 * d * (1.0 + LOG_2PI) - 0.5 * d * torch.log(lam) - 0.5 * e_logdet
+    return h_wishart + h_gauss
+
+
+def normal_wishart_expected_log_prior(lam: Tensor, m: Tensor, W: Tensor, logdet_W: Tensor,
+                                      nu: Tensor, lam0: float, m0: Tensor, W0_inv: Tensor,
+                                      logdet_W0: Tensor, nu0: float) -> Tensor:
+    """E_q[log p(μ_k, Λ_k)] under the Gaussian–Wishart prior (Bishop 10.74), shape (K,).
+
+    Parameters
+    ----------
+    lam, nu : Tensor, shape (K,)
+    m : Tensor, shape (K, d)
+    W : Tensor, shape (K, d, d)
+    logdet_W : Tensor, shape (K,)
+    lam0, nu0 : float
+    m0 : Tensor, shape (d,)
+    W0_inv : Tensor, shape (d, d)
+    logdet_W0 : Tensor, shape ()
+    """
+    d = m.shape[-1]
+    e_logdet = expected_logdet_precision(logdet_W, nu, d)
+    diff = m - m0
+    maha = torch.einsum("ki,kij,kj->k", diff, W, diff)
+    trace = torch.einsum("ij,kji->k", W0_inv, W)
+    nu0_t = torch.as_tensor(nu0, dtype=nu.dtype, device=nu.device)
+    gauss = 0.5 * (d * math.log(lam0 / (2.0 * math.pi)) + e_logdet - d * lam0 / lam
+                   - lam0 * nu * maha)
+    wishart = (wishart_log_norm(logdet_W0, nu0_t, d) + 0.5 * (nu0 - d - 1.0) * e_logdet
+               - 0.5 * nu * trace)
+    return gauss + wishart
+
+
+# --------------------------------------------------------- E_q[log p(x | φ_k)] as GEMM
+def n_quadratic_features(d: int) -> int:
+    """Width of :func:`quadratic_features` for dimension d: d(d+1)/2 + d + 1."""
+    return d * (d + 1) // 2 + d + 1
+
+
+def quadratic_features(x: Tensor) -> Tensor:
+    """Feature map Φ(x) = [x_i x_j (i ≤ j, row-major upper triangle), x, 1].
+
+    With it any quadratic function of x with per-component coefficients is one matrix
+    product ``Φ(x) @ P``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (n, d)
+
+    Returns
+    -------
+    Tensor, shape (n, d(d+1)/2 + d + 1)
+    """
+    d = x.shape[-1]
+    i, j = torch.triu_indices(d, d, device=x.device)
+    return torch.cat([x[:, i] * x[:, j], x, torch.ones_like(x[:, :1])], 1)
+
+
+def quadratic_form_coefficients(m: Tensor, A: Tensor, const: Tensor | None = None) -> Tensor:
+    """Coefficients P such that ``quadratic_features(x) @ P = (x − m_k)ᵀ A_k (x − m_k) + c_k``.
+
+    Parameters
+    ----------
+    m : Tensor, shape (K, d)
+    A : Tensor, shape (K, d, d), symmetric
+    const : Tensor, shape (K,), optional
+
+    Returns
+    -------
+    Tensor, shape (d(d+1)/2 + d + 1, K)
+    """
+    d = m.shape[-1]
+    i, j = torch.triu_indices(d, d, device=m.device)
+    quad = A[:, i, j] * torch.where(i == j, 1.0, 2.0).to(A.dtype)
+    Am = torch.einsum("kij,kj->ki", A, m)
+    c = (Am * m).sum(-1)
+    if const is not None:
+        c = c + const
+    return torch.cat([quad, -2.0 * Am, c[:, None]], 1).T
+
+
+def expected_loglik_coefficients(lam: Tensor, m: Tensor, W: Tensor, logdet_W: Tensor,
+                                 nu: Tensor) -> Tensor:
+    """P such that ``quadratic_features(x) @ P = E_q[log N(x | μ_k, Λ_k⁻¹)]`` (Bishop 10.64–65).
+
+    ``E_q[log N(x|μ_k,Λ_k⁻¹)] = ½ E[log|Λ_k|] − d/2 log 2π − d/(2λ_k)
+    − ν_k/2 (x − m_k)ᵀ W_k (x − m_k)``.
+
+    Returns
+    -------
+    Tensor, shape (d(d+1)/2 + d + 1, K)
+    """
+    d = m.shape[-1]
+    const = (0.5 * expected_logdet_precision(logdet_W, nu, d) - 0.5 * d * LOG_2PI
+             - 0.5 * d / lam)
+    scale = -0.5 * nu
+    return quadratic_form_coefficients(m, scale[:, None, None] * W, const)
+
+
+def student_t_predictive(x_phi: Tensor, lam: Tensor, m: Tensor, W: Tensor, logdet_W: Tensor,
+                         nu: Tensor) -> Tensor:
+    """log of the posterior predictive St(x | m_k, L_k, ν_k + 1 − d) (Bishop 10.81).
+
+    Parameters
+    ----------
+    x_phi : Tensor, shape (n, d(d+1)/2 + d + 1)
+        :func:`quadratic_features` of the frames, in the dtype of the parameters.
+
+    Returns
+    -------
+    Tensor, shape (n, K)
+    """
+    d = m.shape[-1]
+    dof = nu + 1.0 - d
+    scale = dof * lam / (1.0 + lam)
+    maha = x_phi @ quadratic_form_coefficients(m, scale[:, None, None] * W)
+    log_norm = (torch.lgamma(0.5 * (dof + d)) - torch.lgamma(0.5 * dof)
+                + 0.5 * (d * torch.log(scale) + logdet_W) - 0.5 * d * torch.log(dof * math.pi))
+    return log_norm - 0.5 * (dof + d) * torch.log1p(maha.clamp_min(0.0) / dof)

@@ -1,0 +1,673 @@
+"""The HDPGMM estimator: online variational inference with a scikit-learn interface."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from torch import Tensor
+
+from hdpmusic.checkpoint import load_checkpoint, save_checkpoint
+from hdpmusic.errors import DataError, FormatError, ParameterError
+from hdpmusic.model import expectations as ex
+from hdpmusic.model.local import LocalParams, expected_loglik, infer_batch
+from hdpmusic.model.sufficient import (
+    Globals,
+    Prior,
+    Stats,
+    concentration_moments,
+    derive_globals,
+    frame_statistics,
+    global_elbo_terms,
+    updated_gamma_rate,
+)
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_MODEL = "hdpgmm"
+CHECKPOINT_VERSION = 1
+Kind = Literal["posterior", "responsibility", "loglik"]
+
+
+class HDPGMM(TransformerMixin, BaseEstimator):
+    """Hierarchical Dirichlet process Gaussian mixture, fitted by online variational inference.
+
+    Songs are groups of frames; the corpus shares K Gaussian components with weights
+    β ~ GEM(γ), and each song draws its own T-slot mixture over them (Wang, Paisley &
+    Blei 2011, with a Gaussian–Wishart base measure). Global factors are updated in
+    natural parameters with step ρ_t = (τ0 + t)^−κ from mini-batches of whole songs.
+
+    Parameters
+    ----------
+    n_components : int
+        Corpus truncation K.
+    n_song_components : int
+        Song truncation T.
+    batch_size : int
+        Songs per mini-batch.
+    max_epochs : int
+        Passes over the corpus in :meth:`fit`.
+    kappa, tau0 : float
+        Step size ρ_t = (τ0 + t)^−κ, t = number of updates so far.
+    eta0 : float
+        Splash regulariser (the paper's Eq. 21): statistics use ``(1 − η_t) r + η_t e`` with
+        η_t = η0·10³/(t + 10³).
+    splash : {"uniform", "simplex"}
+        ``e = 1/K`` (the paper), or a random point of the simplex per frame (the
+        study's code).
+    gamma, alpha0 : float or None
+        Corpus and song concentrations; ``None`` learns them with Gamma(1, 1) hyper-priors.
+    lambda0 : float
+        Prior precision scale λ0 of the component means.
+    nu0 : float or None
+        Prior Wishart degrees of freedom; ``None`` gives d + 2.
+    whiten : {"cholesky", "pca", "zca"} or None
+        Whitening fitted on the training corpus (stored with the model).
+    init : {"kmeans++", "random"}
+        k-means++ seeding of the component means on a sample of frames, or random hard
+        assignments of the sample (the study's initialisation).
+    init_samples : int
+        Frames sampled for the initialisation.
+    local_tol, local_max_iter : float, int
+        Per-song stopping rule of the local step (relative change of the song's bound).
+    max_padding : float
+        Largest share of padding in the length buckets of the local step.
+    device : str
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+    dtype : {"float32", "float64"}
+        Precision of the frame-level math (statistics are always accumulated in float64).
+    random_state : int
+        Seed of the initialisation, the batch order and the simplex splash.
+    verbose : bool
+        Progress bars.
+
+    Attributes
+    ----------
+    weights_ : np.ndarray, shape (K,)
+        E[β_k], the corpus-level component weights.
+    means_ : np.ndarray, shape (K, d)
+        Posterior means m_k, in the original feature space.
+    covariances_ : np.ndarray, shape (K, d, d)
+        E[Λ_k]⁻¹ = W_k⁻¹/ν_k, in the original feature space.
+    n_active_components_ : int
+        Components with weight above ``1e-3``.
+    history_ : list of dict
+        One record per update: step, epoch, elbo_per_frame, n_active, rho, eta,
+        local_iter (mean), frames_per_s, padding.
+    whitener_ : Whitener or None
+    n_features_in_ : int
+    """
+
+    def __init__(self, n_components: int = 256, n_song_components: int = 32, *,
+                 batch_size: int = 1024, max_epochs: int = 100, kappa: float = 0.6,
+                 tau0: float = 64.0, eta0: float = 0.1, splash: str = "uniform",
+                 gamma: float | None = None, alpha0: float | None = None,
+                 lambda0: float = 2.0, nu0: float | None = None,
+                 whiten: str | None = "cholesky", init: str = "kmeans++",
+                 init_samples: int = 100_000, local_tol: float = 1e-4,
+                 local_max_iter: int = 100, max_padding: float = 0.1,
+                 device: str = "auto", dtype: str = "float32", random_state: int = 0,
+                 verbose: bool = True) -> None:
+        self.n_components = n_components
+        self.n_song_components = n_song_components
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.kappa = kappa
+        self.tau0 = tau0
+        self.eta0 = eta0
+        self.splash = splash
+        self.gamma = gamma
+        self.alpha0 = alpha0
+        self.lambda0 = lambda0
+        self.nu0 = nu0
+        self.whiten = whiten
+        self.init = init
+        self.init_samples = init_samples
+        self.local_tol = local_tol
+        self.local_max_iter = local_max_iter
+        self.max_padding = max_padding
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, X: Any, y: None = None, *, checkpoint: str | os.PathLike | None = None,
+            checkpoint_every: int = 0, resume: bool = False) -> HDPGMM:
+        """Fit on a corpus with ``max_epochs`` passes of online updates.
+
+        Parameters
+        ----------
+        X : Corpus or sequence of np.ndarray (n_j, d)
+        y : ignored
+        checkpoint : path, optional
+            Where to save the model (atomically) at the end of every epoch, every
+            ``checkpoint_every`` updates if > 0, and at the end.
+        checkpoint_every : int
+        resume : bool
+            Continue a fitted (e.g. :meth:`load`-ed) model from its saved position instead
+            of re-initialising; with the same corpus and seed the result is identical to an
+            uninterrupted run.
+        """
+        corpus = self._as_corpus(X)
+        if resume and hasattr(self, "stats_"):
+            self._check_dim(corpus)
+            if self.n_songs_ != len(corpus):
+                raise DataError(f"cannot resume: the model was fitted on {self.n_songs_} songs, "
+                                f"this corpus has {len(corpus)}")
+        else:
+            self._initialise(corpus)
+        dev, dtype = self._device(), self._dtype()
+        while self.epoch_ < self.max_epochs:
+            batches = corpus.minibatch_indices(self.batch_size, seed=self.random_state,
+                                               epoch=self.epoch_)
+            todo = batches[self.batch_in_epoch_:]
+            bar = _progress(len(batches), self.batch_in_epoch_, self.epoch_, self.max_epochs,
+                            self.verbose)
+            try:
+                for batch in corpus.iter_batches(todo, device=dev, dtype=dtype,
+                                                 whitener=self.whitener_):
+                    record = self._step(batch.frames, corpus.lengths[batch.indices], batch.indices)
+                    self.batch_in_epoch_ += 1
+                    bar.update(1)
+                    bar.set_postfix(elbo=f"{record['elbo_per_frame']:.4g}",
+                                    active=record["n_active"],
+                                    fps=f"{record['frames_per_s']:.3g}",
+                                    it=f"{record['local_iter']:.0f}")
+                    if checkpoint and checkpoint_every and self.n_steps_ % checkpoint_every == 0:
+                        self.save(checkpoint)
+            finally:
+                bar.close()
+            self.epoch_, self.batch_in_epoch_ = self.epoch_ + 1, 0
+            if checkpoint:
+                self.save(checkpoint)
+        return self
+
+    def partial_fit(self, X: Any, y: None = None, *, corpus_size: int | None = None) -> HDPGMM:
+        """One online update from the songs of ``X`` taken as one mini-batch.
+
+        The first call initialises the model (whitening, priors, components) from ``X``.
+
+        Parameters
+        ----------
+        X : Corpus or sequence of np.ndarray (n_j, d)
+        corpus_size : int, optional
+            J, the number of songs the statistics are scaled to (first call only; default
+            ``len(X)``).
+        """
+        corpus = self._as_corpus(X)
+        if not hasattr(self, "stats_"):
+            self._initialise(corpus, n_songs=corpus_size)
+        self._check_dim(corpus)
+        idx = np.arange(len(corpus))
+        batch = corpus.load_batch(idx, device=self._device(), dtype=self._dtype(),
+                                  whitener=self.whitener_)
+        self._step(batch.frames, corpus.lengths, idx)
+        return self
+
+    def transform(self, X: Any, kind: Kind = "posterior", *, log: bool = True,
+                  log_floor: float = 1e-8, batch_size: int | None = None) -> np.ndarray:
+        """Song-level representations, one row per song.
+
+        Parameters
+        ----------
+        X : Corpus or sequence of np.ndarray (n_j, d)
+        kind : {"posterior", "responsibility", "loglik"}
+            ``posterior``: frame-average of p(k|x) ∝ exp E_q[log p(x|φ_k)] under uniform
+            weights (the study's feature); ``responsibility``: frame-average of the HDP
+            responsibilities r = ζφ from the local step (uses the sticks);
+            ``loglik``: softmax over k of the frame-averaged E_q[log p(x|φ_k)] (the
+            seed text's length- and component-normalised expected log-likelihood).
+        log : bool
+            Return ``log(max(y, log_floor))``.
+        batch_size : int, optional
+            Songs per batch (default ``self.batch_size``).
+
+        Returns
+        -------
+        np.ndarray, shape (J, K), float32
+        """
+        if kind not in ("posterior", "responsibility", "loglik"):
+            raise ParameterError(f"kind must be posterior, responsibility or loglik, not {kind!r}")
+        corpus = self._as_corpus(X)
+        self._check_dim(corpus)
+        lp = self._local_params()
+        out = np.empty((len(corpus), self.n_components), dtype=np.float32)
+        for batch in self._ordered_batches(corpus, batch_size):
+            lengths = corpus.lengths[batch.indices]
+            if kind == "responsibility":
+                res = infer_batch(batch.frames, lengths, lp, statistics=False,
+                                  responsibility=True, max_padding=self.max_padding)
+                Y = res.responsibility
+            else:
+                L = expected_loglik(batch.frames, lp.coef)
+                song = _song_index(lengths, L.device)
+                if kind == "posterior":
+                    L = torch.softmax(L, dim=1)
+                Y = torch.zeros(len(lengths), L.shape[1], dtype=L.dtype, device=L.device)
+                Y.index_add_(0, song, L)
+                Y /= torch.as_tensor(lengths, dtype=L.dtype, device=L.device)[:, None]
+                if kind == "loglik":
+                    Y = torch.softmax(Y, dim=1)
+            out[batch.indices] = Y.float().cpu().numpy()
+        return np.log(np.maximum(out, log_floor)) if log else out
+
+    def predict_proba(self, frames: np.ndarray) -> np.ndarray:
+        """p(k | x) ∝ exp(E_q[log p(x|φ_k)] + E[log β_k]) per frame.
+
+        Parameters
+        ----------
+        frames : np.ndarray, shape (n, d)
+
+        Returns
+        -------
+        np.ndarray, shape (n, K)
+        """
+        x = self._frames_tensor(frames)
+        lp = self._local_params()
+        return torch.softmax(expected_loglik(x, lp.coef) + lp.log_beta, 1).cpu().numpy()
+
+    def predict(self, frames: np.ndarray) -> np.ndarray:
+        """Most probable component per frame, shape (n,)."""
+        return self.predict_proba(frames).argmax(1)
+
+    def score_samples(self, frames: np.ndarray) -> np.ndarray:
+        """Log predictive density of frames under the corpus-level mixture (original space).
+
+        ``log Σ_k E[β_k] St(x | m_k, L_k, ν_k + 1 − d)`` (Bishop 10.81) in the whitened
+        space, plus the log-Jacobian of the whitening.
+
+        Returns
+        -------
+        np.ndarray, shape (n,), float64
+        """
+        x = self._frames_tensor(frames).double()
+        g = self._globals_
+        log_t = ex.student_t_predictive(ex.quadratic_features(x), g.lam, g.m, g.W, g.logdet_W,
+                                        g.nu)
+        dens = torch.logsumexp(log_t + torch.log(g.weights.clamp_min(1e-300)), 1)
+        return (dens + self._log_jacobian()).cpu().numpy()
+
+    def score(self, X: Any, y: None = None) -> float:
+        """Mean per-frame held-out log predictive density of a corpus (higher is better)."""
+        corpus = self._as_corpus(X)
+        self._check_dim(corpus)
+        total, n = 0.0, 0
+        for j in range(len(corpus)):
+            s = self.score_samples(corpus[j])
+            total, n = total + float(s.sum()), n + len(s)
+        return total / n
+
+    @property
+    def weights_(self) -> np.ndarray:
+        return self._globals_.weights.cpu().numpy()
+
+    @property
+    def means_(self) -> np.ndarray:
+        m = self._globals_.m.cpu().numpy()
+        return m if self.whitener_ is None else self.whitener_.inverse_transform(m)
+
+    @property
+    def covariances_(self) -> np.ndarray:
+        g = self._globals_
+        cov = (torch.linalg.inv(g.W) / g.nu[:, None, None]).cpu().numpy()
+        if self.whitener_ is None:
+            return cov
+        Minv = np.linalg.inv(np.asarray(self.whitener_.matrix_, dtype=np.float64))
+        return Minv.T @ cov @ Minv
+
+    @property
+    def n_active_components_(self) -> int:
+        return int((self.weights_ > 1e-3).sum())
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Save parameters, fitted state and training position (atomically)."""
+        self._check_fitted()
+        tensors = {f"stats.{k}": v for k, v in self.stats_.tensors().items()}
+        tensors.update({"prior.m0": self.prior_.m0, "prior.W0_inv": self.prior_.W0_inv,
+                        "gamma_rate": (self.gamma_rate_ if self.gamma_rate_ is not None
+                                       else torch.zeros(()))})
+        whitener = None
+        if self.whitener_ is not None:
+            state = self.whitener_.state_dict()
+            whitener = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+            tensors.update({f"whitener.{k}": v for k, v in state.items()
+                            if isinstance(v, np.ndarray)})
+        header = {
+            "params": self.get_params(),
+            "n_features_in": self.n_features_in_,
+            "n_songs": self.n_songs_,
+            "n_frames": self.n_frames_,
+            "position": {"step": self.n_steps_, "epoch": self.epoch_,
+                         "batch_in_epoch": self.batch_in_epoch_},
+            "prior": {"lam0": self.prior_.lam0, "nu0": self.prior_.nu0,
+                      "gamma": self.prior_.gamma, "alpha0": self.prior_.alpha0,
+                      "gamma_prior": self.prior_.gamma_prior,
+                      "alpha0_prior": self.prior_.alpha0_prior},
+            "whitener": whitener,
+            "history": self.history_,
+        }
+        save_checkpoint(path, model=CHECKPOINT_MODEL, version=CHECKPOINT_VERSION,
+                        header=header, tensors=tensors)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str | None = None) -> HDPGMM:
+        """Load a model saved by :meth:`save` (``device`` overrides the saved one)."""
+        header, t = load_checkpoint(path, model=CHECKPOINT_MODEL, version=CHECKPOINT_VERSION)
+        model = cls(**header["params"])
+        if device is not None:
+            model.device = device
+        p = header["prior"]
+        model.prior_ = Prior(m0=t["prior.m0"], W0_inv=t["prior.W0_inv"], lam0=p["lam0"],
+                             nu0=p["nu0"], gamma=p["gamma"], alpha0=p["alpha0"],
+                             gamma_prior=tuple(p["gamma_prior"]),
+                             alpha0_prior=tuple(p["alpha0_prior"]))
+        stats = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith("stats.")}
+        model._restore(Stats(**stats), t["gamma_rate"] if p["gamma"] is None else None,
+                       n_songs=header["n_songs"], n_frames=header["n_frames"],
+                       whitener=_whitener_from(header["whitener"], t))
+        pos = header["position"]
+        model.n_steps_, model.epoch_ = pos["step"], pos["epoch"]
+        model.batch_in_epoch_ = pos["batch_in_epoch"]
+        model.history_ = list(header["history"])
+        return model
+
+    @classmethod
+    def from_study_checkpoint(cls, path: str | os.PathLike, **params: Any) -> HDPGMM:
+        """Load a checkpoint written by the study's ``pytorch-hdpgmm`` (``HDPGMM.save``).
+
+        The Gaussian–Wishart posteriors, corpus sticks, γ posterior and whitening are
+        carried over exactly (as statistics: N = λ − λ0, λm − λ0m0, W⁻¹ + λmmᵀ − W0⁻¹ −
+        λ0m0m0ᵀ); the song concentration becomes fixed at its posterior mean (the study
+        could keep one per training song). ``params`` override constructor arguments.
+        """
+        try:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+            (m, lam, W, nu), (_, u, v), (y0, y1) = raw["variational_params"][:3]
+            alpha_post = raw["variational_params"][3]
+            (m0, lam0, W0, nu0), _, gamma_prior = raw["hyper_params"]
+            K, T = int(raw["max_components_corpus"]), int(raw["max_components_document"])
+        except Exception as err:
+            raise FormatError(f"{path} is not a checkpoint of the study's pytorch-hdpgmm "
+                              f"({err})") from err
+        f64 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
+        m, lam, W, nu, u, v = map(f64, (m, lam, W, nu, u, v))
+        m0, W0 = f64(m0), f64(W0)
+        w0, w1 = (f64(alpha_post[0]), f64(alpha_post[1]))
+        alpha_mean = float((w0 / w1).mean())
+        d = m.shape[1]
+        model = cls(n_components=K, n_song_components=T, alpha0=alpha_mean,
+                    lambda0=float(lam0), nu0=float(nu0),
+                    whiten="cholesky" if raw.get("whiten_params") else None, **params)
+        model.prior_ = Prior(m0=m0, W0_inv=torch.linalg.inv(W0), lam0=float(lam0),
+                             nu0=float(nu0), gamma=None, alpha0=alpha_mean,
+                             gamma_prior=tuple(float(g) for g in gamma_prior))
+        N = lam - float(lam0)
+        W_inv = torch.linalg.inv(W)
+        gamma_mean = float(y0) / float(y1)
+        stats = Stats(N=N, S1=lam[:, None] * m - float(lam0) * m0,
+                      S2=(W_inv + lam[:, None, None] * m[:, :, None] * m[:, None, :]
+                          - model.prior_.W0_inv - float(lam0) * torch.outer(m0, m0)),
+                      su=u - 1.0, sv=v - gamma_mean, alpha=torch.zeros((), dtype=torch.float64))
+        whitener = None
+        if raw.get("whiten_params"):
+            from hdpmusic.whitening import Whitener
+
+            wp = raw["whiten_params"]
+            whitener = Whitener.from_state_dict({
+                "method": "cholesky", "mean": np.asarray(wp["mean"], dtype=np.float64),
+                "matrix": np.asarray(wp["precision_cholesky"], dtype=np.float64)})
+        model._restore(stats, torch.as_tensor(float(y1), dtype=torch.float64), n_songs=0,
+                       n_frames=0, whitener=whitener)
+        assert model.n_features_in_ == d
+        model.n_steps_ = len(raw.get("training_monitors", {}).get("training_lowerbound", []))
+        model.epoch_, model.batch_in_epoch_, model.history_ = 0, 0, []
+        return model
+
+    # ------------------------------------------------------------------ internals
+    def _step(self, frames: Tensor, lengths: np.ndarray, indices: np.ndarray) -> dict:
+        """One online update from a packed mini-batch (already whitened, on device)."""
+        t0 = time.perf_counter()
+        self._check_finite(frames, indices)
+        g_old = self._globals_
+        t = self.n_steps_
+        eta = self.eta0 * 1e3 / (t + 1e3)
+        res = infer_batch(frames, lengths, self._local_params(),
+                          eta=eta if self.splash == "uniform" else 0.0,
+                          max_padding=self.max_padding)
+        batch_stats = res.stats
+        if self.splash == "simplex" and eta > 0:
+            batch_stats = self._simplex_splash(batch_stats, frames, eta, t)
+        scale = self.n_songs_ / len(lengths)
+        rho = (self.tau0 + t) ** (-self.kappa)
+        self.stats_ = self.stats_.combine(1.0 - rho, batch_stats, rho * scale)
+        self._update_globals()
+        self.n_steps_ = t + 1
+        elbo = float(scale * res.bound + global_elbo_terms(g_old, self.prior_))
+        n_frames = int(lengths.sum())
+        seconds = time.perf_counter() - t0
+        record = {"step": t + 1, "epoch": self.epoch_, "elbo_per_frame": elbo / self.n_frames_,
+                  "n_active": self.n_active_components_, "rho": rho, "eta": eta,
+                  "local_iter": float(res.n_iter.double().mean()),
+                  "frames_per_s": n_frames / seconds,
+                  "padding": 1.0 - n_frames / max(res.padded_frames, 1)}
+        self.history_.append(record)
+        return record
+
+    def _simplex_splash(self, stats: Stats, frames: Tensor, eta: float, t: int) -> Stats:
+        """The study's variant: e is a random point of the simplex per frame."""
+        gen = torch.Generator(device="cpu").manual_seed(self.random_state * 1_000_003 + t)
+        e = torch.rand(frames.shape[0], self.n_components, generator=gen, dtype=frames.dtype)
+        e = (e / e.sum(1, keepdim=True)).to(frames.device)
+        N, S1, S2 = frame_statistics(e, frames)
+        return Stats(N=(1 - eta) * stats.N + eta * N, S1=(1 - eta) * stats.S1 + eta * S1,
+                     S2=(1 - eta) * stats.S2 + eta * S2, su=stats.su, sv=stats.sv,
+                     alpha=stats.alpha)
+
+    def _initialise(self, corpus: Any, n_songs: int | None = None) -> None:
+        self._validate_params()
+        if len(corpus) == 0:
+            raise DataError("cannot fit on an empty corpus")
+        empty = np.flatnonzero(np.asarray(corpus.lengths) == 0)
+        if len(empty):
+            raise DataError(f"{len(empty)} songs have no frames, e.g. {corpus.ids[empty[0]]!r}")
+        d, K = corpus.dim, self.n_components
+        dev = self._device()
+        whitener = None
+        if self.whiten is not None:
+            from hdpmusic.whitening import Whitener
+
+            whitener = Whitener(method=self.whiten).fit(corpus)
+        rng = np.random.default_rng(self.random_state)
+        sample = np.asarray(corpus.sample_frames(min(self.init_samples, corpus.n_frames),
+                                                 seed=self.random_state), dtype=np.float64)
+        if not np.isfinite(sample).all():
+            raise DataError("the corpus has NaN or infinite frames; run Corpus.check_finite() "
+                            "to find the songs")
+        if whitener is not None:
+            sample = whitener.transform(sample)
+        mean, cov = sample.mean(0), np.cov(sample, rowvar=False).reshape(d, d)
+        if whitener is not None:   # the training data are white by construction
+            mean, cov = np.zeros(d), np.eye(d)
+        nu0 = float(d + 2 if self.nu0 is None else self.nu0)
+        self.prior_ = Prior(m0=torch.as_tensor(mean), W0_inv=torch.as_tensor(cov),
+                            lam0=float(self.lambda0), nu0=nu0, gamma=self.gamma,
+                            alpha0=self.alpha0)
+        n_songs = len(corpus) if n_songs is None else int(n_songs)
+        T = self.n_song_components
+        x = torch.as_tensor(sample, device=dev)
+        labels = self._initial_labels(sample, rng)
+        R = torch.nn.functional.one_hot(torch.as_tensor(labels, device=dev), K).double()
+        N, S1, S2 = frame_statistics(R, x)
+        order = torch.argsort(N, descending=True, stable=True)   # big components first
+        scale = corpus.n_frames / len(sample)
+        share = N[order] / N.sum()
+        su = n_songs * T * share
+        tail = su.flip(0).cumsum(0).flip(0)
+        s1, s2 = self.prior_.alpha0_prior
+        stats = Stats(N=scale * N[order], S1=scale * S1[order], S2=scale * S2[order],
+                      su=su[:-1], sv=tail[1:],
+                      alpha=torch.as_tensor(s2 - (s1 + n_songs * (T - 1)), dtype=torch.float64,
+                                            device=dev))
+        gamma_rate = (torch.as_tensor(self.prior_.gamma_prior[1], dtype=torch.float64)
+                      if self.gamma is None else None)
+        self._restore(stats, gamma_rate, n_songs=n_songs, n_frames=corpus.n_frames,
+                      whitener=whitener)
+        self.n_steps_, self.epoch_, self.batch_in_epoch_ = 0, 0, 0
+        self.history_ = []
+
+    def _initial_labels(self, sample: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        K = self.n_components
+        if self.init == "random":
+            return rng.integers(0, K, size=len(sample))
+        from sklearn.cluster import kmeans_plusplus
+
+        n_centres = min(K, len(sample))
+        centres, _ = kmeans_plusplus(sample, n_centres, random_state=self.random_state)
+        x = torch.as_tensor(sample)
+        c = torch.as_tensor(centres)
+        dist = (x * x).sum(1, keepdim=True) - 2 * x @ c.T + (c * c).sum(1)
+        return dist.argmin(1).numpy()
+
+    def _restore(self, stats: Stats, gamma_rate: Tensor | None, *, n_songs: int,
+                 n_frames: int, whitener: Any) -> None:
+        dev = self._device()
+        self.stats_ = stats.to(dev)
+        self.gamma_rate_ = None if gamma_rate is None else gamma_rate.to(dev, torch.float64)
+        self.n_songs_, self.n_frames_ = int(n_songs), int(n_frames)
+        self.n_features_in_ = int(stats.S1.shape[1])
+        self.whitener_ = whitener
+        self._update_globals(update_gamma=False)
+
+    def _update_globals(self, update_gamma: bool = True) -> None:
+        """Derive the global parameters from the statistics (and q(γ) by coordinate ascent)."""
+        g = derive_globals(self.stats_, self.prior_, gamma_rate=self.gamma_rate_,
+                           n_songs=self.n_songs_, T=self.n_song_components)
+        if update_gamma and self.prior_.gamma is None:
+            self.gamma_rate_ = updated_gamma_rate(g, self.prior_)
+        self._globals_ = g
+
+    def _local_params(self) -> LocalParams:
+        self._check_fitted()
+        g: Globals = self._globals_
+        dt = self._dtype()
+        alpha_mean, alpha_log = concentration_moments(self.prior_.alpha0, g.alpha_q, g.lam)
+        return LocalParams(
+            coef=ex.expected_loglik_coefficients(g.lam, g.m, g.W, g.logdet_W, g.nu).to(dt),
+            log_beta=g.log_beta.to(dt), alpha_mean=alpha_mean.to(dt),
+            alpha_log_mean=alpha_log.to(dt), T=self.n_song_components, tol=self.local_tol,
+            max_iter=self.local_max_iter)
+
+    def _ordered_batches(self, corpus: Any, batch_size: int | None) -> Iterable[Any]:
+        n = batch_size or self.batch_size
+        order = [np.arange(lo, min(lo + n, len(corpus))) for lo in range(0, len(corpus), n)]
+        return corpus.iter_batches(order, device=self._device(), dtype=self._dtype(),
+                                   whitener=self.whitener_)
+
+    def _frames_tensor(self, frames: np.ndarray) -> Tensor:
+        self._check_fitted()
+        x = np.asarray(frames)
+        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
+            raise DataError(f"frames must have shape (n, {self.n_features_in_}), got {x.shape}")
+        t = torch.as_tensor(x, dtype=self._dtype(), device=self._device())
+        return t if self.whitener_ is None else self.whitener_.transform(t)
+
+    def _log_jacobian(self) -> float:
+        if self.whitener_ is None:
+            return 0.0
+        return float(np.linalg.slogdet(np.asarray(self.whitener_.matrix_, dtype=np.float64))[1])
+
+    def _check_finite(self, frames: Tensor, indices: np.ndarray) -> None:
+        if not bool(torch.isfinite(frames).all()):
+            raise DataError("NaN or infinite frames in the songs of this batch "
+                            f"(corpus rows {indices[:5].tolist()}...); run "
+                            "Corpus.check_finite() to find them")
+
+    def _check_dim(self, corpus: Any) -> None:
+        self._check_fitted()
+        if corpus.dim != self.n_features_in_:
+            raise DataError(f"the corpus has {corpus.dim}-d frames; the model was fitted on "
+                            f"{self.n_features_in_}-d frames")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "stats_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this HDPGMM is not fitted yet; call fit or partial_fit")
+
+    def _validate_params(self) -> None:
+        checks = [
+            (self.n_components >= 1, "n_components (K) must be >= 1"),
+            (self.n_song_components >= 1, "n_song_components (T) must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.max_epochs >= 0, "max_epochs must be >= 0"),
+            (0.5 < self.kappa <= 1.0, "kappa must be in (0.5, 1]"),
+            (self.tau0 >= 0, "tau0 must be >= 0"),
+            (0.0 <= self.eta0 < 1.0, "eta0 must be in [0, 1)"),
+            (self.splash in ("uniform", "simplex"), "splash must be 'uniform' or 'simplex'"),
+            (self.whiten in (None, "cholesky", "pca", "zca"),
+             "whiten must be cholesky, pca, zca or None"),
+            (self.init in ("kmeans++", "random"), "init must be 'kmeans++' or 'random'"),
+            (self.dtype in ("float32", "float64"), "dtype must be float32 or float64"),
+            (self.local_max_iter >= 1, "local_max_iter must be >= 1"),
+            (self.gamma is None or self.gamma > 0, "gamma must be > 0 or None"),
+            (self.alpha0 is None or self.alpha0 > 0, "alpha0 must be > 0 or None"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ParameterError(message)
+
+    def _device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def _dtype(self) -> torch.dtype:
+        return torch.float64 if self.dtype == "float64" else torch.float32
+
+    @staticmethod
+    def _as_corpus(X: Any) -> Any:
+        from hdpmusic.corpus import Corpus
+
+        if isinstance(X, Corpus):
+            return X
+        if isinstance(X, np.ndarray) and X.ndim == 2:
+            raise DataError("pass a list of per-song (n_frames, d) arrays or a Corpus, "
+                            "not one 2-D array")
+        if isinstance(X, Sequence) or isinstance(X, np.ndarray):
+            return Corpus.from_arrays([np.asarray(x, dtype=np.float32) for x in X])
+        raise DataError(f"cannot use {type(X).__name__} as a corpus")
+
+
+def _song_index(lengths: np.ndarray, device: torch.device) -> Tensor:
+    """Song position of every frame of a packed batch, shape (Σ lengths,)."""
+    return torch.repeat_interleave(torch.arange(len(lengths), device=device),
+                                   torch.as_tensor(lengths, device=device))
+
+
+def _whitener_from(meta: dict | None, tensors: dict[str, Tensor]) -> Any:
+    if meta is None:
+        return None
+    from hdpmusic.whitening import Whitener
+
+    state = dict(meta)
+    state.update({k.split(".", 1)[1]: v.numpy() for k, v in tensors.items()
+                  if k.startswith("whitener.")})
+    return Whitener.from_state_dict(state)
+
+
+def _progress(total: int, done: int, epoch: int, epochs: int, verbose: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                disable=not verbose, leave=False, dynamic_ncols=True)
+
+
+__all__ = ["HDPGMM"]

@@ -1,0 +1,354 @@
+"""The song-level (local) step of online HDPGMM inference, vectorised over songs.
+
+A mini-batch arrives packed (frames of all songs concatenated, CSR offsets). Songs are
+grouped into length buckets whose zero padding stays under a set share of the work, and
+each bucket runs coordinate ascent (Wang, Paisley & Blei 2011, Eqs. 10–13) with batched
+matrix products:
+
+* song-component assignments ``φ_jt ∝ exp(Σ_n ζ_jnt E[log p(x_jn|φ_k)] + E[log β_k])``
+* frame assignments ``ζ_jn ∝ exp(Σ_k φ_jtk E[log p(x_jn|φ_k)] + E[log π_jt])``
+* song sticks ``a_jt = 1 + Σ_n ζ_jnt``, ``b_jt = E[α0] + Σ_n Σ_{s>t} ζ_jns``.
+
+After each ζ update the song's bound is available at no extra product: with ζ at its
+optimum, ``Σ_nt ζ(s − log ζ) = Σ_n logsumexp_t s_nt``. Each song stops when its bound
+changes by less than ``tol`` relative (or at ``max_iter``): its φ, a, b are frozen from
+then on, and converged songs are dropped from the working set at every ``check_every``
+iterations — the only points where the host looks at device values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hdpmusic.model import expectations as ex
+from hdpmusic.model.sufficient import Stats, frame_statistics, stick_statistics
+
+
+def plan_buckets(lengths: np.ndarray, *, max_padding: float = 0.1,
+                 max_frames: int = 1 << 20) -> list[np.ndarray]:
+    """Group songs into buckets of similar length.
+
+    Songs are sorted by decreasing length; a bucket takes songs while each one's padding
+    is at most ``max_padding`` of the bucket's padded length and while the padded size
+    stays within ``max_frames``. Hence padding ≤ ``max_padding`` of the frames processed,
+    and memory is bounded by ``max_frames`` whatever the batch.
+
+    Parameters
+    ----------
+    lengths : np.ndarray, shape (B,)
+    max_padding : float
+    max_frames : int
+
+    Returns
+    -------
+    list of np.ndarray
+        Positions (into ``lengths``) of the songs of each bucket.
+    """
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    buckets: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        top = int(lengths[order[start]])
+        stop = start + 1
+        while (stop < len(order)
+               and lengths[order[stop]] >= (1.0 - max_padding) * top
+               and (stop - start + 1) * top <= max_frames):
+            stop += 1
+        buckets.append(order[start:stop])
+        start = stop
+    return buckets
+
+
+def gather_padded(frames: Tensor, starts: Tensor, lengths: Tensor,
+                  width: int) -> tuple[Tensor, Tensor]:
+    """Songs of a packed batch as a zero-padded block.
+
+    Parameters
+    ----------
+    frames : Tensor, shape (n, d)
+    starts, lengths : Tensor, shape (B,), int64, on ``frames.device``
+    width : int
+        Padded length (≥ max of ``lengths``).
+
+    Returns
+    -------
+    X : Tensor, shape (B, width, d)
+    mask : Tensor, shape (B, width), dtype of ``frames`` (1 for real frames)
+    """
+    pos = torch.arange(width, device=frames.device)
+    mask = pos[None, :] < lengths[:, None]
+    index = torch.where(mask, starts[:, None] + pos[None, :], 0)
+    X = frames[index] * mask[..., None].to(frames.dtype)
+    return X, mask.to(frames.dtype)
+
+
+def expected_loglik(x: Tensor, coef: Tensor, *, chunk_rows: int = 32768) -> Tensor:
+    """E_q[log p(x_n | φ_k)] for all frames and components as chunked GEMMs.
+
+    Parameters
+    ----------
+    x : Tensor, shape (n, d)
+    coef : Tensor, shape (d(d+1)/2 + d + 1, K)
+        From :func:`expectations.expected_loglik_coefficients`, in ``x``'s dtype.
+
+    Returns
+    -------
+    Tensor, shape (n, K)
+    """
+    out = torch.empty(x.shape[0], coef.shape[1], dtype=x.dtype, device=x.device)
+    for lo in range(0, x.shape[0], chunk_rows):
+        torch.matmul(ex.quadratic_features(x[lo:lo + chunk_rows]), coef,
+                     out=out[lo:lo + chunk_rows])
+    return out
+
+
+@dataclass
+class LocalState:
+    """Converged song-level parameters of a bucket.
+
+    Attributes
+    ----------
+    phi : Tensor, shape (B, T, K)
+    a, b : Tensor, shape (B, T - 1)
+    bound : Tensor, shape (B,)
+        Each song's local ELBO at convergence.
+    n_iter : Tensor, shape (B,), int64
+    """
+
+    phi: Tensor
+    a: Tensor
+    b: Tensor
+    bound: Tensor
+    n_iter: Tensor
+
+
+def initial_phi(L: Tensor, mask: Tensor, log_beta: Tensor, T: int) -> Tensor:
+    """Start each song's T slots on its T most used components.
+
+    The component posterior ``p(k|x) ∝ exp(E[log p(x|φ_k)] + E[log β_k])`` is summed over
+    the song's frames and slot t is put on the t-th largest (deterministic, no RNG,
+    and ordered as the stick-breaking prior prefers). Extra slots when T > K are uniform.
+
+    Returns
+    -------
+    Tensor, shape (B, T, K)
+    """
+    B, _, K = L.shape
+    mass = (torch.softmax(L + log_beta, dim=2) * mask[..., None]).sum(1)
+    top = mass.topk(min(T, K), dim=1).indices
+    phi = torch.full((B, T, K), 1.0 / K, dtype=L.dtype, device=L.device)
+    phi[:, :top.shape[1]] = torch.nn.functional.one_hot(top, K).to(L.dtype)
+    return phi
+
+
+def _phi_terms(phi: Tensor, log_beta: Tensor) -> Tensor:
+    """Σ_tk φ_tk (E[log β_k] − log φ_tk) per song: E[log p(c|β)] + H[q(c)]."""
+    return (phi * log_beta).sum((1, 2)) - torch.special.xlogy(phi, phi).sum((1, 2))
+
+
+def frame_assignments(L: Tensor, mask: Tensor, phi: Tensor, a: Tensor,
+                      b: Tensor) -> tuple[Tensor, Tensor]:
+    """Optimal ζ given φ and the song sticks, and Σ_n logsumexp_t of its logits.
+
+    Returns
+    -------
+    zeta : Tensor, shape (B, n, T), zero on padding
+    lse : Tensor, shape (B,)
+    """
+    logits = torch.bmm(L, phi.transpose(1, 2)) + ex.stick_expectations(a, b)[:, None, :]
+    lse = torch.logsumexp(logits, dim=2)
+    zeta = torch.exp(logits - lse[..., None]) * mask[..., None]
+    return zeta, (lse * mask).sum(1)
+
+
+def song_sticks(zeta: Tensor, alpha_mean: Tensor) -> tuple[Tensor, Tensor]:
+    """a_t = 1 + Σ_n ζ_nt, b_t = E[α0] + Σ_n Σ_{s>t} ζ_ns; shapes (B, T − 1)."""
+    counts = zeta.sum(1)
+    tail = counts.flip(1).cumsum(1).flip(1)
+    return 1.0 + counts[:, :-1], alpha_mean + tail[:, 1:]
+
+
+def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
+               alpha_log_mean: Tensor, T: int, *, tol: float = 1e-4, max_iter: int = 100,
+               check_every: int = 10) -> LocalState:
+    """Coordinate ascent on the song-level factors of one bucket.
+
+    Parameters
+    ----------
+    L : Tensor, shape (B, n, K)
+        E_q[log p(x_jn | φ_k)] (any values on padding; masked).
+    mask : Tensor, shape (B, n)
+        1 for real frames, 0 for padding.
+    log_beta : Tensor, shape (K,)
+        E[log β_k].
+    alpha_mean, alpha_log_mean : Tensor, shape ()
+        E[α0] and E[log α0].
+    T : int
+        Song truncation.
+    tol : float
+        Relative change of a song's bound below which it stops.
+    max_iter : int
+        Cap on iterations.
+    check_every : int
+        How often the host checks convergence (and drops converged songs).
+
+    Returns
+    -------
+    LocalState
+    """
+    B = L.shape[0]
+    dev = L.device
+    phi = initial_phi(L, mask, log_beta, T)
+    a = torch.ones(B, T - 1, dtype=L.dtype, device=dev)
+    b = alpha_mean * torch.ones_like(a)
+    out = LocalState(phi=phi.clone(), a=a.clone(), b=b.clone(),
+                     bound=torch.zeros(B, dtype=L.dtype, device=dev),
+                     n_iter=torch.zeros(B, dtype=torch.int64, device=dev))
+    rows = torch.arange(B, device=dev)
+    prev = torch.full((B,), -torch.inf, dtype=L.dtype, device=dev)
+    active = torch.ones(B, dtype=torch.bool, device=dev)
+    n_iter = torch.zeros(B, dtype=torch.int64, device=dev)
+
+    for it in range(1, max_iter + 1):
+        zeta, lse = frame_assignments(L, mask, phi, a, b)
+        bound = (lse + _phi_terms(phi, log_beta)
+                 + ex.stick_prior_term(a, b, alpha_mean, alpha_log_mean))
+        n_iter += active
+        converged = (bound - prev).abs() <= tol * bound.abs()
+        prev = torch.where(active, bound, prev)
+        active = active & ~converged
+        if it == max_iter:
+            break
+        a_new, b_new = song_sticks(zeta, alpha_mean)
+        log_phi = torch.log_softmax(torch.bmm(zeta.transpose(1, 2), L) + log_beta, dim=2)
+        keep = active[:, None]
+        a, b = torch.where(keep, a_new, a), torch.where(keep, b_new, b)
+        phi = torch.where(keep[..., None], torch.exp(log_phi), phi)
+        if it % check_every == 0:
+            n_active = int(active.sum())
+            if n_active == 0:
+                break
+            if n_active <= rows.numel() // 2:
+                _write_back(out, rows, phi, a, b, prev, n_iter)
+                sel = active.nonzero().squeeze(1)
+                rows, L, mask, phi, a, b = rows[sel], L[sel], mask[sel], phi[sel], a[sel], b[sel]
+                prev, active, n_iter = prev[sel], active[sel], n_iter[sel]
+    _write_back(out, rows, phi, a, b, prev, n_iter)
+    return out
+
+
+def _write_back(out: LocalState, rows: Tensor, phi: Tensor, a: Tensor, b: Tensor,
+                bound: Tensor, n_iter: Tensor) -> None:
+    out.phi[rows], out.a[rows], out.b[rows] = phi, a, b
+    out.bound[rows], out.n_iter[rows] = bound, n_iter
+
+
+@dataclass
+class LocalParams:
+    """What the local step needs from the globals, in the compute dtype and device.
+
+    Attributes
+    ----------
+    coef : Tensor, shape (d(d+1)/2 + d + 1, K)
+        :func:`expectations.expected_loglik_coefficients`.
+    log_beta : Tensor, shape (K,)
+    alpha_mean, alpha_log_mean : Tensor, shape ()
+    T, tol, max_iter, check_every
+        As in :func:`local_step`.
+    """
+
+    coef: Tensor
+    log_beta: Tensor
+    alpha_mean: Tensor
+    alpha_log_mean: Tensor
+    T: int
+    tol: float = 1e-4
+    max_iter: int = 100
+    check_every: int = 10
+
+
+@dataclass
+class BatchResult:
+    """What one pass of the local step over a packed batch yields.
+
+    Attributes
+    ----------
+    stats : Stats or None
+        Unscaled mini-batch statistics (responsibilities splashed by ``eta``).
+    bound : Tensor, shape (), float64
+        Σ over songs of the local ELBO.
+    n_iter : Tensor, shape (B,)
+        Local iterations per song, in batch order.
+    responsibility : Tensor or None, shape (B, K)
+        Frame-average of r_jnk = Σ_t ζ_jnt φ_jtk per song, in batch order.
+    padded_frames : int
+        Frames processed including padding.
+    """
+
+    stats: Stats | None
+    bound: Tensor
+    n_iter: Tensor
+    responsibility: Tensor | None
+    padded_frames: int
+
+
+def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: float = 0.0,
+                statistics: bool = True, responsibility: bool = False,
+                max_padding: float = 0.1, max_frames: int = 1 << 20) -> BatchResult:
+    """Run the local step on every song of a packed batch.
+
+    Parameters
+    ----------
+    frames : Tensor, shape (n, d)
+        The batch's frames, songs concatenated, on the compute device and dtype.
+    lengths : np.ndarray, shape (B,), int
+        Frames per song (host copy of the batch offsets' differences).
+    lp : LocalParams
+    eta : float
+        Splash weight η_t: statistics use ``(1 − η) r + η/K`` (Eq. 21, uniform e).
+    statistics, responsibility : bool
+        Which outputs to compute.
+    max_padding, max_frames : float, int
+        Bucketing (see :func:`plan_buckets`).
+
+    Returns
+    -------
+    BatchResult
+    """
+    dev = frames.device
+    B, (K, d) = len(lengths), (lp.coef.shape[1], frames.shape[1])
+    starts_np = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    stats = Stats.zeros(K, d, device=dev) if statistics else None
+    bound = torch.zeros((), dtype=torch.float64, device=dev)
+    n_iter = torch.zeros(B, dtype=torch.int64, device=dev)
+    resp = torch.zeros(B, K, dtype=frames.dtype, device=dev) if responsibility else None
+    padded = 0
+    for songs in plan_buckets(lengths, max_padding=max_padding, max_frames=max_frames):
+        width = int(lengths[songs[0]])
+        padded += width * len(songs)
+        idx = torch.as_tensor(songs, device=dev)
+        lens = torch.as_tensor(lengths[songs], device=dev)
+        X, mask = gather_padded(frames, torch.as_tensor(starts_np[songs], device=dev), lens, width)
+        L = expected_loglik(X.reshape(-1, d), lp.coef).reshape(len(songs), width, K)
+        state = local_step(L, mask, lp.log_beta, lp.alpha_mean, lp.alpha_log_mean, lp.T,
+                           tol=lp.tol, max_iter=lp.max_iter, check_every=lp.check_every)
+        bound += state.bound.double().sum()
+        n_iter[idx] = state.n_iter
+        zeta, _ = frame_assignments(L, mask, state.phi, state.a, state.b)
+        del L
+        r = torch.bmm(zeta, state.phi)
+        del zeta
+        if resp is not None:
+            resp[idx] = r.sum(1) / lens[:, None].to(r.dtype)
+        if stats is not None:
+            if eta > 0.0:
+                r = ((1.0 - eta) * r + eta / K) * mask[..., None]
+            N, S1, S2 = frame_statistics(r.reshape(-1, K), X.reshape(-1, d))
+            su, sv = stick_statistics(state.phi)
+            alpha = ex.expected_log_1m(state.a, state.b).double().sum()
+            stats = stats.combine(1.0, Stats(N, S1, S2, su, sv, alpha), 1.0)
+    return BatchResult(stats, bound, n_iter, resp, padded)

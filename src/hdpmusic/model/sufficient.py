@@ -1,0 +1,280 @@
+"""Sufficient statistics, the natural-parameter online update, and the derived globals.
+
+The corpus-level variational factors are conjugate exponential-family posteriors whose
+natural parameters are *prior + expected sufficient statistics*. We therefore keep the
+expected statistics at corpus scale (float64) and obtain every global parameter from
+them; mixing the statistics with ``(1 − ρ_t)·old + ρ_t·(J/|B|)·batch`` is exactly the
+natural-parameter update of stochastic variational inference (Hoffman et al. 2013;
+Wang, Paisley & Blei 2011), unlike mixing (m, W⁻¹/ν, λ, ν) directly.
+
+For the Gaussian–Wishart factors (Bishop 10.60–10.63, written in natural form)::
+
+    λ_k = λ0 + N_k                 ν_k = ν0 + N_k
+    λ_k m_k = λ0 m0 + S1_k         W_k⁻¹ + λ_k m_k m_kᵀ = W0⁻¹ + λ0 m0 m0ᵀ + S2_k
+
+with N_k = Σ r_nk, S1_k = Σ r_nk x_n, S2_k = Σ r_nk x_n x_nᵀ; for the corpus sticks
+``u_k = 1 + su_k``, ``v_k = E[γ] + sv_k`` (Wang et al. Eqs. 14–15); for a learned song
+concentration α0 ~ Gamma(s1, s2): shape ``s1 + J(T − 1)``, rate ``s2 − Σ_jt E[log(1 − π'_jt)]``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor
+
+from hdpmusic.model import expectations as ex
+
+
+@dataclass
+class Stats:
+    """Expected sufficient statistics of the global factors (float64).
+
+    Attributes
+    ----------
+    N : Tensor, shape (K,)
+    S1 : Tensor, shape (K, d)
+    S2 : Tensor, shape (K, d, d)
+    su, sv : Tensor, shape (K - 1,)
+        Σ_jt φ_jtk and Σ_jt Σ_{l>k} φ_jtl.
+    alpha : Tensor, shape ()
+        Σ_jt E[log(1 − π'_jt)] (for a learned α0).
+    """
+
+    N: Tensor
+    S1: Tensor
+    S2: Tensor
+    su: Tensor
+    sv: Tensor
+    alpha: Tensor
+
+    @classmethod
+    def zeros(cls, K: int, d: int, *, device: torch.device | str = "cpu") -> Stats:
+        z = dict(dtype=torch.float64, device=device)
+        return cls(torch.zeros(K, **z), torch.zeros(K, d, **z), torch.zeros(K, d, d, **z),
+                   torch.zeros(K - 1, **z), torch.zeros(K - 1, **z), torch.zeros((), **z))
+
+    def tensors(self) -> dict[str, Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def combine(self, a: float, other: Stats, b: float) -> Stats:
+        """``a·self + b·other``, field by field."""
+        return Stats(**{k: a * v + b * getattr(other, k) for k, v in self.tensors().items()})
+
+    def flat(self) -> Tensor:
+        """All statistics as one float64 vector (for a single ``all_reduce``)."""
+        return torch.cat([v.reshape(-1) for v in self.tensors().values()])
+
+    def from_flat(self, flat: Tensor) -> Stats:
+        """Statistics of the same shapes as ``self`` read from :meth:`flat`'s layout."""
+        out, pos = {}, 0
+        for k, v in self.tensors().items():
+            out[k] = flat[pos:pos + v.numel()].reshape(v.shape)
+            pos += v.numel()
+        return Stats(**out)
+
+    def to(self, device: torch.device | str) -> Stats:
+        return Stats(**{k: v.to(device) for k, v in self.tensors().items()})
+
+
+@dataclass
+class Prior:
+    """Gaussian–Wishart base measure and concentration (hyper-)priors.
+
+    ``gamma``/``alpha0`` fixed to a value, or ``None`` for a learned concentration with a
+    Gamma(shape, rate) hyper-prior.
+    """
+
+    m0: Tensor          # (d,)
+    W0_inv: Tensor      # (d, d)
+    lam0: float
+    nu0: float
+    gamma: float | None = None
+    alpha0: float | None = None
+    gamma_prior: tuple[float, float] = (1.0, 1.0)
+    alpha0_prior: tuple[float, float] = (1.0, 1.0)
+
+    @property
+    def logdet_W0(self) -> Tensor:
+        return -torch.linalg.slogdet(self.W0_inv)[1]
+
+
+@dataclass
+class Globals:
+    """Global variational parameters derived from :class:`Stats` (float64)."""
+
+    lam: Tensor        # (K,)
+    m: Tensor          # (K, d)
+    W: Tensor          # (K, d, d)
+    logdet_W: Tensor   # (K,)
+    nu: Tensor         # (K,)
+    u: Tensor          # (K - 1,)
+    v: Tensor          # (K - 1,)
+    gamma_q: tuple[Tensor, Tensor] | None   # shape, rate of q(γ); None when γ is fixed
+    alpha_q: tuple[Tensor, Tensor] | None   # shape, rate of q(α0); None when α0 is fixed
+
+    @property
+    def log_beta(self) -> Tensor:
+        """E[log β_k], shape (K,)."""
+        return ex.stick_expectations(self.u, self.v)
+
+    @property
+    def weights(self) -> Tensor:
+        """E[β_k], shape (K,)."""
+        return ex.stick_means(self.u, self.v)
+
+
+def concentration_moments(fixed: float | None, q: tuple[Tensor, Tensor] | None,
+                          like: Tensor) -> tuple[Tensor, Tensor]:
+    """E[c] and E[log c] of a fixed or Gamma-distributed concentration."""
+    if q is None:
+        c = torch.as_tensor(float(fixed), dtype=like.dtype, device=like.device)
+        return c, torch.log(c)
+    return ex.gamma_moments(*q)
+
+
+def derive_globals(stats: Stats, prior: Prior, *, gamma_rate: Tensor | None,
+                   n_songs: int, T: int) -> Globals:
+    """Global parameters from corpus-scale statistics (Bishop 10.60–10.63, natural form).
+
+    Parameters
+    ----------
+    stats : Stats
+    prior : Prior
+    gamma_rate : Tensor or None
+        Current rate of q(γ) (coordinate-ascent state) when γ is learned.
+    n_songs : int
+        J, the number of songs in the corpus (for q(α0)).
+    T : int
+        Song truncation.
+    """
+    K = stats.N.shape[0]
+    dev, dt = stats.N.device, stats.N.dtype
+    m0 = prior.m0.to(dev, dt)
+    lam = prior.lam0 + stats.N
+    nu = prior.nu0 + stats.N
+    m = (prior.lam0 * m0 + stats.S1) / lam[:, None]
+    W_inv = (prior.W0_inv.to(dev, dt) + prior.lam0 * torch.outer(m0, m0) + stats.S2
+             - lam[:, None, None] * m[:, :, None] * m[:, None, :])
+    W_inv = 0.5 * (W_inv + W_inv.transpose(1, 2))
+    chol = robust_cholesky(W_inv)
+    W = torch.cholesky_inverse(chol)
+    logdet_W = -2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(-1)
+    gamma_q = None
+    if prior.gamma is None:
+        shape = torch.as_tensor(prior.gamma_prior[0] + K - 1, dtype=dt, device=dev)
+        gamma_q = (shape, gamma_rate)
+    gamma_mean, _ = concentration_moments(prior.gamma, gamma_q, stats.N)
+    alpha_q = None
+    if prior.alpha0 is None:
+        a_shape = torch.as_tensor(prior.alpha0_prior[0] + n_songs * (T - 1), dtype=dt, device=dev)
+        alpha_q = (a_shape, prior.alpha0_prior[1] - stats.alpha)
+    return Globals(lam=lam, m=m, W=W, logdet_W=logdet_W, nu=nu, u=1.0 + stats.su,
+                   v=gamma_mean + stats.sv, gamma_q=gamma_q, alpha_q=alpha_q)
+
+
+def updated_gamma_rate(g: Globals, prior: Prior) -> Tensor | None:
+    """Coordinate-ascent rate of q(γ) given q(β'): ``g2 − Σ_k E[log(1 − β'_k)]``."""
+    if prior.gamma is not None:
+        return None
+    return prior.gamma_prior[1] - ex.expected_log_1m(g.u, g.v).sum()
+
+
+def robust_cholesky(A: Tensor, max_tries: int = 8) -> Tensor:
+    """Lower Cholesky factors of a batch of symmetric matrices, with jitter escalation.
+
+    A factor that fails gets ``jitter·mean(diag)·I`` added, the jitter growing tenfold
+    from 1e-10 until it succeeds. Never replaces an indefinite matrix by |A| (no SVD
+    "fix"): after ``max_tries`` it raises.
+
+    Parameters
+    ----------
+    A : Tensor, shape (..., d, d)
+    """
+    chol, info = torch.linalg.cholesky_ex(A)
+    if not bool((info > 0).any()):
+        return chol
+    eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
+    scale = torch.diagonal(A, dim1=-2, dim2=-1).mean(-1).abs().clamp_min(1e-30)
+    jitter = 1e-10
+    for _ in range(max_tries):
+        bad = info > 0
+        fixed, info_fixed = torch.linalg.cholesky_ex(
+            A + (jitter * scale)[..., None, None] * eye)
+        chol = torch.where(bad[..., None, None], fixed, chol)
+        info = torch.where(bad, info_fixed, info)
+        if not bool((info > 0).any()):
+            warnings.warn(f"added jitter {jitter:g}·mean(diag) to {int(bad.sum())} "
+                          "ill-conditioned scale matrices", RuntimeWarning, stacklevel=2)
+            return chol
+        jitter *= 10.0
+    raise FloatingPointError(
+        f"{int((info > 0).sum())} scale matrices are not positive definite even with "
+        "jitter; the data may contain constant or duplicated dimensions (check whitening)")
+
+
+def global_elbo_terms(g: Globals, prior: Prior) -> Tensor:
+    """Corpus-level ELBO terms: components, corpus sticks, and concentration hyper-priors.
+
+    ``Σ_k (E[log p(φ_k)] + H[q(φ_k)]) + Σ_k (E[log p(β'_k|γ)] + H[q(β'_k)])
+    + E[log p(γ)] + H[q(γ)] + E[log p(α0)] + H[q(α0)]`` (the last two only when learned).
+    """
+    d = g.m.shape[-1]
+    dev, dt = g.lam.device, g.lam.dtype
+    components = (ex.normal_wishart_expected_log_prior(
+        g.lam, g.m, g.W, g.logdet_W, g.nu, prior.lam0, prior.m0.to(dev, dt),
+        prior.W0_inv.to(dev, dt), prior.logdet_W0.to(dev, dt), prior.nu0)
+        + ex.normal_wishart_entropy(g.lam, g.logdet_W, g.nu, d)).sum()
+    gamma_mean, gamma_log = concentration_moments(prior.gamma, g.gamma_q, g.lam)
+    total = components + ex.stick_prior_term(g.u, g.v, gamma_mean, gamma_log)
+    if g.gamma_q is not None:
+        total = total + ex.gamma_prior_term(*g.gamma_q, *prior.gamma_prior)
+    if g.alpha_q is not None:
+        total = total + ex.gamma_prior_term(*g.alpha_q, *prior.alpha0_prior)
+    return total
+
+
+def frame_statistics(R: Tensor, x: Tensor, *,
+                     chunk_rows: int = 32768) -> tuple[Tensor, Tensor, Tensor]:
+    """N_k = Σ r_nk, S1_k = Σ r_nk x_n, S2_k = Σ r_nk x_n x_nᵀ as chunked GEMMs.
+
+    Each chunk is one product ``Rᵀ Φ(x)`` with :func:`expectations.quadratic_features`,
+    computed in the frames' dtype and accumulated in float64.
+
+    Parameters
+    ----------
+    R : Tensor, shape (n, K)
+        Responsibilities (zero rows for padding).
+    x : Tensor, shape (n, d)
+
+    Returns
+    -------
+    N : Tensor, shape (K,), float64
+    S1 : Tensor, shape (K, d), float64
+    S2 : Tensor, shape (K, d, d), float64
+    """
+    n, d = x.shape
+    acc = torch.zeros(R.shape[1], ex.n_quadratic_features(d), dtype=torch.float64,
+                      device=x.device)
+    for lo in range(0, n, chunk_rows):
+        acc += (R[lo:lo + chunk_rows].T @ ex.quadratic_features(x[lo:lo + chunk_rows])).double()
+    n_tri = d * (d + 1) // 2
+    i, j = torch.triu_indices(d, d, device=x.device)
+    S2 = torch.zeros(R.shape[1], d, d, dtype=torch.float64, device=x.device)
+    S2[:, i, j] = acc[:, :n_tri]
+    S2[:, j, i] = acc[:, :n_tri]
+    return acc[:, -1], acc[:, n_tri:n_tri + d], S2
+
+
+def stick_statistics(phi: Tensor) -> tuple[Tensor, Tensor]:
+    """su_k = Σ_jt φ_jtk and sv_k = Σ_jt Σ_{l>k} φ_jtl, shapes (K − 1,), float64.
+
+    Parameters
+    ----------
+    phi : Tensor, shape (B, T, K)
+    """
+    counts = phi.sum((0, 1)).double()
+    tail = counts.flip(0).cumsum(0).flip(0)
+    return counts[:-1], tail[1:]
