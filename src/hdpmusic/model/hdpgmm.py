@@ -25,7 +25,7 @@ from hdpmusic.model.sufficient import (
     derive_globals,
     frame_statistics,
     global_elbo_terms,
-    updated_gamma_rate,
+    update_gamma,
 )
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     covariances_ : np.ndarray, shape (K, d, d)
         E[Λ_k]⁻¹ = W_k⁻¹/ν_k, in the original feature space.
     n_active_components_ : int
-        Components with weight above ``1e-3``.
+        Components that explain at least 0.1 % of the frames (responsibilities without
+        the splash, averaged online like the statistics).
     history_ : list of dict
         One record per update: step, epoch, elbo_per_frame, n_active, rho, eta,
         local_iter (mean), frames_per_s, padding.
@@ -324,7 +325,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
 
     @property
     def n_active_components_(self) -> int:
-        return int((self.weights_ > 1e-3).sum())
+        usage = self.stats_.usage
+        return int((usage >= 1e-3 * usage.sum()).sum())
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -415,7 +417,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         stats = Stats(N=N, S1=lam[:, None] * m - float(lam0) * m0,
                       S2=(W_inv + lam[:, None, None] * m[:, :, None] * m[:, None, :]
                           - model.prior_.W0_inv - float(lam0) * torch.outer(m0, m0)),
-                      su=u - 1.0, sv=v - gamma_mean, alpha=torch.zeros((), dtype=torch.float64))
+                      su=u - 1.0, sv=v - gamma_mean, alpha=torch.zeros((), dtype=torch.float64),
+                      usage=N)
         whitener = None
         if raw.get("whiten_params"):
             from hdpmusic.whitening import Whitener
@@ -469,7 +472,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         N, S1, S2 = frame_statistics(e, frames)
         return Stats(N=(1 - eta) * stats.N + eta * N, S1=(1 - eta) * stats.S1 + eta * S1,
                      S2=(1 - eta) * stats.S2 + eta * S2, su=stats.su, sv=stats.sv,
-                     alpha=stats.alpha)
+                     alpha=stats.alpha, usage=stats.usage)
 
     def _initialise(self, corpus: Any, n_songs: int | None = None) -> None:
         self._validate_params()
@@ -513,7 +516,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         tail = su.flip(0).cumsum(0).flip(0)
         s1, s2 = self.prior_.alpha0_prior
         stats = Stats(N=scale * N[order], S1=scale * S1[order], S2=scale * S2[order],
-                      su=su[:-1], sv=tail[1:],
+                      su=su[:-1], sv=tail[1:], usage=scale * N[order],
                       alpha=torch.as_tensor(s2 - (s1 + n_songs * (T - 1)), dtype=torch.float64,
                                             device=dev))
         gamma_rate = (torch.as_tensor(self.prior_.gamma_prior[1], dtype=torch.float64)
@@ -544,14 +547,15 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self.n_songs_, self.n_frames_ = int(n_songs), int(n_frames)
         self.n_features_in_ = int(stats.S1.shape[1])
         self.whitener_ = whitener
-        self._update_globals(update_gamma=False)
+        self._update_globals(learn_gamma=False)
 
-    def _update_globals(self, update_gamma: bool = True) -> None:
+    def _update_globals(self, learn_gamma: bool = True) -> None:
         """Derive the global parameters from the statistics (and q(γ) by coordinate ascent)."""
         g = derive_globals(self.stats_, self.prior_, gamma_rate=self.gamma_rate_,
                            n_songs=self.n_songs_, T=self.n_song_components)
-        if update_gamma and self.prior_.gamma is None:
-            self.gamma_rate_ = updated_gamma_rate(g, self.prior_)
+        if learn_gamma:
+            g = update_gamma(g, self.stats_, self.prior_)
+            self.gamma_rate_ = None if g.gamma_q is None else g.gamma_q[1]
         self._globals_ = g
 
     def _local_params(self) -> LocalParams:
@@ -608,7 +612,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             (self.n_song_components >= 1, "n_song_components (T) must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.max_epochs >= 0, "max_epochs must be >= 0"),
-            (0.5 < self.kappa <= 1.0, "kappa must be in (0.5, 1]"),
+            (0.0 <= self.kappa <= 1.0, "kappa must be in [0, 1] (0: batch updates, rho = 1)"),
             (self.tau0 >= 0, "tau0 must be >= 0"),
             (0.0 <= self.eta0 < 1.0, "eta0 must be in [0, 1)"),
             (self.splash in ("uniform", "simplex"), "splash must be 'uniform' or 'simplex'"),

@@ -345,10 +345,11 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
         if resp is not None:
             resp[idx] = r.sum(1) / lens[:, None].to(r.dtype)
         if stats is not None:
+            usage = r.sum((0, 1)).double()
             if eta > 0.0:
                 r = ((1.0 - eta) * r + eta / K) * mask[..., None]
             N, S1, S2 = frame_statistics(r.reshape(-1, K), X.reshape(-1, d))
             su, sv = stick_statistics(state.phi)
             alpha = ex.expected_log_1m(state.a, state.b).double().sum()
-            stats = stats.combine(1.0, Stats(N, S1, S2, su, sv, alpha), 1.0)
+            stats = stats.combine(1.0, Stats(N, S1, S2, su, sv, alpha, usage), 1.0)
     return BatchResult(stats, bound, n_iter, resp, padded)

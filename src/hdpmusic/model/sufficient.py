@@ -20,7 +20,7 @@ concentration α0 ~ Gamma(s1, s2): shape ``s1 + J(T − 1)``, rate ``s2 − Σ_j
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import Tensor
@@ -41,6 +41,9 @@ class Stats:
         Σ_jt φ_jtk and Σ_jt Σ_{l>k} φ_jtl.
     alpha : Tensor, shape ()
         Σ_jt E[log(1 − π'_jt)] (for a learned α0).
+    usage : Tensor, shape (K,)
+        Σ r_nk *without* the splash: how many frames each component explains (monitoring
+        only; the splash gives every component a floor of η/K in ``N``).
     """
 
     N: Tensor
@@ -49,12 +52,14 @@ class Stats:
     su: Tensor
     sv: Tensor
     alpha: Tensor
+    usage: Tensor
 
     @classmethod
     def zeros(cls, K: int, d: int, *, device: torch.device | str = "cpu") -> Stats:
         z = dict(dtype=torch.float64, device=device)
         return cls(torch.zeros(K, **z), torch.zeros(K, d, **z), torch.zeros(K, d, d, **z),
-                   torch.zeros(K - 1, **z), torch.zeros(K - 1, **z), torch.zeros((), **z))
+                   torch.zeros(K - 1, **z), torch.zeros(K - 1, **z), torch.zeros((), **z),
+                   torch.zeros(K, **z))
 
     def tensors(self) -> dict[str, Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -175,11 +180,16 @@ def derive_globals(stats: Stats, prior: Prior, *, gamma_rate: Tensor | None,
                    v=gamma_mean + stats.sv, gamma_q=gamma_q, alpha_q=alpha_q)
 
 
-def updated_gamma_rate(g: Globals, prior: Prior) -> Tensor | None:
-    """Coordinate-ascent rate of q(γ) given q(β'): ``g2 − Σ_k E[log(1 − β'_k)]``."""
-    if prior.gamma is not None:
-        return None
-    return prior.gamma_prior[1] - ex.expected_log_1m(g.u, g.v).sum()
+def update_gamma(g: Globals, stats: Stats, prior: Prior) -> Globals:
+    """Coordinate ascent on q(γ) given q(β'), then the corpus sticks' v with the new E[γ].
+
+    The rate of q(γ) becomes ``g2 − Σ_k E[log(1 − β'_k)]``; a fixed γ returns ``g`` as is.
+    """
+    if prior.gamma is None:
+        shape, _ = g.gamma_q
+        rate = prior.gamma_prior[1] - ex.expected_log_1m(g.u, g.v).sum()
+        g = replace(g, gamma_q=(shape, rate), v=shape / rate + stats.sv)
+    return g
 
 
 def robust_cholesky(A: Tensor, max_tries: int = 8) -> Tensor:

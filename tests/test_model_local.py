@@ -1,0 +1,169 @@
+"""The song-level step against a plain per-song NumPy implementation, and its invariants."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import digamma, gammaln, logsumexp, softmax
+
+from hdpmusic.model import expectations as ex
+from hdpmusic.model.local import (
+    gather_padded,
+    initial_phi,
+    local_step,
+    plan_buckets,
+)
+from hdpmusic.model.sufficient import frame_statistics, stick_statistics
+
+RNG = np.random.default_rng(1)
+
+
+def t64(a):
+    return torch.as_tensor(np.asarray(a), dtype=torch.float64)
+
+
+def naive_song(L, log_beta, alpha, T, n_iter):
+    """Wang et al. (2011) Eqs. 10-13 for one song with loops, in NumPy.
+
+    Returns phi (T, K), a, b (T-1,), and the bound after the last zeta update.
+    """
+    K = L.shape[1]
+    mass = softmax(L + log_beta, axis=1).sum(0)
+    top = np.argsort(-mass, kind="stable")[:T]
+    phi = np.zeros((T, K))
+    phi[np.arange(T), top] = 1.0
+    a, b = np.ones(T - 1), np.full(T - 1, alpha)
+    for it in range(n_iter):
+        elog = digamma(a) - digamma(a + b)
+        elog1m = digamma(b) - digamma(a + b)
+        elog_pi = np.append(elog, 0.0) + np.concatenate([[0.0], np.cumsum(elog1m)])
+        s = L @ phi.T + elog_pi
+        zeta = softmax(s, axis=1)
+        bound = (np.sum(zeta * (s - np.log(zeta)))
+                 + np.sum(phi * log_beta) - np.sum(phi[phi > 0] * np.log(phi[phi > 0]))
+                 + np.sum(np.log(alpha) + (alpha - 1) * elog1m)
+                 + np.sum(gammaln(a) + gammaln(b) - gammaln(a + b) - (a - 1) * digamma(a)
+                          - (b - 1) * digamma(b) + (a + b - 2) * digamma(a + b)))
+        if it == n_iter - 1:
+            return phi, a, b, bound
+        counts = zeta.sum(0)
+        a = 1 + counts[:-1]
+        b = alpha + np.array([counts[t + 1:].sum() for t in range(T - 1)])
+        phi = softmax(zeta.T @ L + log_beta, axis=1)
+    raise AssertionError
+
+
+def random_bucket(B=5, n=40, K=12, seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(n // 2, n + 1, B)
+    lengths[0] = n
+    L = rng.normal(size=(B, n, K)) * 3.0
+    mask = (np.arange(n)[None] < lengths[:, None]).astype(float)
+    log_beta = np.log(rng.dirichlet(np.ones(K)))
+    return L, mask, log_beta, lengths
+
+
+@pytest.mark.parametrize("n_iter", [1, 2, 7])
+def test_local_step_equals_naive_per_song(n_iter):
+    L, mask, log_beta, lengths = random_bucket()
+    T, alpha = 4, 1.3
+    state = local_step(t64(L), t64(mask), t64(log_beta), t64(alpha), t64(np.log(alpha)), T,
+                       tol=0.0, max_iter=n_iter)
+    for j, n in enumerate(lengths):
+        phi, a, b, bound = naive_song(L[j, :n], log_beta, alpha, T, n_iter)
+        np.testing.assert_allclose(state.phi[j].numpy(), phi, atol=1e-9)
+        np.testing.assert_allclose(state.a[j].numpy(), a, rtol=1e-9)
+        np.testing.assert_allclose(state.b[j].numpy(), b, rtol=1e-9)
+        assert float(state.bound[j]) == pytest.approx(bound, rel=1e-10)
+        assert int(state.n_iter[j]) == n_iter
+
+
+def test_local_bound_never_decreases_with_iterations():
+    L, mask, log_beta, _ = random_bucket(B=6, seed=3)
+    bounds = [local_step(t64(L), t64(mask), t64(log_beta), t64(1.0), t64(0.0), 5, tol=0.0,
+                         max_iter=k).bound.numpy() for k in range(1, 15)]
+    steps = np.diff(np.stack(bounds), axis=0)
+    assert (steps >= -1e-9 * np.abs(np.stack(bounds)[1:])).all()
+    assert (steps.sum(0) > 0).all()
+
+
+def test_per_song_stopping_is_independent_of_the_batch():
+    """Vectorised, with freezing and compaction, each song stops exactly as it would alone."""
+    L, mask, log_beta, lengths = random_bucket(B=8, n=60, K=10, seed=5)
+    args = (t64(log_beta), t64(0.8), t64(np.log(0.8)), 6)
+    together = local_step(t64(L), t64(mask), *args, tol=1e-6, max_iter=200, check_every=3)
+    iters = together.n_iter.numpy()
+    assert len(set(iters.tolist())) > 1, "songs should need different iteration counts"
+    for j in range(len(lengths)):
+        alone = local_step(t64(L[j:j + 1]), t64(mask[j:j + 1]), *args, tol=1e-6, max_iter=200,
+                           check_every=3)
+        assert int(alone.n_iter[0]) == iters[j]
+        np.testing.assert_allclose(alone.phi[0].numpy(), together.phi[j].numpy(), atol=1e-12)
+        assert float(alone.bound[0]) == pytest.approx(float(together.bound[j]), rel=1e-12)
+
+
+def test_iteration_cap_is_honoured():
+    L, mask, log_beta, _ = random_bucket(seed=7)
+    state = local_step(t64(L), t64(mask), t64(log_beta), t64(1.0), t64(0.0), 4, tol=0.0,
+                       max_iter=5)
+    assert (state.n_iter.numpy() == 5).all()
+
+
+def test_initial_phi_puts_slots_on_most_used_components():
+    L, mask, log_beta, _ = random_bucket(B=3, K=6, seed=9)
+    phi = initial_phi(t64(L), t64(mask), t64(log_beta), T=8).numpy()
+    mass = (softmax(L + log_beta, axis=2) * mask[..., None]).sum(1)
+    for j in range(3):
+        np.testing.assert_array_equal(phi[j, :6].argmax(1), np.argsort(-mass[j], kind="stable"))
+    np.testing.assert_allclose(phi[:, 6:], 1 / 6)
+
+
+def test_plan_buckets_bounds_padding_and_memory():
+    lengths = RNG.integers(1, 3000, size=500)
+    buckets = plan_buckets(lengths, max_padding=0.1, max_frames=50_000)
+    flat = np.concatenate(buckets)
+    np.testing.assert_array_equal(np.sort(flat), np.arange(500))
+    padded = sum(lengths[b].max() * len(b) for b in buckets)
+    assert 1 - lengths.sum() / padded <= 0.1
+    assert all(lengths[b].max() * len(b) <= 50_000 or len(b) == 1 for b in buckets)
+
+
+def test_plan_buckets_msd_shape_has_two_buckets():
+    lengths = np.array([1292] * 70 + [2584] * 30 + [1290, 2590])
+    assert len(plan_buckets(lengths)) == 2
+
+
+def test_gather_padded():
+    frames = torch.arange(20.0).reshape(10, 2)
+    X, mask = gather_padded(frames, torch.tensor([0, 3, 7]), torch.tensor([3, 4, 3]), 4)
+    assert X.shape == (3, 4, 2)
+    np.testing.assert_array_equal(X[1].numpy(), frames[3:7].numpy())
+    np.testing.assert_array_equal(X[0, 3].numpy(), [0, 0])
+    np.testing.assert_array_equal(mask.numpy().sum(1), [3, 4, 3])
+
+
+def test_frame_statistics_match_numpy():
+    n, K, d = 300, 5, 4
+    R, x = RNG.random((n, K)), RNG.normal(size=(n, d))
+    N, S1, S2 = frame_statistics(torch.as_tensor(R, dtype=torch.float32),
+                                 torch.as_tensor(x, dtype=torch.float32), chunk_rows=64)
+    assert N.dtype == torch.float64
+    np.testing.assert_allclose(N.numpy(), R.sum(0), rtol=1e-5)
+    np.testing.assert_allclose(S1.numpy(), R.T @ x, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(S2.numpy(), np.einsum("nk,ni,nj->kij", R, x, x), rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_stick_statistics():
+    phi = RNG.dirichlet(np.ones(6), size=(3, 4))
+    su, sv = stick_statistics(t64(phi))
+    counts = phi.sum((0, 1))
+    np.testing.assert_allclose(su.numpy(), counts[:-1])
+    np.testing.assert_allclose(sv.numpy(), [counts[k + 1:].sum() for k in range(5)])
+
+
+def test_bound_uses_lse_identity():
+    """Σ_t ζ(s − log ζ) at the optimum equals logsumexp_t s (what the step relies on)."""
+    s = RNG.normal(size=(50, 7))
+    zeta = softmax(s, axis=1)
+    np.testing.assert_allclose((zeta * (s - np.log(zeta))).sum(1), logsumexp(s, axis=1))
+    assert ex.stick_expectations(t64([1.0]), t64([1.0])).shape == (2,)
