@@ -86,13 +86,13 @@ def gather_padded(frames: Tensor, starts: Tensor, lengths: Tensor,
     return X, mask.to(frames.dtype)
 
 
-def expected_loglik(x: Tensor, coef: Tensor, *, chunk_rows: int = 32768) -> Tensor:
+def expected_loglik(x: Tensor, coef: Tensor, *, chunk_rows: int = 8192) -> Tensor:
     """E_q[log p(x_n | φ_k)] for all frames and components as chunked GEMMs.
 
     Parameters
     ----------
     x : Tensor, shape (n, d)
-    coef : Tensor, shape (d(d+1)/2 + d + 1, K)
+    coef : Tensor, shape (d² + d + 1, K)
         From :func:`expectations.expected_loglik_coefficients`, in ``x``'s dtype.
 
     Returns
@@ -190,7 +190,8 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
     T : int
         Song truncation.
     tol : float
-        Relative change of a song's bound below which it stops.
+        Relative change of a song's bound below which it stops; ``tol <= 0`` runs every
+        song to ``max_iter``.
     max_iter : int
         Cap on iterations.
     check_every : int
@@ -218,7 +219,7 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
         bound = (lse + _phi_terms(phi, log_beta)
                  + ex.stick_prior_term(a, b, alpha_mean, alpha_log_mean))
         n_iter += active
-        converged = (bound - prev).abs() <= tol * bound.abs()
+        converged = ((bound - prev).abs() <= tol * bound.abs()) & (tol > 0)
         prev = torch.where(active, bound, prev)
         active = active & ~converged
         if it == max_iter:
@@ -253,7 +254,7 @@ class LocalParams:
 
     Attributes
     ----------
-    coef : Tensor, shape (d(d+1)/2 + d + 1, K)
+    coef : Tensor, shape (d² + d + 1, K)
         :func:`expectations.expected_loglik_coefficients`.
     log_beta : Tensor, shape (K,)
     alpha_mean, alpha_log_mean : Tensor, shape ()

@@ -247,7 +247,7 @@ def global_elbo_terms(g: Globals, prior: Prior) -> Tensor:
 
 
 def frame_statistics(R: Tensor, x: Tensor, *,
-                     chunk_rows: int = 32768) -> tuple[Tensor, Tensor, Tensor]:
+                     chunk_rows: int = 8192) -> tuple[Tensor, Tensor, Tensor]:
     """N_k = Σ r_nk, S1_k = Σ r_nk x_n, S2_k = Σ r_nk x_n x_nᵀ as chunked GEMMs.
 
     Each chunk is one product ``Rᵀ Φ(x)`` with :func:`expectations.quadratic_features`,
@@ -270,12 +270,8 @@ def frame_statistics(R: Tensor, x: Tensor, *,
                       device=x.device)
     for lo in range(0, n, chunk_rows):
         acc += (R[lo:lo + chunk_rows].T @ ex.quadratic_features(x[lo:lo + chunk_rows])).double()
-    n_tri = d * (d + 1) // 2
-    i, j = torch.triu_indices(d, d, device=x.device)
-    S2 = torch.zeros(R.shape[1], d, d, dtype=torch.float64, device=x.device)
-    S2[:, i, j] = acc[:, :n_tri]
-    S2[:, j, i] = acc[:, :n_tri]
-    return acc[:, -1], acc[:, n_tri:n_tri + d], S2
+    S2 = acc[:, :d * d].reshape(-1, d, d)
+    return acc[:, -1], acc[:, d * d:d * d + d], 0.5 * (S2 + S2.transpose(1, 2))
 
 
 def stick_statistics(phi: Tensor) -> tuple[Tensor, Tensor]:

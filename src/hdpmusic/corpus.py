@@ -1,0 +1,1020 @@
+"""Ragged song frames in memory or in an HDF5 file, served as packed mini-batches.
+
+On disk a corpus is the CSR layout of the study's own code (DESIGN §3): ``data``
+(N, d) float32 holds every song's frames one after another, ``indptr`` (J+1,) gives the
+song boundaries (song j is ``data[indptr[j]:indptr[j+1]]``) and ``ids`` (J,) names the
+songs. Files written here also carry JSON attributes (``format``, ``format_version``,
+``dim`` and the user's, such as ``feature_config``, ``sr``, ``hop_length``); files in
+the study's layout (int32 ``indptr``, string or int32 ``ids``, no attributes, extra
+groups) open unchanged.
+
+:class:`CorpusWriter` streams songs into a new file; :class:`Corpus` reads one without
+loading it whole and hands out :class:`PackedBatch` es of whole songs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+from hdpmusic.atomic import atomic_path
+from hdpmusic.errors import DataError, FormatError, HdpmusicError
+
+if TYPE_CHECKING:
+    import torch
+
+    from hdpmusic.whitening import Whitener
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Corpus", "CorpusWriter", "PackedBatch"]
+
+FORMAT = "hdpmusic-corpus"
+FORMAT_VERSION = 1
+_RESERVED_ATTRS = ("format", "format_version", "dim")
+_FLUSH_ROWS = 1 << 16
+_READ_CACHE_BYTES = 32 << 20  # HDF5 chunk cache for compressed data (0 when uncompressed)
+_SAMPLE_READ_ROWS = 1 << 18
+
+
+def _default_chunk_rows(dim: int) -> int:
+    """Rows per HDF5 chunk so that one chunk of float32 frames is about 1 MiB."""
+    return max(256, (1 << 18) // max(dim, 1))
+
+
+def _encode_attrs(attrs: Mapping[str, Any], where: str) -> dict[str, str]:
+    """JSON-encode every attribute value (one HDF5 string attribute per key)."""
+    out = {}
+    for key, value in attrs.items():
+        try:
+            out[str(key)] = json.dumps(value, default=_json_default)
+        except (TypeError, ValueError) as err:
+            raise HdpmusicError(
+                f"{where}: attribute {key!r} is not JSON-serialisable ({err}); "
+                "pass plain numbers, strings, lists or dicts") from None
+    return out
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def _decode_attr(value: Any) -> Any:
+    """Decode one HDF5 attribute: JSON text when it parses, else a plain Python value."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class CorpusWriter:
+    """Stream songs into a new corpus file; the file appears only on success.
+
+    Frames go to a temporary file beside ``path`` (chunked, resizable ``data`` float32,
+    ``indptr`` int64, utf-8 ``ids``), which is renamed onto ``path`` when the ``with``
+    block exits normally; on an exception it is removed and nothing is left.
+
+    Parameters
+    ----------
+    path : path-like
+        The corpus file to create.
+    dim : int
+        Feature dimension d; every song must have shape (n_j, d).
+    attrs : dict, optional
+        JSON-serialisable attributes stored with the file (``feature_config``, ``sr``,
+        ``hop_length``, ``columns``, ...).
+    overwrite : bool
+        Replace an existing ``path``; otherwise an existing file is refused.
+    compression : str, optional
+        HDF5 filter for ``data`` (``"gzip"``, ``"lzf"``); None (default) reads fastest.
+
+    Examples
+    --------
+    >>> with CorpusWriter("corpus.h5", 52, attrs={"sr": 22050}) as w:  # doctest: +SKIP
+    ...     w.append("song-1", frames)
+    """
+
+    def __init__(self, path: str | os.PathLike, dim: int, *,
+                 attrs: Mapping[str, Any] | None = None, overwrite: bool = False,
+                 compression: str | None = None) -> None:
+        self.path = Path(path)
+        if int(dim) <= 0:
+            raise DataError(f"{self.path}: dimension must be positive, got {dim}")
+        self.dim = int(dim)
+        user = dict(attrs or {})
+        clash = sorted(set(user) & set(_RESERVED_ATTRS))
+        if clash:
+            raise HdpmusicError(f"{self.path}: attributes {clash} are reserved; rename them")
+        self._attrs = _encode_attrs(user, str(self.path))
+        self.overwrite = overwrite
+        self.compression = compression
+        self._ids: list[str] = []
+        self._seen: set[str] = set()
+        self._indptr: list[int] = [0]
+        self._buffer: list[np.ndarray] = []
+        self._buffered = 0
+        self._file: h5py.File | None = None
+        self._atomic: Any = None
+
+    def __enter__(self) -> CorpusWriter:
+        self._atomic = atomic_path(self.path, overwrite=self.overwrite)
+        tmp = self._atomic.__enter__()
+        try:
+            self._file = h5py.File(tmp, "w")
+            self._file.create_dataset(
+                "data", shape=(0, self.dim), maxshape=(None, self.dim), dtype="f4",
+                chunks=(_default_chunk_rows(self.dim), self.dim),
+                compression=self.compression)
+        except BaseException as err:
+            self._abort(err)
+            raise
+        return self
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def n_frames(self) -> int:
+        """Frames appended so far."""
+        return self._indptr[-1]
+
+    def append(self, song_id: str, frames: np.ndarray) -> None:
+        """Add one song.
+
+        Parameters
+        ----------
+        song_id : str
+            Unique song id.
+        frames : np.ndarray, shape (n, d)
+            The song's frames (cast to float32); n >= 1, all finite.
+        """
+        if self._file is None:
+            raise HdpmusicError("CorpusWriter.append called outside its `with` block")
+        song_id = str(song_id)
+        frames = np.asarray(frames)
+        if frames.ndim != 2 or frames.shape[1] != self.dim:
+            raise DataError(f"{self.path}: song {song_id!r} has frames of shape "
+                            f"{frames.shape}, expected (n, {self.dim})")
+        if frames.shape[0] == 0:
+            raise DataError(f"{self.path}: song {song_id!r} has no frames; skip it")
+        if not np.isfinite(frames).all():
+            raise DataError(f"{self.path}: song {song_id!r} has NaN/inf frames; "
+                            "re-extract it or leave it out")
+        if song_id in self._seen:
+            raise DataError(f"{self.path}: song id {song_id!r} appended twice")
+        self._seen.add(song_id)
+        self._ids.append(song_id)
+        self._indptr.append(self._indptr[-1] + frames.shape[0])
+        self._buffer.append(frames.astype(np.float32, copy=False))
+        self._buffered += frames.shape[0]
+        if self._buffered >= _FLUSH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        block = np.concatenate(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+        data = self._file["data"]
+        start = data.shape[0]
+        data.resize(start + block.shape[0], axis=0)
+        data[start:] = block
+        self._buffer.clear()
+        self._buffered = 0
+
+    def _finish(self) -> None:
+        if not self._ids:
+            raise DataError(f"{self.path}: no songs were appended; nothing to write")
+        self._flush()
+        f = self._file
+        f.create_dataset("indptr", data=np.asarray(self._indptr, dtype=np.int64))
+        f.create_dataset("ids", data=np.array(self._ids, dtype=object),
+                         dtype=h5py.string_dtype("utf-8"))
+        f.attrs.update(_encode_attrs(
+            {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": self.dim},
+            str(self.path)))
+        f.attrs.update(self._attrs)
+
+    def _abort(self, err: BaseException) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._atomic.__exit__(type(err), err, err.__traceback__)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is not None:
+            self._abort(exc)
+            return False
+        try:
+            self._finish()
+            self._file.close()
+            self._file = None
+        except BaseException as err:
+            self._abort(err)
+            raise
+        self._atomic.__exit__(None, None, None)
+        return False
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _segment_rows(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Row indices of the concatenated segments ``[starts[b], starts[b] + lengths[b])``.
+
+    Parameters
+    ----------
+    starts, lengths : np.ndarray, shape (B,), int64
+
+    Returns
+    -------
+    np.ndarray, shape (sum(lengths),), int64
+    """
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
+    return np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+
+
+def _plan_runs(starts: np.ndarray, stops: np.ndarray,
+               max_gap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge row segments into few contiguous runs to read.
+
+    Segments are sorted by start; a segment joins the current run when it begins at most
+    ``max_gap`` rows after the run's end (overlaps and duplicates are fine).
+
+    Parameters
+    ----------
+    starts, stops : np.ndarray, shape (B,), int64
+        Segment b is rows ``[starts[b], stops[b])`` of the file.
+    max_gap : int
+        Unrequested rows that may be read through to join two segments.
+
+    Returns
+    -------
+    run_starts, run_stops : np.ndarray, shape (R,), int64
+        The runs, in file order.
+    positions : np.ndarray, shape (B,), int64
+        Where segment b begins in the concatenation of the runs.
+    """
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], stops[order]
+    reach = np.maximum.accumulate(e)
+    new_run = np.ones(len(s), dtype=bool)
+    new_run[1:] = s[1:] > reach[:-1] + max_gap
+    first = np.flatnonzero(new_run)
+    run_of = np.cumsum(new_run) - 1
+    run_starts = s[first]
+    run_stops = np.maximum.reduceat(e, first)
+    run_offsets = np.concatenate(([0], np.cumsum(run_stops - run_starts)[:-1]))
+    positions = np.empty(len(s), dtype=np.int64)
+    positions[order] = run_offsets[run_of] + (s - run_starts[run_of])
+    return run_starts, run_stops, positions
+
+
+def _contiguous_pieces(starts: np.ndarray, lengths: np.ndarray,
+                       dest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Join segments that follow each other both in the file and in the output.
+
+    Parameters
+    ----------
+    starts, lengths, dest : np.ndarray, shape (B,), int64
+        Segment b copies file rows ``[starts[b], starts[b] + lengths[b])`` to output rows
+        from ``dest[b]``.
+
+    Returns
+    -------
+    starts, lengths, dest : np.ndarray, shape (P,), int64
+        The same copy as P <= B pieces, in file order.
+    """
+    order = np.argsort(starts, kind="stable")
+    s, n, d = starts[order], lengths[order], dest[order]
+    joins = np.zeros(len(s), dtype=bool)
+    joins[1:] = (s[1:] == s[:-1] + n[:-1]) & (d[1:] == d[:-1] + n[:-1])
+    first = np.flatnonzero(~joins)
+    return s[first], np.add.reduceat(n, first) if len(s) else n, d[first]
+
+
+def _split_runs(run_starts: np.ndarray, run_stops: np.ndarray,
+                max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut runs longer than ``max_rows`` into consecutive pieces (same rows, same order)."""
+    pieces = np.maximum(1, -(-(run_stops - run_starts) // max_rows))
+    starts = np.repeat(run_starts, pieces)
+    first = np.concatenate(([0], np.cumsum(pieces)[:-1]))
+    starts += (np.arange(len(starts)) - np.repeat(first, pieces)) * max_rows
+    stops = np.minimum(starts + max_rows, np.repeat(run_stops, pieces))
+    return starts, stops
+
+
+def _consecutive_groups(order: np.ndarray, lengths: np.ndarray,
+                        max_frames: int) -> Iterator[np.ndarray]:
+    """Split ``order`` into consecutive groups of songs holding at most ``max_frames`` frames
+    each (a longer song forms a group of its own)."""
+    ends = np.cumsum(lengths[order])
+    start, done = 0, 0
+    while start < len(order):
+        stop = max(start + 1, int(np.searchsorted(ends, done + max_frames, side="right")))
+        yield order[start:stop]
+        done = int(ends[stop - 1])
+        start = stop
+
+
+def _available_bytes(device: torch.device) -> int | None:
+    """Free memory on ``device`` in bytes (None when it cannot be told)."""
+    import torch
+
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as fh:
+                for line in fh:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        try:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    return None
+
+
+def _decode_ids(dset: h5py.Dataset, path: Path) -> list[str]:
+    """Song ids from an ``ids`` dataset of strings (vlen or fixed) or integers."""
+    if dset.ndim != 1:
+        raise FormatError(f"{path}: 'ids' must be 1-D, got shape {dset.shape}")
+    kind = dset.dtype.kind
+    if kind in "iu":
+        return [str(int(v)) for v in dset[()]]
+    if h5py.check_string_dtype(dset.dtype) is not None:
+        return [str(v) for v in dset.asstr()[()]]
+    if kind == "S":
+        return [v.decode("utf-8") for v in dset[()]]
+    if kind == "O":
+        return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in dset[()]]
+    raise FormatError(f"{path}: 'ids' has dtype {dset.dtype}; expected strings or integers")
+
+
+# ---------------------------------------------------------------------------- stores
+
+
+class _H5Store:
+    """Frames in an HDF5 file, opened lazily (and again after a fork or unpickling)."""
+
+    def __init__(self, path: Path, cache_bytes: int) -> None:
+        self.path = path
+        self.cache_bytes = cache_bytes
+        self._file: h5py.File | None = None
+        self._pid = -1
+        self._lock = threading.Lock()
+
+    @property
+    def data(self) -> h5py.Dataset:
+        with self._lock:
+            if self._file is None or self._pid != os.getpid():
+                self._file = h5py.File(self.path, "r", rdcc_nbytes=self.cache_bytes)
+                self._pid = os.getpid()
+            return self._file["data"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "cache_bytes": self.cache_bytes}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["cache_bytes"])
+
+    def _read_error(self, err: OSError) -> FormatError:
+        return FormatError(f"{self.path}: cannot read frames ({err}); the file is corrupt "
+                           "or truncated, re-create it")
+
+    def read_into(self, out: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                  dest: np.ndarray) -> None:
+        """Copy file rows ``[starts[b], starts[b] + lengths[b])`` to ``out[dest[b]:]``,
+        in file order, one read per piece that is contiguous in both."""
+        data = self.data
+        pieces = zip(*(a.tolist() for a in _contiguous_pieces(starts, lengths, dest)),
+                     strict=True)
+        try:
+            for a, n, d in pieces:
+                if n:
+                    data.read_direct(out, np.s_[a:a + n], np.s_[d:d + n])
+        except OSError as err:
+            raise self._read_error(err) from None
+
+    def read_runs(self, run_starts: np.ndarray, run_stops: np.ndarray) -> np.ndarray:
+        """The concatenation of rows ``[run_starts[r], run_stops[r])``, float32 (n, d)."""
+        data = self.data
+        out = np.empty((int(np.sum(run_stops - run_starts)), data.shape[1]), np.float32)
+        pos = 0
+        try:
+            for a, b in zip(run_starts.tolist(), run_stops.tolist(), strict=True):
+                if b > a:
+                    data.read_direct(out, np.s_[a:b], np.s_[pos:pos + b - a])
+                pos += b - a
+        except OSError as err:
+            raise self._read_error(err) from None
+        return out
+
+
+class _ArrayStore:
+    """Frames in one host array (numpy) or device tensor (torch)."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def read_runs(self, run_starts: np.ndarray, run_stops: np.ndarray) -> np.ndarray:
+        rows = _segment_rows(run_starts, run_stops - run_starts)
+        if isinstance(self.data, np.ndarray):
+            return self.data[rows].astype(np.float32, copy=False)
+        import torch
+
+        idx = torch.from_numpy(rows).to(self.data.device)
+        return self.data.index_select(0, idx).to("cpu", torch.float32).numpy()
+
+
+# ------------------------------------------------------------------------------ batch
+
+
+@dataclass
+class PackedBatch:
+    """Whole songs packed without padding (CSR).
+
+    Attributes
+    ----------
+    frames : torch.Tensor, shape (n, d)
+        Frames of all songs, song after song.
+    offsets : torch.Tensor, shape (B+1,), int64
+        Song b is ``frames[offsets[b]:offsets[b+1]]``; on the same device as ``frames``.
+    indices : np.ndarray, shape (B,), int64
+        Positions of the songs in the corpus.
+    """
+
+    frames: torch.Tensor
+    offsets: torch.Tensor
+    indices: np.ndarray
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Frames per song, shape (B,), int64."""
+        return self.offsets[1:] - self.offsets[:-1]
+
+    @property
+    def n_songs(self) -> int:
+        """Number of songs B."""
+        return len(self.indices)
+
+
+class _Failure:
+    """An exception raised in the prefetch thread, carried to the consumer."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+# ----------------------------------------------------------------------------- corpus
+
+
+class Corpus:
+    """Ragged song frames, in memory or streamed from an HDF5 file.
+
+    Build one with :meth:`open`, :meth:`from_arrays` or :class:`CorpusWriter`; never
+    call the constructor directly. A corpus may be a view (:meth:`subset`) of selected
+    songs of another; views share the frames (no copy).
+
+    Attributes
+    ----------
+    sample_gap_frames : int
+        In :meth:`sample_frames` from HDF5, unrequested rows read through to join two
+        sampled frames into one read.
+    """
+
+    sample_gap_frames = 2048
+
+    def __init__(self, store: _H5Store | _ArrayStore, indptr: np.ndarray,
+                 ids: list[str], attrs: dict[str, Any], dim: int,
+                 selection: np.ndarray | None = None) -> None:
+        self._store = store
+        self._indptr = indptr
+        self._all_ids = ids
+        self._attrs = attrs
+        self._dim = dim
+        self._selection = selection
+        starts, stops = indptr[:-1], indptr[1:]
+        if selection is not None:
+            starts, stops = starts[selection], stops[selection]
+        self._starts = starts
+        self._lengths = stops - starts
+
+    # -- construction ---------------------------------------------------------------
+
+    @classmethod
+    def from_arrays(cls, arrays: Sequence[np.ndarray], ids: Sequence[str] | None = None,
+                    attrs: Mapping[str, Any] | None = None) -> Corpus:
+        """An in-memory corpus from one array per song.
+
+        Parameters
+        ----------
+        arrays : sequence of np.ndarray, each shape (n_j, d)
+            Song frames (cast to float32); every song needs at least one frame.
+        ids : sequence of str, optional
+            Unique song ids (default ``"0"``, ``"1"``, ...).
+        attrs : dict, optional
+            JSON-serialisable attributes (saved with :meth:`save`).
+        """
+        if len(arrays) == 0:
+            raise DataError("from_arrays: no songs given")
+        ids = [str(j) for j in range(len(arrays))] if ids is None else [str(i) for i in ids]
+        if len(ids) != len(arrays):
+            raise DataError(f"from_arrays: {len(arrays)} songs but {len(ids)} ids")
+        if len(set(ids)) != len(ids):
+            raise DataError("from_arrays: song ids are not unique")
+        arrays = [np.asarray(a) for a in arrays]
+        dim = arrays[0].shape[-1] if arrays[0].ndim == 2 else -1
+        for song_id, a in zip(ids, arrays, strict=True):
+            if a.ndim != 2 or a.shape[1] != dim:
+                raise DataError(f"from_arrays: song {song_id!r} has shape {a.shape}, "
+                                f"expected (n, {dim})")
+            if a.shape[0] == 0:
+                raise DataError(f"from_arrays: song {song_id!r} has no frames")
+        indptr = np.concatenate(([0], np.cumsum([a.shape[0] for a in arrays]))).astype(np.int64)
+        data = np.concatenate(arrays).astype(np.float32, copy=False)
+        return cls(_ArrayStore(data), indptr, ids, dict(attrs or {}), dim)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, dim: int | None = None) -> Corpus:
+        """Open a corpus file (hdpmusic or study layout) for streaming.
+
+        Only ``indptr``, ``ids`` and the attributes are read now; frames are read on
+        demand.
+
+        Parameters
+        ----------
+        path : path-like
+        dim : int, optional
+            Required feature dimension; a file of another dimension is refused.
+
+        Raises
+        ------
+        FormatError
+            Not an HDF5 file, missing or inconsistent datasets, a newer format version.
+        DataError
+            No songs, or the wrong dimension.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise HdpmusicError(f"corpus file {path} does not exist")
+        try:
+            fh = h5py.File(path, "r")
+        except OSError as err:
+            raise FormatError(f"{path} is not a readable HDF5 file ({err}); it may be "
+                              "corrupt or truncated, re-create it") from None
+        with fh:
+            missing = [k for k in ("data", "indptr", "ids") if not isinstance(
+                fh.get(k, getlink=False), h5py.Dataset)]
+            if missing:
+                raise FormatError(f"{path}: missing dataset(s) {missing}; a corpus needs "
+                                  "'data', 'indptr' and 'ids' (see DESIGN §3)")
+            data = fh["data"]
+            if data.ndim != 2:
+                raise FormatError(f"{path}: 'data' must be 2-D (frames, dim), "
+                                  f"got shape {data.shape}")
+            attrs = {k: _decode_attr(v) for k, v in fh.attrs.items()}
+            _check_format(attrs, path)
+            indptr = _check_indptr(fh["indptr"], data.shape[0], path)
+            ids = _decode_ids(fh["ids"], path)
+            file_dim = int(data.shape[1])
+            cache = _READ_CACHE_BYTES if data.compression or data.shuffle else 0
+        if len(ids) != len(indptr) - 1:
+            raise FormatError(f"{path}: {len(ids)} ids for {len(indptr) - 1} songs in indptr")
+        if not ids:
+            raise DataError(f"{path}: the corpus has no songs")
+        if dim is not None and file_dim != dim:
+            raise DataError(f"{path}: frames have dimension {file_dim}, expected {dim}; "
+                            "re-extract the features with the matching configuration")
+        return cls(_H5Store(path, cache), indptr, ids, attrs, file_dim)
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False,
+             compression: str | None = None, chunk_frames: int = 1 << 18) -> None:
+        """Write this corpus (or view) to a new file in song order, streaming.
+
+        Parameters
+        ----------
+        path : path-like
+        overwrite : bool
+            Replace an existing file.
+        compression : str, optional
+            HDF5 filter for ``data``.
+        chunk_frames : int
+            Frames read at a time.
+        """
+        attrs = {k: v for k, v in self._attrs.items() if k not in _RESERVED_ATTRS}
+        with CorpusWriter(path, self._dim, attrs=attrs, overwrite=overwrite,
+                          compression=compression) as writer:
+            ids = self.ids
+            for group in _consecutive_groups(np.arange(len(self)), self._lengths, chunk_frames):
+                frames, offsets = self.read(group)
+                for b, j in enumerate(group.tolist()):
+                    writer.append(ids[j], frames[offsets[b]:offsets[b + 1]])
+
+    # -- description ----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._lengths)
+
+    def __repr__(self) -> str:
+        where = self.path if self.path is not None else "memory"
+        return (f"Corpus({len(self)} songs, {self.n_frames} frames, dim {self._dim}, "
+                f"{where})")
+
+    @property
+    def ids(self) -> list[str]:
+        """Song ids, in corpus order."""
+        if self._selection is None:
+            return self._all_ids
+        return [self._all_ids[i] for i in self._selection.tolist()]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Frames per song, shape (J,), int64."""
+        return self._lengths
+
+    @property
+    def n_frames(self) -> int:
+        """Total frames N."""
+        return int(self._lengths.sum())
+
+    @property
+    def dim(self) -> int:
+        """Feature dimension d."""
+        return self._dim
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """File attributes (decoded from JSON); empty for study-layout files."""
+        return dict(self._attrs)
+
+    @property
+    def path(self) -> Path | None:
+        """The backing HDF5 file, or None for an in-memory corpus."""
+        return self._store.path if isinstance(self._store, _H5Store) else None
+
+    @property
+    def device(self) -> torch.device | None:
+        """The device holding the frames after :meth:`to`, else None."""
+        data = self._store.data if isinstance(self._store, _ArrayStore) else None
+        return None if data is None or isinstance(data, np.ndarray) else data.device
+
+    # -- access ---------------------------------------------------------------------
+
+    def __getitem__(self, j: int) -> np.ndarray:
+        """Song ``j``'s frames, float32 (n_j, d)."""
+        if not isinstance(j, int | np.integer):
+            raise TypeError("index a corpus with an int; use subset() for several songs")
+        frames, _ = self.read(np.array([j]))
+        return frames
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Corpus:
+        """A view of the songs ``indices`` (in that order), sharing the frames.
+
+        Parameters
+        ----------
+        indices : array-like of int, shape (B,)
+        """
+        idx = self._check_indices(indices)
+        selection = idx if self._selection is None else self._selection[idx]
+        return Corpus(self._store, self._indptr, self._all_ids, self._attrs, self._dim,
+                      selection)
+
+    def _check_indices(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        idx = np.asarray(indices)
+        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+            raise IndexError(f"song indices must be a 1-D integer array, got {idx.dtype} "
+                             f"of shape {idx.shape}")
+        idx = idx.astype(np.int64)
+        if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
+            raise IndexError(f"song index out of range for a corpus of {len(self)} songs")
+        return np.where(idx < 0, idx + len(self), idx)
+
+    def minibatch_indices(self, batch_size: int, *, seed: int, epoch: int) -> list[np.ndarray]:
+        """One epoch's mini-batches of whole songs, reproducible from ``(seed, epoch)``.
+
+        Parameters
+        ----------
+        batch_size : int
+        seed, epoch : int
+            Non-negative; the permutation is drawn from ``default_rng([seed, epoch])``.
+
+        Returns
+        -------
+        list of np.ndarray, each shape (<= batch_size,), int64
+            A permutation of ``range(len(self))`` split into batches (the last may be
+            smaller).
+        """
+        if batch_size < 1:
+            raise DataError(f"batch_size must be >= 1, got {batch_size}")
+        if seed < 0 or epoch < 0:
+            raise DataError(f"seed and epoch must be non-negative, got {seed}, {epoch}")
+        perm = np.random.default_rng([seed, epoch]).permutation(len(self))
+        return [perm[i:i + batch_size] for i in range(0, len(perm), batch_size)]
+
+    def read(self, indices: Sequence[int] | np.ndarray, *,
+             merge: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Frames of the songs ``indices``, packed in the given order.
+
+        For a file-backed corpus the songs are read in file order straight into their
+        place in the output, songs that follow each other in both joined into one read
+        (no scratch copy: reading through gaps does not pay, see
+        ``benchmarks/bench_corpus.py``).
+
+        Parameters
+        ----------
+        indices : array-like of int, shape (B,)
+        merge : bool
+            Sort and join ranges (True) or read song by song in the given order (False,
+            for comparison).
+
+        Returns
+        -------
+        frames : np.ndarray, shape (n, d), float32
+        offsets : np.ndarray, shape (B+1,), int64
+            Song b is ``frames[offsets[b]:offsets[b+1]]``.
+        """
+        idx = self._check_indices(indices)
+        starts, lengths = self._starts[idx], self._lengths[idx]
+        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        if not (merge and isinstance(self._store, _H5Store)) or idx.size == 0:
+            return self._store.read_runs(starts, starts + lengths), offsets
+        frames = np.empty((offsets[-1], self._dim), np.float32)
+        self._store.read_into(frames, starts, lengths, offsets[:-1])
+        return frames, offsets
+
+    # -- batches --------------------------------------------------------------------
+
+    def load_batch(self, indices: Sequence[int] | np.ndarray, *,
+                   device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
+                   whitener: Whitener | None = None) -> PackedBatch:
+        """A :class:`PackedBatch` of the songs ``indices`` on ``device``.
+
+        Parameters
+        ----------
+        indices : array-like of int, shape (B,)
+        device : str or torch.device
+        dtype : torch.dtype, optional
+            Frame dtype (default float32).
+        whitener : Whitener, optional
+            Applied on the device after the transfer.
+        """
+        return self._finish_batch(self._host_batch(indices, device), device, dtype, whitener)
+
+    def _host_batch(self, indices: Sequence[int] | np.ndarray,
+                    device: str | torch.device) -> tuple[Any, Any, np.ndarray]:
+        """Frames and offsets ready for transfer: pinned on the host for a CUDA target,
+        or already sliced on the device for a device-resident corpus."""
+        import torch
+
+        idx = self._check_indices(indices)
+        data = getattr(self._store, "data", None)
+        if isinstance(data, torch.Tensor):
+            lengths = self._lengths[idx]
+            rows = torch.from_numpy(_segment_rows(self._starts[idx], lengths)).to(data.device)
+            offsets = torch.from_numpy(np.concatenate(([0], np.cumsum(lengths))))
+            return data.index_select(0, rows), offsets, idx
+        frames, offsets = self.read(idx)
+        frames_t, offsets_t = torch.from_numpy(frames), torch.from_numpy(offsets)
+        if torch.device(device).type == "cuda":
+            frames_t, offsets_t = frames_t.pin_memory(), offsets_t.pin_memory()
+        return frames_t, offsets_t, idx
+
+    @staticmethod
+    def _finish_batch(host: tuple[Any, Any, np.ndarray], device: str | torch.device,
+                      dtype: torch.dtype | None, whitener: Whitener | None) -> PackedBatch:
+        import torch
+
+        frames, offsets, idx = host
+        frames = frames.to(device, non_blocking=True).to(dtype or torch.float32)
+        offsets = offsets.to(frames.device, torch.int64, non_blocking=True)
+        if whitener is not None:
+            frames = whitener.transform(frames)
+        return PackedBatch(frames=frames, offsets=offsets, indices=idx)
+
+    def iter_batches(self, batches: Iterable[Sequence[int] | np.ndarray], *,
+                     device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
+                     whitener: Whitener | None = None, prefetch: int = 2
+                     ) -> Iterator[PackedBatch]:
+        """Yield :meth:`load_batch` for each batch, reading ahead in a background thread.
+
+        Up to ``prefetch`` batches are read from disk (and pinned for a CUDA device)
+        while the caller computes; the host-to-device copy is non-blocking. An exception
+        in the reader is raised here; closing the iterator early stops the reader.
+
+        Parameters
+        ----------
+        batches : iterable of array-like of int
+            E.g. :meth:`minibatch_indices`.
+        device, dtype, whitener
+            As in :meth:`load_batch`.
+        prefetch : int
+            Batches read ahead (0: read in the caller's thread).
+        """
+        if prefetch <= 0 or self.device is not None:
+            for indices in batches:
+                yield self.load_batch(indices, device=device, dtype=dtype, whitener=whitener)
+            return
+        slots: queue.Queue = queue.Queue(maxsize=prefetch)
+        stop = threading.Event()
+
+        def offer(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    slots.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def reader() -> None:
+            try:
+                for indices in batches:
+                    if not offer(self._host_batch(indices, device)):
+                        return
+            except BaseException as err:
+                offer(_Failure(err))
+                return
+            offer(_DONE)
+
+        thread = threading.Thread(target=reader, name="hdpmusic-prefetch", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = slots.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield self._finish_batch(item, device, dtype, whitener)
+        finally:
+            stop.set()
+            thread.join()
+
+    # -- streaming ------------------------------------------------------------------
+
+    def iter_frames(self, chunk_frames: int = 65536) -> Iterator[np.ndarray]:
+        """Every frame once, in storage order, a few whole songs at a time.
+
+        Parameters
+        ----------
+        chunk_frames : int
+            Frames per chunk (a longer song is one chunk of its own).
+
+        Yields
+        ------
+        np.ndarray, shape (m, d), float32
+        """
+        order = np.argsort(self._starts, kind="stable")
+        for group in _consecutive_groups(order, self._lengths, chunk_frames):
+            yield self.read(group)[0]
+
+    def sample_frames(self, n: int, *, seed: int) -> np.ndarray:
+        """``n`` frames drawn uniformly without replacement, read without loading the
+        corpus.
+
+        Parameters
+        ----------
+        n : int
+            At most :attr:`n_frames`.
+        seed : int
+
+        Returns
+        -------
+        np.ndarray, shape (n, d), float32
+            In random order.
+        """
+        total = self.n_frames
+        if not 0 <= n <= total:
+            raise DataError(f"cannot sample {n} frames from a corpus of {total}")
+        picks = np.random.default_rng(seed).choice(total, size=n, replace=False)
+        song_ends = np.cumsum(self._lengths)
+        song = np.searchsorted(song_ends, picks, side="right")
+        rows = self._starts[song] + picks - (song_ends[song] - self._lengths[song])
+        if not isinstance(self._store, _H5Store) or n == 0:
+            return self._store.read_runs(rows, rows + 1)
+        run_starts, run_stops, positions = _plan_runs(rows, rows + 1, self.sample_gap_frames)
+        run_starts, run_stops = _split_runs(run_starts, run_stops, _SAMPLE_READ_ROWS)
+        run_offsets = np.concatenate(([0], np.cumsum(run_stops - run_starts)))
+        order = np.argsort(positions)
+        sorted_positions = positions[order]
+        out = np.empty((n, self._dim), np.float32)
+        for runs in _consecutive_groups(np.arange(len(run_starts)), run_stops - run_starts,
+                                        _SAMPLE_READ_ROWS):
+            lo, hi = run_offsets[runs[0]], run_offsets[runs[-1] + 1]
+            buffer = self._store.read_runs(run_starts[runs], run_stops[runs])
+            a, b = np.searchsorted(sorted_positions, [lo, hi])
+            take = order[a:b]
+            out[take] = buffer[positions[take] - lo]
+        return out
+
+    def check_finite(self, chunk_frames: int = 1 << 18) -> None:
+        """Stream over the corpus; raise if any song has NaN/inf frames.
+
+        Raises
+        ------
+        DataError
+            Naming (up to five of) the offending song ids.
+        """
+        bad: list[int] = []
+        order = np.argsort(self._starts, kind="stable")
+        for group in _consecutive_groups(order, self._lengths, chunk_frames):
+            frames, offsets = self.read(group)
+            nonfinite = np.concatenate(([0], np.cumsum(~np.isfinite(frames).all(axis=1))))
+            per_song = nonfinite[offsets[1:]] - nonfinite[offsets[:-1]]
+            bad.extend(group[per_song > 0].tolist())
+        if bad:
+            ids = self.ids
+            names = ", ".join(repr(ids[j]) for j in sorted(bad)[:5])
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            where = self.path or "in-memory corpus"
+            raise DataError(f"{where}: {len(bad)} song(s) have NaN/inf frames: {names}{more}; "
+                            "re-extract them or leave them out with subset()")
+
+    def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> Corpus:
+        """The whole corpus (or view) as one tensor on ``device``.
+
+        Afterwards :meth:`load_batch` slices the tensor with no disk access.
+
+        Parameters
+        ----------
+        device : str or torch.device
+        dtype : torch.dtype, optional
+            Default float32.
+
+        Raises
+        ------
+        DataError
+            When the frames obviously do not fit in the device's free memory.
+        """
+        import torch
+
+        device = torch.device(device)
+        dtype = dtype or torch.float32
+        need = self.n_frames * self._dim * torch.empty((), dtype=dtype).element_size()
+        free = _available_bytes(device)
+        if free is not None and need > 0.9 * free:
+            raise DataError(f"{self.path or 'corpus'}: {need / 2**30:.1f} GiB of frames do "
+                            f"not fit in the {free / 2**30:.1f} GiB free on {device}; stream "
+                            "it from disk instead (do not call to())")
+        out = torch.empty((self.n_frames, self._dim), dtype=dtype, device=device)
+        row = 0
+        for group in _consecutive_groups(np.arange(len(self)), self._lengths, 1 << 20):
+            frames = torch.from_numpy(self.read(group)[0])
+            out[row:row + len(frames)].copy_(frames)
+            row += len(frames)
+        indptr = np.concatenate(([0], np.cumsum(self._lengths))).astype(np.int64)
+        return Corpus(_ArrayStore(out), indptr, self.ids, self._attrs, self._dim)
+
+
+def _check_format(attrs: Mapping[str, Any], path: Path) -> None:
+    """Refuse a file written by another program or a newer version of this one."""
+    fmt = attrs.get("format")
+    if fmt is not None and fmt != FORMAT:
+        raise FormatError(f"{path}: format {fmt!r} is not a corpus ({FORMAT!r})")
+    version = attrs.get("format_version")
+    if version is not None and int(version) > FORMAT_VERSION:
+        raise FormatError(f"{path}: corpus format version {version} is newer than this "
+                          f"hdpmusic reads ({FORMAT_VERSION}); upgrade hdpmusic")
+
+
+def _check_indptr(dset: h5py.Dataset, n_rows: int, path: Path) -> np.ndarray:
+    """Read and validate ``indptr``: 1-D integers from 0 to ``n_rows``, non-decreasing."""
+    if dset.ndim != 1 or dset.dtype.kind not in "iu" or dset.shape[0] < 1:
+        raise FormatError(f"{path}: 'indptr' must be a non-empty 1-D integer array, got "
+                          f"{dset.dtype} of shape {dset.shape}")
+    indptr = dset[()].astype(np.int64)
+    if indptr[0] != 0 or indptr[-1] != n_rows or np.any(np.diff(indptr) < 0):
+        raise FormatError(f"{path}: 'indptr' must rise from 0 to the {n_rows} rows of "
+                          f"'data' (got {indptr[0]} .. {indptr[-1]}, "
+                          f"{'not ' if np.any(np.diff(indptr) < 0) else ''}monotone); "
+                          "the file is inconsistent, re-create it")
+    return indptr
