@@ -58,6 +58,7 @@ def random_bucket(B=5, n=40, K=12, seed=0):
     lengths[0] = n
     L = rng.normal(size=(B, n, K)) * 3.0
     mask = (np.arange(n)[None] < lengths[:, None]).astype(float)
+    L *= mask[..., None]  # local_step expects E[log p] zeroed on padding
     log_beta = np.log(rng.dirichlet(np.ones(K)))
     return L, mask, log_beta, lengths
 

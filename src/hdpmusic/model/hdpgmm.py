@@ -16,6 +16,7 @@ from torch import Tensor
 from hdpmusic.checkpoint import load_checkpoint, save_checkpoint
 from hdpmusic.errors import DataError, FormatError, ParameterError
 from hdpmusic.model import expectations as ex
+from hdpmusic.model.distributed import all_reduce_sum, shard, world
 from hdpmusic.model.local import LocalParams, expected_loglik, infer_batch
 from hdpmusic.model.sufficient import (
     Globals,
@@ -165,28 +166,32 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         else:
             self._initialise(corpus)
         dev, dtype = self._device(), self._dtype()
+        rank, size = world()
+        saving = checkpoint is not None and rank == 0
         while self.epoch_ < self.max_epochs:
             batches = corpus.minibatch_indices(self.batch_size, seed=self.random_state,
                                                epoch=self.epoch_)
             todo = batches[self.batch_in_epoch_:]
             bar = _progress(len(batches), self.batch_in_epoch_, self.epoch_, self.max_epochs,
-                            self.verbose)
+                            self.verbose and rank == 0)
             try:
-                for batch in corpus.iter_batches(todo, device=dev, dtype=dtype,
-                                                 whitener=self.whitener_):
-                    record = self._step(batch.frames, corpus.lengths[batch.indices], batch.indices)
+                mine = corpus.iter_batches([shard(b, rank, size) for b in todo], device=dev,
+                                           dtype=dtype, whitener=self.whitener_)
+                for batch in mine:
+                    record = self._step(batch.frames, corpus.lengths[batch.indices],
+                                        batch.indices)
                     self.batch_in_epoch_ += 1
                     bar.update(1)
                     bar.set_postfix(elbo=f"{record['elbo_per_frame']:.4g}",
                                     active=record["n_active"],
                                     fps=f"{record['frames_per_s']:.3g}",
                                     it=f"{record['local_iter']:.0f}")
-                    if checkpoint and checkpoint_every and self.n_steps_ % checkpoint_every == 0:
+                    if saving and checkpoint_every and self.n_steps_ % checkpoint_every == 0:
                         self.save(checkpoint)
             finally:
                 bar.close()
             self.epoch_, self.batch_in_epoch_ = self.epoch_ + 1, 0
-            if checkpoint:
+            if saving:
                 self.save(checkpoint)
         return self
 
@@ -436,7 +441,11 @@ class HDPGMM(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ internals
     def _step(self, frames: Tensor, lengths: np.ndarray, indices: np.ndarray) -> dict:
-        """One online update from a packed mini-batch (already whitened, on device)."""
+        """One online update from a packed mini-batch (already whitened, on device).
+
+        Under :mod:`torch.distributed` the arguments are this rank's shard of the global
+        batch; the statistics are summed over ranks before the (identical) update.
+        """
         t0 = time.perf_counter()
         self._check_finite(frames, indices)
         g_old = self._globals_
@@ -448,25 +457,30 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         batch_stats = res.stats
         if self.splash == "simplex" and eta > 0:
             batch_stats = self._simplex_splash(batch_stats, frames, eta, t)
-        scale = self.n_songs_ / len(lengths)
+        counters = torch.tensor([len(lengths), float(lengths.sum()), res.padded_frames,
+                                 float(res.n_iter.sum())], dtype=torch.float64,
+                                device=res.bound.device)
+        flat = all_reduce_sum(torch.cat([batch_stats.flat(), res.bound.view(1), counters]))
+        batch_stats = batch_stats.from_flat(flat)
+        bound, n_songs, n_frames, padded, iters = flat[-5:].tolist()
+        scale = self.n_songs_ / n_songs
         rho = (self.tau0 + t) ** (-self.kappa)
         self.stats_ = self.stats_.combine(1.0 - rho, batch_stats, rho * scale)
         self._update_globals()
         self.n_steps_ = t + 1
-        elbo = float(scale * res.bound + global_elbo_terms(g_old, self.prior_))
-        n_frames = int(lengths.sum())
+        elbo = scale * bound + float(global_elbo_terms(g_old, self.prior_))
         seconds = time.perf_counter() - t0
         record = {"step": t + 1, "epoch": self.epoch_, "elbo_per_frame": elbo / self.n_frames_,
                   "n_active": self.n_active_components_, "rho": rho, "eta": eta,
-                  "local_iter": float(res.n_iter.double().mean()),
-                  "frames_per_s": n_frames / seconds,
-                  "padding": 1.0 - n_frames / max(res.padded_frames, 1)}
+                  "local_iter": iters / n_songs, "frames_per_s": n_frames / seconds,
+                  "padding": 1.0 - n_frames / max(padded, 1.0)}
         self.history_.append(record)
         return record
 
     def _simplex_splash(self, stats: Stats, frames: Tensor, eta: float, t: int) -> Stats:
         """The study's variant: e is a random point of the simplex per frame."""
-        gen = torch.Generator(device="cpu").manual_seed(self.random_state * 1_000_003 + t)
+        seed = (self.random_state * 1_000_003 + t) * 1009 + world()[0]
+        gen = torch.Generator(device="cpu").manual_seed(seed)
         e = torch.rand(frames.shape[0], self.n_components, generator=gen, dtype=frames.dtype)
         e = (e / e.sum(1, keepdim=True)).to(frames.device)
         N, S1, S2 = frame_statistics(e, frames)

@@ -156,18 +156,23 @@ def frame_assignments(L: Tensor, mask: Tensor, phi: Tensor, a: Tensor,
 
     Returns
     -------
-    zeta : Tensor, shape (B, n, T), zero on padding
+    zeta : Tensor, shape (B, n, T)
+        Not masked: rows of padding hold the prior ``softmax(E[log π])``; callers use
+        ``mask`` where it matters (L is zero on padding, so ``ζᵀL`` needs no mask).
     lse : Tensor, shape (B,)
     """
-    logits = torch.bmm(L, phi.transpose(1, 2)) + ex.stick_expectations(a, b)[:, None, :]
-    lse = torch.logsumexp(logits, dim=2)
-    zeta = torch.exp(logits - lse[..., None]) * mask[..., None]
+    logits = torch.baddbmm(ex.stick_expectations(a, b)[:, None, :], L, phi.transpose(1, 2))
+    top = logits.amax(2, keepdim=True)
+    zeta = logits.sub_(top).exp_()
+    total = zeta.sum(2, keepdim=True)
+    zeta.div_(total)
+    lse = (top + total.log()).squeeze(2)
     return zeta, (lse * mask).sum(1)
 
 
-def song_sticks(zeta: Tensor, alpha_mean: Tensor) -> tuple[Tensor, Tensor]:
-    """a_t = 1 + Σ_n ζ_nt, b_t = E[α0] + Σ_n Σ_{s>t} ζ_ns; shapes (B, T − 1)."""
-    counts = zeta.sum(1)
+def song_sticks(zeta: Tensor, mask: Tensor, alpha_mean: Tensor) -> tuple[Tensor, Tensor]:
+    """a_t = 1 + Σ_n ζ_nt, b_t = E[α0] + Σ_n Σ_{s>t} ζ_ns over real frames; (B, T − 1)."""
+    counts = torch.bmm(mask[:, None, :], zeta).squeeze(1)
     tail = counts.flip(1).cumsum(1).flip(1)
     return 1.0 + counts[:, :-1], alpha_mean + tail[:, 1:]
 
@@ -180,7 +185,7 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
     Parameters
     ----------
     L : Tensor, shape (B, n, K)
-        E_q[log p(x_jn | φ_k)] (any values on padding; masked).
+        E_q[log p(x_jn | φ_k)], zero on padding.
     mask : Tensor, shape (B, n)
         1 for real frames, 0 for padding.
     log_beta : Tensor, shape (K,)
@@ -224,7 +229,7 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
         active = active & ~converged
         if it == max_iter:
             break
-        a_new, b_new = song_sticks(zeta, alpha_mean)
+        a_new, b_new = song_sticks(zeta, mask, alpha_mean)
         log_phi = torch.log_softmax(torch.bmm(zeta.transpose(1, 2), L) + log_beta, dim=2)
         keep = active[:, None]
         a, b = torch.where(keep, a_new, a), torch.where(keep, b_new, b)
@@ -335,13 +340,14 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
         lens = torch.as_tensor(lengths[songs], device=dev)
         X, mask = gather_padded(frames, torch.as_tensor(starts_np[songs], device=dev), lens, width)
         L = expected_loglik(X.reshape(-1, d), lp.coef).reshape(len(songs), width, K)
+        L.mul_(mask[..., None])
         state = local_step(L, mask, lp.log_beta, lp.alpha_mean, lp.alpha_log_mean, lp.T,
                            tol=lp.tol, max_iter=lp.max_iter, check_every=lp.check_every)
         bound += state.bound.double().sum()
         n_iter[idx] = state.n_iter
         zeta, _ = frame_assignments(L, mask, state.phi, state.a, state.b)
         del L
-        r = torch.bmm(zeta, state.phi)
+        r = torch.bmm(zeta.mul_(mask[..., None]), state.phi)
         del zeta
         if resp is not None:
             resp[idx] = r.sum(1) / lens[:, None].to(r.dtype)
