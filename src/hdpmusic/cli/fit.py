@@ -44,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hdpmusic.corpus import Corpus
+    from hdpmusic.model.distributed import init_from_env, world
     from hdpmusic.model.hdpgmm import HDPGMM
 
     if args.model != "hdpgmm":
@@ -52,11 +53,14 @@ def run(args: argparse.Namespace) -> int:
         model_class(args.model)
         raise HdpmusicError(f"`hdpmusic fit --model {args.model}` is not available yet")
     out = Path(args.out)
+    device = init_from_env(args.device)          # under torchrun: join the process group
+    lead = world()[0] == 0                       # rank 0 logs and writes
     corpus = Corpus.open(args.corpus)
     if args.resume and out.exists():
-        model = HDPGMM.load(out, device=args.device)
-        model.set_params(max_epochs=args.epochs, verbose=not args.quiet)
-        print(f"resuming {out} at epoch {model.epoch_ + 1}, update {model.n_steps_}")
+        model = HDPGMM.load(out, device=device)
+        model.set_params(max_epochs=args.epochs, verbose=lead and not args.quiet)
+        if lead:
+            print(f"resuming {out} at epoch {model.epoch_ + 1}, update {model.n_steps_}")
     else:
         if out.exists() and not (args.overwrite or args.resume):
             raise HdpmusicError(f"{out} exists; pass --resume to continue it or --overwrite")
@@ -66,10 +70,12 @@ def run(args: argparse.Namespace) -> int:
             tau0=args.tau0, eta0=args.eta0, splash=args.splash, gamma=args.gamma,
             alpha0=args.alpha0, whiten=None if args.whiten == "none" else args.whiten,
             init=args.init, local_tol=args.local_tol, local_max_iter=args.local_max_iter,
-            device=args.device, dtype=args.dtype, random_state=args.seed,
-            verbose=not args.quiet)
+            device=device, dtype=args.dtype, random_state=args.seed,
+            verbose=lead and not args.quiet)
     model.fit(corpus, checkpoint=out, checkpoint_every=args.checkpoint_every,
               resume=args.resume and out.exists())
+    if not lead:
+        return 0
     model.save(out)
     last = model.history_[-1] if model.history_ else {}
     print(f"saved {out}: {model.n_active_components_} active components, "
