@@ -101,7 +101,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         the splash, averaged online like the statistics).
     history_ : list of dict
         One record per update: step, epoch, elbo_per_frame, n_active, rho, eta,
-        local_iter (mean), frames_per_s, padding.
+        local_iter (mean), frames_per_s, seconds, padding, and (in :meth:`fit`) data_wait,
+        the share of the step's time spent waiting for the batch to be read.
     whitener_ : Whitener or None
     n_features_in_ : int
     """
@@ -166,6 +167,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         else:
             self._initialise(corpus)
         dev, dtype = self._device(), self._dtype()
+        corpus = _hold_on_gpu(corpus, dev)
         rank, size = world()
         saving = checkpoint is not None and rank == 0
         while self.epoch_ < self.max_epochs:
@@ -177,9 +179,15 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             try:
                 mine = corpus.iter_batches([shard(b, rank, size) for b in todo], device=dev,
                                            dtype=dtype, whitener=self.whitener_)
-                for batch in mine:
+                while True:
+                    t_wait = time.perf_counter()
+                    batch = next(mine, None)
+                    if batch is None:
+                        break
+                    wait = time.perf_counter() - t_wait
                     record = self._step(batch.frames, corpus.lengths[batch.indices],
                                         batch.indices)
+                    record["data_wait"] = wait / (wait + record["seconds"])
                     self.batch_in_epoch_ += 1
                     bar.update(1)
                     bar.set_postfix(elbo=f"{record['elbo_per_frame']:.4g}",
@@ -473,6 +481,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         record = {"step": t + 1, "epoch": self.epoch_, "elbo_per_frame": elbo / self.n_frames_,
                   "n_active": self.n_active_components_, "rho": rho, "eta": eta,
                   "local_iter": iters / n_songs, "frames_per_s": n_frames / seconds,
+                  "seconds": seconds,
                   "padding": 1.0 - n_frames / max(padded, 1.0)}
         self.history_.append(record)
         return record
@@ -662,6 +671,18 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         if isinstance(X, Sequence) or isinstance(X, np.ndarray):
             return Corpus.from_arrays([np.asarray(x, dtype=np.float32) for x in X])
         raise DataError(f"cannot use {type(X).__name__} as a corpus")
+
+
+def _hold_on_gpu(corpus: Any, device: torch.device, share: float = 0.5) -> Any:
+    """The corpus moved to a CUDA device when its frames take under ``share`` of the free
+    memory (batches are then sliced on the GPU); otherwise it streams from its storage."""
+    if device.type != "cuda" or corpus.device is not None:
+        return corpus
+    need = corpus.n_frames * corpus.dim * 4
+    if need > share * torch.cuda.mem_get_info(device)[0]:
+        return corpus
+    log.info("holding the corpus on %s (%.2f GiB)", device, need / 2**30)
+    return corpus.to(device)
 
 
 def _song_index(lengths: np.ndarray, device: torch.device) -> Tensor:
