@@ -57,6 +57,12 @@ def test_list_file_with_ids(collection, tmp_path):
     assert [t[0] for t in find_tracks(listing)] == ["track-1", "track-2"]
 
 
+def test_single_audio_file(collection, tmp_path):
+    report = extract_collection(collection / "a" / "tone.wav", tmp_path / "one.h5",
+                                progress=False)
+    assert report.n_ok == 1 and Corpus.open(tmp_path / "one.h5").ids == ["tone.wav"]
+
+
 def test_refuses_existing_output_and_leaves_it(collection, tmp_path, capsys):
     out = tmp_path / "corpus.h5"
     out.write_bytes(b"keep me")

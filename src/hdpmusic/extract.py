@@ -40,14 +40,16 @@ class ExtractionReport:
 
 
 def find_tracks(source: str | os.PathLike) -> list[tuple[str, Path]]:
-    """(id, path) of every track of a directory or a list file.
+    """(id, path) of every track of a directory, a list file, or a single audio file.
 
-    A directory is searched recursively for audio files; ids are paths relative to it
-    (POSIX separators). A list file holds one track per line: ``path`` or ``path<TAB>id``;
-    relative paths are resolved against the list file's folder; blank lines and lines
-    starting with ``#`` are skipped.
+    A single audio file gets its file name as id. A directory is searched recursively for
+    audio files; ids are paths relative to it (POSIX separators). A list file holds one
+    track per line: ``path`` or ``path<TAB>id``; relative paths are resolved against the
+    list file's folder; blank lines and lines starting with ``#`` are skipped.
     """
     source = Path(source)
+    if source.is_file() and source.suffix.lower() in AUDIO_EXTENSIONS:
+        return [(source.name, source)]
     if source.is_dir():
         tracks = [(p.relative_to(source).as_posix(), p) for p in sorted(source.rglob("*"))
                   if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()]
