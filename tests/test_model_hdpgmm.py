@@ -264,3 +264,32 @@ def test_loads_a_study_checkpoint(tmp_path):
     with pytest.raises(FormatError, match="study"):
         torch.save({"foo": 1}, tmp_path / "other.pth")
         HDPGMM.from_study_checkpoint(tmp_path / "other.pth")
+
+
+def test_simplex_splash_mixes_random_simplex_points(corpus):
+    """splash="simplex" (the study's variant): N gains η·Σ_n e_n with e_n on the simplex."""
+    X = corpus[0]
+    base = dict(SMALL, tau0=0.0, kappa=0.0)        # rho = 1: the new stats are the batch's
+    plain = HDPGMM(**{**base, "eta0": 0.0}).partial_fit(X[:10])
+    noisy = HDPGMM(**{**base, "eta0": 0.3, "splash": "simplex"}).partial_fit(X[:10])
+    n = sum(len(x) for x in X[:10])
+    # both N sum to the frame count; the simplex splash spreads mass unevenly, unlike 1/K
+    np.testing.assert_allclose(plain.stats_.N.sum().item(), n, rtol=1e-5)
+    np.testing.assert_allclose(noisy.stats_.N.sum().item(), n, rtol=1e-5)
+    floor = 0.3 * n / 12
+    assert (noisy.stats_.N.numpy() >= 0.5 * floor).all()
+    again = HDPGMM(**{**base, "eta0": 0.3, "splash": "simplex"}).partial_fit(X[:10])
+    assert torch.equal(again.stats_.N, noisy.stats_.N)
+
+
+def test_resume_from_an_epoch_end_checkpoint(corpus, tmp_path):
+    """A run stopped at an epoch boundary continues exactly (checkpoints hold no per-rank
+    state, so the same holds whatever number of ranks wrote or continues them)."""
+    X = corpus[0]
+    model = HDPGMM(**{**SMALL, "max_epochs": 1}).fit(X, checkpoint=tmp_path / "m.hdp")
+    again = HDPGMM.load(tmp_path / "m.hdp")
+    again.max_epochs = 2
+    again.fit(X, resume=True)
+    model.max_epochs = 2
+    model.fit(X, resume=True)
+    assert torch.equal(model.stats_.S2, again.stats_.S2)
