@@ -1,0 +1,271 @@
+"""Several seeded runs of a downstream task, their summary and their results files.
+
+``evaluate`` picks the protocol from the task's annotations (genre → macro F1,
+tagging → macro ROC-AUC, recommendation → nDCG@500), aligns the representations to the
+task's songs by id (a missing id is an error) and repeats the protocol ``runs`` times
+with seeds derived from one seed: the classification tasks reseed their randomized
+search, the recommendation task redraws its user split (the kNN graph does not depend
+on the seed and is built once).
+
+Results files (``write_results``): ``results.json`` and ``results.csv`` with one row per
+run — ``model, task, run, score, metric, config`` (config JSON-encoded in the CSV).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hdpmusic.atomic import atomic_path
+from hdpmusic.errors import DataError, FormatError, ParameterError
+from hdpmusic.representations import Representations
+from hdpmusic.taskdata import TASK_KINDS, TaskData
+
+__all__ = ["COLUMNS", "LOG_FLOOR", "METRICS", "RunResult", "evaluate", "format_summary",
+           "read_results", "run_seeds", "summarise", "write_results"]
+
+METRICS = {"genre": "f1_macro", "tagging": "roc_auc_macro", "recommendation": "ndcg@500"}
+LOG_FLOOR = 2.2e-15
+"""Floor of the optional log transform, ``log(max(x, 2.2e-15))`` (the study's value)."""
+COLUMNS = ("model", "task", "run", "score", "metric", "config")
+RESULTS_FORMAT = "hdpmusic-results"
+RESULTS_VERSION = 1
+
+
+@dataclass
+class RunResult:
+    """The score of one run of one model on one task.
+
+    Attributes
+    ----------
+    model : str
+    task : str
+    run : int
+        0-based run number.
+    score : float
+    metric : str
+        ``f1_macro``, ``roc_auc_macro`` or ``ndcg@500``.
+    config : dict
+        The run's seed and the choices made on validation data (C, k, ...).
+    """
+
+    model: str
+    task: str
+    run: int
+    score: float
+    metric: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def run_seeds(seed: int, runs: int) -> list[int]:
+    """Independent 32-bit seeds for ``runs`` runs, derived from ``seed``."""
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(runs)]
+
+
+def _features(reps: Representations, ids: Sequence[str], log: bool) -> np.ndarray:
+    """Rows of the representations for ``ids``, optionally log-transformed, checked finite.
+
+    Returns
+    -------
+    np.ndarray of float64, shape (len(ids), D)
+    """
+    X = np.asarray(reps.align(ids), dtype=np.float64)
+    if log:
+        X = np.log(np.maximum(X, LOG_FLOOR))
+    if not np.isfinite(X).all():
+        raise DataError("representations contain NaN or infinite values")
+    return X
+
+
+def _labelled_rows(task: TaskData) -> np.ndarray:
+    """Songs in the train, valid or test part of the task's split → int (n,)."""
+    if task.split is None:
+        raise DataError(f"task {task.name!r} has no 'split' dataset; the genre and tagging "
+                        "protocols need a train/valid/test split (written by the dataset "
+                        "loader)")
+    return np.flatnonzero(np.isin(task.split.astype(str), ["train", "valid", "test"]))
+
+
+def _tag_columns(task: TaskData, tags: Sequence[str] | None) -> np.ndarray:
+    """Columns of the annotations for ``tags`` (all when None) → int (n_tags,)."""
+    if tags is None:
+        return np.arange(len(task.tags))
+    index = {t: c for c, t in enumerate(task.tags)}
+    missing = [t for t in tags if t not in index]
+    if missing:
+        raise DataError(f"task {task.name!r} has no tag(s) {', '.join(missing[:5])}")
+    return np.array([index[t] for t in tags], dtype=np.int64)
+
+
+def _protocol(task: TaskData, kind: str, reps: Representations, *, log: bool,
+              device: str, n_iter: int | None, keep_consumed: bool,
+              tags: Sequence[str] | None, n_splits: int,
+              ) -> Callable[[int], tuple[float, dict[str, Any]]]:
+    """Prepare the data of one task once; return ``seed → (score, config)``."""
+    if kind == "genre":
+        from hdpmusic.evaluation.classification import evaluate_genre
+
+        rows = _labelled_rows(task)
+        X = _features(reps, [task.ids[r] for r in rows], log)
+        y, split = task.targets[rows], task.split[rows]
+        draws = 64 if n_iter is None else n_iter
+        return lambda seed: evaluate_genre(X, y, split, n_iter=draws, seed=seed)
+    if kind == "tagging":
+        from hdpmusic.evaluation.tagging import evaluate_tagging
+
+        rows = _labelled_rows(task)
+        X = _features(reps, [task.ids[r] for r in rows], log)
+        Y = task.annotations[rows][:, _tag_columns(task, tags)].toarray() != 0
+        split = task.split[rows]
+        draws = 32 if n_iter is None else n_iter
+        return lambda seed: evaluate_tagging(X, Y, split, n_iter=draws, seed=seed,
+                                             device=device)
+    from hdpmusic.evaluation.recommendation import (
+        DEFAULT_KS,
+        evaluate_recommendation,
+        knn_graph,
+    )
+
+    X = _features(reps, task.itemlist, log)
+    graph = knn_graph(X, max(DEFAULT_KS), device=device)
+    return lambda seed: evaluate_recommendation(
+        task.interaction, graph, seed=seed, keep_consumed=keep_consumed, n_splits=n_splits,
+        device=device)
+
+
+def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = None,
+             runs: int = 5, seed: int = 0, device: str = "auto", progress: bool = True,
+             log: bool = False, model: str | None = None, n_iter: int | None = None,
+             keep_consumed: bool = False, tags: Sequence[str] | None = None,
+             n_splits: int = 1) -> list[RunResult]:
+    """Score one model's representations on one task, ``runs`` times.
+
+    Parameters
+    ----------
+    task : TaskData
+    reps : Representations
+        Must hold every song the task scores (all items for recommendation).
+    task_kind : {"genre", "tagging", "recommendation"}, optional
+        Default: the kind of annotations the task holds (it must hold one).
+    runs : int
+        Repetitions; run r uses seed ``run_seeds(seed, runs)[r]``.
+    seed : int
+    device : str
+        Torch device for tagging and recommendation (``"auto"``: CUDA when present).
+    progress : bool
+        Show a progress bar over runs.
+    log : bool
+        Use ``log(max(x, 2.2e-15))`` of the representations (the study did so for
+        HDPGMM and VQ-codebook features); off unless asked.
+    model : str, optional
+        Label in the results (default: the representations' ``model`` attribute).
+    n_iter : int, optional
+        Randomized-search draws (default 64 for genre, 32 for tagging, as the study).
+    keep_consumed : bool
+        Recommendation: leave already-consumed items in the ranking (the study's
+        behaviour).
+    tags : sequence of str, optional
+        Tagging: the tags scored (default: all tags of the task).
+    n_splits : int
+        Recommendation: user splits averaged per run (the study used 5).
+
+    Returns
+    -------
+    list of RunResult
+        One per run.
+    """
+    from tqdm.auto import tqdm
+
+    kind = task.task_kind if task_kind is None else task_kind
+    if kind not in TASK_KINDS:
+        raise ParameterError(f"task kind must be one of {', '.join(TASK_KINDS)}; got {kind!r}")
+    if kind not in task.kinds:
+        raise DataError(f"task {task.name!r} has no {kind} annotations")
+    if runs < 1:
+        raise ParameterError(f"runs must be >= 1; got {runs}")
+    label = model if model is not None else str(reps.attrs.get("model", "unknown"))
+    score_run = _protocol(task, kind, reps, log=log, device=device, n_iter=n_iter,
+                          keep_consumed=keep_consumed, tags=tags, n_splits=n_splits)
+    results = []
+    seeds = run_seeds(seed, runs)
+    for run, run_seed in enumerate(tqdm(seeds, desc=f"{label} / {task.name}",
+                                        disable=not progress)):
+        score, config = score_run(run_seed)
+        config = {"seed": run_seed, "task_kind": kind, "log": log, **config}
+        results.append(RunResult(label, task.name, run, score, METRICS[kind], config))
+    return results
+
+
+def summarise(results: Sequence[RunResult]) -> list[dict[str, Any]]:
+    """Mean ± SD of the scores per (model, task), in order of first appearance.
+
+    Returns
+    -------
+    list of dict
+        ``model``, ``task``, ``metric``, ``runs``, ``mean``, ``sd`` (sample SD,
+        ddof = 1; NaN for a single run).
+    """
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for r in results:
+        groups.setdefault((r.model, r.task, r.metric), []).append(r.score)
+    return [{"model": model, "task": task, "metric": metric, "runs": len(scores),
+             "mean": float(np.mean(scores)),
+             "sd": float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan")}
+            for (model, task, metric), scores in groups.items()]
+
+
+def format_summary(summary: Sequence[dict[str, Any]]) -> str:
+    """A plain-text table of :func:`summarise`'s rows."""
+    header = ("model", "task", "metric", "runs", "mean ± sd")
+    rows = [(s["model"], s["task"], s["metric"], str(s["runs"]),
+             f"{s['mean']:.4f} ± {s['sd']:.4f}") for s in summary]
+    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+                     .rstrip() for row in [header, *rows])
+
+
+def write_results(results: Sequence[RunResult], out_dir: str | os.PathLike,
+                  ) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``results.csv`` into ``out_dir``, each atomically.
+
+    Returns
+    -------
+    json_path, csv_path : pathlib.Path
+    """
+    out_dir = Path(out_dir)
+    records = [asdict(r) for r in results]
+    json_path, csv_path = out_dir / "results.json", out_dir / "results.csv"
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(json.dumps({"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION,
+                                   "results": records}, indent=2) + "\n")
+    with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for record in records:
+            writer.writerow({**record, "score": repr(record["score"]),
+                             "config": json.dumps(record["config"], sort_keys=True)})
+    return json_path, csv_path
+
+
+def read_results(path: str | os.PathLike) -> list[RunResult]:
+    """Read a ``results.json`` written by :func:`write_results` (or its directory)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise FormatError(f"cannot read results {path}: {err}") from err
+    if not isinstance(content, dict) or content.get("format") != RESULTS_FORMAT:
+        raise FormatError(f"{path} is not an hdpmusic results file")
+    if int(content.get("format_version", 0)) > RESULTS_VERSION:
+        raise FormatError(f"{path} has results format version {content['format_version']}; "
+                          f"this hdpmusic reads <= {RESULTS_VERSION}: upgrade hdpmusic")
+    return [RunResult(**record) for record in content["results"]]

@@ -1,0 +1,265 @@
+"""Downstream-task annotations stored inside a corpus HDF5 file.
+
+Next to a corpus's ``data`` / ``indptr`` / ``ids`` (DESIGN §3), a file may carry the
+annotations of one evaluation task, in the study's layout (REFERENCE_NOTES §2.1):
+
+* ``targets`` (J,) utf-8 strings — genre labels (GTZAN);
+* ``annotations/{indptr, indices, data, tags}`` — a J × n_tags CSR tag matrix (MTAT);
+* ``interaction/{indptr, indices, data, userlist, itemlist}`` — a users × items CSR
+  play-count matrix whose columns ``itemlist`` are corpus ids (Echonest);
+* ``split`` (J,) utf-8 strings in {``train``, ``valid``, ``test``, ...} — the predefined
+  split of the classification tasks (absent from the study's files, which kept it in a
+  separate split file; the dataset loaders write it here).
+
+Only ``ids`` and these groups are read; the frames are never touched. Study files with
+integer ``ids`` (MTAT ``clip_id`` int32) read as decimal strings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from hdpmusic.errors import DataError, FormatError
+
+__all__ = ["TASK_KINDS", "TaskData", "read_task", "write_task"]
+
+TASK_KINDS = ("genre", "tagging", "recommendation")
+_CSR_FIELDS = ("indptr", "indices", "data")
+
+
+@dataclass
+class TaskData:
+    """The annotations of one downstream task over the songs of a corpus.
+
+    Attributes
+    ----------
+    ids : list of str, length J
+        Corpus song ids.
+    split : np.ndarray of str, shape (J,), or None
+        ``train`` / ``valid`` / ``test`` (other values, e.g. the study's ``bad``, are
+        ignored by the evaluation). Needed by the genre and tagging tasks.
+    targets : np.ndarray of str, shape (J,), or None
+        Genre label per song.
+    annotations : scipy.sparse.csr_matrix, shape (J, n_tags), or None
+        Tag matrix; any non-zero entry is a positive.
+    tags : list of str, length n_tags, or None
+        Column names of ``annotations``.
+    interaction : scipy.sparse.csr_matrix, shape (n_users, n_items), or None
+        User-item play counts; any non-zero entry is a consumption.
+    userlist : list of str, length n_users, or None
+    itemlist : list of str, length n_items, or None
+        Corpus ids of the columns of ``interaction``.
+    name : str
+        Label of the task in results (``read_task`` uses the file's stem).
+    """
+
+    ids: list[str]
+    split: np.ndarray | None = None
+    targets: np.ndarray | None = None
+    annotations: sp.csr_matrix | None = None
+    tags: list[str] | None = None
+    interaction: sp.csr_matrix | None = None
+    userlist: list[str] | None = None
+    itemlist: list[str] | None = None
+    name: str = "task"
+
+    def __post_init__(self) -> None:
+        self.ids = [str(i) for i in self.ids]
+        n = len(self.ids)
+        if len(set(self.ids)) != n:
+            raise DataError(f"task {self.name!r}: song ids are not unique")
+        for label in ("split", "targets"):
+            value = getattr(self, label)
+            if value is not None:
+                value = np.asarray([str(v) for v in value], dtype=object)
+                if value.shape != (n,):
+                    raise DataError(f"task {self.name!r}: {label} has {value.shape[0]} "
+                                    f"entries for {n} songs")
+                setattr(self, label, value)
+        if (self.annotations is None) != (self.tags is None):
+            raise DataError(f"task {self.name!r}: annotations and tags go together")
+        if self.annotations is not None:
+            self.annotations = sp.csr_matrix(self.annotations)
+            self.tags = [str(t) for t in self.tags]
+            if self.annotations.shape != (n, len(self.tags)):
+                raise DataError(f"task {self.name!r}: annotations have shape "
+                                f"{self.annotations.shape}; expected ({n}, {len(self.tags)})")
+        parts = (self.interaction, self.userlist, self.itemlist)
+        if any(p is None for p in parts) != all(p is None for p in parts):
+            raise DataError(f"task {self.name!r}: interaction, userlist and itemlist go "
+                            "together")
+        if self.interaction is not None:
+            self.interaction = sp.csr_matrix(self.interaction)
+            self.userlist = [str(u) for u in self.userlist]
+            self.itemlist = [str(i) for i in self.itemlist]
+            shape = (len(self.userlist), len(self.itemlist))
+            if self.interaction.shape != shape:
+                raise DataError(f"task {self.name!r}: interaction has shape "
+                                f"{self.interaction.shape}; expected {shape}")
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The task kinds whose annotations are present, in :data:`TASK_KINDS` order."""
+        present = (self.targets is not None, self.annotations is not None,
+                   self.interaction is not None)
+        return tuple(k for k, p in zip(TASK_KINDS, present, strict=True) if p)
+
+    @property
+    def task_kind(self) -> str:
+        """``"genre"``, ``"tagging"`` or ``"recommendation"``.
+
+        Raises
+        ------
+        DataError
+            If the file holds no task annotations or several kinds of them.
+        """
+        kinds = self.kinds
+        if len(kinds) != 1:
+            found = ", ".join(kinds) if kinds else "none"
+            raise DataError(f"task {self.name!r} must hold exactly one kind of annotations "
+                            f"(targets, annotations or interaction); found: {found}; "
+                            "choose one with --task")
+        return kinds[0]
+
+
+def _strings(values: np.ndarray) -> list[str]:
+    """Decode an HDF5 string or integer array into Python strings."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        return [str(int(v)) for v in values]
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _read_csr(group: Any, shape: tuple[int, int], where: str) -> sp.csr_matrix:
+    missing = [k for k in _CSR_FIELDS if k not in group]
+    if missing:
+        raise FormatError(f"{where} lacks {', '.join(missing)}")
+    indptr, indices, data = (group[k][()] for k in _CSR_FIELDS)
+    if indptr.shape != (shape[0] + 1,) or indices.shape != data.shape:
+        raise FormatError(f"{where}: inconsistent CSR arrays (indptr {indptr.shape}, "
+                          f"indices {indices.shape}, data {data.shape}) for shape {shape}")
+    try:
+        return sp.csr_matrix((data, indices, indptr), shape=shape)
+    except ValueError as err:
+        raise FormatError(f"{where}: invalid CSR arrays: {err}") from err
+
+
+def read_task(path: str | os.PathLike) -> TaskData:
+    """Read the task annotations of a corpus file (this package's or the study's layout).
+
+    Parameters
+    ----------
+    path : path-like
+        An HDF5 corpus file.
+
+    Returns
+    -------
+    TaskData
+        Named after the file's stem.
+
+    Raises
+    ------
+    FormatError
+        If the file cannot be read or lacks ``ids`` or has malformed task groups.
+    """
+    import h5py
+
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise FormatError(f"cannot read task file {path}: {err}") from err
+    with f:
+        if "ids" not in f:
+            raise FormatError(f"{path} has no 'ids' dataset; is it a corpus file?")
+        ids = _strings(f["ids"][()])
+        fields: dict[str, Any] = {"ids": ids, "name": path.stem}
+        for label in ("split", "targets"):
+            if label in f:
+                fields[label] = _strings(f[label][()])
+        if "annotations" in f:
+            group = f["annotations"]
+            if "tags" not in group:
+                raise FormatError(f"{path}: annotations lacks tags")
+            tags = _strings(group["tags"][()])
+            fields["tags"] = tags
+            fields["annotations"] = _read_csr(group, (len(ids), len(tags)),
+                                              f"{path}: annotations")
+        if "interaction" in f:
+            group = f["interaction"]
+            for key in ("userlist", "itemlist"):
+                if key not in group:
+                    raise FormatError(f"{path}: interaction lacks {key}")
+                fields[key] = _strings(group[key][()])
+            shape = (len(fields["userlist"]), len(fields["itemlist"]))
+            fields["interaction"] = _read_csr(group, shape, f"{path}: interaction")
+    try:
+        return TaskData(**fields)
+    except DataError as err:
+        raise FormatError(f"{path}: {err}") from err
+
+
+def _write_strings(parent: Any, name: str, values: Sequence[str]) -> None:
+    import h5py
+
+    parent.create_dataset(name, data=np.array([str(v) for v in values], dtype=object),
+                          dtype=h5py.string_dtype("utf-8"))
+
+
+def _write_csr(parent: Any, name: str, matrix: sp.csr_matrix) -> Any:
+    group = parent.create_group(name)
+    matrix = sp.csr_matrix(matrix)
+    group.create_dataset("indptr", data=matrix.indptr.astype(np.int64))
+    group.create_dataset("indices", data=matrix.indices.astype(np.int32))
+    group.create_dataset("data", data=matrix.data.astype(np.float32))
+    return group
+
+
+def write_task(path: str | os.PathLike, task: TaskData) -> None:
+    """Add (or replace) the task annotations of a corpus file, in place.
+
+    The file is opened in append mode: frames and other datasets are kept. ``ids`` is
+    written if the file has none, otherwise it must equal ``task.ids``. Groups of the
+    task already in the file are replaced (this rewrite is not atomic: HDF5 cannot
+    rename a file's contents and a corpus is too large to copy).
+
+    Parameters
+    ----------
+    path : path-like
+        HDF5 file; created if it does not exist.
+    task : TaskData
+
+    Raises
+    ------
+    DataError
+        If the file's ``ids`` differ from ``task.ids``.
+    """
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        if "ids" in f:
+            if _strings(f["ids"][()]) != task.ids:
+                raise DataError(f"{path}: its ids differ from the task's ids")
+        else:
+            _write_strings(f, "ids", task.ids)
+        for label in ("split", "targets", "annotations", "interaction"):
+            value = getattr(task, label)
+            if value is None:
+                continue
+            if label in f:
+                del f[label]
+            if label in ("split", "targets"):
+                _write_strings(f, label, value)
+            elif label == "annotations":
+                _write_strings(_write_csr(f, label, value), "tags", task.tags)
+            else:
+                group = _write_csr(f, label, value)
+                _write_strings(group, "userlist", task.userlist)
+                _write_strings(group, "itemlist", task.itemlist)

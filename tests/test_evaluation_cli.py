@@ -1,0 +1,95 @@
+"""``hdpmusic evaluate`` end to end on tiny task files."""
+
+import h5py
+import numpy as np
+import scipy.sparse as sp
+
+from hdpmusic.cli import main
+from hdpmusic.evaluation.protocol import read_results
+from hdpmusic.representations import Representations
+from hdpmusic.taskdata import TaskData, write_task
+
+
+def write_ids(path, ids):
+    with h5py.File(path, "w") as f:
+        f.create_dataset("ids", data=np.array(ids, dtype=object),
+                         dtype=h5py.string_dtype("utf-8"))
+
+
+def test_genre_end_to_end(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    ids = [f"t{j:03d}.au" for j in range(60)]
+    y = np.array(["blues", "metal", "pop"] * 20)
+    split = np.array(["train", "train", "train", "valid", "valid", "valid", "test", "test",
+                      "test"] * 6 + ["train"] * 6)
+    task_path = tmp_path / "gtzan.h5"
+    write_ids(task_path, ids)
+    write_task(task_path, TaskData(ids, split=split, targets=y))
+    good = rng.normal(size=(60, 3)) + 5 * (y[:, None] == np.array(["blues", "metal", "pop"]))
+    Representations(ids, good, {"model": "hdpgmm", "kind": "posterior"}).save(
+        tmp_path / "a.h5")
+    Representations(ids, rng.normal(size=(60, 3)), {"model": "g1"}).save(tmp_path / "b.h5")
+    out = tmp_path / "results"
+    code = main(["-q", "evaluate", str(task_path), str(tmp_path / "a.h5"),
+                 str(tmp_path / "b.h5"), "--runs", "2", "--seed", "4", "--n-iter", "2",
+                 "--out", str(out), "--device", "cpu"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "hdpgmm-posterior  gtzan  f1_macro  2     1.0000 ± 0.0000" in printed
+    results = read_results(out)
+    assert [(r.model, r.run) for r in results] == [("hdpgmm-posterior", 0),
+                                                   ("hdpgmm-posterior", 1), ("g1", 0),
+                                                   ("g1", 1)]
+    assert (out / "results.csv").read_text().startswith("model,task,run,score,metric,config")
+
+
+def test_recommendation_end_to_end_and_errors(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    items = [f"TR{j}" for j in range(30)]
+    interaction = sp.csr_matrix(rng.random((50, 30)) < 0.3)
+    task_path = tmp_path / "echonest.h5"
+    write_task(task_path, TaskData(items, interaction=interaction,
+                                   userlist=[f"u{j}" for j in range(50)], itemlist=items))
+    Representations(items, rng.normal(size=(30, 4))).save(tmp_path / "reps.h5")
+    code = main(["-q", "evaluate", str(task_path), str(tmp_path / "reps.h5"), "--runs", "1",
+                 "--keep-consumed", "--out", str(tmp_path / "out")])
+    assert code == 0
+    result = read_results(tmp_path / "out")[0]
+    assert result.model == "reps" and result.metric == "ndcg@500"
+    assert result.config["keep_consumed"] is True
+    capsys.readouterr()
+
+    Representations(items[1:], rng.normal(size=(29, 4))).save(tmp_path / "short.h5")
+    code = main(["-q", "evaluate", str(task_path), str(tmp_path / "short.h5"),
+                 "--out", str(tmp_path / "out2")])
+    assert code == 1
+    assert "1 ids have no representation: TR0" in capsys.readouterr().err
+    assert not (tmp_path / "out2").exists()
+
+    code = main(["-q", "evaluate", str(task_path), str(tmp_path / "reps.h5"),
+                 "--task", "genre", "--out", str(tmp_path / "out3")])
+    assert code == 1
+    assert "no genre annotations" in capsys.readouterr().err
+
+
+def test_tagging_with_a_tag_list(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    ids = [str(j) for j in range(60)]     # the study's integer clip ids, as strings
+    X = rng.normal(size=(60, 3))
+    Y = np.c_[X[:, 0] + rng.normal(scale=0.5, size=60) > 0, rng.random(60) < 0.4]
+    task_path = tmp_path / "mtat.h5"
+    write_ids(task_path, ids)
+    write_task(task_path, TaskData(ids, split=["train", "valid", "test"] * 20,
+                                   annotations=sp.csr_matrix(Y.astype(float)),
+                                   tags=["rock", "noise"]))
+    Representations(ids, X, {"model": "vq"}).save(tmp_path / "vq.h5")
+    (tmp_path / "tags.txt").write_text("rock\n\n")
+    code = main(["-q", "evaluate", str(task_path), str(tmp_path / "vq.h5"), "--runs", "1",
+                 "--n-iter", "2", "--tags", str(tmp_path / "tags.txt"), "--device", "cpu",
+                 "--out", str(tmp_path / "out")])
+    assert code == 0
+    result = read_results(tmp_path / "out")[0]
+    assert result.metric == "roc_auc_macro" and result.config["n_tags_total"] == 1
+    assert result.score > 0.8
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[:4] == ["vq", "mtat", "roc_auc_macro", "1"] and row[-1] == "nan"
