@@ -1,0 +1,164 @@
+"""Tests of hdpmusic.report and `hdpmusic report`."""
+
+import re
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from hdpmusic.cli import main
+from hdpmusic.evaluation.protocol import RunResult, write_results
+from hdpmusic.report import (
+    factor_series,
+    history_series,
+    main_table,
+    parse_size,
+    relabel,
+    table_markdown,
+    write_report,
+)
+
+# planted scores: (model, task) → runs
+PLANTED = {
+    ("g1", "gtzan"): [0.50, 0.52, 0.54],
+    ("vq256", "gtzan"): [0.60, 0.62, 0.64],
+    ("g1", "mtat"): [0.84, 0.85, 0.86],
+    ("vq256", "mtat"): [0.80, 0.81, 0.82],
+}
+METRIC = {"gtzan": "f1_macro", "mtat": "roc_auc_macro"}
+
+
+def _planted_results():
+    out = []
+    for (model, task), scores in PLANTED.items():
+        for run, score in enumerate(scores):
+            config = {"seed": run, "chance": 0.1} if task == "gtzan" else {"seed": run}
+            out.append(RunResult(model, task, run, score, METRIC[task], config))
+    return out
+
+
+def _sweep_results():
+    out = []
+    for eta0, base in ((1e-3, 0.55), (1e-2, 0.58), (1e-1, 0.62)):
+        for run in range(3):
+            out.append(RunResult("hdpgmm", "gtzan", run, base + 0.01 * run, "f1_macro",
+                                 {"eta0": eta0, "n_train": "213k"}))
+    for size, base in (("2k", 0.60), ("20k", 0.61)):
+        for run in range(3):
+            out.append(RunResult("hdpgmm", "gtzan", run, base + 0.01 * run, "f1_macro",
+                                 {"eta0": 0.1, "n_train": size}))
+    return out
+
+
+def _assert_png(path):
+    assert path.exists(), path
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[0] > 50 and img.shape[1] > 50
+    assert img[..., :3].std() > 0         # not a blank canvas
+
+
+def test_main_table_mean_sd_and_best():
+    table = main_table(relabel(_planted_results()))
+    assert table.models == ["g1", "vq256"] and table.tasks == ["gtzan", "mtat"]
+    cell = table.cells[("vq256", "gtzan")]
+    assert cell.mean == pytest.approx(0.62) and cell.sd == pytest.approx(0.02)
+    assert cell.runs == 3
+    assert cell.best and table.cells[("g1", "mtat")].best
+    assert not table.cells[("g1", "gtzan")].best and not table.cells[("vq256", "mtat")].best
+    assert table.chance == {"gtzan": 0.1}
+    md = table_markdown(table)
+    assert "gtzan (f1_macro)" in md and "mtat (roc_auc_macro)" in md
+    assert "**0.6200 ± 0.0200** (n=3)" in md
+    assert "**0.8500 ± 0.0100** (n=3)" in md
+    assert "| 0.5200 ± 0.0200 (n=3)" in md      # not bold
+    assert "| 0.8100 ± 0.0100 (n=3)" in md
+
+
+def test_report_files_from_results_json(tmp_path):
+    write_results(_planted_results(), tmp_path / "res")
+    md_path, html_path = write_report([tmp_path / "res"], tmp_path / "report")
+    md, page = md_path.read_text(), html_path.read_text()
+    assert "**0.6200 ± 0.0200**" in md and "<b>0.8500 ± 0.0100</b>" in page
+    assert "Chance level for gtzan: 0.1000" in md
+    srcs = re.findall(r'<img src="([^"]+)"', page)
+    assert set(srcs) == {"scores_gtzan.png", "scores_mtat.png"}
+    for src in srcs:
+        assert "/" not in src                  # relative, beside the page
+        assert f"]({src})" in md
+        _assert_png(tmp_path / "report" / src)
+    # no factors recorded → no sweep plots
+    assert not (tmp_path / "report" / "eta0_effect.png").exists()
+
+
+def test_factor_series_and_sweep_plots(tmp_path):
+    results = _sweep_results()
+    eta = factor_series(results, "eta0")
+    assert list(eta["gtzan"]) == ["hdpgmm (n_train=213k)"]   # the 2k/20k series has one η0
+    s = eta["gtzan"]["hdpgmm (n_train=213k)"]
+    np.testing.assert_allclose(s["x"], [1e-3, 1e-2, 1e-1])
+    np.testing.assert_allclose(s["mean"], [0.56, 0.59, 0.63])
+    assert len(s["points_y"]) == 9
+    size = factor_series(results, "n_train")
+    s = size["gtzan"]["hdpgmm (η0=0.1)"]
+    np.testing.assert_allclose(s["x"], [2e3, 2e4, 2.13e5])
+    assert parse_size("213k") == 213000 and parse_size("1e-4") == 1e-4
+    assert np.isnan(parse_size("big"))
+    write_results(results, tmp_path / "res")
+    _, html_path = write_report([tmp_path / "res" / "results.json"], tmp_path / "rep")
+    page = html_path.read_text()
+    for name in ("eta0_effect.png", "size_effect.png"):
+        assert f'src="{name}"' in page
+        _assert_png(tmp_path / "rep" / name)
+    # variants of one model are separate rows
+    assert "hdpgmm (η0=0.1, n_train=213k)" in page and "hdpgmm (η0=0.1, n_train=2k)" in page
+
+
+def test_history_series():
+    hist = [{"step": 1, "elbo_per_frame": -3.0, "n_active": 6},
+            {"step": 2, "elbo_per_frame": -2.5, "n_active": 5}]
+    s = history_series(hist)
+    np.testing.assert_array_equal(s["step"], [1, 2])
+    np.testing.assert_array_equal(s["elbo_per_frame"], [-3.0, -2.5])
+    np.testing.assert_array_equal(s["n_active"], [6, 5])
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from hdpmusic.model.hdpgmm import HDPGMM
+
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(int(rng.integers(20, 40)), 3)).astype(np.float32)
+         + rng.integers(-3, 4, size=3) for _ in range(30)]
+    model = HDPGMM(n_components=6, n_song_components=3, batch_size=10, max_epochs=2,
+                   init_samples=500, local_max_iter=20, device="cpu", verbose=False).fit(X)
+    path = tmp_path_factory.mktemp("model") / "tiny.hdp"
+    model.save(path)
+    return path, model
+
+
+def test_cli_report_with_model(tmp_path, tiny_model):
+    path, model = tiny_model
+    assert len(model.history_) == 6      # 3 batches × 2 epochs
+    write_results(_planted_results(), tmp_path / "res")
+    out = tmp_path / "rep"
+    assert main(["-q", "report", str(tmp_path / "res"), "--models", str(path),
+                 "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    md = (out / "report.md").read_text()
+    for name in ("tiny_history.png", "tiny_weights.png"):
+        assert f'src="{name}"' in page and f"]({name})" in md
+        _assert_png(out / name)
+    assert "**0.6200 ± 0.0200**" in md
+
+
+def test_cli_report_models_only(tmp_path, tiny_model):
+    path, _ = tiny_model
+    assert main(["-q", "report", "--models", str(path), "--out", str(tmp_path / "r")]) == 0
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "<table>" not in page and 'src="tiny_weights.png"' in page
+
+
+def test_report_nothing_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert main(["-q", "report", str(tmp_path / "empty"), "--out", str(tmp_path / "r")]) == 1
