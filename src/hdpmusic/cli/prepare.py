@@ -1,0 +1,196 @@
+"""``hdpmusic prepare``: a dataset in its published layout → a task corpus file."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _common(p: argparse.ArgumentParser, *, root_required: bool = True,
+            split: bool = True, out_required: bool = True) -> None:
+    p.add_argument("--root", required=root_required, metavar="DIR",
+                   help="the dataset folder in its published layout")
+    if split:
+        p.add_argument("--split", default=None, metavar="FILE",
+                       help="the split file (see the format above); without it a "
+                            "substitute split is used, not comparable with the paper")
+    p.add_argument("--out", required=out_required, metavar="TASK.h5",
+                   help="corpus file to write (frames + task data)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes (-1: one per core; default 1)")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="feature cache folder (default: OUT.cache beside OUT)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "prepare", help="dataset folder -> corpus file with its task data",
+        description="Read GTZAN, MagnaTagATune, the Echo Nest Taste Profile or MSD audio "
+                    "from its published layout, extract the features of every track and "
+                    "store them with the task data (genres, tags, interactions, split) in "
+                    "one corpus file for `hdpmusic fit` / `transform` / `evaluate`. Tracks "
+                    "that fail extraction are reported and left out of the task data.")
+    datasets = p.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+
+    g = datasets.add_parser(
+        "gtzan", help="GTZAN genres (targets + split)",
+        description="ROOT holds genres/<genre>/<genre>.000NN.{au,wav} (or the genre "
+                    "folders). --split: header-less TSV of 'path<TAB>split' lines (split in "
+                    "train/valid/test; other names keep a track out of the evaluation), "
+                    "listing every track - the fault-filtered artist split of Kereliuk & "
+                    "Sturm used by the paper - or a folder with train/valid/test_filtered.txt. "
+                    "Without --split: a stratified random split (--seed).")
+    _common(g)
+    g.add_argument("--seed", type=int, default=0, help="seed of the random split")
+    g.set_defaults(func=run_gtzan)
+
+    m = datasets.add_parser(
+        "mtat", help="MagnaTagATune tags (annotations + split)",
+        description="ROOT holds annotations_final.csv and the mp3 tree (its mp3_path "
+                    "column, relative to ROOT or ROOT/mp3). --split: 'clip_id,split' (or "
+                    "TAB) lines, the split of Lee & Nam used by the paper; clips not in it "
+                    "are dropped. Without --split: the folder split (0-b/c/d-f).")
+    _common(m)
+    m.add_argument("--annotations", default=None, metavar="CSV",
+                   help="default ROOT/annotations_final.csv")
+    m.add_argument("--audio-root", default=None, metavar="DIR",
+                   help="folder the mp3_path column is relative to")
+    m.add_argument("--tags", default="top50",
+                   help="top50 (the published list, default), frequency (the --n-tags most "
+                        "frequent), all, or a comma-separated list of tag names")
+    m.add_argument("--n-tags", type=int, default=50, help="with --tags frequency")
+    m.add_argument("--drop-untagged", action="store_true",
+                   help="also drop clips with none of the selected tags")
+    m.set_defaults(func=run_mtat)
+
+    e = datasets.add_parser(
+        "echonest", help="Echo Nest Taste Profile interactions",
+        description="ROOT: the tracks' audio in the MSD layout (or a 'path<TAB>track_id' "
+                    "list file). Songs are filtered as in Liang et al. (songs with >= "
+                    "--min-song-users users, then users with >= --min-user-songs songs), "
+                    "mapped to tracks, and songs without audio are dropped.")
+    _common(e, split=False)
+    e.add_argument("--triplets", default=None, metavar="FILE",
+                   help="user<TAB>song<TAB>count lines (default ROOT/train_triplets.txt)")
+    e.add_argument("--track-map", default=None, metavar="FILE",
+                   help="MSD unique_tracks.txt or song<TAB>track lines "
+                        "(default ROOT/unique_tracks.txt)")
+    e.add_argument("--min-user-songs", type=int, default=20)
+    e.add_argument("--min-song-users", type=int, default=200)
+    e.add_argument("--filter-rounds", type=int, default=1,
+                   help="rounds of the filter (1 as in Liang et al.; 0: to a fixed point)")
+    e.add_argument("--layout", default=None, metavar="PATTERN",
+                   help="audio path of a track under ROOT (default "
+                        "'{id[2]}/{id[3]}/{id[4]}/{id}.mp3')")
+    e.set_defaults(func=run_echonest)
+
+    s = datasets.add_parser(
+        "msd", help="MSD training corpus (and random subsets)",
+        description="ROOT: the audio in the MSD layout. --list: one MSD track id or audio "
+                    "path[<TAB>id] per line (default: every audio file under ROOT, id = "
+                    "stem). --subsets 5x2000,5x20000 also writes the paper's random subsets "
+                    "as OUT-stem_subset<n>_<i>.h5.")
+    _common(s, root_required=False, split=False, out_required=False)
+    s.add_argument("--list", default=None, metavar="FILE", help="track ids or audio paths")
+    s.add_argument("--layout", default=None, metavar="PATTERN",
+                   help="audio path of a track id under ROOT (default "
+                        "'{id[2]}/{id[3]}/{id[4]}/{id}.mp3')")
+    s.add_argument("--subsample", type=int, default=None, metavar="N",
+                   help="keep a random subset of N tracks")
+    s.add_argument("--seed", type=int, default=0, help="seed of --subsample")
+    s.add_argument("--subsets", default=None, metavar="COUNTxSIZE,...",
+                   help="also write random subsets of the corpus, e.g. 5x2000,5x20000")
+    s.add_argument("--subset-seed", type=int, default=2022)
+    s.add_argument("--write-list", default=None, metavar="FILE",
+                   help="write the resolved 'path<TAB>id' list for `hdpmusic extract`; "
+                        "without --out, stop there")
+    s.set_defaults(func=run_msd)
+
+
+def _check_jobs(args: argparse.Namespace) -> None:
+    from hdpmusic.errors import ParameterError
+
+    if args.jobs == 0 or args.jobs < -1:
+        raise ParameterError(f"--jobs {args.jobs}: give a positive number of processes "
+                             f"or -1 (one per core)")
+
+
+def _options(args: argparse.Namespace) -> dict:
+    _check_jobs(args)
+    return {"jobs": args.jobs, "cache": args.cache, "overwrite": args.overwrite,
+            "progress": not args.quiet}
+
+
+def _done(path) -> int:
+    from hdpmusic.datasets.base import describe_task
+
+    print(f"{path}: {describe_task(path)}")
+    return 0
+
+
+def run_gtzan(args: argparse.Namespace) -> int:
+    from hdpmusic.datasets.gtzan import prepare_gtzan
+
+    return _done(prepare_gtzan(args.root, args.out, split=args.split, seed=args.seed,
+                               **_options(args)))
+
+
+def run_mtat(args: argparse.Namespace) -> int:
+    from hdpmusic.datasets.mtat import prepare_mtat
+
+    tags = args.tags
+    if tags not in ("top50", "frequency", "all"):
+        tags = [t.strip() for t in tags.split(",") if t.strip()]
+    return _done(prepare_mtat(args.root, args.out, split=args.split,
+                              annotations=args.annotations, audio_root=args.audio_root,
+                              tags=tags, n_tags=args.n_tags,
+                              drop_untagged=args.drop_untagged, **_options(args)))
+
+
+def run_echonest(args: argparse.Namespace) -> int:
+    from hdpmusic.datasets.echonest import prepare_echonest
+    from hdpmusic.datasets.msd import MSD_LAYOUT
+
+    return _done(prepare_echonest(args.root, args.out, triplets=args.triplets,
+                                  track_map=args.track_map,
+                                  layout=args.layout or MSD_LAYOUT,
+                                  min_user_songs=args.min_user_songs,
+                                  min_song_users=args.min_song_users,
+                                  filter_rounds=args.filter_rounds, **_options(args)))
+
+
+def run_msd(args: argparse.Namespace) -> int:
+    from hdpmusic.datasets.base import write_list_file
+    from hdpmusic.datasets.msd import MSD_LAYOUT, collect_msd_tracks, parse_subsets, prepare_msd
+    from hdpmusic.errors import ParameterError
+
+    layout = args.layout or MSD_LAYOUT
+    subsets = parse_subsets(args.subsets) if args.subsets else []
+    if args.out is None:
+        if args.write_list is None:
+            raise ParameterError("give --out TASK.h5 (or --write-list FILE to only list "
+                                 "the tracks)")
+        if subsets:
+            raise ParameterError("--subsets needs --out")
+        tracks = collect_msd_tracks(args.root, args.list, layout=layout,
+                                    subsample=args.subsample, seed=args.seed)
+        write_list_file(tracks, args.write_list)
+        print(f"{args.write_list}: {len(tracks)} tracks (extract them with "
+              f"`hdpmusic extract {args.write_list} --out CORPUS.h5`)")
+        return 0
+    out = prepare_msd(args.root, args.out, track_list=args.list, layout=layout,
+                      subsample=args.subsample, seed=args.seed, subsets=subsets,
+                      subset_seed=args.subset_seed, list_out=args.write_list,
+                      **_options(args))
+    from hdpmusic.datasets.msd import subset_paths
+
+    print(f"{out}: {_corpus_size(out)} songs")
+    for path in subset_paths(out, subsets):
+        print(f"{path}: {_corpus_size(path)} songs")
+    return 0
+
+
+def _corpus_size(path) -> int:
+    from hdpmusic.corpus import Corpus
+
+    return len(Corpus.open(path))

@@ -1,0 +1,247 @@
+"""What every dataset loader shares: split files, list files, and the build of a task corpus.
+
+:func:`prepare_corpus` is the one path from "audio files with ids" to a finished task
+file: it writes a list file, runs :func:`hdpmusic.extract.extract_collection`, builds the
+task annotations for the songs whose extraction succeeded (failed songs are dropped from
+the task data and reported) and stores them with :func:`hdpmusic.taskdata.write_task`.
+The file appears at ``out`` only when all of it is written.
+
+The parsing helpers here are pure functions of text lines, so the loaders' rules can be
+tested without files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hdpmusic.errors import DataError, FormatError, HdpmusicError
+from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
+
+if TYPE_CHECKING:
+    from hdpmusic.taskdata import TaskData
+
+__all__ = [
+    "SPLITS",
+    "Track",
+    "describe_task",
+    "name_some",
+    "normalise_split",
+    "parse_split_lines",
+    "prepare_corpus",
+    "read_lines",
+    "write_list_file",
+]
+
+log = logging.getLogger(__name__)
+
+#: the split names the evaluation uses; other names (e.g. the study's ``bad``) are kept
+#: in the file and ignored by the evaluation
+SPLITS = ("train", "valid", "test")
+_SPLIT_ALIASES = {"training": "train", "val": "valid", "validation": "valid",
+                  "dev": "valid", "testing": "test", "eval": "test"}
+_HEADER_WORDS = frozenset({"split", "set", "subset", "fold", "partition"})
+
+#: a track: ``(id, audio path)``
+Track = tuple[str, Path]
+
+
+def name_some(names: Iterable[str], limit: int = 8) -> str:
+    """``"a, b, c"`` or ``"a, b, ... (and 12 more)"``: a readable excerpt of a list."""
+    names = list(names)
+    shown = ", ".join(str(n) for n in names[:limit])
+    return shown + (f", ... (and {len(names) - limit} more)" if len(names) > limit else "")
+
+
+def normalise_split(value: str) -> str:
+    """A split name in lower case, with common aliases mapped to ``train/valid/test``."""
+    value = value.strip().lower()
+    return _SPLIT_ALIASES.get(value, value)
+
+
+def read_lines(path: str | os.PathLike, what: str) -> list[str]:
+    """The lines of a UTF-8 text file (a missing or binary file is named with the fix)."""
+    path = Path(path)
+    if not path.is_file():
+        raise HdpmusicError(f"{what} {path} does not exist; give the right path")
+    try:
+        return path.read_text(encoding="utf-8-sig").splitlines()
+    except (UnicodeDecodeError, OSError) as err:
+        raise FormatError(f"{what} {path} is not a UTF-8 text file "
+                          f"({type(err).__name__})") from None
+
+
+def parse_split_lines(lines: Iterable[str], where: str,
+                      key: Callable[[str], str] = str.strip) -> dict[str, str]:
+    """Parse a split file: one ``key<TAB>split`` or ``key,split`` line per track.
+
+    Parameters
+    ----------
+    lines : iterable of str
+        The file's lines. Blank lines and lines starting with ``#`` are skipped; a first
+        line whose second column is a header word (``split``, ``set``, ...) is skipped.
+        A line with a tab is split at the tab (exactly two columns); otherwise at its last
+        comma.
+    where : str
+        The file name, for messages.
+    key : callable
+        Maps the first column to the key the loader matches tracks by (e.g. a path to its
+        track stem).
+
+    Returns
+    -------
+    dict
+        key → split name (lower case; ``val``/``validation`` → ``valid`` etc.; names other
+        than ``train``/``valid``/``test`` are kept as given).
+
+    Raises
+    ------
+    FormatError
+        A line without two columns, a key given twice with different splits, or no
+        ``train``/``valid``/``test`` line at all.
+    """
+    mapping: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    seen_data = False
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "\t" in line:
+            fields = [f.strip() for f in line.split("\t")]
+        else:
+            fields = [f.strip() for f in line.rsplit(",", 1)]
+        if len(fields) != 2 or not fields[0] or not fields[1]:
+            raise FormatError(f"{where}: line {number}: expected 'track<TAB>split' or "
+                              f"'track,split', got {raw!r}")
+        name, split = fields
+        if not seen_data and split.strip().lower() in _HEADER_WORDS:
+            seen_data = True
+            continue
+        seen_data = True
+        split = normalise_split(split)
+        k = key(name)
+        if k in mapping and mapping[k] != split:
+            raise FormatError(f"{where}: line {number}: track {k!r} is in split {split!r} "
+                              f"but line {first_line[k]} puts it in {mapping[k]!r}")
+        mapping[k] = split
+        first_line.setdefault(k, number)
+    if not any(s in SPLITS for s in mapping.values()):
+        raise FormatError(f"{where}: no line assigns a track to train, valid or test; "
+                          "expected lines 'track<TAB>split' or 'track,split'")
+    return mapping
+
+
+def write_list_file(tracks: Iterable[Track], path: str | os.PathLike) -> Path:
+    """Write a list file for ``hdpmusic extract``: one ``absolute path<TAB>id`` per line."""
+    path = Path(path)
+    with open(path, "w", encoding="utf-8") as fh:
+        for song_id, audio in tracks:
+            if "\t" in song_id or "\n" in song_id or "\t" in str(audio):
+                raise DataError(f"track id {song_id!r} or path {audio} contains a tab or "
+                                "newline; rename it")
+            fh.write(f"{Path(audio).resolve()}\t{song_id}\n")
+    return path
+
+
+def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
+                   make_task: Callable[[list[str]], TaskData] | None, *, dataset: str,
+                   provenance: Mapping[str, Any] | None = None, jobs: int = 1,
+                   cache: str | os.PathLike | None = None, overwrite: bool = False,
+                   config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True) -> Path:
+    """Extract the features of ``tracks`` and store them with their task data in ``out``.
+
+    Parameters
+    ----------
+    tracks : sequence of (str, path)
+        Unique song ids and their audio files, in the order of the corpus.
+    out : path-like
+        The corpus file to write; it appears only when complete (frames and task data).
+    make_task : callable or None
+        Called with the ids of the songs whose extraction succeeded (in corpus order);
+        returns the :class:`hdpmusic.taskdata.TaskData` of exactly those songs. None:
+        frames only (a training corpus).
+    dataset : str
+        Name stored in the file's ``dataset`` attribute.
+    provenance : dict, optional
+        JSON-serialisable facts stored in the file's ``prepare`` attribute (split source,
+        thresholds, seed, ...).
+    jobs, cache, overwrite, config, progress
+        As in :func:`hdpmusic.extract.extract_collection`; ``cache`` defaults to
+        ``<out>.cache`` beside ``out``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    HdpmusicError
+        ``out`` exists without ``overwrite``, no tracks, every track failed.
+    """
+    from hdpmusic.atomic import atomic_path
+    from hdpmusic.extract import extract_collection
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise HdpmusicError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
+    if not tracks:
+        raise DataError(f"{dataset}: no tracks to extract; check the dataset root")
+    cache = Path(cache) if cache is not None else out.with_name(out.name + ".cache")
+    with tempfile.TemporaryDirectory(prefix="hdpmusic-prepare-") as tmpdir, \
+            atomic_path(out, overwrite=overwrite) as tmp:
+        listing = write_list_file(tracks, Path(tmpdir) / "tracks.txt")
+        report = extract_collection(listing, tmp, jobs=jobs, cache=cache, overwrite=True,
+                                    config=config, progress=progress)
+        if report.failed_ids:
+            log.warning("%s: %d of %d tracks failed extraction and are left out of the "
+                        "corpus and its task data (see %s): %s", dataset, report.n_failed,
+                        len(tracks), report.failures, name_some(report.failed_ids))
+        if make_task is not None:
+            from hdpmusic.taskdata import write_task
+
+            task = make_task(_corpus_ids(tmp))
+            write_task(tmp, task)
+        _write_attrs(tmp, {"dataset": dataset, "prepare": dict(provenance or {})})
+    log.info("%s: %s", out, describe_task(out))
+    return out
+
+
+def _corpus_ids(path: Path) -> list[str]:
+    from hdpmusic.corpus import Corpus
+
+    return list(Corpus.open(path).ids)
+
+
+def _write_attrs(path: Path, attrs: Mapping[str, Any]) -> None:
+    """Add JSON attributes to an HDF5 file (the corpus attribute encoding)."""
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        for key, value in attrs.items():
+            f.attrs[key] = json.dumps(value)
+
+
+def describe_task(path: str | os.PathLike) -> str:
+    """One line summing up the songs and task data of a prepared corpus file."""
+    from hdpmusic.taskdata import read_task
+
+    task = read_task(path)
+    parts = [f"{len(task.ids)} songs"]
+    if task.split is not None:
+        counts = {s: int((task.split == s).sum()) for s in dict.fromkeys(task.split)}
+        parts.append("split " + ", ".join(f"{s} {n}" for s, n in sorted(counts.items())))
+    if task.targets is not None:
+        parts.append(f"{len(set(task.targets))} classes")
+    if task.annotations is not None:
+        parts.append(f"{len(task.tags)} tags, {task.annotations.nnz} positives")
+    if task.interaction is not None:
+        parts.append(f"{len(task.userlist)} users x {len(task.itemlist)} items, "
+                     f"{task.interaction.nnz} interactions")
+    return "; ".join(parts)
