@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from torch import Tensor
 
 from hdpmusic.checkpoint import load_checkpoint, save_checkpoint
+from hdpmusic.devices import as_corpus, require_frames, resolve_device, song_index
 from hdpmusic.errors import DataError, FormatError, ParameterError
 from hdpmusic.model import expectations as ex
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
@@ -261,7 +262,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                 Y = res.responsibility
             else:
                 L = expected_loglik(batch.frames, lp.coef)
-                song = _song_index(lengths, L.device)
+                song = song_index(lengths, L.device, total=L.shape[0])
                 if kind == "posterior":
                     L = torch.softmax(L, dim=1)
                 Y = torch.zeros(len(lengths), L.shape[1], dtype=L.dtype, device=L.device)
@@ -501,9 +502,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self._validate_params()
         if len(corpus) == 0:
             raise DataError("cannot fit on an empty corpus")
-        empty = np.flatnonzero(np.asarray(corpus.lengths) == 0)
-        if len(empty):
-            raise DataError(f"{len(empty)} songs have no frames, e.g. {corpus.ids[empty[0]]!r}")
+        require_frames(corpus, "HDPGMM statistics")
         d, K = corpus.dim, self.n_components
         dev = self._device()
         whitener = None
@@ -652,25 +651,14 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                 raise ParameterError(message)
 
     def _device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return resolve_device(self.device)
 
     def _dtype(self) -> torch.dtype:
         return torch.float64 if self.dtype == "float64" else torch.float32
 
     @staticmethod
     def _as_corpus(X: Any) -> Any:
-        from hdpmusic.corpus import Corpus
-
-        if isinstance(X, Corpus):
-            return X
-        if isinstance(X, np.ndarray) and X.ndim == 2:
-            raise DataError("pass a list of per-song (n_frames, d) arrays or a Corpus, "
-                            "not one 2-D array")
-        if isinstance(X, Sequence) or isinstance(X, np.ndarray):
-            return Corpus.from_arrays([np.asarray(x, dtype=np.float32) for x in X])
-        raise DataError(f"cannot use {type(X).__name__} as a corpus")
+        return as_corpus(X)
 
 
 def _hold_on_gpu(corpus: Any, device: torch.device, share: float = 0.5) -> Any:
@@ -683,12 +671,6 @@ def _hold_on_gpu(corpus: Any, device: torch.device, share: float = 0.5) -> Any:
         return corpus
     log.info("holding the corpus on %s (%.2f GiB)", device, need / 2**30)
     return corpus.to(device)
-
-
-def _song_index(lengths: np.ndarray, device: torch.device) -> Tensor:
-    """Song position of every frame of a packed batch, shape (Σ lengths,)."""
-    return torch.repeat_interleave(torch.arange(len(lengths), device=device),
-                                   torch.as_tensor(lengths, device=device))
 
 
 def _whitener_from(meta: dict | None, tensors: dict[str, Tensor]) -> Any:
