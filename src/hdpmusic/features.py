@@ -1,36 +1,75 @@
 """Frame-level audio features: audio → (n_frames, 52) float32.
 
-The study's feature set (PAPER Table 2; REFERENCE_NOTES §3.1) with librosa's defaults:
-22 050 Hz mono, n_fft 2048, hop 512 (≈ 43.07 frames/s), a 128-band mel spectrogram in dB
-for the MFCCs and the onset strength, the power spectrogram for the chroma (with its
-default tuning estimation). The STFT is computed once and shared by every block.
+The study's feature set (paper, Table 2; REFERENCE_NOTES §3.1), computed with librosa's
+defaults: 22 050 Hz mono, ``n_fft`` 2048, hop 512 (≈ 43.07 frames/s, centred frames), a
+128-band mel power spectrogram converted to dB (``power_to_db``: ref 1, amin 1e-10,
+top_db 80) for the MFCCs and the onset strength, and the power spectrogram for the
+chroma (``chroma_stft`` with its default tuning estimation). The STFT is computed once;
+the power spectrogram and the dB mel spectrogram are shared by every block, so the
+result equals each block computed on its own from the signal with librosa's public API.
 
-Columns, in the paper's Table 2 order (the study's code put chroma before onset)::
+Columns, in the paper's Table 2 order (the study's code put the chroma before the
+onset strength; corpora record the order in their ``columns`` attribute)::
 
-    0–12   mfcc_0 … mfcc_12           MFCC of the dB mel spectrogram
-    13–25  d_mfcc_0 … d_mfcc_12       Δ MFCC (Savitzky–Golay, width 9)
-    26–38  dd_mfcc_0 … dd_mfcc_12     ΔΔ MFCC
-    39     log_onset                  log(max(onset strength, 1e-8))
-    40–51  log_chroma_C … log_chroma_B  log(max(chroma, 1e-8))
+    0–12   mfcc_0 … mfcc_12              MFCC of the dB mel spectrogram
+    13–25  d_mfcc_0 … d_mfcc_12          Δ MFCC (Savitzky–Golay, width 9)
+    26–38  dd_mfcc_0 … dd_mfcc_12        ΔΔ MFCC (width 9)
+    39     log_onset                     log(max(onset strength, 1e-8))
+    40–51  log_chroma_C … log_chroma_B   log(max(chroma, 1e-8))
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 
-from hdpmusic.errors import DataError
+from hdpmusic.errors import DataError, ParameterError
 
+__all__ = [
+    "DEFAULT_CONFIG",
+    "PITCH_CLASSES",
+    "SILENCE_PEAK",
+    "FeatureConfig",
+    "check_features",
+    "check_signal",
+    "extract_features",
+    "load_audio",
+]
+
+#: chroma bin names, in librosa's order (C first)
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+#: a signal whose peak absolute amplitude is below this (−120 dBFS) counts as silent
+SILENCE_PEAK = 1e-6
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Settings of :func:`extract_features` (the defaults are the paper's)."""
+    """Settings of :func:`extract_features`; the defaults are the paper's.
+
+    Parameters
+    ----------
+    sr : int
+        Sample rate the audio is resampled to (Hz).
+    n_fft : int
+        STFT window length (samples).
+    hop_length : int
+        STFT hop (samples); frames are centred, so a signal of ``n`` samples has
+        ``1 + n // hop_length`` frames.
+    n_mels : int
+        Mel bands of the spectrogram the MFCCs and the onset strength are computed from.
+    n_mfcc : int
+        MFCC coefficients (also the number of Δ and ΔΔ columns).
+    delta_width : int
+        Savitzky–Golay window of the Δ and ΔΔ MFCCs (odd, ≥ 3).
+    log_floor : float
+        The onset strength and the chroma are mapped to ``log(max(x, log_floor))``.
+    """
 
     sr: int = 22050
     n_fft: int = 2048
@@ -40,6 +79,22 @@ class FeatureConfig:
     delta_width: int = 9
     log_floor: float = 1e-8
 
+    def __post_init__(self) -> None:
+        for name in ("sr", "n_fft", "hop_length", "n_mels", "n_mfcc"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or value <= 0:
+                raise ParameterError(f"FeatureConfig.{name} must be a positive integer, "
+                                     f"got {value!r}")
+        if self.delta_width < 3 or self.delta_width % 2 == 0:
+            raise ParameterError(f"FeatureConfig.delta_width must be odd and >= 3, "
+                                 f"got {self.delta_width!r}")
+        if not self.log_floor > 0:
+            raise ParameterError(f"FeatureConfig.log_floor must be > 0, got {self.log_floor!r}")
+        if self.n_mfcc > self.n_mels:
+            raise ParameterError(f"FeatureConfig.n_mfcc ({self.n_mfcc}) cannot exceed "
+                                 f"n_mels ({self.n_mels})")
+
     @property
     def dim(self) -> int:
         """Number of feature columns (52 with the defaults)."""
@@ -47,102 +102,263 @@ class FeatureConfig:
 
     @property
     def column_names(self) -> list[str]:
-        """Names of the columns, in order."""
+        """Names of the ``dim`` columns, in order (see the module docstring)."""
         m = range(self.n_mfcc)
         return ([f"mfcc_{i}" for i in m] + [f"d_mfcc_{i}" for i in m]
                 + [f"dd_mfcc_{i}" for i in m] + ["log_onset"]
                 + [f"log_chroma_{p}" for p in PITCH_CLASSES])
 
+    @property
+    def min_samples(self) -> int:
+        """Shortest signal accepted, in samples at ``sr``.
+
+        One full STFT frame (``n_fft``), and enough frames (``delta_width``) for the
+        Savitzky–Golay window of the Δ features.
+        """
+        return max(self.n_fft, (self.delta_width - 1) * self.hop_length)
+
+    def n_frames(self, n_samples: int) -> int:
+        """Number of frames of a signal of ``n_samples`` samples at ``sr``."""
+        return 1 + int(n_samples) // self.hop_length
+
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-serialisable dict (stored in corpus files)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeatureConfig:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        """Inverse of :meth:`to_dict`; unknown keys are ignored, missing keys default."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 #: the paper's settings
 DEFAULT_CONFIG = FeatureConfig()
 
 
-def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
-    """Decode an audio file to mono float32 at ``sr`` (librosa: soundfile, then audioread).
+def check_signal(y: np.ndarray, name: str = "signal", *, min_samples: int = 1,
+                 sr: int | None = None) -> None:
+    """Raise :class:`DataError` unless ``y`` is a usable mono signal.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,)
+    name : str
+        What to call the signal in messages (a file name).
+    min_samples : int
+        Fewer samples than this is an error (see :attr:`FeatureConfig.min_samples`).
+    sr : int, optional
+        Sample rate, only used to state durations in messages.
 
     Raises
     ------
     DataError
-        The file cannot be decoded, or holds no samples.
+        ``y`` is not 1-D, empty, too short, contains NaN/inf, or is silent
+        (peak below :data:`SILENCE_PEAK`).
+    """
+    if y.ndim != 1:
+        raise DataError(f"{name}: expected a mono signal of shape (n_samples,), got shape "
+                        f"{y.shape}; mix it down first (librosa.to_mono)")
+    if y.size == 0:
+        raise DataError(f"{name}: the audio is empty (0 samples)")
+    if y.size < min_samples:
+        rate = f" ({y.size / sr:.3f} s at {sr} Hz)" if sr else ""
+        need = f" ({min_samples / sr:.3f} s)" if sr else ""
+        raise DataError(f"{name}: the audio is too short: {y.size} samples{rate}, at least "
+                        f"{min_samples}{need} are needed for one frame and the Δ window")
+    if not np.isfinite(y).all():
+        raise DataError(f"{name}: the audio contains NaN or infinite samples")
+    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+        raise DataError(f"{name}: the audio is silent (peak below {SILENCE_PEAK:g}, "
+                        f"i.e. −120 dBFS); remove the track")
+
+
+def check_features(features: np.ndarray, name: str = "signal") -> None:
+    """Raise :class:`DataError` if ``features`` holds NaN or infinite values.
+
+    Parameters
+    ----------
+    features : np.ndarray, shape (n_frames, dim)
+    name : str
+        What to call the source in messages (a file name).
+    """
+    finite = np.isfinite(features)
+    if not finite.all():
+        rows, cols = np.nonzero(~finite)
+        raise DataError(f"{name}: {rows.size} feature values are NaN or infinite "
+                        f"(first at frame {rows[0]}, column {cols[0]})")
+
+
+def load_audio(path: str | os.PathLike, sr: int = 22050, *,
+               min_samples: int = 1) -> np.ndarray:
+    """Decode an audio file to a mono float32 signal at ``sr``, as :func:`librosa.load`.
+
+    The file is read with soundfile (WAV, FLAC, OGG/Vorbis, MP3, AU, AIFF, …; anything
+    else through :func:`librosa.load`'s audioread fallback), the channels are averaged
+    and the signal is resampled to ``sr`` with :func:`librosa.resample` (its default
+    ``soxr_hq``). The result equals ``librosa.load(path, sr=sr, mono=True)[0]``; the
+    mix-down is done on the decoded frames directly, which is much faster than
+    librosa's on the transposed array.
+
+    Parameters
+    ----------
+    path : path-like
+        The audio file.
+    sr : int
+        Target sample rate (Hz).
+    min_samples : int
+        Shortest accepted signal after resampling (samples).
+
+    Returns
+    -------
+    np.ndarray, shape (n_samples,), float32
+
+    Raises
+    ------
+    DataError
+        The file is missing or cannot be decoded, or the audio is empty, shorter than
+        ``min_samples``, silent, or not finite (see :func:`check_signal`).
     """
     import librosa
+    import soundfile as sf
 
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise DataError(f"{name}: no such file")
+    if os.path.isdir(name):
+        raise DataError(f"{name}: is a directory, not an audio file")
     try:
-        with warnings.catch_warnings():   # librosa warns before falling back to audioread
-            warnings.simplefilter("ignore", (UserWarning, FutureWarning))
-            y, _ = librosa.load(os.fspath(path), sr=sr, mono=True)
-    except Exception as err:  # soundfile, audioread and resampling errors vary
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"{path}: cannot decode audio ({first})") from err
-    if y.size == 0:
-        raise DataError(f"{path}: the audio is empty (0 samples)")
+        try:
+            with sf.SoundFile(name) as fh:
+                native_sr = fh.samplerate
+                frames = fh.read(dtype="float32", always_2d=True)
+        except sf.LibsndfileError:  # not a soundfile format: let librosa try audioread
+            with warnings.catch_warnings():  # librosa warns before using audioread
+                warnings.simplefilter("ignore", (UserWarning, FutureWarning,
+                                                 DeprecationWarning))
+                y, native_sr = librosa.load(name, sr=None, mono=True, dtype=np.float32)
+        else:
+            if frames.shape[1] == 1:
+                y = np.ascontiguousarray(frames[:, 0])
+            elif frames.shape[1] == 2:  # == librosa.to_mono(frames.T), bit for bit
+                y = (frames[:, 0] + frames[:, 1]) / np.float32(2)
+            else:
+                y = librosa.to_mono(frames.T)
+            del frames
+        check_signal(y, name, min_samples=1)
+        y = librosa.resample(y, orig_sr=native_sr, target_sr=sr)
+    except DataError:
+        raise
+    except Exception as err:  # soundfile, audioread and resampler errors vary
+        text = str(err).strip()
+        first = text.splitlines()[0] if text else type(err).__name__
+        raise DataError(f"{name}: cannot decode audio ({first}); check that it is a "
+                        f"complete audio file (WAV, FLAC, OGG, MP3, AU, AIFF)") from err
+    check_signal(y, name, min_samples=min_samples, sr=sr)
     return y
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """librosa's mel filter bank (what ``melspectrogram`` builds on every call)."""
+    import librosa
+
+    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+    basis.setflags(write=False)
+    return basis
 
 
 def extract_features(y_or_path: np.ndarray | str | os.PathLike, sr: int | None = None,
                      config: FeatureConfig = DEFAULT_CONFIG) -> np.ndarray:
-    """The 52-d frame features of a signal or an audio file.
+    """The frame features (52-d by default) of a signal or an audio file.
+
+    Per frame: 13 MFCC, 13 Δ MFCC, 13 ΔΔ MFCC, the log onset strength and the 12 log
+    chroma values — columns in the order of ``config.column_names``::
+
+        [0:13] mfcc   [13:26] Δ mfcc   [26:39] ΔΔ mfcc   [39] log onset   [40:52] log chroma
 
     Parameters
     ----------
-    y_or_path : np.ndarray, shape (n_samples,), or path
-        A mono signal at ``sr`` (resampled to ``config.sr`` if different), or a file.
+    y_or_path : np.ndarray, shape (n_samples,), or path-like
+        A mono floating-point signal at ``sr`` Hz (resampled to ``config.sr`` if
+        different), or an audio file (decoded, mixed down and resampled to
+        ``config.sr`` by :func:`load_audio`).
     sr : int, optional
-        Sample rate of ``y``; ignored for a path (decoded at ``config.sr``).
+        Sample rate of a signal (default ``config.sr``); ignored for a path.
     config : FeatureConfig
+        Feature settings (default: the paper's).
 
     Returns
     -------
-    np.ndarray, shape (n_frames, 52), float32
-        Columns as in the module docstring (``config.column_names``);
-        n_frames = 1 + n_samples // hop_length.
+    features : np.ndarray, shape (n_frames, config.dim), float32
+        ``n_frames = 1 + n_samples // config.hop_length`` with ``n_samples`` counted at
+        ``config.sr``.
 
     Raises
     ------
     DataError
-        Unreadable, empty, shorter than one frame (n_fft samples), silent, or
-        non-finite audio.
+        Unreadable file; empty, too short (fewer than ``config.min_samples`` samples,
+        ≈ 0.19 s by default), silent or non-finite audio; non-finite features.
+
+    Notes
+    -----
+    Equivalent to (librosa, defaults otherwise)::
+
+        P = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop)) ** 2
+        M = librosa.power_to_db(librosa.feature.melspectrogram(S=P, sr=sr, n_mels=n_mels))
+        mfcc = librosa.feature.mfcc(S=M, n_mfcc=n_mfcc)
+        d1 = librosa.feature.delta(mfcc, width=delta_width)
+        d2 = librosa.feature.delta(mfcc, width=delta_width, order=2)
+        onset = librosa.onset.onset_strength(S=M, sr=sr, n_fft=n_fft, hop_length=hop)
+        chroma = librosa.feature.chroma_stft(S=P, sr=sr, n_fft=n_fft, hop_length=hop)
+
+    with the STFT computed once and the mel filter bank built once per process.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.sin(2 * np.pi * 440 * np.arange(22050) / 22050).astype(np.float32)
+    >>> extract_features(y, sr=22050).shape
+    (44, 52)
     """
     import librosa
 
-    name = "signal"
     if isinstance(y_or_path, (str, os.PathLike)):
         name = os.fspath(y_or_path)
-        y = load_audio(y_or_path, config.sr)
+        y = load_audio(y_or_path, config.sr, min_samples=config.min_samples)
     else:
-        y = np.asarray(y_or_path, dtype=np.float32)
-        if y.ndim != 1:
-            raise DataError(f"expected a mono signal of shape (n_samples,), got {y.shape}")
+        name = "signal"
+        y = np.asarray(y_or_path)
+        if y.dtype.kind != "f":
+            raise DataError(f"expected a floating-point signal, got dtype {y.dtype}")
+        y = y.astype(np.float32, copy=False)
+        check_signal(y, name, min_samples=1)
         if sr is not None and sr != config.sr:
             y = librosa.resample(y, orig_sr=sr, target_sr=config.sr)
-    if y.size < config.n_fft:
-        raise DataError(f"{name}: {y.size} samples is shorter than one frame "
-                        f"({config.n_fft} samples at {config.sr} Hz)")
-    if not np.isfinite(y).all():
-        raise DataError(f"{name}: the audio contains NaN or infinite samples")
-    if not np.any(y):
-        raise DataError(f"{name}: the audio is silent")
+        check_signal(y, name, min_samples=config.min_samples, sr=config.sr)
 
-    power = np.abs(librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length)) ** 2
-    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(
-        S=power, sr=config.sr, n_fft=config.n_fft, n_mels=config.n_mels))
+    stft = librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length)
+    power = np.abs(stft) ** 2
+    del stft
+    # == librosa.feature.melspectrogram(S=power, sr, n_fft, n_mels), without rebuilding
+    # the filter bank for every track
+    mel_db = librosa.power_to_db(_mel_basis(config.sr, config.n_fft, config.n_mels) @ power)
     mfcc = librosa.feature.mfcc(S=mel_db, sr=config.sr, n_mfcc=config.n_mfcc)
     d1 = librosa.feature.delta(mfcc, width=config.delta_width, order=1)
     d2 = librosa.feature.delta(mfcc, width=config.delta_width, order=2)
-    onset = librosa.onset.onset_strength(S=mel_db, sr=config.sr)
-    chroma = librosa.feature.chroma_stft(S=power, sr=config.sr, n_fft=config.n_fft,
+    onset = librosa.onset.onset_strength(S=mel_db, sr=config.sr, n_fft=config.n_fft,
                                          hop_length=config.hop_length)
+    with warnings.catch_warnings():  # harmless: no peaks in 150–4000 Hz → tuning 0
+        warnings.filterwarnings("ignore", "Trying to estimate tuning from empty frequency")
+        chroma = librosa.feature.chroma_stft(S=power, sr=config.sr, n_fft=config.n_fft,
+                                             hop_length=config.hop_length)
     floor = config.log_floor
-    features = np.vstack([mfcc, d1, d2, np.log(np.maximum(onset, floor))[None],
-                          np.log(np.maximum(chroma, floor))]).T.astype(np.float32)
-    if not np.isfinite(features).all():
-        raise DataError(f"{name}: the features contain NaN or infinite values")
+    features = np.empty((mfcc.shape[1], config.dim), dtype=np.float32)
+    k = config.n_mfcc
+    features[:, 0:k] = mfcc.T
+    features[:, k:2 * k] = d1.T
+    features[:, 2 * k:3 * k] = d2.T
+    features[:, 3 * k] = np.log(np.maximum(onset, floor))
+    features[:, 3 * k + 1:] = np.log(np.maximum(chroma, floor)).T
+    check_features(features, name)
     return features

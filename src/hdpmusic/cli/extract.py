@@ -10,12 +10,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "extract", help="audio files -> 52-d frame features in a corpus file",
         description="Extract 13 MFCC, delta, delta-delta, log onset strength and 12 log "
                     "chroma per frame (librosa defaults, 22.05 kHz, hop 512) of every audio "
-                    "file of a directory or list file (lines: path[<TAB>id]). Tracks are "
-                    "cached one by one; a second run skips finished tracks.")
+                    "file of a directory (ids: paths relative to it), a list file (lines: "
+                    "path[<TAB>id]) or one audio file, and pack them into a corpus file. "
+                    "Tracks are cached one by one; a rerun (after a kill, or with more "
+                    "audio) skips finished tracks. Failed tracks are listed in "
+                    "CACHE/failures.jsonl; the command fails only if every track failed.")
     p.add_argument("source", metavar="AUDIO_DIR_OR_LIST")
-    p.add_argument("--out", required=True, help="corpus .h5 to write")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
-    p.add_argument("--cache", default=None, help="feature cache folder (default: OUT.cache)")
+    p.add_argument("--out", required=True, metavar="CORPUS.h5", help="corpus file to write")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes (-1: one per core; default 1)")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="feature cache folder (default: OUT.cache beside OUT)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                    help="run the per-track jobs on a dask.distributed cluster")
@@ -25,16 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import contextlib
 
+    from hdpmusic.errors import HdpmusicError, ParameterError
     from hdpmusic.extract import extract_collection
 
+    if args.jobs == 0 or args.jobs < -1:
+        raise ParameterError(f"--jobs {args.jobs}: give a positive number of processes "
+                             f"or -1 (one per core)")
     context: contextlib.AbstractContextManager = contextlib.nullcontext()
     backend = None
     if args.dask_scheduler:
         try:
             from dask.distributed import Client
         except ImportError:
-            from hdpmusic.errors import HdpmusicError
-
             raise HdpmusicError("--dask-scheduler needs dask.distributed: "
                                 "pip install 'dask[distributed]'") from None
         context, backend = Client(args.dask_scheduler), "dask"
@@ -42,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         report = extract_collection(args.source, args.out, jobs=args.jobs, cache=args.cache,
                                     overwrite=args.overwrite, progress=not args.quiet,
                                     backend=backend)
-    print(f"{report.corpus}: {report.n_ok} tracks ({report.n_cached} from the cache)"
+    print(f"{report.corpus}: {report.n_ok} tracks ({report.n_computed} computed, "
+          f"{report.n_cached} from the cache)"
           + (f", {report.n_failed} failed (see {report.failures})" if report.n_failed else ""))
     return 0
