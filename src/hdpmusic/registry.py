@@ -1,33 +1,55 @@
 """Model names known to the CLI, and how to load each one lazily.
 
 A model class provides ``fit``, ``transform``, ``save`` and the classmethod ``load``;
-its checkpoint header's ``model`` field is the name used here.
+its checkpoint header's ``model`` field is the name used here. Frame models take a
+:class:`~hdpmusic.corpus.Corpus` (or a list of per-song frame arrays); audio models
+take a list of audio file paths.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, Literal
 
 from hdpmusic.errors import ParameterError
 
+Input = Literal["frames", "audio"]
+
 #: name -> (module, class, what fit/transform take: "frames" = a Corpus, "audio" = paths)
-MODELS: dict[str, tuple[str, str, str]] = {
+MODELS: dict[str, tuple[str, str, Input]] = {
     "hdpgmm": ("hdpmusic.model.hdpgmm", "HDPGMM", "frames"),
+    "g1": ("hdpmusic.baselines.g1", "G1", "frames"),
+    "vq": ("hdpmusic.baselines.vq", "VQCodebook", "frames"),
+    "kim": ("hdpmusic.baselines.kim", "KIM", "audio"),
+    "clmr": ("hdpmusic.baselines.clmr", "CLMR", "audio"),
 }
 
 
-def model_class(name: str) -> Any:
-    """The class registered under ``name``."""
+def _entry(name: str) -> tuple[str, str, Input]:
     try:
-        module, cls, _ = MODELS[name]
+        return MODELS[name]
     except KeyError:
         known = ", ".join(sorted(MODELS))
         raise ParameterError(f"unknown model {name!r}; known: {known}") from None
-    return getattr(importlib.import_module(module), cls)
 
 
-def model_input(name: str) -> str:
-    """``"frames"`` or ``"audio"``."""
-    model_class(name)
-    return MODELS[name][2]
+def model_class(name: str) -> Any:
+    """The class registered under ``name`` (its module is imported now).
+
+    Raises
+    ------
+    ParameterError
+        An unknown name, or a model whose module cannot be imported (e.g. a missing
+        optional dependency).
+    """
+    module, cls, _ = _entry(name)
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as err:
+        raise ParameterError(f"model {name!r} is not available in this installation "
+                             f"({type(err).__name__}: {err})") from None
+
+
+def model_input(name: str) -> Input:
+    """``"frames"`` or ``"audio"`` (checks the name, imports nothing)."""
+    return _entry(name)[2]

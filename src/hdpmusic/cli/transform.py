@@ -1,39 +1,93 @@
-"""``hdpmusic transform``: song-level representations of a corpus from a fitted model."""
+"""``hdpmusic transform``: song-level representations of a corpus from a fitted model.
+
+The checkpoint header names the model; the model's ``transform`` gets only the options
+it accepts (HDPGMM: ``kind``, ``log``, ``batch_size``; VQ: ``log``, ``batch_size``;
+G1: ``batch_size``), and an option given for a model that does not take it is an error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import inspect
+from typing import Any
+
+from hdpmusic.errors import ParameterError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "transform", help="song representations from a fitted model",
-        description="Write one vector per song of CORPUS (ids x dims) to --out.")
+        description="Write one vector per song of CORPUS (ids x dims) to --out. Audio "
+                    "models (kim, clmr) read the audio files named by the corpus ids.")
     p.add_argument("model", help="model file from `hdpmusic fit`")
     p.add_argument("corpus", help="corpus .h5")
     p.add_argument("--out", required=True, help="representation .h5 to write")
     p.add_argument("--kind", choices=["posterior", "responsibility", "loglik"],
-                   default="posterior", help="HDPGMM representation (default: posterior)")
-    p.add_argument("--no-log", action="store_true", help="HDPGMM: skip log(max(y, 1e-8))")
-    p.add_argument("--batch-size", type=int, default=None)
+                   default=None, help="HDPGMM representation (default: posterior)")
+    p.add_argument("--no-log", action="store_true",
+                   help="HDPGMM, VQ: skip log(max(y, 1e-8))")
+    p.add_argument("--batch-size", type=int, default=None, help="songs per batch")
     p.add_argument("--device", default=None, help="override the model's device")
+    p.add_argument("--audio-root", default=None,
+                   help="audio models: the folder the corpus ids are relative to "
+                        "(default: the folder recorded by `hdpmusic extract`)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from hdpmusic.checkpoint import read_header
+    from hdpmusic.cli.fit import audio_paths
     from hdpmusic.corpus import Corpus
-    from hdpmusic.registry import model_class
+    from hdpmusic.registry import model_class, model_input
     from hdpmusic.representations import Representations
 
     name = read_header(args.model)["model"]
     cls = model_class(name)
-    model = cls.load(args.model, device=args.device)
-    corpus = Corpus.open(args.corpus, dim=getattr(model, "n_features_in_", None))
-    X = model.transform(corpus, kind=args.kind, log=not args.no_log, batch_size=args.batch_size)
-    attrs = {"model": name, "kind": args.kind, "log": not args.no_log, "source": args.model,
-             "corpus": args.corpus}
+    load_options = {"device": args.device} if args.device is not None else {}
+    if load_options and "device" not in inspect.signature(cls.load).parameters:
+        raise ParameterError(f"--device does not apply to {name} models")
+    model = cls.load(args.model, **load_options)
+    options = transform_options(name, model, args)
+    if model_input(name) == "audio":
+        corpus = Corpus.open(args.corpus)
+        data: Any = audio_paths(corpus, args.audio_root)
+    else:
+        if args.audio_root is not None:
+            raise ParameterError(f"--audio-root applies to audio models only, not {name}")
+        corpus = Corpus.open(args.corpus, dim=getattr(model, "n_features_in_", None))
+        data = corpus
+    X = model.transform(data, **options)
+    attrs = {"model": name, **{k: options[k] for k in ("kind", "log") if k in options},
+             "source": args.model, "corpus": args.corpus}
     Representations(corpus.ids, X, attrs).save(args.out, overwrite=args.overwrite)
     print(f"wrote {args.out}: {X.shape[0]} songs x {X.shape[1]} dims")
     return 0
+
+
+def transform_options(name: str, model: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``model.transform`` set by the command line.
+
+    ``kind`` and ``log`` are always passed to a model that takes them (so that the
+    representation file records them), ``batch_size`` when given.
+
+    Raises
+    ------
+    ParameterError
+        ``--kind``, ``--no-log`` or ``--batch-size`` for a model that does not take it.
+    """
+    accepted = inspect.signature(model.transform).parameters
+    options: dict[str, Any] = {}
+    if "kind" in accepted:
+        options["kind"] = args.kind or accepted["kind"].default
+    elif args.kind is not None:
+        raise ParameterError(f"--kind applies to hdpgmm models, not {name}")
+    if "log" in accepted:
+        options["log"] = not args.no_log
+    elif args.no_log:
+        raise ParameterError(f"--no-log does not apply to {name} models")
+    if args.batch_size is not None:
+        if "batch_size" not in accepted:
+            raise ParameterError(f"--batch-size does not apply to {name} models")
+        options["batch_size"] = args.batch_size
+    return options

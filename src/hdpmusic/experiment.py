@@ -1,0 +1,338 @@
+"""Experiment grids of the study: Table 3 (``compare``) and the η0 / corpus-size sweep.
+
+Pure orchestration over the existing stages (fit → transform → evaluate → report). Every
+intermediate lands in one output directory, and a file already there is reused, so a rerun
+of an interrupted grid resumes where it stopped::
+
+    DIR/models/<variant>.hdp           fitted model (``<variant>.partial.hdp`` while fitting)
+    DIR/reps/<variant>_<task>.h5       song representations of a task corpus
+    DIR/evals/<variant>_<task>/        results.json/.csv of one (variant, task) pair
+    DIR/results.json, results.csv      all runs
+    DIR/report/                        report.md, report.html and the plots
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hdpmusic.errors import HdpmusicError, ParameterError
+
+__all__ = ["Variant", "compare", "compare_variants", "parse_floats", "parse_subsets",
+           "run_grid", "subset_indices", "sweep", "sweep_variants"]
+
+#: HDPGMM parameters the experiment sets by default (the paper's), overridable.
+HDPGMM_DEFAULTS: dict[str, Any] = {"n_components": 256, "n_song_components": 32,
+                                   "batch_size": 1024, "max_epochs": 100, "eta0": 0.1}
+
+
+@dataclass
+class Variant:
+    """One model to fit and evaluate.
+
+    Attributes
+    ----------
+    name : str
+        File stem under ``models/`` and ``reps/`` (unique in a grid).
+    model : str
+        Registry name (``hdpgmm``, ``g1``, ``vq``, ...); the results label.
+    params : dict
+        Constructor arguments.
+    config : dict
+        Added to every RunResult's config (e.g. ``eta0``, ``n_train``).
+    indices : np.ndarray, optional
+        Training songs (a random subset); None for the whole corpus.
+    """
+
+    name: str
+    model: str
+    params: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    indices: np.ndarray | None = None
+
+
+def _say(log: Callable[[str], None] | None, msg: str) -> None:
+    if log is not None:
+        log(msg)
+
+
+def parse_floats(text: str) -> list[float]:
+    """``"1e-4,1e-3"`` → ``[1e-4, 1e-3]``."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ParameterError(f"expected comma-separated numbers; got {text!r}") from None
+    if not values:
+        raise ParameterError("expected at least one number")
+    return values
+
+
+def parse_subsets(text: str) -> list[tuple[int, int]]:
+    """``"2000x5,20000x5"`` → ``[(2000, 5), (20000, 5)]`` (size × number of subsets)."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        size, _, count = part.lower().partition("x")
+        try:
+            pair = (int(size), int(count) if count else 1)
+        except ValueError:
+            raise ParameterError(f"subsets are SIZExCOUNT, e.g. 2000x5; got {part!r}") from None
+        if pair[0] < 1 or pair[1] < 1:
+            raise ParameterError(f"subset size and count must be >= 1; got {part!r}")
+        out.append(pair)
+    return out
+
+
+def subset_indices(n_songs: int, size: int, seed: int, index: int) -> np.ndarray:
+    """Sorted random song indices of subset ``index`` of ``size`` songs (reproducible)."""
+    rng = np.random.default_rng([seed, size, index])
+    return np.sort(rng.choice(n_songs, size=size, replace=False))
+
+
+def _hdpgmm_params(hdpgmm: dict[str, Any] | None, seed: int, device: str) -> dict[str, Any]:
+    params = {**HDPGMM_DEFAULTS, **{k: v for k, v in (hdpgmm or {}).items()
+                                    if v is not None}}
+    params.update(random_state=seed, device=device)
+    return params
+
+
+def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "auto",
+                     hdpgmm: dict[str, Any] | None = None, vq: dict[str, Any] | None = None,
+                     log: Callable[[str], None] | None = None) -> list[Variant]:
+    """The Table 3 grid: one variant per frame model; audio models skipped with a note."""
+    from hdpmusic.registry import model_class, model_input
+
+    variants = []
+    for name in dict.fromkeys(models):
+        if model_input(name) == "audio":
+            _say(log, f"note: skipping {name}: it is fitted on audio files, not on a "
+                      "frame corpus (fit it with `hdpmusic fit --model "
+                      f"{name}` and evaluate its representations separately)")
+            continue
+        if name == "hdpgmm":
+            params = _hdpgmm_params(hdpgmm, seed, device)
+        else:
+            accepted = inspect.signature(model_class(name)).parameters
+            params = {k: v for k, v in {"device": device, "random_state": seed,
+                                        **((vq or {}) if name == "vq" else {})}.items()
+                      if k in accepted and v is not None}
+        variants.append(Variant(name, name, params))
+    return variants
+
+
+def sweep_variants(n_songs: int, *, eta0s: Sequence[float], subsets: Sequence[tuple[int, int]],
+                   subset_eta0: float = 0.1, seed: int = 0, device: str = "auto",
+                   hdpgmm: dict[str, Any] | None = None,
+                   log: Callable[[str], None] | None = None) -> list[Variant]:
+    """The Figure 3 grid: HDPGMM per η0 on the full corpus, and per random subset."""
+    variants = []
+    for eta0 in dict.fromkeys(eta0s):
+        params = {**_hdpgmm_params(hdpgmm, seed, device), "eta0": eta0}
+        variants.append(Variant(f"hdpgmm_eta0-{eta0:g}", "hdpgmm", params,
+                                {"eta0": eta0, "n_train": n_songs}))
+    for size, count in dict.fromkeys(subsets):
+        if size > n_songs:
+            _say(log, f"note: skipping subsets of {size} songs: the training corpus has "
+                      f"only {n_songs}")
+            continue
+        for i in range(count):
+            params = {**_hdpgmm_params(hdpgmm, seed, device), "eta0": subset_eta0}
+            variants.append(Variant(
+                f"hdpgmm_eta0-{subset_eta0:g}_n{size}_s{i}", "hdpgmm", params,
+                {"eta0": subset_eta0, "n_train": size, "subset": i},
+                subset_indices(n_songs, size, seed, i)))
+    return variants
+
+
+def _check_saved_params(path: Path, params: dict[str, Any]) -> None:
+    """An existing model file must have been fitted with the same parameters."""
+    from hdpmusic.checkpoint import read_header
+
+    saved = read_header(path).get("params")
+    if not isinstance(saved, dict):
+        return
+    differ = [k for k, v in params.items()
+              if k not in ("device", "verbose") and k in saved and saved[k] != v]
+    if differ:
+        k = differ[0]
+        raise HdpmusicError(f"{path} was fitted with {k}={saved[k]!r}, not {params[k]!r}; "
+                            "delete it or choose another --out")
+
+
+def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: bool = False,
+                log: Callable[[str], None] | None = None) -> Path:
+    """Fit a variant (or reuse its saved model) and return the model file."""
+    from hdpmusic.registry import model_class
+
+    path = models_dir / f"{variant.name}.hdp"
+    cls = model_class(variant.model)
+    if path.exists():
+        _check_saved_params(path, variant.params)
+        _say(log, f"reusing {path}")
+        return path
+    models_dir.mkdir(parents=True, exist_ok=True)
+    data = corpus if variant.indices is None else corpus.subset(variant.indices)
+    params = dict(variant.params)
+    if "verbose" in inspect.signature(cls).parameters:
+        params["verbose"] = verbose
+    _say(log, f"fitting {variant.name} on {len(data)} songs")
+    if variant.model == "hdpgmm":
+        partial = models_dir / f"{variant.name}.partial.hdp"
+        if partial.exists():
+            _check_saved_params(partial, variant.params)
+            model = cls.load(partial, device=params.get("device"))
+            model.set_params(verbose=verbose)
+            model.fit(data, checkpoint=partial, resume=True)
+        else:
+            model = cls(**params)
+            model.fit(data, checkpoint=partial)
+        model.save(path)
+        partial.unlink(missing_ok=True)
+    else:
+        model = cls(**params)
+        model.fit(data)
+        model.save(path)
+    return path
+
+
+def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir: Path, *,
+                   device: str | None = None,
+                   log: Callable[[str], None] | None = None) -> Path:
+    """Representations of a task corpus (or the saved ones)."""
+    from hdpmusic.corpus import Corpus
+    from hdpmusic.registry import model_class
+    from hdpmusic.representations import Representations
+
+    out = reps_dir / f"{variant.name}_{task_path.stem}.h5"
+    if out.exists():
+        _say(log, f"reusing {out}")
+        return out
+    reps_dir.mkdir(parents=True, exist_ok=True)
+    cls = model_class(variant.model)
+    model = cls.load(model_path, device=device) if device is not None else cls.load(model_path)
+    corpus = Corpus.open(task_path, dim=getattr(model, "n_features_in_", None))
+    accepted = inspect.signature(model.transform).parameters
+    options = {k: accepted[k].default for k in ("kind", "log") if k in accepted}
+    X = model.transform(corpus, **options)
+    attrs = {"model": variant.model, **options, "source": str(model_path),
+             "corpus": str(task_path), **variant.config}
+    Representations(corpus.ids, X, attrs).save(out, overwrite=True)
+    _say(log, f"wrote {out}: {X.shape[0]} songs x {X.shape[1]} dims")
+    return out
+
+
+def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path, *,
+                  runs: int, seed: int, device: str, n_iter: int | None = None,
+                  progress: bool = False, log: Callable[[str], None] | None = None,
+                  ) -> list[Any]:
+    """The runs of one (variant, task) pair (reused when already scored alike)."""
+    from hdpmusic.evaluation.protocol import evaluate, read_results, run_seeds, write_results
+    from hdpmusic.representations import Representations
+
+    where = evals_dir / f"{variant.name}_{task.name}"
+    if (where / "results.json").exists():
+        old = read_results(where)
+        if [r.config.get("seed") for r in old] == list(run_seeds(seed, runs)):
+            _say(log, f"reusing {where / 'results.json'}")
+            return old
+    reps = Representations.load(reps_path)
+    results = evaluate(task, reps, runs=runs, seed=seed, device=device, progress=progress,
+                       model=variant.model, n_iter=n_iter)
+    for r in results:
+        r.config.update(variant.config)
+    where.mkdir(parents=True, exist_ok=True)
+    write_results(results, where)
+    return results
+
+
+def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
+             tasks: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
+             runs: int = 5, seed: int = 0, device: str = "auto", n_iter: int | None = None,
+             verbose: bool = False, log: Callable[[str], None] | None = None,
+             title: str = "hdpmusic experiment") -> list[Any]:
+    """Fit, transform, evaluate every variant on every task; write results and report.
+
+    Returns
+    -------
+    list of RunResult
+        Variants × tasks × runs, in that order.
+    """
+    from hdpmusic.corpus import Corpus
+    from hdpmusic.evaluation.protocol import write_results
+    from hdpmusic.report import write_report
+    from hdpmusic.taskdata import read_task
+
+    if not variants:
+        raise ParameterError("nothing to run: no model in the grid")
+    if not tasks:
+        raise ParameterError("give at least one --task")
+    if runs < 1:
+        raise ParameterError(f"--runs must be >= 1; got {runs}")
+    out = Path(out_dir)
+    task_paths = [Path(t) for t in tasks]
+    for t in [Path(train), *task_paths]:
+        if not t.is_file():
+            raise HdpmusicError(f"{t} does not exist")
+    if len({t.stem for t in task_paths}) < len(task_paths):
+        raise ParameterError("task files must have distinct names (their stems label "
+                             "the results)")
+    corpus = Corpus.open(train)
+    task_data = [read_task(t) for t in task_paths]
+    eval_device = device
+    model_device = None if device == "auto" else device
+    results: list[Any] = []
+    model_files: list[Path] = []
+    for variant in variants:
+        model_path = fit_variant(variant, corpus, out / "models", verbose=verbose, log=log)
+        if variant.model == "hdpgmm":
+            model_files.append(model_path)
+        for task_path, task in zip(task_paths, task_data, strict=True):
+            reps_path = transform_task(variant, model_path, task_path, out / "reps",
+                                       device=model_device, log=log)
+            results += evaluate_pair(variant, reps_path, task, out / "evals", runs=runs,
+                                     seed=seed, device=eval_device, n_iter=n_iter,
+                                     progress=verbose, log=log)
+    write_results(results, out)
+    write_report([out / "results.json"], out / "report", model_paths=model_files,
+                 title=title)
+    _say(log, f"results: {out / 'results.json'}; report: {out / 'report' / 'report.html'}")
+    return results
+
+
+def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
+            out_dir: str | os.PathLike, *, models: Sequence[str] = ("hdpgmm", "g1", "vq"),
+            runs: int = 5, seed: int = 0, device: str = "auto",
+            hdpgmm: dict[str, Any] | None = None, vq: dict[str, Any] | None = None,
+            n_iter: int | None = None, verbose: bool = False,
+            log: Callable[[str], None] | None = None) -> list[Any]:
+    """Table 3: every model fitted once on ``train`` and scored on every task."""
+    variants = compare_variants(models, seed=seed, device=device, hdpgmm=hdpgmm, vq=vq,
+                                log=log)
+    return run_grid(variants, train, tasks, out_dir, runs=runs, seed=seed, device=device,
+                    n_iter=n_iter, verbose=verbose, log=log, title="Model comparison")
+
+
+def sweep(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
+          out_dir: str | os.PathLike, *, eta0s: Sequence[float] = (1e-4, 1e-3, 1e-2, 1e-1),
+          subsets: Sequence[tuple[int, int]] = ((2000, 5), (20000, 5)),
+          subset_eta0: float = 0.1, runs: int = 5, seed: int = 0, device: str = "auto",
+          hdpgmm: dict[str, Any] | None = None, n_iter: int | None = None,
+          verbose: bool = False, log: Callable[[str], None] | None = None) -> list[Any]:
+    """Figure 3: HDPGMM per η0 on the full corpus and per random training subset."""
+    from hdpmusic.corpus import Corpus
+
+    if not Path(train).is_file():
+        raise HdpmusicError(f"{train} does not exist")
+    n_songs = len(Corpus.open(train))
+    variants = sweep_variants(n_songs, eta0s=eta0s, subsets=subsets, subset_eta0=subset_eta0,
+                              seed=seed, device=device, hdpgmm=hdpgmm, log=log)
+    return run_grid(variants, train, tasks, out_dir, runs=runs, seed=seed, device=device,
+                    n_iter=n_iter, verbose=verbose, log=log,
+                    title="Learning factors: η0 and corpus size")

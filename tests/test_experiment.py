@@ -1,0 +1,103 @@
+"""``hdpmusic experiment compare | sweep`` end to end on tiny generated corpora."""
+
+import numpy as np
+import pytest
+
+from hdpmusic.cli import main
+from hdpmusic.corpus import Corpus
+from hdpmusic.evaluation.protocol import read_results
+from hdpmusic.experiment import parse_subsets, subset_indices, sweep_variants
+from hdpmusic.taskdata import TaskData, write_task
+
+GENRES = np.array(["blues", "metal", "pop"])
+TINY = ["--n-components", "6", "--n-song-components", "3", "--epochs", "1",
+        "--batch-size", "16", "--local-max-iter", "5", "--runs", "2", "--n-iter", "2",
+        "--device", "cpu"]
+
+
+def _songs(rng, labels):
+    means = {g: 3.0 * np.eye(3)[i] for i, g in enumerate(GENRES)}
+    return [rng.normal(size=(12, 3)) + means[g] for g in labels]
+
+
+@pytest.fixture
+def data(tmp_path):
+    rng = np.random.default_rng(0)
+    train = tmp_path / "train.h5"
+    Corpus.from_arrays(_songs(rng, rng.choice(GENRES, 40)),
+                       [f"tr{j}" for j in range(40)]).save(train)
+    y = np.tile(GENRES, 10)
+    ids = [f"g{j:02d}" for j in range(30)]
+    task = tmp_path / "gtzan.h5"
+    Corpus.from_arrays(_songs(rng, y), ids).save(task)
+    split = np.array(["train"] * 15 + ["valid"] * 6 + ["test"] * 9)
+    write_task(task, TaskData(ids=ids, split=split, targets=y))
+    return train, task
+
+
+def test_compare_end_to_end_and_resume(data, tmp_path, capsys):
+    train, task = data
+    out = tmp_path / "cmp"
+    argv = ["-q", "experiment", "compare", "--train", str(train), "--task", str(task),
+            "--models", "hdpgmm,g1,vq,kim", "--vq-clusters", "4", "--out", str(out), *TINY]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "skipping kim" in err
+    results = read_results(out / "results.json")
+    assert [(r.model, r.task, r.run) for r in results] == [
+        (m, "gtzan", run) for m in ("hdpgmm", "g1", "vq") for run in (0, 1)]
+    assert all(0.0 <= r.score <= 1.0 for r in results)
+    assert (out / "results.csv").exists()
+    report = out / "report"
+    assert (report / "report.html").exists()
+    assert (report / "hdpgmm_history.png").exists()
+    assert "hdpgmm" in (report / "report.md").read_text()
+    models = {p.name: p.stat().st_mtime_ns for p in (out / "models").iterdir()}
+    assert sorted(models) == ["g1.hdp", "hdpgmm.hdp", "vq.hdp"]
+    reps = {p.name: p.stat().st_mtime_ns for p in (out / "reps").iterdir()}
+    assert sorted(reps) == ["g1_gtzan.h5", "hdpgmm_gtzan.h5", "vq_gtzan.h5"]
+
+    (out / "results.json").unlink()
+    assert main(argv) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "models").iterdir()} == models
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "reps").iterdir()} == reps
+    again = read_results(out / "results.json")
+    assert [r.score for r in again] == [r.score for r in results]
+
+    # a changed HDPGMM setting does not silently reuse the old model
+    changed = [a if a != "6" else "5" for a in argv]
+    assert main(changed) == 1
+    assert "n_components" in capsys.readouterr().err
+
+
+def test_sweep_end_to_end(data, tmp_path, capsys):
+    train, task = data
+    out = tmp_path / "sweep"
+    argv = ["-q", "experiment", "sweep", "--train", str(train), "--task", str(task),
+            "--eta0", "1e-3,1e-1", "--subsets", "20x2,1000x5", "--out", str(out), *TINY]
+    assert main(argv) == 0
+    assert "skipping subsets of 1000 songs" in capsys.readouterr().err
+    results = read_results(out / "results.json")
+    assert len(results) == (2 + 2) * 2
+    configs = sorted({(r.config["eta0"], r.config["n_train"], r.config.get("subset"))
+                      for r in results}, key=str)
+    assert configs == sorted({(1e-3, 40, None), (0.1, 40, None), (0.1, 20, 0),
+                              (0.1, 20, 1)}, key=str)
+    assert all(r.model == "hdpgmm" for r in results)
+    report = out / "report"
+    assert (report / "eta0_effect.png").exists()
+    assert (report / "size_effect.png").exists()
+    names = sorted(p.name for p in (out / "models").iterdir())
+    assert names == ["hdpgmm_eta0-0.001.hdp", "hdpgmm_eta0-0.1.hdp",
+                     "hdpgmm_eta0-0.1_n20_s0.hdp", "hdpgmm_eta0-0.1_n20_s1.hdp"]
+
+
+def test_subsets_are_seeded_and_distinct():
+    a, b = subset_indices(100, 10, 0, 0), subset_indices(100, 10, 0, 1)
+    assert np.array_equal(a, subset_indices(100, 10, 0, 0))
+    assert not np.array_equal(a, b)
+    assert len(np.unique(a)) == 10 and a.max() < 100
+    assert parse_subsets("2000x5, 20000x5") == [(2000, 5), (20000, 5)]
+    variants = sweep_variants(50, eta0s=[0.01], subsets=[(10, 3), (60, 2)])
+    assert [v.config.get("n_train") for v in variants] == [50, 10, 10, 10]
+    assert [len(v.indices) for v in variants[1:]] == [10, 10, 10]
