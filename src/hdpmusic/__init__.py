@@ -17,6 +17,10 @@ _EXPORTS = {
     "Corpus": "hdpmusic.corpus",
     "Whitener": "hdpmusic.whitening",
     "HDPGMM": "hdpmusic.model.hdpgmm",
+    "G1": "hdpmusic.baselines.g1",
+    "VQCodebook": "hdpmusic.baselines.vq",
+    "KIM": "hdpmusic.baselines.kim",
+    "CLMR": "hdpmusic.baselines.clmr",
     "Representations": "hdpmusic.representations",
     "HdpmusicError": "hdpmusic.errors",
 }
