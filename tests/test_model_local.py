@@ -168,3 +168,46 @@ def test_bound_uses_lse_identity():
     zeta = softmax(s, axis=1)
     np.testing.assert_allclose((zeta * (s - np.log(zeta))).sum(1), logsumexp(s, axis=1))
     assert ex.stick_expectations(t64([1.0]), t64([1.0])).shape == (2,)
+
+
+def test_splashed_statistics_equal_statistics_of_splashed_responsibilities():
+    """(1 − η) r + η/K on real frames, computed through the linearity of the statistics."""
+    from hdpmusic.model.local import LocalParams, frame_assignments, infer_batch
+
+    rng = np.random.default_rng(11)
+    K, d, T, eta = 6, 3, 3, 0.2
+    lengths = np.array([9, 7, 9, 4])
+    frames = torch.as_tensor(rng.normal(size=(lengths.sum(), d)))
+    A = rng.normal(size=(K, d, d))
+    coef = ex.expected_loglik_coefficients(
+        t64(rng.uniform(1, 5, K)), t64(rng.normal(size=(K, d))),
+        t64((A @ A.transpose(0, 2, 1) + np.eye(d)) / 10), t64(rng.normal(size=K)),
+        t64(np.full(K, d + 3.0)))
+    lp = LocalParams(coef, t64(np.log(rng.dirichlet(np.ones(K)))), t64(1.0), t64(0.0), T,
+                     tol=0.0, max_iter=4)
+    got = infer_batch(frames, lengths, lp, eta=eta, max_padding=0.0).stats
+    # independent: run each song alone, splash its responsibilities explicitly
+    N = np.zeros(K)
+    S1 = np.zeros((K, d))
+    S2 = np.zeros((K, d, d))
+    usage = np.zeros(K)
+    start = 0
+    for n in lengths:
+        x = frames[start:start + n]
+        L = (ex.quadratic_features(x) @ coef)[None]
+        state = local_step(L, torch.ones(1, n, dtype=torch.float64), lp.log_beta,
+                           lp.alpha_mean, lp.alpha_log_mean, T, tol=0.0, max_iter=4)
+        zeta, _ = frame_assignments(L, torch.ones(1, n, dtype=torch.float64), state.phi,
+                                    state.a, state.b)
+        r = (zeta @ state.phi)[0].numpy()
+        usage += r.sum(0)
+        rs = (1 - eta) * r + eta / K
+        xn = x.numpy()
+        N += rs.sum(0)
+        S1 += rs.T @ xn
+        S2 += np.einsum("nk,ni,nj->kij", rs, xn, xn)
+        start += n
+    np.testing.assert_allclose(got.N.numpy(), N, rtol=1e-9)
+    np.testing.assert_allclose(got.S1.numpy(), S1, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(got.S2.numpy(), S2, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(got.usage.numpy(), usage, rtol=1e-9)

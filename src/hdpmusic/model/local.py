@@ -354,10 +354,14 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
         if resp is not None:
             resp[idx] = r.sum(1) / lens[:, None].to(r.dtype)
         if stats is not None:
-            usage = r.sum((0, 1)).double()
-            if eta > 0.0:
-                r = ((1.0 - eta) * r + eta / K) * mask[..., None]
-            N, S1, S2 = frame_statistics(r.reshape(-1, K), X.reshape(-1, d))
+            x = X.reshape(-1, d)
+            N, S1, S2 = frame_statistics(r.reshape(-1, K), x)
+            usage = N
+            if eta > 0.0:   # splash (1 − η) r + η/K is linear: mix in the frame totals
+                n, sx, sxx = frame_statistics(mask.reshape(-1, 1), x)
+                N = (1.0 - eta) * N + (eta / K) * n
+                S1 = (1.0 - eta) * S1 + (eta / K) * sx
+                S2 = (1.0 - eta) * S2 + (eta / K) * sxx
             su, sv = stick_statistics(state.phi)
             alpha = ex.expected_log_1m(state.a, state.b).double().sum()
             stats = stats.combine(1.0, Stats(N, S1, S2, su, sv, alpha, usage), 1.0)
