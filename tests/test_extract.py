@@ -217,8 +217,13 @@ def test_kill_and_resume_redoes_no_finished_track(tmp_path, capsys):
 
 def test_dask_cluster_backend(collection, tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster:
+    # OpenBLAS ignores thread limits set from a non-main thread, so a task cannot limit
+    # its worker's BLAS; dask's nanny starts worker processes with OPENBLAS_NUM_THREADS=1
+    # (``distributed.nanny.pre-spawn-environ``). This in-process worker shares the test
+    # process's pools instead: give it the same single thread a real worker has.
+    with threadpool_limits(limits=1), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                     dashboard_address=None) as cluster:
         out = tmp_path / "corpus.h5"
         assert main(["-q", "extract", str(collection), "--out", str(out), "--jobs", "-1",
                      "--dask-scheduler", cluster.scheduler_address]) == 0

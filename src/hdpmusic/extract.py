@@ -224,7 +224,10 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         Show a progress bar (tqdm, on stderr).
     backend : str, optional
         joblib backend for ``jobs != 1`` (default ``"loky"`` processes; ``"dask"``
-        inside a ``dask.distributed.Client`` context runs the tracks on a cluster).
+        inside a ``dask.distributed.Client`` context runs the tracks on a cluster;
+        features are bit-identical to a local run when the workers' BLAS uses one
+        thread, as dask's nanny-started workers do by default — OpenBLAS ignores
+        limits set from a worker thread).
 
     Returns
     -------
