@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
 from hdpmusic.errors import DataError
-from hdpmusic.evaluation.classification import evaluate_genre, split_indices
+from hdpmusic.evaluation.classification import chance_macro_f1, evaluate_genre, split_indices
 
 N_CLASSES = 4
 
@@ -36,10 +37,23 @@ def test_random_features_give_chance_f1():
     split = make_split(800, 200, n_test)
     y = labels(split.size, rng)
     X = rng.normal(size=(split.size, 20))
-    score, _ = evaluate_genre(X, y, split, n_iter=6, seed=2)
+    score, config = evaluate_genre(X, y, split, n_iter=6, seed=2)
     # macro F1 of uninformed predictions ≈ 1/c with SD ≈ 1/sqrt(n_test · c)
     tolerance = 4.0 / np.sqrt(n_test * N_CLASSES)
     assert abs(score - 1.0 / N_CLASSES) < tolerance
+    assert abs(score - config["chance"]) < tolerance
+
+
+def test_chance_macro_f1_matches_random_guessing():
+    rng = np.random.default_rng(4)
+    classes = np.array(["a", "b", "c", "d"])
+    # imbalanced, and "d" absent from the test labels
+    y = rng.choice(classes[:3], size=2000, p=[0.6, 0.3, 0.1])
+    guesses = [f1_score(y, rng.choice(classes, size=y.size), average="macro",
+                        labels=classes, zero_division=0) for _ in range(200)]
+    assert chance_macro_f1(y, classes) == pytest.approx(np.mean(guesses), abs=2e-3)
+    balanced = np.repeat(classes, 50)
+    assert chance_macro_f1(balanced, classes) == pytest.approx(1 / 4)
 
 
 def test_seeded_and_search_depends_on_seed():

@@ -92,4 +92,4 @@ def test_tagging_with_a_tag_list(tmp_path, capsys):
     assert result.metric == "roc_auc_macro" and result.config["n_tags_total"] == 1
     assert result.score > 0.8
     row = capsys.readouterr().out.splitlines()[1].split()
-    assert row[:4] == ["vq", "mtat", "roc_auc_macro", "1"] and row[-1] == "nan"
+    assert row[:4] == ["vq", "mtat", "roc_auc_macro", "1"] and row[-2:] == ["nan", "0.5000"]

@@ -112,15 +112,19 @@ def test_recommendation_runs_resample_users():
 
 
 def test_summarise_and_format():
-    results = [RunResult("a", "t", r, s, "m") for r, s in enumerate([0.5, 0.7, 0.9])]
+    results = [RunResult("a", "t", r, s, "m", {"chance": c})
+               for r, (s, c) in enumerate([(0.5, 0.1), (0.7, 0.2), (0.9, 0.3)])]
     results.append(RunResult("b", "t", 0, 0.25, "m"))
     summary = summarise(results)
     assert summary[0] == {"model": "a", "task": "t", "metric": "m", "runs": 3,
-                          "mean": pytest.approx(0.7), "sd": pytest.approx(0.2)}
+                          "mean": pytest.approx(0.7), "sd": pytest.approx(0.2),
+                          "chance": pytest.approx(0.2)}
     assert summary[1]["runs"] == 1 and np.isnan(summary[1]["sd"])
+    assert np.isnan(summary[1]["chance"])
     table = format_summary(summary).splitlines()
-    assert table[0].split() == ["model", "task", "metric", "runs", "mean", "±", "sd"]
-    assert table[1].split() == ["a", "t", "m", "3", "0.7000", "±", "0.2000"]
+    assert table[0].split() == ["model", "task", "metric", "runs", "mean", "±", "sd", "chance"]
+    assert table[1].split() == ["a", "t", "m", "3", "0.7000", "±", "0.2000", "0.2000"]
+    assert table[2].split() == ["b", "t", "m", "1", "0.2500", "±", "nan"]
 
 
 def test_results_files(tmp_path):

@@ -9,6 +9,7 @@ from hdpmusic.errors import DataError, ParameterError
 from hdpmusic.evaluation.recommendation import (
     KnnGraph,
     UserSplit,
+    chance_ndcg,
     evaluate_recommendation,
     knn_graph,
     ndcg_from_hits,
@@ -202,3 +203,25 @@ def test_evaluate_recommendation_picks_k_on_validation():
     assert score > random_score + 0.1
     with pytest.raises(DataError, match="items"):
         evaluate_recommendation(interaction[:, :10], graph)
+
+
+@pytest.mark.parametrize("keep_consumed", [False, True])
+@pytest.mark.parametrize("top_n", [5, 500])
+def test_chance_ndcg_matches_random_rankings(keep_consumed, top_n):
+    _, interaction = random_problem(seed=5, n_items=40, n_users=200)
+    _, test = split_users(interaction, seed=2, valid_frac=0.2, test_frac=0.2)
+    expected = chance_ndcg(test, top_n=top_n, keep_consumed=keep_consumed)
+    rng = np.random.default_rng(0)
+    train, held = test.train.toarray() > 0, test.held.toarray() > 0
+    n = min(top_n, train.shape[1])
+    draws = 4000
+    total = np.zeros(len(test))
+    for _ in range(draws):
+        scores = rng.random(train.shape)
+        if not keep_consumed:
+            scores[train] = -np.inf
+        order = np.argsort(-scores, axis=1)[:, :n]
+        total += ndcg_from_hits(np.take_along_axis(held, order, axis=1), held.sum(1))
+    # per-user nDCG lies in [0, 1]: the Monte Carlo mean has SD <= 0.5 / sqrt(draws)
+    np.testing.assert_allclose(total / draws, expected, atol=4 * 0.5 / np.sqrt(draws))
+    assert expected.mean() < 0.9

@@ -33,7 +33,8 @@ def test_informative_features_give_auc_near_one():
 def test_random_features_give_auc_near_half():
     X, Y = planted(noise=0.5)
     X_random = np.random.default_rng(9).normal(size=X.shape)
-    score, _ = evaluate_tagging(X_random, Y, SPLIT, n_iter=4, seed=0)
+    score, config = evaluate_tagging(X_random, Y, SPLIT, n_iter=4, seed=0)
+    assert config["chance"] == 0.5
     # each tag's AUC has SD ≈ sqrt((n_pos + n_neg + 1) / (12 n_pos n_neg)) ≥ 1/sqrt(3 n)
     n_pos = Y[SPLIT == "test"].sum(axis=0)
     n_neg = 400 - n_pos

@@ -20,7 +20,8 @@ from sklearn.preprocessing import StandardScaler
 
 from hdpmusic.errors import DataError
 
-__all__ = ["C_RANGE", "SPLITS", "evaluate_genre", "genre_pipeline", "split_indices"]
+__all__ = ["C_RANGE", "SPLITS", "chance_macro_f1", "evaluate_genre", "genre_pipeline",
+           "split_indices"]
 
 C_RANGE = (1e-4, 1e4)
 """Bounds of the log-uniform search distribution of the inverse regularisation C."""
@@ -83,7 +84,8 @@ def evaluate_genre(X: np.ndarray, y: np.ndarray, split: np.ndarray, *, n_iter: i
     score : float
         Macro F1 over the test songs.
     config : dict
-        ``C`` (chosen), ``valid_f1`` (its validation score), ``n_iter``, part sizes.
+        ``C`` (chosen), ``valid_f1`` (its validation score), ``n_iter``, part sizes,
+        ``chance`` (:func:`chance_macro_f1` of the test labels).
     """
     train, valid, test = split_indices(split)
     y = np.asarray(y).astype(str)
@@ -96,5 +98,29 @@ def evaluate_genre(X: np.ndarray, y: np.ndarray, split: np.ndarray, *, n_iter: i
     score = f1_score(y[test], search.predict(X[test]), average="macro")
     config = {"C": float(search.best_params_["lr__C"]), "valid_f1": float(search.best_score_),
               "n_iter": n_iter, "n_train": int(train.size), "n_valid": int(valid.size),
-              "n_test": int(test.size)}
+              "n_test": int(test.size), "chance": chance_macro_f1(y[test], np.unique(y))}
     return float(score), config
+
+
+def chance_macro_f1(y_test: np.ndarray, classes: np.ndarray) -> float:
+    """Macro F1 of guessing uniformly among ``classes`` (expected counts).
+
+    With ``n`` test songs, ``n_c`` of class c and ``C`` classes, a uniform guesser
+    predicts c for ``n / C`` songs, ``n_c / C`` of them right, so
+    ``F1_c = 2 (n_c / C) / (n_c + n / C)``; classes absent from the test set score 0,
+    as scikit-learn's macro F1 counts them once predicted.
+
+    Parameters
+    ----------
+    y_test : np.ndarray of str, shape (n,)
+    classes : np.ndarray of str, shape (C,)
+        Every label the classifier may predict.
+
+    Returns
+    -------
+    float
+    """
+    y_test = np.asarray(y_test).astype(str)
+    n, C = y_test.size, len(classes)
+    counts = np.array([np.sum(y_test == c) for c in np.asarray(classes).astype(str)])
+    return float(np.mean(2 * (counts / C) / (counts + n / C)))

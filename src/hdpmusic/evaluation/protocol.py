@@ -210,22 +210,30 @@ def summarise(results: Sequence[RunResult]) -> list[dict[str, Any]]:
     -------
     list of dict
         ``model``, ``task``, ``metric``, ``runs``, ``mean``, ``sd`` (sample SD,
-        ddof = 1; NaN for a single run).
+        ddof = 1; NaN for a single run), ``chance`` (mean of the runs' chance levels;
+        NaN where the results record none).
     """
-    groups: dict[tuple[str, str, str], list[float]] = {}
+    groups: dict[tuple[str, str, str], list[RunResult]] = {}
     for r in results:
-        groups.setdefault((r.model, r.task, r.metric), []).append(r.score)
-    return [{"model": model, "task": task, "metric": metric, "runs": len(scores),
-             "mean": float(np.mean(scores)),
-             "sd": float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan")}
-            for (model, task, metric), scores in groups.items()]
+        groups.setdefault((r.model, r.task, r.metric), []).append(r)
+    rows = []
+    for (model, task, metric), group in groups.items():
+        scores = [r.score for r in group]
+        chance = [float(r.config["chance"]) for r in group if "chance" in r.config]
+        rows.append({"model": model, "task": task, "metric": metric, "runs": len(scores),
+                     "mean": float(np.mean(scores)),
+                     "sd": float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan"),
+                     "chance": float(np.mean(chance)) if chance else float("nan")})
+    return rows
 
 
 def format_summary(summary: Sequence[dict[str, Any]]) -> str:
     """A plain-text table of :func:`summarise`'s rows."""
-    header = ("model", "task", "metric", "runs", "mean ± sd")
+    header = ("model", "task", "metric", "runs", "mean ± sd", "chance")
     rows = [(s["model"], s["task"], s["metric"], str(s["runs"]),
-             f"{s['mean']:.4f} ± {s['sd']:.4f}") for s in summary]
+             f"{s['mean']:.4f} ± {s['sd']:.4f}",
+             "" if np.isnan(s.get("chance", np.nan)) else f"{s['chance']:.4f}")
+            for s in summary]
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
                      .rstrip() for row in [header, *rows])

@@ -31,8 +31,9 @@ from hdpmusic.evaluation import resolve_device
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEFAULT_KS", "TOP_N", "KnnGraph", "UserSplit", "evaluate_recommendation",
-           "knn_graph", "ndcg_from_hits", "rank_items", "split_users", "user_ndcg"]
+__all__ = ["DEFAULT_KS", "TOP_N", "KnnGraph", "UserSplit", "chance_ndcg",
+           "evaluate_recommendation", "knn_graph", "ndcg_from_hits", "rank_items",
+           "split_users", "user_ndcg"]
 
 DEFAULT_KS = (16, 32, 64, 128, 256, 512)
 TOP_N = 500
@@ -226,6 +227,37 @@ def ndcg_from_hits(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
     return hits @ discount / ideal[np.minimum(n_relevant, hits.shape[1])]
 
 
+def chance_ndcg(users: UserSplit, *, top_n: int = TOP_N,
+                keep_consumed: bool = False) -> np.ndarray:
+    """Expected nDCG@top_n of each user under a uniformly random ranking.
+
+    Each of a user's ``R`` held-out items is equally likely at every one of the ``m``
+    ranked candidates (``m`` = all items, or those not consumed), so
+    ``E[DCG] = R / m · Σ_{r ≤ min(n, m)} 1 / log2(r + 1)`` with ``n = min(top_n,
+    n_items)``, divided by the same IDCG as :func:`ndcg_from_hits`.
+
+    Parameters
+    ----------
+    users : UserSplit
+    top_n : int
+    keep_consumed : bool
+        See :func:`user_ndcg`.
+
+    Returns
+    -------
+    np.ndarray, shape (len(users),)
+    """
+    n_items = users.train.shape[1]
+    n = min(top_n, n_items)
+    cumulative = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, n + 2)))])
+    n_relevant = np.diff(users.held.indptr)
+    m = np.full(len(users), n_items) if keep_consumed else \
+        n_items - np.diff(users.train.indptr)
+    expected = n_relevant / m * cumulative[np.minimum(n, m)]
+    ideal = cumulative[np.minimum(n_relevant, n)]
+    return expected / np.where(ideal > 0, ideal, np.nan)
+
+
 def rank_items(scores: torch.Tensor, n: int) -> torch.Tensor:
     """The ``n`` best items per row, by descending score and then ascending index.
 
@@ -353,15 +385,18 @@ def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: 
     config : dict
         ``k`` (chosen per split), ``valid_ndcg`` (per split: k → score),
         ``split_scores``, ``keep_consumed``, ``top_n``, ``n_valid_users``,
-        ``n_test_users``.
+        ``n_test_users``, ``chance`` (mean test-user nDCG of a random ranking, see
+        :func:`chance_ndcg`).
     """
     if interaction.shape[1] != graph.n_items:
         raise DataError(f"interaction has {interaction.shape[1]} items but the kNN graph "
                         f"{graph.n_items}")
     candidates = sorted({min(int(k), graph.k) for k in ks})
-    chosen, valid_scores, split_scores = [], [], []
+    chosen, valid_scores, split_scores, chance = [], [], [], []
     for split_seed in np.random.SeedSequence(seed).spawn(n_splits):
         valid, test = split_users(interaction, split_seed)
+        chance.append(float(np.mean(chance_ndcg(test, top_n=top_n,
+                                                keep_consumed=keep_consumed))))
         options = {"top_n": top_n, "keep_consumed": keep_consumed, "device": device}
         by_k = {k: float(np.mean(user_ndcg(graph, valid, k, **options))) for k in candidates}
         best = max(candidates, key=lambda k: by_k[k])
@@ -370,5 +405,6 @@ def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: 
         split_scores.append(float(np.mean(user_ndcg(graph, test, best, **options))))
     config = {"k": chosen, "valid_ndcg": valid_scores, "split_scores": split_scores,
               "keep_consumed": keep_consumed, "top_n": top_n,
-              "n_valid_users": len(valid), "n_test_users": len(test)}
+              "n_valid_users": len(valid), "n_test_users": len(test),
+              "chance": float(np.mean(chance))}
     return float(np.mean(split_scores)), config

@@ -29,10 +29,12 @@ from hdpmusic.errors import DataError, ParameterError
 from hdpmusic.evaluation import resolve_device
 from hdpmusic.evaluation.classification import C_RANGE, split_indices
 
-__all__ = ["BACKENDS", "evaluate_tagging", "fit_logistic_sklearn", "fit_logistic_torch",
-           "macro_auc"]
+__all__ = ["BACKENDS", "CHANCE_AUC", "evaluate_tagging", "fit_logistic_sklearn",
+           "fit_logistic_torch", "macro_auc"]
 
 BACKENDS = ("torch", "sklearn")
+#: expected macro ROC-AUC of random scores
+CHANCE_AUC = 0.5
 MAX_ITER = 1000
 
 Weights = tuple[np.ndarray, np.ndarray]
@@ -224,7 +226,7 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
         Macro ROC-AUC over the scored test tags.
     config : dict
         ``C``, ``valid_auc``, ``n_iter``, ``backend``, ``n_tags`` (scored in test),
-        ``n_tags_total``, part sizes.
+        ``n_tags_total``, part sizes, ``chance`` (0.5, random scores).
     """
     train, valid, test = split_indices(split)
     Y = np.asarray(Y, dtype=bool)
@@ -242,5 +244,5 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
     config = {"C": best_C, "valid_auc": float(best_auc), "n_iter": n_iter,
               "backend": backend, "n_tags": int(scored.sum()), "n_tags_total": Y.shape[1],
               "n_train": int(train.size), "n_valid": int(valid.size),
-              "n_test": int(test.size)}
+              "n_test": int(test.size), "chance": CHANCE_AUC}
     return score, config
