@@ -1,5 +1,7 @@
 """``hdpmusic experiment compare | sweep`` end to end on tiny generated corpora."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,36 @@ def test_subsets_are_seeded_and_distinct():
     variants = sweep_variants(50, eta0s=[0.01], subsets=[(10, 3), (60, 2)])
     assert [v.config.get("n_train") for v in variants] == [50, 10, 10, 10]
     assert [len(v.indices) for v in variants[1:]] == [10, 10, 10]
+
+
+def test_compare_includes_audio_models_with_an_audio_root(tmp_path):
+    from hdpmusic.errors import DataError
+    from hdpmusic.experiment import compare
+    from test_baseline_training import timbre_songs
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    paths, labels = timbre_songs(audio, per_class=6, seconds=1.0)
+    ids = [Path(p).name for p in paths]
+    rng = np.random.default_rng(0)
+    frames = [rng.normal(size=(5, 3)) for _ in ids]
+    train, task = tmp_path / "train.h5", tmp_path / "timbre.h5"
+    Corpus.from_arrays(frames, ids).save(train)
+    Corpus.from_arrays(frames, ids).save(task)
+    split = np.array(["train", "train", "valid", "test"] * 4 + ["train", "test"])
+    write_task(task, TaskData(ids=ids, split=split, targets=[f"c{c}" for c in labels]))
+    kim = dict(n_mels=32, chunk_frames=32, channels=(8, 16, 32), hidden_dim=32, head_dim=16,
+               batch_size=6, max_steps=3, num_workers=0, verbose=False)
+    out = tmp_path / "cmp"
+    results = compare(train, [task], out, models=("kim",), runs=1, device="cpu",
+                      params={"kim": kim}, audio_root=audio, n_iter=2)
+    assert [(r.model, r.task) for r in results] == [("kim", "timbre")]
+    model = (out / "models" / "kim.hdp")
+    assert model.exists() and (out / "reps" / "kim_timbre.h5").exists()
+    from hdpmusic.baselines.kim import KIM
+
+    assert KIM.load(model).get_params()["max_steps"] == 3
+    (audio / ids[0]).unlink()
+    with pytest.raises(DataError, match=f"1 of 18 songs have no audio file.*{ids[0]}"):
+        compare(train, [task], tmp_path / "again", models=("kim",), runs=1, device="cpu",
+                params={"kim": kim}, audio_root=audio, n_iter=2)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hdpmusic.errors import HdpmusicError, ParameterError
+from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 
 __all__ = ["Variant", "compare", "compare_variants", "parse_floats", "parse_subsets",
            "run_grid", "subset_indices", "sweep", "sweep_variants"]
@@ -104,27 +104,61 @@ def _hdpgmm_params(hdpgmm: dict[str, Any] | None, seed: int, device: str) -> dic
 
 
 def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "auto",
-                     hdpgmm: dict[str, Any] | None = None, vq: dict[str, Any] | None = None,
+                     params: Mapping[str, Mapping[str, Any]] | None = None,
+                     audio: bool = False,
                      log: Callable[[str], None] | None = None) -> list[Variant]:
-    """The Table 3 grid: one variant per frame model; audio models skipped with a note."""
+    """The Table 3 grid: one variant per model.
+
+    Parameters
+    ----------
+    models : sequence of str
+        Registry names.
+    seed, device
+        Given to every model that takes them.
+    params : mapping of str to mapping, optional
+        Per-model constructor overrides (``None`` values ignored); HDPGMM's are applied
+        over :data:`HDPGMM_DEFAULTS` (the paper's settings).
+    audio : bool
+        The songs' audio files can be found (``audio_root`` of :func:`compare`); without
+        them the audio models (KIM, CLMR) are skipped with a note.
+    log : callable, optional
+    """
     from hdpmusic.registry import model_class, model_input
 
+    params = params or {}
     variants = []
     for name in dict.fromkeys(models):
-        if model_input(name) == "audio":
+        if model_input(name) == "audio" and not audio:
             _say(log, f"note: skipping {name}: it is fitted on audio files, not on a "
-                      "frame corpus (fit it with `hdpmusic fit --model "
-                      f"{name}` and evaluate its representations separately)")
+                      "frame corpus; give the folder the songs' ids are relative to "
+                      "(--audio-root) to include it")
             continue
         if name == "hdpgmm":
-            params = _hdpgmm_params(hdpgmm, seed, device)
+            chosen = _hdpgmm_params(params.get(name), seed, device)
         else:
             accepted = inspect.signature(model_class(name)).parameters
-            params = {k: v for k, v in {"device": device, "random_state": seed,
-                                        **((vq or {}) if name == "vq" else {})}.items()
+            chosen = {k: v for k, v in {"device": device, "random_state": seed,
+                                        **params.get(name, {})}.items()
                       if k in accepted and v is not None}
-        variants.append(Variant(name, name, params))
+        variants.append(Variant(name, name, chosen))
     return variants
+
+
+def audio_paths(audio_root: str | os.PathLike, ids: Sequence[str]) -> list[Path]:
+    """The audio file of each song id, relative to ``audio_root``.
+
+    Raises
+    ------
+    DataError
+        A file is missing (the first few are named).
+    """
+    root = Path(audio_root)
+    paths = [root / song_id for song_id in ids]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise DataError(f"{len(missing)} of {len(paths)} songs have no audio file under "
+                        f"{root}, e.g. {', '.join(missing[:3])}")
+    return paths
 
 
 def sweep_variants(n_songs: int, *, eta0s: Sequence[float], subsets: Sequence[tuple[int, int]],
@@ -167,9 +201,13 @@ def _check_saved_params(path: Path, params: dict[str, Any]) -> None:
 
 
 def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: bool = False,
+                audio_root: str | os.PathLike | None = None,
                 log: Callable[[str], None] | None = None) -> Path:
-    """Fit a variant (or reuse its saved model) and return the model file."""
-    from hdpmusic.registry import model_class
+    """Fit a variant (or reuse its saved model) and return the model file.
+
+    Audio models are fitted on the files ``audio_root / id`` of the corpus's songs.
+    """
+    from hdpmusic.registry import model_class, model_input
 
     path = models_dir / f"{variant.name}.hdp"
     cls = model_class(variant.model)
@@ -179,6 +217,10 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
         return path
     models_dir.mkdir(parents=True, exist_ok=True)
     data = corpus if variant.indices is None else corpus.subset(variant.indices)
+    if model_input(variant.model) == "audio":
+        if audio_root is None:
+            raise ParameterError(f"{variant.name} is fitted on audio: give audio_root")
+        data = audio_paths(audio_root, data.ids)
     params = dict(variant.params)
     if "verbose" in inspect.signature(cls).parameters:
         params["verbose"] = verbose
@@ -203,11 +245,14 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
 
 
 def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir: Path, *,
-                   device: str | None = None,
+                   device: str | None = None, audio_root: str | os.PathLike | None = None,
                    log: Callable[[str], None] | None = None) -> Path:
-    """Representations of a task corpus (or the saved ones)."""
+    """Representations of a task corpus (or the saved ones).
+
+    Audio models read the files ``audio_root / id`` of the task's songs.
+    """
     from hdpmusic.corpus import Corpus
-    from hdpmusic.registry import model_class
+    from hdpmusic.registry import model_class, model_input
     from hdpmusic.representations import Representations
 
     out = reps_dir / f"{variant.name}_{task_path.stem}.h5"
@@ -217,13 +262,21 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
     reps_dir.mkdir(parents=True, exist_ok=True)
     cls = model_class(variant.model)
     model = cls.load(model_path, device=device) if device is not None else cls.load(model_path)
-    corpus = Corpus.open(task_path, dim=getattr(model, "n_features_in_", None))
-    accepted = inspect.signature(model.transform).parameters
-    options = {k: accepted[k].default for k in ("kind", "log") if k in accepted}
-    X = model.transform(corpus, **options)
+    if model_input(variant.model) == "audio":
+        if audio_root is None:
+            raise ParameterError(f"{variant.name} reads audio: give audio_root")
+        ids = Corpus.open(task_path).ids
+        options: dict[str, Any] = {}
+        X = model.transform(audio_paths(audio_root, ids))
+    else:
+        corpus = Corpus.open(task_path, dim=getattr(model, "n_features_in_", None))
+        ids = corpus.ids
+        accepted = inspect.signature(model.transform).parameters
+        options = {k: accepted[k].default for k in ("kind", "log") if k in accepted}
+        X = model.transform(corpus, **options)
     attrs = {"model": variant.model, **options, "source": str(model_path),
              "corpus": str(task_path), **variant.config}
-    Representations(corpus.ids, X, attrs).save(out, overwrite=True)
+    Representations(ids, X, attrs).save(out, overwrite=True)
     _say(log, f"wrote {out}: {X.shape[0]} songs x {X.shape[1]} dims")
     return out
 
@@ -255,7 +308,8 @@ def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path,
 def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
              tasks: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
              runs: int = 5, seed: int = 0, device: str = "auto", n_iter: int | None = None,
-             verbose: bool = False, log: Callable[[str], None] | None = None,
+             verbose: bool = False, audio_root: str | os.PathLike | None = None,
+             log: Callable[[str], None] | None = None,
              title: str = "hdpmusic experiment") -> list[Any]:
     """Fit, transform, evaluate every variant on every task; write results and report.
 
@@ -290,12 +344,14 @@ def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
     results: list[Any] = []
     model_files: list[Path] = []
     for variant in variants:
-        model_path = fit_variant(variant, corpus, out / "models", verbose=verbose, log=log)
+        model_path = fit_variant(variant, corpus, out / "models", verbose=verbose,
+                                 audio_root=audio_root, log=log)
         if variant.model == "hdpgmm":
             model_files.append(model_path)
         for task_path, task in zip(task_paths, task_data, strict=True):
             reps_path = transform_task(variant, model_path, task_path, out / "reps",
-                                       device=model_device, log=log)
+                                       device=model_device, audio_root=audio_root,
+                                       log=log)
             results += evaluate_pair(variant, reps_path, task, out / "evals", runs=runs,
                                      seed=seed, device=eval_device, n_iter=n_iter,
                                      progress=verbose, log=log)
@@ -309,14 +365,21 @@ def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
 def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
             out_dir: str | os.PathLike, *, models: Sequence[str] = ("hdpgmm", "g1", "vq"),
             runs: int = 5, seed: int = 0, device: str = "auto",
-            hdpgmm: dict[str, Any] | None = None, vq: dict[str, Any] | None = None,
-            n_iter: int | None = None, verbose: bool = False,
-            log: Callable[[str], None] | None = None) -> list[Any]:
-    """Table 3: every model fitted once on ``train`` and scored on every task."""
-    variants = compare_variants(models, seed=seed, device=device, hdpgmm=hdpgmm, vq=vq,
-                                log=log)
+            params: Mapping[str, Mapping[str, Any]] | None = None,
+            audio_root: str | os.PathLike | None = None, n_iter: int | None = None,
+            verbose: bool = False, log: Callable[[str], None] | None = None,
+            title: str = "Model comparison") -> list[Any]:
+    """Table 3: every model fitted once on ``train`` and scored on every task.
+
+    ``params`` holds per-model constructor overrides (see :func:`compare_variants`);
+    audio models (KIM, CLMR) take part when ``audio_root`` is given: the folder the
+    song ids of ``train`` and of the tasks are relative paths in.
+    """
+    variants = compare_variants(models, seed=seed, device=device, params=params,
+                                audio=audio_root is not None, log=log)
     return run_grid(variants, train, tasks, out_dir, runs=runs, seed=seed, device=device,
-                    n_iter=n_iter, verbose=verbose, log=log, title="Model comparison")
+                    n_iter=n_iter, verbose=verbose, audio_root=audio_root, log=log,
+                    title=title)
 
 
 def sweep(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],

@@ -42,12 +42,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = sub.add_parser("compare", help="Table 3: models x tasks",
                        description="Fit each model once on --train, transform every task "
                                    "corpus, evaluate, write results and the report. Audio "
-                                   "models (kim, clmr) are skipped with a note.")
+                                   "models (kim, clmr) need --audio-root; without it they "
+                                   "are skipped with a note.")
     _common(c)
     c.add_argument("--models", default="hdpgmm,g1,vq",
                    help="comma-separated registry names (default hdpgmm,g1,vq)")
     c.add_argument("--eta0", type=float, default=None, help="HDPGMM splash regulariser (0.1)")
     c.add_argument("--vq-clusters", type=int, default=None, help="VQ codebook size (256)")
+    c.add_argument("--audio-root", default=None,
+                   help="folder the song ids are relative audio paths in: includes the "
+                        "audio models (kim, clmr), fitted on the training songs' audio")
     c.set_defaults(func=run_compare)
     s = sub.add_parser("sweep", help="Figure 3: HDPGMM per η0 and training-set size",
                        description="HDPGMM per η0 on the full training corpus and, with "
@@ -91,8 +95,9 @@ def run_compare(args: argparse.Namespace) -> int:
         raise ParameterError("--models names no model")
     results = compare(args.train, args.tasks, args.out, models=models, runs=args.runs,
                       seed=args.seed, device=args.device,
-                      hdpgmm={**_hdpgmm(args), "eta0": args.eta0},
-                      vq={"n_clusters": args.vq_clusters}, n_iter=args.n_iter,
+                      params={"hdpgmm": {**_hdpgmm(args), "eta0": args.eta0},
+                              "vq": {"n_clusters": args.vq_clusters}},
+                      audio_root=args.audio_root, n_iter=args.n_iter,
                       verbose=not args.quiet, log=_log(args))
     _print_summary(results)
     return 0
