@@ -106,7 +106,7 @@ def test_subsets_are_seeded_and_distinct():
 
 
 def test_compare_includes_audio_models_with_an_audio_root(tmp_path):
-    from hdpmusic.errors import DataError
+    from hdpmusic.errors import HdpmusicError
     from hdpmusic.experiment import compare
     from test_baseline_training import timbre_songs
 
@@ -133,6 +133,6 @@ def test_compare_includes_audio_models_with_an_audio_root(tmp_path):
 
     assert KIM.load(model).get_params()["max_steps"] == 3
     (audio / ids[0]).unlink()
-    with pytest.raises(DataError, match=f"1 of 18 songs have no audio file.*{ids[0]}"):
+    with pytest.raises(HdpmusicError, match=f"1 of 18 audio files .* missing.*{ids[0]}"):
         compare(train, [task], tmp_path / "again", models=("kim",), runs=1, device="cpu",
                 params={"kim": kim}, audio_root=audio, n_iter=2)

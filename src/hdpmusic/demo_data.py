@@ -351,7 +351,7 @@ def demo_settings(*, quick: bool = False, seed: int = 0,
                         max_bars=12 if quick else 24,
                         max_seconds=10.0 if quick else 20.0,
                         min_seconds=4.0 if quick else 8.0,
-                        n_users=60 if quick else 300, n_profiles=3 if quick else 4,
+                        n_users=200 if quick else 300, n_profiles=3 if quick else 4,
                         seed=int(seed), renderer=_resolve_renderer(renderer))
 
 

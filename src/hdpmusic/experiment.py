@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.errors import HdpmusicError, ParameterError
 
 __all__ = ["Variant", "compare", "compare_variants", "parse_floats", "parse_subsets",
            "run_grid", "subset_indices", "sweep", "sweep_variants"]
@@ -144,23 +144,6 @@ def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "aut
     return variants
 
 
-def audio_paths(audio_root: str | os.PathLike, ids: Sequence[str]) -> list[Path]:
-    """The audio file of each song id, relative to ``audio_root``.
-
-    Raises
-    ------
-    DataError
-        A file is missing (the first few are named).
-    """
-    root = Path(audio_root)
-    paths = [root / song_id for song_id in ids]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise DataError(f"{len(missing)} of {len(paths)} songs have no audio file under "
-                        f"{root}, e.g. {', '.join(missing[:3])}")
-    return paths
-
-
 def sweep_variants(n_songs: int, *, eta0s: Sequence[float], subsets: Sequence[tuple[int, int]],
                    subset_eta0: float = 0.1, seed: int = 0, device: str = "auto",
                    hdpgmm: dict[str, Any] | None = None,
@@ -205,8 +188,10 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
                 log: Callable[[str], None] | None = None) -> Path:
     """Fit a variant (or reuse its saved model) and return the model file.
 
-    Audio models are fitted on the files ``audio_root / id`` of the corpus's songs.
+    Audio models are fitted on the files ``audio_root / id`` of the corpus's songs (see
+    :func:`hdpmusic.extract.audio_paths`).
     """
+    from hdpmusic.extract import audio_paths
     from hdpmusic.registry import model_class, model_input
 
     path = models_dir / f"{variant.name}.hdp"
@@ -218,9 +203,7 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
     models_dir.mkdir(parents=True, exist_ok=True)
     data = corpus if variant.indices is None else corpus.subset(variant.indices)
     if model_input(variant.model) == "audio":
-        if audio_root is None:
-            raise ParameterError(f"{variant.name} is fitted on audio: give audio_root")
-        data = audio_paths(audio_root, data.ids)
+        data = audio_paths(data, audio_root)
     params = dict(variant.params)
     if "verbose" in inspect.signature(cls).parameters:
         params["verbose"] = verbose
@@ -252,6 +235,7 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
     Audio models read the files ``audio_root / id`` of the task's songs.
     """
     from hdpmusic.corpus import Corpus
+    from hdpmusic.extract import audio_paths
     from hdpmusic.registry import model_class, model_input
     from hdpmusic.representations import Representations
 
@@ -263,11 +247,10 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
     cls = model_class(variant.model)
     model = cls.load(model_path, device=device) if device is not None else cls.load(model_path)
     if model_input(variant.model) == "audio":
-        if audio_root is None:
-            raise ParameterError(f"{variant.name} reads audio: give audio_root")
-        ids = Corpus.open(task_path).ids
+        corpus = Corpus.open(task_path)
+        ids = corpus.ids
         options: dict[str, Any] = {}
-        X = model.transform(audio_paths(audio_root, ids))
+        X = model.transform(audio_paths(corpus, audio_root))
     else:
         corpus = Corpus.open(task_path, dim=getattr(model, "n_features_in_", None))
         ids = corpus.ids

@@ -24,6 +24,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -35,6 +36,7 @@ from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig, extract_features
 __all__ = [
     "AUDIO_EXTENSIONS",
     "ExtractionReport",
+    "audio_paths",
     "cache_path",
     "extract_collection",
     "extract_track",
@@ -407,3 +409,43 @@ def _job(song_id: str, path: Path, target: Path, config: FeatureConfig,
         with threadpool_limits(limits=1):
             return (song_id, *extract_track(path, target, config))
     return (song_id, *extract_track(path, target, config))
+
+
+def audio_paths(corpus: Any, audio_root: str | os.PathLike | None = None) -> list[str]:
+    """The audio file of every song of a corpus, in corpus order.
+
+    ``hdpmusic extract`` names songs by their path relative to the folder it read and
+    records that folder in the corpus attribute ``audio_root``.
+
+    Parameters
+    ----------
+    corpus : Corpus
+    audio_root : path-like, optional
+        The folder the ids are relative to (overrides the recorded one).
+
+    Returns
+    -------
+    list of str, length J
+
+    Raises
+    ------
+    HdpmusicError
+        No folder known, a folder that does not exist, or missing audio files.
+    """
+    root = audio_root or corpus.attrs.get("audio_root")
+    where = corpus.path or "the corpus"
+    if not root:
+        raise HdpmusicError(f"{where} does not record the folder of its audio files "
+                            "(it was not extracted from a folder); pass --audio-root DIR, "
+                            "the folder its song ids are relative to")
+    root = Path(root)
+    if not root.is_dir():
+        raise HdpmusicError(f"audio folder {root} (for {where}) does not exist; pass "
+                            "--audio-root DIR")
+    paths = [root / song for song in corpus.ids]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise HdpmusicError(f"{len(missing)} of {len(paths)} audio files of {where} are "
+                            f"missing under {root} (e.g. {missing[0]}); pass --audio-root "
+                            "DIR, the folder the song ids are relative to")
+    return [str(p) for p in paths]

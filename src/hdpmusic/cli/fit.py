@@ -5,7 +5,7 @@ built generically: the options that apply to every model (``--device``, ``--seed
 ``--batch-size``, ``--epochs``) and each model's own group are mapped onto constructor
 parameters, and an option that the chosen model does not take is an error rather than
 silently ignored. Audio models (KIM, CLMR) read the audio files behind the corpus ids
-(see :func:`audio_paths`).
+(see :func:`hdpmusic.extract.audio_paths`).
 """
 
 from __future__ import annotations
@@ -155,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         params["verbose"] = not args.quiet
     corpus = Corpus.open(args.corpus)
     if model_input(args.model) == "audio":
+        from hdpmusic.extract import audio_paths
+
         data: Any = audio_paths(corpus, args.audio_root)
     elif args.audio_root is not None:
         raise ParameterError(f"--audio-root applies to audio models only, not {args.model}")
@@ -214,46 +216,6 @@ def baseline_params(name: str, cls: Any, args: argparse.Namespace) -> dict[str, 
             raise ParameterError(f"{_flag(dest)} does not apply to --model {name}")
         params[param] = value
     return params
-
-
-def audio_paths(corpus: Any, audio_root: str | None) -> list[str]:
-    """The audio file of every song of a corpus, in corpus order.
-
-    ``hdpmusic extract`` names songs by their path relative to the folder it read and
-    records that folder in the corpus attribute ``audio_root``.
-
-    Parameters
-    ----------
-    corpus : Corpus
-    audio_root : str, optional
-        The folder the ids are relative to (overrides the recorded one).
-
-    Returns
-    -------
-    list of str, length J
-
-    Raises
-    ------
-    HdpmusicError
-        No folder known, a folder that does not exist, or missing audio files.
-    """
-    root = audio_root or corpus.attrs.get("audio_root")
-    where = corpus.path or "the corpus"
-    if not root:
-        raise HdpmusicError(f"{where} does not record the folder of its audio files "
-                            "(it was not extracted from a folder); pass --audio-root DIR, "
-                            "the folder its song ids are relative to")
-    root = Path(root)
-    if not root.is_dir():
-        raise HdpmusicError(f"audio folder {root} (for {where}) does not exist; pass "
-                            "--audio-root DIR")
-    paths = [root / song for song in corpus.ids]
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        raise HdpmusicError(f"{len(missing)} of {len(paths)} audio files of {where} are "
-                            f"missing under {root} (e.g. {missing[0]}); pass --audio-root "
-                            "DIR, the folder the song ids are relative to")
-    return [str(p) for p in paths]
 
 
 def _summary(model: Any) -> str:

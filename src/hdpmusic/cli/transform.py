@@ -37,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hdpmusic.checkpoint import read_header
-    from hdpmusic.cli.fit import audio_paths
     from hdpmusic.corpus import Corpus
+    from hdpmusic.extract import audio_paths
     from hdpmusic.registry import model_class, model_input
     from hdpmusic.representations import Representations
 

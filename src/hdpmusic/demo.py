@@ -1,0 +1,172 @@
+"""The embedded demo: the study in miniature, offline, in one call.
+
+:func:`run_demo` chains every stage a user runs on real data:
+
+1. :func:`hdpmusic.demo_data.build_demo_dataset` renders a small labelled collection of
+   real compositions from music21's bundled corpus (composer or collection as "genre",
+   tags from the scores, a simulated listening log);
+2. :func:`hdpmusic.extract.extract_collection` computes the 52-d frame features;
+3. :func:`hdpmusic.demo_data.write_demo_tasks` writes the genre, tagging and
+   recommendation task corpora;
+4. :func:`hdpmusic.experiment.compare` fits HDPGMM, G1 and VQ (and, with ``deep``, KIM
+   and CLMR on the audio) on the whole collection — unsupervised, no label is seen —
+   transforms every task corpus, evaluates each task over several runs and writes
+   ``results.json`` and the report (``report.html``, PNG plots, chance levels).
+
+Everything lives under ``<out>/<mode>/`` (``mode``: ``quick`` or ``default``, with the
+seed when it is not 0); every stage reuses what an earlier call finished, so a second
+run only prints the table. Model sizes are set so the default run finishes in minutes
+on two CPU cores (:func:`demo_plan`); they are not the paper's settings, which need a
+GPU and a corpus of many thousands of songs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DemoOutcome", "DemoPlan", "demo_plan", "run_demo"]
+
+TASKS = ("genre", "tagging", "recommendation")
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Model and evaluation sizes of a demo run.
+
+    Attributes
+    ----------
+    models : tuple of str
+        Registry names, in table order.
+    params : dict of str to dict
+        Constructor overrides per model (see :func:`hdpmusic.experiment.compare`).
+    runs : int
+        Evaluation runs per (model, task).
+    n_iter : int
+        Randomized-search draws of the genre and tagging probes.
+    """
+
+    models: tuple[str, ...]
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runs: int = 5
+    n_iter: int = 32
+
+
+def demo_plan(*, quick: bool = False, deep: bool = False) -> DemoPlan:
+    """The sizes of the default (or ``quick``) demo.
+
+    HDPGMM keeps the paper's online schedule (κ = 0.6, τ0 = 64, η0 = 0.1) with fewer
+    components (K = 64, T = 16) and epochs than the paper's K = 256, T = 32, sized to the
+    demo's few hundred songs; VQ has 64 centroids. KIM and CLMR (``deep``) keep their
+    architectures and train for a few hundred steps only: on a CPU they stay far from
+    converged, and their scores say so.
+
+    Parameters
+    ----------
+    quick : bool
+    deep : bool
+        Add KIM and CLMR.
+
+    Returns
+    -------
+    DemoPlan
+    """
+    hdpgmm = {"n_components": 64, "n_song_components": 16, "eta0": 0.1,
+              "batch_size": 16 if quick else 32, "max_epochs": 20 if quick else 30,
+              "local_max_iter": 50}
+    params: dict[str, dict[str, Any]] = {"hdpgmm": hdpgmm, "vq": {"n_clusters": 64}}
+    models: tuple[str, ...] = ("hdpgmm", "g1", "vq")
+    if deep:
+        steps = 60 if quick else 400
+        params["kim"] = {"max_steps": steps, "batch_size": 16, "num_workers": 0}
+        params["clmr"] = {"max_steps": steps, "batch_size": 16, "num_workers": 0}
+        models += ("kim", "clmr")
+    return DemoPlan(models, params, runs=3 if quick else 5, n_iter=16 if quick else 32)
+
+
+@dataclass
+class DemoOutcome:
+    """What :func:`run_demo` made.
+
+    Attributes
+    ----------
+    root : pathlib.Path
+        The run's folder.
+    results : list of RunResult
+        Models × tasks × runs.
+    report : pathlib.Path
+        ``report.html``.
+    n_songs : int
+        Songs of the collection (after extraction).
+    classes : list of str
+    """
+
+    root: Path
+    results: list[Any]
+    report: Path
+    n_songs: int
+    classes: list[str]
+
+
+def run_demo(out_dir: str | os.PathLike = "hdpmusic-demo", *, quick: bool = False,
+             deep: bool = False, device: str = "auto", seed: int = 0, jobs: int = -1,
+             progress: bool = True, log: Callable[[str], None] | None = None,
+             ) -> DemoOutcome:
+    """Build the demo collection and run the whole study on it.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Parent folder of the run (``<out_dir>/quick``, ``<out_dir>/default``, ...).
+    quick : bool
+        4 classes × 10 excerpts of ≤ 10 s and smaller fits (about a minute on two
+        cores) instead of 8 classes × 25 excerpts of ≤ 20 s.
+    deep : bool
+        Also train and evaluate KIM and CLMR on the audio.
+    device : str
+        ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``, ...
+    seed : int
+        Seeds the collection (pieces, split, listening log), the fits and the runs.
+    jobs : int
+        Processes for rendering and extraction (``-1``: one per core).
+    progress : bool
+        Progress bars.
+    log : callable, optional
+        Receives one line per stage.
+
+    Returns
+    -------
+    DemoOutcome
+    """
+    from hdpmusic.demo_data import build_demo_dataset, write_demo_tasks
+    from hdpmusic.experiment import compare
+    from hdpmusic.extract import extract_collection
+
+    say = log or (lambda _msg: None)
+    root = Path(out_dir) / (("quick" if quick else "default") + (f"-seed{seed}" if seed else ""))
+    plan = demo_plan(quick=quick, deep=deep)
+    say(f"[1/4] demo collection in {root / 'data'}")
+    dataset = build_demo_dataset(root / "data", quick=quick, seed=seed, progress=progress,
+                                 jobs=jobs)
+    classes = list(dataset.settings["classes"])
+    say(f"      {len(dataset.tracks)} excerpts of {len(classes)} classes "
+        f"({', '.join(classes)}), {len(dataset.listening)} listening events"
+        + (" (cached)" if dataset.cached else ""))
+    corpus = root / "corpus.h5"
+    say(f"[2/4] features -> {corpus}")
+    extracted = extract_collection(dataset.audio_dir, corpus, jobs=jobs,
+                                   cache=root / "features", overwrite=True, progress=progress)
+    say("[3/4] task corpora (genre, tagging, recommendation)")
+    tasks = write_demo_tasks(dataset, root / "tasks", corpus=corpus, overwrite=True)
+    say(f"[4/4] fitting {', '.join(plan.models)}; evaluating {plan.runs} runs per task")
+    experiment = root / "experiment"
+    results = compare(corpus, [tasks[t] for t in TASKS], experiment, models=plan.models,
+                      runs=plan.runs, seed=seed, device=device, params=plan.params,
+                      audio_root=dataset.audio_dir if deep else None, n_iter=plan.n_iter,
+                      verbose=progress, log=log, title="hdpmusic demo")
+    return DemoOutcome(root, results, experiment / "report" / "report.html",
+                       extracted.n_ok, classes)
+

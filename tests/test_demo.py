@@ -1,0 +1,56 @@
+"""``hdpmusic demo --quick``: the whole study offline, with results above chance."""
+
+import json
+
+import pytest
+
+from hdpmusic.cli import main
+from hdpmusic.demo import demo_plan
+from hdpmusic.evaluation.protocol import read_results, summarise
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_demo_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["-q", "demo", "--quick", "--out", str(out), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    root = out / "quick"
+    plan = demo_plan(quick=True)
+    results = read_results(root / "experiment" / "results.json")
+    assert sorted({(r.model, r.task) for r in results}) == sorted(
+        (m, t) for m in plan.models for t in ("genre", "tagging", "recommendation"))
+    assert len(results) == len(plan.models) * 3 * plan.runs
+    summary = {(s["model"], s["task"]): s for s in summarise(results)}
+    for (model, task), row in summary.items():
+        assert 0 < row["chance"] < 1, (model, task)
+        if model in ("hdpgmm", "vq"):   # the issue's bar: clearly above chance
+            assert row["mean"] > row["chance"] + 0.05, (model, task, row)
+    assert summary[("hdpgmm", "genre")]["mean"] > 2 * summary[("hdpgmm", "genre")]["chance"]
+    # the report states chance and holds the plots
+    report = root / "experiment" / "report"
+    html = (report / "report.html").read_text()
+    assert "chance" in html and "hdpgmm" in html
+    assert list(report.glob("*.png"))
+    # the printed table: every model and task with its chance level, and the report path
+    for model in plan.models:
+        assert f"\n{model} " in printed
+    assert f"report: {report / 'report.html'}" in printed
+    manifest = json.loads((root / "data" / "demo.json").read_text())
+    assert len(manifest["tracks"]) == 40
+
+    # a second run reuses the collection, the features and every fitted model
+    models = {p: p.stat().st_mtime_ns for p in (root / "experiment" / "models").iterdir()}
+    assert main(["demo", "--quick", "--out", str(out), "--device", "cpu"]) == 0
+    again = capsys.readouterr().out
+    assert "(cached)" in again and "fitting hdpgmm on" not in again
+    assert {p: p.stat().st_mtime_ns for p in models} == models
+    assert read_results(root / "experiment" / "results.json") == results
+
+
+def test_plan_sizes():
+    quick, default, deep = demo_plan(quick=True), demo_plan(), demo_plan(deep=True)
+    assert quick.models == default.models == ("hdpgmm", "g1", "vq")
+    assert deep.models[-2:] == ("kim", "clmr")
+    assert quick.params["hdpgmm"]["max_epochs"] < default.params["hdpgmm"]["max_epochs"]
+    assert quick.runs >= 3 and default.runs == 5
