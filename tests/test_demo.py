@@ -5,7 +5,7 @@ import json
 import pytest
 
 from hdpmusic.cli import main
-from hdpmusic.demo import demo_plan
+from hdpmusic.demo import CPU_CLMR_CHANNELS, demo_plan
 from hdpmusic.evaluation.protocol import read_results, summarise
 
 pytestmark = pytest.mark.slow
@@ -52,5 +52,10 @@ def test_plan_sizes():
     quick, default, deep = demo_plan(quick=True), demo_plan(), demo_plan(deep=True)
     assert quick.models == default.models == ("hdpgmm", "g1", "vq")
     assert deep.models[-2:] == ("kim", "clmr")
+    gpu = demo_plan(deep=True, cuda=True)
+    # on a CPU CLMR is narrowed (crops of 3^9 samples); on a GPU it is the paper's
+    assert deep.params["clmr"]["channels"] == CPU_CLMR_CHANNELS
+    assert "channels" not in gpu.params["clmr"] and "channels" not in gpu.params["kim"]
+    assert gpu.params["kim"]["max_steps"] > deep.params["kim"]["max_steps"]
     assert quick.params["hdpgmm"]["max_epochs"] < default.params["hdpgmm"]["max_epochs"]
     assert quick.runs >= 3 and default.runs == 5

@@ -156,7 +156,8 @@ class MainTable:
     cells : dict of (str, str) to Cell
         Missing pairs have no entry.
     chance : dict of str to float
-        Chance level per task, where the results record one.
+        Chance level per task (the mean over the runs that record one: the test data
+        of a run may differ, as the users of a recommendation run do).
     """
 
     models: list[str]
@@ -203,11 +204,12 @@ def main_table(results: Sequence[RunResult]) -> MainTable:
             for (_, t), c in cells.items():
                 if t == task and c.mean == top:
                     c.best = True
-    chance: dict[str, float] = {}
+    levels: dict[str, list[float]] = {}
     for r in results:
         value = _first(r.config, CHANCE_KEYS)
-        if value is not None and r.task not in chance:
-            chance[r.task] = float(value)
+        if value is not None:
+            levels.setdefault(r.task, []).append(float(value))
+    chance = {task: float(np.mean(values)) for task, values in levels.items()}
     return MainTable(models, tasks, {t: "/".join(m) for t, m in metrics.items()}, cells,
                      chance)
 
