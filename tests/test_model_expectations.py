@@ -139,7 +139,16 @@ def test_quadratic_features_give_quadratic_forms():
     diff = x[:, None, :] - m[None]
     want = np.einsum("nki,kij,nkj->nk", diff, A, diff) + c
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
-    assert ex.quadratic_features(t64(x)).shape[1] == ex.n_quadratic_features(d)
+    features = ex.quadratic_features(t64(x)).numpy()
+    assert features.shape[1] == ex.n_quadratic_features(d) == d * (d + 1) // 2 + d + 1
+    rows, cols = np.triu_indices(d)
+    np.testing.assert_array_equal(features[:, :rows.size], x[:, rows] * x[:, cols])
+    np.testing.assert_array_equal(features[:, rows.size:-1], x)
+    assert (features[:, -1] == 1).all()
+    # the triangle maps back to the symmetric matrices
+    S = np.einsum("ni,nj->ij", x, x)
+    tri = t64(features[:, :rows.size].sum(0, keepdims=True))
+    np.testing.assert_allclose(ex.triangle_to_symmetric(tri, d)[0].numpy(), S, rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-9), (torch.float32, 1e-4)])

@@ -150,17 +150,17 @@ def normal_wishart_expected_log_prior(lam: Tensor, m: Tensor, W: Tensor, logdet_
 
 # --------------------------------------------------------- E_q[log p(x | φ_k)] as GEMM
 def n_quadratic_features(d: int) -> int:
-    """Width of :func:`quadratic_features` for dimension d: d² + d + 1."""
-    return d * d + d + 1
+    """Width of :func:`quadratic_features` for dimension d: d(d + 1)/2 + d + 1."""
+    return d * (d + 1) // 2 + d + 1
 
 
 def quadratic_features(x: Tensor) -> Tensor:
-    """Feature map Φ(x) = [vec(x xᵀ), x, 1].
+    """Feature map Φ(x) = [x_i x_j for i ≤ j (row-major upper triangle), x, 1].
 
     With it any quadratic function of x with per-component coefficients is one matrix
-    product ``Φ(x) @ P``. The full outer product (not its upper triangle) is used: it is
-    formed by a broadcast product with contiguous writes, which costs less than gathering
-    the triangle, at the price of a GEMM twice as wide.
+    product ``Φ(x) @ P``. The triangle is written row by row (``x_i · x[i:]``, d
+    contiguous broadcast products), so the GEMMs on Φ are half as wide as with the full
+    outer product while building Φ costs no more.
 
     Parameters
     ----------
@@ -168,13 +168,34 @@ def quadratic_features(x: Tensor) -> Tensor:
 
     Returns
     -------
-    Tensor, shape (n, d² + d + 1)
+    Tensor, shape (n, d(d + 1)/2 + d + 1)
     """
     n, d = x.shape
-    out = torch.empty(n, d * d + d + 1, dtype=x.dtype, device=x.device)
-    torch.mul(x[:, :, None], x[:, None, :], out=out[:, :d * d].view(n, d, d))
-    out[:, d * d:d * d + d] = x
+    out = torch.empty(n, n_quadratic_features(d), dtype=x.dtype, device=x.device)
+    col = 0
+    for i in range(d):
+        torch.mul(x[:, i:i + 1], x[:, i:], out=out[:, col:col + d - i])
+        col += d - i
+    out[:, col:col + d] = x
     out[:, -1] = 1.0
+    return out
+
+
+def triangle_to_symmetric(tri: Tensor, d: int) -> Tensor:
+    """Symmetric matrices from their row-major upper triangles.
+
+    Parameters
+    ----------
+    tri : Tensor, shape (K, d(d + 1)/2)
+
+    Returns
+    -------
+    Tensor, shape (K, d, d)
+    """
+    rows, cols = torch.triu_indices(d, d, device=tri.device)
+    out = torch.zeros(tri.shape[0], d, d, dtype=tri.dtype, device=tri.device)
+    out[:, rows, cols] = tri
+    out[:, cols, rows] = tri
     return out
 
 
@@ -189,14 +210,17 @@ def quadratic_form_coefficients(m: Tensor, A: Tensor, const: Tensor | None = Non
 
     Returns
     -------
-    Tensor, shape (d² + d + 1, K)
+    Tensor, shape (d(d + 1)/2 + d + 1, K)
     """
-    K, d = m.shape
+    d = m.shape[1]
     Am = torch.einsum("kij,kj->ki", A, m)
     c = (Am * m).sum(-1)
     if const is not None:
         c = c + const
-    return torch.cat([A.reshape(K, d * d), -2.0 * Am, c[:, None]], 1).T
+    rows, cols = torch.triu_indices(d, d, device=A.device)
+    # x_i x_j (i < j) stands for both x_i x_j and x_j x_i of the quadratic form
+    tri = A[:, rows, cols] + torch.where(rows != cols, A[:, cols, rows], 0.0)
+    return torch.cat([tri, -2.0 * Am, c[:, None]], 1).T
 
 
 def expected_loglik_coefficients(lam: Tensor, m: Tensor, W: Tensor, logdet_W: Tensor,
@@ -208,7 +232,7 @@ def expected_loglik_coefficients(lam: Tensor, m: Tensor, W: Tensor, logdet_W: Te
 
     Returns
     -------
-    Tensor, shape (d² + d + 1, K)
+    Tensor, shape (d(d + 1)/2 + d + 1, K)
     """
     d = m.shape[-1]
     const = (0.5 * expected_logdet_precision(logdet_W, nu, d) - 0.5 * d * LOG_2PI
@@ -223,7 +247,7 @@ def student_t_predictive(x_phi: Tensor, lam: Tensor, m: Tensor, W: Tensor, logde
 
     Parameters
     ----------
-    x_phi : Tensor, shape (n, d² + d + 1)
+    x_phi : Tensor, shape (n, d(d + 1)/2 + d + 1)
         :func:`quadratic_features` of the frames, in the dtype of the parameters.
 
     Returns

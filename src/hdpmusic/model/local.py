@@ -92,7 +92,7 @@ def expected_loglik(x: Tensor, coef: Tensor, *, chunk_rows: int = 8192) -> Tenso
     Parameters
     ----------
     x : Tensor, shape (n, d)
-    coef : Tensor, shape (d² + d + 1, K)
+    coef : Tensor, shape (d(d + 1)/2 + d + 1, K)
         From :func:`expectations.expected_loglik_coefficients`, in ``x``'s dtype.
 
     Returns
@@ -261,7 +261,7 @@ class LocalParams:
 
     Attributes
     ----------
-    coef : Tensor, shape (d² + d + 1, K)
+    coef : Tensor, shape (d(d + 1)/2 + d + 1, K)
         :func:`expectations.expected_loglik_coefficients`.
     log_beta : Tensor, shape (K,)
     alpha_mean, alpha_log_mean : Tensor, shape ()

@@ -271,8 +271,8 @@ def frame_statistics(R: Tensor, x: Tensor, *,
                       device=x.device)
     for lo in range(0, n, chunk_rows):
         acc += (R[lo:lo + chunk_rows].T @ ex.quadratic_features(x[lo:lo + chunk_rows])).double()
-    S2 = acc[:, :d * d].reshape(-1, d, d)
-    return acc[:, -1], acc[:, d * d:d * d + d], 0.5 * (S2 + S2.transpose(1, 2))
+    n_tri = d * (d + 1) // 2
+    return acc[:, -1], acc[:, n_tri:n_tri + d], ex.triangle_to_symmetric(acc[:, :n_tri], d)
 
 
 def stick_statistics(phi: Tensor) -> tuple[Tensor, Tensor]:
