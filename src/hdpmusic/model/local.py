@@ -86,7 +86,7 @@ def gather_padded(frames: Tensor, starts: Tensor, lengths: Tensor,
     return X, mask.to(frames.dtype)
 
 
-def expected_loglik(x: Tensor, coef: Tensor, *, chunk_rows: int = 8192) -> Tensor:
+def expected_loglik(x: Tensor, coef: Tensor, *, chunk_rows: int | None = None) -> Tensor:
     """E_q[log p(x_n | φ_k)] for all frames and components as chunked GEMMs.
 
     Parameters
@@ -94,12 +94,15 @@ def expected_loglik(x: Tensor, coef: Tensor, *, chunk_rows: int = 8192) -> Tenso
     x : Tensor, shape (n, d)
     coef : Tensor, shape (d(d + 1)/2 + d + 1, K)
         From :func:`expectations.expected_loglik_coefficients`, in ``x``'s dtype.
+    chunk_rows : int, optional
+        Frames per product (default :func:`expectations.feature_chunk_rows`).
 
     Returns
     -------
     Tensor, shape (n, K)
     """
     out = torch.empty(x.shape[0], coef.shape[1], dtype=x.dtype, device=x.device)
+    chunk_rows = chunk_rows or ex.feature_chunk_rows(x.device)
     for lo in range(0, x.shape[0], chunk_rows):
         torch.matmul(ex.quadratic_features(x[lo:lo + chunk_rows]), coef,
                      out=out[lo:lo + chunk_rows])

@@ -248,7 +248,7 @@ def global_elbo_terms(g: Globals, prior: Prior) -> Tensor:
 
 
 def frame_statistics(R: Tensor, x: Tensor, *,
-                     chunk_rows: int = 8192) -> tuple[Tensor, Tensor, Tensor]:
+                     chunk_rows: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """N_k = Σ r_nk, S1_k = Σ r_nk x_n, S2_k = Σ r_nk x_n x_nᵀ as chunked GEMMs.
 
     Each chunk is one product ``Rᵀ Φ(x)`` with :func:`expectations.quadratic_features`,
@@ -259,6 +259,8 @@ def frame_statistics(R: Tensor, x: Tensor, *,
     R : Tensor, shape (n, K)
         Responsibilities (zero rows for padding).
     x : Tensor, shape (n, d)
+    chunk_rows : int, optional
+        Frames per product (default :func:`expectations.feature_chunk_rows`).
 
     Returns
     -------
@@ -269,6 +271,7 @@ def frame_statistics(R: Tensor, x: Tensor, *,
     n, d = x.shape
     acc = torch.zeros(R.shape[1], ex.n_quadratic_features(d), dtype=torch.float64,
                       device=x.device)
+    chunk_rows = chunk_rows or ex.feature_chunk_rows(x.device)
     for lo in range(0, n, chunk_rows):
         acc += (R[lo:lo + chunk_rows].T @ ex.quadratic_features(x[lo:lo + chunk_rows])).double()
     n_tri = d * (d + 1) // 2
