@@ -119,7 +119,7 @@ def test_audio_models_need_their_audio(corpus_file, audio_corpus, tmp_path, caps
     out = str(tmp_path / "kim.ckpt")
     # a corpus that does not record its audio folder
     assert main(["fit", str(corpus_file), "--model", "kim", "--out", out]) == 1
-    one_line_error(capsys, "pass --audio-root DIR")
+    one_line_error(capsys, "pass --audio-root DIR|LIST")
     assert main(["fit", str(corpus_file), "--model", "kim", "--out", out,
                  "--audio-root", str(tmp_path)]) == 1
     one_line_error(capsys, "40 of 40 audio files", "song00")
@@ -147,3 +147,31 @@ def test_audio_models_fit_and_transform(audio_corpus, tmp_path, model, options):
     out = Representations.load(reps)
     assert out.ids == [f"s{i}.wav" for i in range(4)] and out.attrs["model"] == model
     assert out.X.shape[0] == 4 and np.isfinite(out.X).all() and out.X.std(0).max() > 0
+
+
+def test_audio_of_a_corpus_extracted_from_a_list_file(audio_corpus, tmp_path, capsys):
+    """Ids that are not paths (MSD track ids) map back to audio through the list file."""
+    pytest.importorskip("hdpmusic.baselines.kim")
+    from hdpmusic.corpus import Corpus
+    from hdpmusic.extract import audio_paths
+
+    songs = audio_corpus.parent / "songs"
+    listing = tmp_path / "tracks.tsv"
+    listing.write_text("".join(f"{songs / f's{i}.wav'}\tTRACK{i:03d}\n" for i in range(4)))
+    corpus_path = tmp_path / "msd.h5"
+    assert main(["-q", "extract", str(listing), "--out", str(corpus_path)]) == 0
+    corpus = Corpus.open(corpus_path)
+    assert corpus.ids == [f"TRACK{i:03d}" for i in range(4)]
+    assert audio_paths(corpus) == [str(songs / f"s{i}.wav") for i in range(4)]
+    out = tmp_path / "kim.ckpt"
+    options = ["--channels", "4,8", "--n-mels", "16", "--chunk-frames", "32",
+               "--hidden-dim", "8", "--steps", "1", "--batch-size", "4",
+               "--num-workers", "0"]
+    assert main(["-q", "fit", str(corpus_path), "--model", "kim", "--out", str(out),
+                 *options]) == 0
+    # an explicit list that lacks a track names it
+    partial = tmp_path / "partial.tsv"
+    partial.write_text("".join(listing.read_text().splitlines(keepends=True)[:3]))
+    assert main(["fit", str(corpus_path), "--model", "kim", "--out", str(tmp_path / "k2"),
+                 "--audio-root", str(partial), *options]) == 1
+    one_line_error(capsys, "1 of 4 audio files", "TRACK003")

@@ -17,6 +17,7 @@ from hdpmusic.datasets.gtzan import (
     track_stem,
 )
 from hdpmusic.errors import DataError, FormatError
+from hdpmusic.extract import audio_paths
 from hdpmusic.taskdata import read_task
 
 GENRES = {"blues": ".au", "jazz": ".wav", "rock": ".wav"}
@@ -105,6 +106,9 @@ def test_prepare_with_split_file(gtzan, cache, tmp_path, caplog):
     assert list(task.targets) == [i.split("/")[0] for i in IDS]
     assert list(task.split) == [SPLIT[int(i[-1])] for i in IDS]
     assert Corpus.open(out).attrs["dataset"] == "gtzan"
+    # the corpus knows its audio (for KIM / CLMR): ids map back to the dataset's files
+    expected = [str(gtzan / "genres" / f"{i}{GENRES[i.split('/')[0]]}") for i in IDS]
+    assert audio_paths(Corpus.open(out)) == expected
 
 
 def test_split_missing_tracks_is_refused(gtzan, cache, tmp_path):

@@ -105,7 +105,7 @@ def test_subsets_are_seeded_and_distinct():
     assert [len(v.indices) for v in variants[1:]] == [10, 10, 10]
 
 
-def test_compare_includes_audio_models_with_an_audio_root(tmp_path):
+def test_compare_includes_audio_models_when_their_audio_is_known(tmp_path):
     from hdpmusic.errors import HdpmusicError
     from hdpmusic.experiment import compare
     from test_baseline_training import timbre_songs
@@ -117,15 +117,16 @@ def test_compare_includes_audio_models_with_an_audio_root(tmp_path):
     rng = np.random.default_rng(0)
     frames = [rng.normal(size=(5, 3)) for _ in ids]
     train, task = tmp_path / "train.h5", tmp_path / "timbre.h5"
-    Corpus.from_arrays(frames, ids).save(train)
-    Corpus.from_arrays(frames, ids).save(task)
+    # corpora that record their audio folder, as `hdpmusic extract` writes them
+    Corpus.from_arrays(frames, ids, attrs={"audio_root": str(audio)}).save(train)
+    Corpus.from_arrays(frames, ids, attrs={"audio_root": str(audio)}).save(task)
     split = np.array(["train", "train", "valid", "test"] * 4 + ["train", "test"])
     write_task(task, TaskData(ids=ids, split=split, targets=[f"c{c}" for c in labels]))
     kim = dict(n_mels=32, chunk_frames=32, channels=(8, 16, 32), hidden_dim=32, head_dim=16,
                batch_size=6, max_steps=3, num_workers=0, verbose=False)
     out = tmp_path / "cmp"
     results = compare(train, [task], out, models=("kim",), runs=1, device="cpu",
-                      params={"kim": kim}, audio_root=audio, n_iter=2)
+                      params={"kim": kim}, n_iter=2)
     assert [(r.model, r.task) for r in results] == [("kim", "timbre")]
     model = (out / "models" / "kim.hdp")
     assert model.exists() and (out / "reps" / "kim_timbre.h5").exists()

@@ -130,8 +130,8 @@ def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "aut
     for name in dict.fromkeys(models):
         if model_input(name) == "audio" and not audio:
             _say(log, f"note: skipping {name}: it is fitted on audio files, not on a "
-                      "frame corpus; give the folder the songs' ids are relative to "
-                      "(--audio-root) to include it")
+                      "frame corpus whose audio is unknown; give --audio-root (the "
+                      "folder or list file of the songs' audio) to include it")
             continue
         if name == "hdpgmm":
             chosen = _hdpgmm_params(params.get(name), seed, device)
@@ -188,8 +188,8 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
                 log: Callable[[str], None] | None = None) -> Path:
     """Fit a variant (or reuse its saved model) and return the model file.
 
-    Audio models are fitted on the files ``audio_root / id`` of the corpus's songs (see
-    :func:`hdpmusic.extract.audio_paths`).
+    Audio models are fitted on the songs' audio files (:func:`hdpmusic.extract.audio_paths`
+    of ``audio_root``, else of the source the corpus records).
     """
     from hdpmusic.extract import audio_paths
     from hdpmusic.registry import model_class, model_input
@@ -232,7 +232,7 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
                    log: Callable[[str], None] | None = None) -> Path:
     """Representations of a task corpus (or the saved ones).
 
-    Audio models read the files ``audio_root / id`` of the task's songs.
+    Audio models read the task songs' audio files (see :func:`fit_variant`).
     """
     from hdpmusic.corpus import Corpus
     from hdpmusic.extract import audio_paths
@@ -354,12 +354,18 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
             title: str = "Model comparison") -> list[Any]:
     """Table 3: every model fitted once on ``train`` and scored on every task.
 
-    ``params`` holds per-model constructor overrides (see :func:`compare_variants`);
-    audio models (KIM, CLMR) take part when ``audio_root`` is given: the folder the
-    song ids of ``train`` and of the tasks are relative paths in.
+    ``params`` holds per-model constructor overrides (see :func:`compare_variants`).
+    Audio models (KIM, CLMR) read the songs' audio through
+    :func:`hdpmusic.extract.audio_paths`: from ``audio_root`` (a folder or a list file)
+    when given, else from where ``hdpmusic extract`` read each corpus; they are skipped
+    when neither is known for ``train``.
     """
+    from hdpmusic.corpus import Corpus
+
+    audio = audio_root is not None or (
+        Path(train).is_file() and bool(Corpus.open(train).attrs.get("audio_root")))
     variants = compare_variants(models, seed=seed, device=device, params=params,
-                                audio=audio_root is not None, log=log)
+                                audio=audio, log=log)
     return run_grid(variants, train, tasks, out_dir, runs=runs, seed=seed, device=device,
                     n_iter=n_iter, verbose=verbose, audio_root=audio_root, log=log,
                     title=title)

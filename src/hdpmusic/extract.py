@@ -275,8 +275,7 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
                                 f"(first: {next(iter(failures.values()))})")
         attrs = {"feature_config": config.to_dict(), "columns": config.column_names,
                  "sr": config.sr, "hop_length": config.hop_length}
-        if Path(source).is_dir():
-            attrs["audio_root"] = str(Path(source).resolve())
+        attrs["audio_root"] = str(Path(source).resolve())  # see audio_paths
         with CorpusWriter(out, config.dim, attrs=attrs, overwrite=overwrite) as writer:
             for song_id in ok:
                 writer.append(song_id, _load_cached(cache_path(cache, song_id), config))
@@ -414,14 +413,16 @@ def _job(song_id: str, path: Path, target: Path, config: FeatureConfig,
 def audio_paths(corpus: Any, audio_root: str | os.PathLike | None = None) -> list[str]:
     """The audio file of every song of a corpus, in corpus order.
 
-    ``hdpmusic extract`` names songs by their path relative to the folder it read and
-    records that folder in the corpus attribute ``audio_root``.
+    ``hdpmusic extract`` records what it read (a folder, a list file or one audio file)
+    in the corpus attribute ``audio_root``; the songs' ids map back to their files
+    through it as through :func:`find_tracks`.
 
     Parameters
     ----------
     corpus : Corpus
     audio_root : path-like, optional
-        The folder the ids are relative to (overrides the recorded one).
+        A folder the ids are relative paths in, or a list file (``path<TAB>id`` lines)
+        naming every id; overrides the recorded one.
 
     Returns
     -------
@@ -430,22 +431,25 @@ def audio_paths(corpus: Any, audio_root: str | os.PathLike | None = None) -> lis
     Raises
     ------
     HdpmusicError
-        No folder known, a folder that does not exist, or missing audio files.
+        Nothing known or found where it points, or songs without an audio file.
     """
     root = audio_root or corpus.attrs.get("audio_root")
     where = corpus.path or "the corpus"
+    hint = "pass --audio-root DIR|LIST, the folder its song ids are relative to or a list file"
     if not root:
-        raise HdpmusicError(f"{where} does not record the folder of its audio files "
-                            "(it was not extracted from a folder); pass --audio-root DIR, "
-                            "the folder its song ids are relative to")
+        raise HdpmusicError(f"{where} does not record where its audio files are; {hint}")
     root = Path(root)
-    if not root.is_dir():
-        raise HdpmusicError(f"audio folder {root} (for {where}) does not exist; pass "
-                            "--audio-root DIR")
-    paths = [root / song for song in corpus.ids]
-    missing = [p for p in paths if not p.is_file()]
+    if root.is_dir():
+        paths = [root / song for song in corpus.ids]
+        missing = [str(p) for p, song in zip(paths, corpus.ids, strict=True)
+                   if not p.is_file()]
+    elif root.is_file():
+        known = dict(find_tracks(root))
+        paths = [known.get(song, Path(song)) for song in corpus.ids]
+        missing = [song for song in corpus.ids if song not in known or not known[song].is_file()]
+    else:
+        raise HdpmusicError(f"audio source {root} (for {where}) does not exist; {hint}")
     if missing:
         raise HdpmusicError(f"{len(missing)} of {len(paths)} audio files of {where} are "
-                            f"missing under {root} (e.g. {missing[0]}); pass --audio-root "
-                            "DIR, the folder the song ids are relative to")
+                            f"missing in {root} (e.g. {missing[0]}); {hint}")
     return [str(p) for p in paths]

@@ -42,16 +42,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = sub.add_parser("compare", help="Table 3: models x tasks",
                        description="Fit each model once on --train, transform every task "
                                    "corpus, evaluate, write results and the report. Audio "
-                                   "models (kim, clmr) need --audio-root; without it they "
-                                   "are skipped with a note.")
+                                   "models (kim, clmr) read the songs' audio (--audio-root, "
+                                   "or where `hdpmusic extract` read it); a training corpus "
+                                   "without either skips them with a note.")
     _common(c)
     c.add_argument("--models", default="hdpgmm,g1,vq",
                    help="comma-separated registry names (default hdpgmm,g1,vq)")
     c.add_argument("--eta0", type=float, default=None, help="HDPGMM splash regulariser (0.1)")
     c.add_argument("--vq-clusters", type=int, default=None, help="VQ codebook size (256)")
     c.add_argument("--audio-root", default=None,
-                   help="folder the song ids are relative audio paths in: includes the "
-                        "audio models (kim, clmr), fitted on the training songs' audio")
+                   help="audio of the songs for kim and clmr: a folder the ids are "
+                        "relative paths in, or a list file (default: what `hdpmusic "
+                        "extract` recorded in each corpus; without either they are skipped)")
     c.set_defaults(func=run_compare)
     s = sub.add_parser("sweep", help="Figure 3: HDPGMM per η0 and training-set size",
                        description="HDPGMM per η0 on the full training corpus and, with "

@@ -110,8 +110,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="early stopping patience in updates (10)")
     a = p.add_argument_group("KIM / CLMR (--model kim | clmr; need the audio files)")
     a.add_argument("--audio-root", default=None,
-                   help="folder the corpus ids are relative to (default: the folder "
-                        "recorded by `hdpmusic extract`)")
+                   help="folder the corpus ids are relative to, or the list file given "
+                        "to `hdpmusic extract` (default: what extract recorded)")
     a.add_argument("--steps", type=int, default=None,
                    help="optimiser steps (default: --epochs passes)")
     a.add_argument("--learning-rate", type=float, default=None)

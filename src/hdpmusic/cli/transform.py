@@ -29,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="songs per batch")
     p.add_argument("--device", default=None, help="override the model's device")
     p.add_argument("--audio-root", default=None,
-                   help="audio models: the folder the corpus ids are relative to "
-                        "(default: the folder recorded by `hdpmusic extract`)")
+                   help="audio models: the folder the corpus ids are relative to, or the "
+                        "list file given to `hdpmusic extract` (default: what extract "
+                        "recorded)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=run)
 

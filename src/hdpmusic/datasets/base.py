@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,9 +193,11 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
     if not tracks:
         raise DataError(f"{dataset}: no tracks to extract; check the dataset root")
     cache = Path(cache) if cache is not None else out.with_name(out.name + ".cache")
-    with tempfile.TemporaryDirectory(prefix="hdpmusic-prepare-") as tmpdir, \
-            atomic_path(out, overwrite=overwrite) as tmp:
-        listing = write_list_file(tracks, Path(tmpdir) / "tracks.txt")
+    cache.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out, overwrite=overwrite) as tmp:
+        # kept with the cache: the corpus records it as the source of its audio
+        # (hdpmusic.extract.audio_paths, for the audio models)
+        listing = write_list_file(tracks, cache / "tracks.tsv")
         report = extract_collection(listing, tmp, jobs=jobs, cache=cache, overwrite=True,
                                     config=config, progress=progress)
         if report.failed_ids:
