@@ -31,6 +31,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     report = root / "experiment" / "report"
     html = (report / "report.html").read_text()
     assert "chance" in html and "hdpgmm" in html
+    assert "The embedded demo: 40 excerpts" in html and "bach" in html
     assert list(report.glob("*.png"))
     # the printed table: every model and task with its chance level, and the report path
     for model in plan.models:

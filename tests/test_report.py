@@ -79,10 +79,15 @@ def test_main_table_mean_sd_and_best():
 
 def test_report_files_from_results_json(tmp_path):
     write_results(_planted_results(), tmp_path / "res")
-    md_path, html_path = write_report([tmp_path / "res"], tmp_path / "report")
+    md_path, html_path = write_report([tmp_path / "res"], tmp_path / "report",
+                                      intro="Planted <scores> on two tasks.")
     md, page = md_path.read_text(), html_path.read_text()
     assert "**0.6200 ± 0.0200**" in md and "<b>0.8500 ± 0.0100</b>" in page
-    assert "Chance level for gtzan: 0.1000" in md
+    # the chance row of the table, and what chance means
+    assert "| chance | 0.1000 |" in md and "uninformed predictor" in md
+    assert "<td><i>chance</i></td><td>0.1000</td>" in page and "uninformed predictor" in page
+    assert md.splitlines()[2] == "Planted <scores> on two tasks."
+    assert "<p>Planted &lt;scores&gt; on two tasks.</p>" in page
     srcs = re.findall(r'<img src="([^"]+)"', page)
     assert set(srcs) == {"scores_gtzan.png", "scores_mtat.png"}
     for src in srcs:

@@ -293,7 +293,7 @@ def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
              runs: int = 5, seed: int = 0, device: str = "auto", n_iter: int | None = None,
              verbose: bool = False, audio_root: str | os.PathLike | None = None,
              log: Callable[[str], None] | None = None,
-             title: str = "hdpmusic experiment") -> list[Any]:
+             title: str = "hdpmusic experiment", intro: str = "") -> list[Any]:
     """Fit, transform, evaluate every variant on every task; write results and report.
 
     Returns
@@ -340,7 +340,7 @@ def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
                                      progress=verbose, log=log)
     write_results(results, out)
     write_report([out / "results.json"], out / "report", model_paths=model_files,
-                 title=title)
+                 title=title, intro=intro)
     _say(log, f"results: {out / 'results.json'}; report: {out / 'report' / 'report.html'}")
     return results
 
@@ -351,7 +351,7 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
             params: Mapping[str, Mapping[str, Any]] | None = None,
             audio_root: str | os.PathLike | None = None, n_iter: int | None = None,
             verbose: bool = False, log: Callable[[str], None] | None = None,
-            title: str = "Model comparison") -> list[Any]:
+            title: str = "Model comparison", intro: str = "") -> list[Any]:
     """Table 3: every model fitted once on ``train`` and scored on every task.
 
     ``params`` holds per-model constructor overrides (see :func:`compare_variants`).
@@ -368,7 +368,7 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
                                 audio=audio, log=log)
     return run_grid(variants, train, tasks, out_dir, runs=runs, seed=seed, device=device,
                     n_iter=n_iter, verbose=verbose, audio_root=audio_root, log=log,
-                    title=title)
+                    title=title, intro=intro)
 
 
 def sweep(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],

@@ -447,14 +447,22 @@ def plot_weights(weights: np.ndarray, title: str, path: Path) -> None:
 
 
 # ------------------------------------------------------------------------ report
-def _markdown(table: MainTable | None, figures: Sequence[Figure], title: str) -> str:
+CHANCE_NOTE = ("Chance: the expected score of an uninformed predictor on the same test data "
+               "(uniform guesses for macro F1, random scores for ROC-AUC, random rankings "
+               "for nDCG).")
+
+
+def _markdown(table: MainTable | None, figures: Sequence[Figure], title: str,
+              intro: str = "") -> str:
     lines = [f"# {title}", ""]
+    if intro:
+        lines += [intro, ""]
     if table is not None:
         lines += ["## Main results", "",
                   "Mean ± SD over runs (n = number of runs); best mean per task in bold.", ""]
         lines.append(table_markdown(table))
-        for task, value in table.chance.items():
-            lines.append(f"Chance level for {task}: {format_number(value)}.  ")
+        if table.chance:
+            lines += ["", CHANCE_NOTE]
         lines.append("")
     section = None
     for fig in figures:
@@ -465,7 +473,8 @@ def _markdown(table: MainTable | None, figures: Sequence[Figure], title: str) ->
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _html(table: MainTable | None, figures: Sequence[Figure], title: str) -> str:
+def _html(table: MainTable | None, figures: Sequence[Figure], title: str,
+          intro: str = "") -> str:
     esc = html.escape
     parts = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\">",
              f"<title>{esc(title)}</title>",
@@ -473,12 +482,14 @@ def _html(table: MainTable | None, figures: Sequence[Figure], title: str) -> str
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
              "text-align:right}td:first-child{text-align:left}img{max-width:100%}</style>",
              "</head><body>", f"<h1>{esc(title)}</h1>"]
+    if intro:
+        parts.append(f"<p>{esc(intro)}</p>")
     if table is not None:
         parts += ["<h2>Main results</h2>",
                   "<p>Mean ± SD over runs (n = number of runs); best mean per task in "
                   "bold.</p>", table_html(table)]
-        for task, value in table.chance.items():
-            parts.append(f"<p>Chance level for {esc(task)}: {format_number(value)}.</p>")
+        if table.chance:
+            parts.append(f"<p>{esc(CHANCE_NOTE)}</p>")
     section = None
     for fig in figures:
         if fig.section != section:
@@ -492,7 +503,8 @@ def _html(table: MainTable | None, figures: Sequence[Figure], title: str) -> str
 
 def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
                  models: Mapping[str, tuple[Sequence[Mapping[str, Any]], np.ndarray]]
-                 | None = None, title: str = "hdpmusic report") -> tuple[Path, Path]:
+                 | None = None, title: str = "hdpmusic report",
+                 intro: str = "") -> tuple[Path, Path]:
     """Write the report of in-memory results and model traces into ``out_dir``.
 
     Parameters
@@ -504,6 +516,8 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
     models : mapping of str to (history, weights), optional
         Per model name, its ``history_`` records and its ``weights_`` (K,).
     title : str
+    intro : str
+        A paragraph under the title (what was run on what).
 
     Returns
     -------
@@ -541,9 +555,9 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
                                   "sorted (log scale)", f"Model {name}"))
     md_path, html_path = out / "report.md", out / "report.html"
     with atomic_path(md_path) as tmp:
-        tmp.write_text(_markdown(table, figures, title), encoding="utf-8")
+        tmp.write_text(_markdown(table, figures, title, intro), encoding="utf-8")
     with atomic_path(html_path) as tmp:
-        tmp.write_text(_html(table, figures, title), encoding="utf-8")
+        tmp.write_text(_html(table, figures, title, intro), encoding="utf-8")
     return md_path, html_path
 
 
@@ -570,7 +584,7 @@ def find_results(paths: Iterable[str | os.PathLike]) -> list[RunResult]:
 
 def write_report(result_paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *,
                  model_paths: Iterable[str | os.PathLike] = (),
-                 title: str = "hdpmusic report") -> tuple[Path, Path]:
+                 title: str = "hdpmusic report", intro: str = "") -> tuple[Path, Path]:
     """Read results and HDPGMM model files and write the report (see the module doc).
 
     Returns
@@ -591,4 +605,4 @@ def write_report(result_paths: Iterable[str | os.PathLike], out_dir: str | os.Pa
             models[name] = (list(model.history_), np.asarray(model.weights_))
     if not results and not models:
         raise DataError("nothing to report: no results and no models")
-    return build_report(results, out_dir, models=models, title=title)
+    return build_report(results, out_dir, models=models, title=title, intro=intro)
