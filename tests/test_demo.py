@@ -32,6 +32,9 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     html = (report / "report.html").read_text()
     assert "chance" in html and "hdpgmm" in html
     assert "The embedded demo: 40 excerpts" in html and "bach" in html
+    md = (report / "report.md").read_text()
+    assert [line.split(" | ")[0] for line in md.splitlines() if line.startswith("| ")][1:] \
+        == [f"| {m}" for m in plan.models] + ["| chance"]
     assert list(report.glob("*.png"))
     # the printed table: every model and task with its chance level, and the report path
     for model in plan.models:

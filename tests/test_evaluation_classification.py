@@ -27,7 +27,7 @@ def test_separable_classes_give_f1_one():
     X[np.arange(split.size), codes] += 5.0
     score, config = evaluate_genre(X, y, split, n_iter=4, seed=1)
     assert score == 1.0
-    assert config["n_train"] == 120 and config["n_valid"] == 40 and config["n_test"] == 80
+    assert config["split_sizes"] == {"train": 120, "valid": 40, "test": 80}
     assert 1e-4 <= config["C"] <= 1e4
 
 

@@ -44,7 +44,7 @@ def test_genre_runs_and_log_option():
     assert all(r.score == 1.0 for r in results)    # separable after the log
     seeds = [r.config["seed"] for r in results]
     assert seeds == run_seeds(1, 3) and len(set(seeds)) == 3
-    assert results[0].config["log"] is True and results[0].config["n_test"] == 40
+    assert results[0].config["log"] is True and results[0].config["split_sizes"]["test"] == 40
     again = evaluate(task, reps, runs=3, seed=1, n_iter=2, progress=False, log=True)
     assert [r.config for r in again] == [r.config for r in results]
 

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from hdpmusic.errors import DataError
 
 __all__ = ["C_RANGE", "SPLITS", "chance_macro_f1", "evaluate_genre", "genre_pipeline",
-           "split_indices"]
+           "split_indices", "split_sizes"]
 
 C_RANGE = (1e-4, 1e4)
 """Bounds of the log-uniform search distribution of the inverse regularisation C."""
@@ -54,6 +54,15 @@ def split_indices(split: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return parts
 
 
+def split_sizes(*parts: np.ndarray) -> dict[str, int]:
+    """``{"train": n, "valid": n, "test": n}`` of the parts of :func:`split_indices`.
+
+    Kept under one key of a run's config: a bare ``n_train`` would read as the size of
+    the representation model's training corpus, a factor of the learning study.
+    """
+    return {name: int(part.size) for name, part in zip(SPLITS, parts, strict=True)}
+
+
 def genre_pipeline(C: float = 1.0) -> Pipeline:
     """``StandardScaler`` → multinomial ``LogisticRegression`` (lbfgs)."""
     return Pipeline([("scale", StandardScaler()),
@@ -84,7 +93,8 @@ def evaluate_genre(X: np.ndarray, y: np.ndarray, split: np.ndarray, *, n_iter: i
     score : float
         Macro F1 over the test songs.
     config : dict
-        ``C`` (chosen), ``valid_f1`` (its validation score), ``n_iter``, part sizes,
+        ``C`` (chosen), ``valid_f1`` (its validation score), ``n_iter``,
+        ``split_sizes`` (songs per part),
         ``chance`` (:func:`chance_macro_f1` of the test labels).
     """
     train, valid, test = split_indices(split)
@@ -97,8 +107,8 @@ def evaluate_genre(X: np.ndarray, y: np.ndarray, split: np.ndarray, *, n_iter: i
     search.fit(X[fit_rows], y[fit_rows])
     score = f1_score(y[test], search.predict(X[test]), average="macro")
     config = {"C": float(search.best_params_["lr__C"]), "valid_f1": float(search.best_score_),
-              "n_iter": n_iter, "n_train": int(train.size), "n_valid": int(valid.size),
-              "n_test": int(test.size), "chance": chance_macro_f1(y[test], np.unique(y))}
+              "n_iter": n_iter, "split_sizes": split_sizes(train, valid, test),
+              "chance": chance_macro_f1(y[test], np.unique(y))}
     return float(score), config
 
 

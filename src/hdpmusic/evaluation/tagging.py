@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 from hdpmusic.errors import DataError, ParameterError
 from hdpmusic.evaluation import resolve_device
-from hdpmusic.evaluation.classification import C_RANGE, split_indices
+from hdpmusic.evaluation.classification import C_RANGE, split_indices, split_sizes
 
 __all__ = ["BACKENDS", "CHANCE_AUC", "evaluate_tagging", "fit_logistic_sklearn",
            "fit_logistic_torch", "macro_auc"]
@@ -226,7 +226,7 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
         Macro ROC-AUC over the scored test tags.
     config : dict
         ``C``, ``valid_auc``, ``n_iter``, ``backend``, ``n_tags`` (scored in test),
-        ``n_tags_total``, part sizes, ``chance`` (0.5, random scores).
+        ``n_tags_total``, ``split_sizes``, ``chance`` (0.5, random scores).
     """
     train, valid, test = split_indices(split)
     Y = np.asarray(Y, dtype=bool)
@@ -243,6 +243,5 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
     score, scored = macro_auc(Y[test], logits)
     config = {"C": best_C, "valid_auc": float(best_auc), "n_iter": n_iter,
               "backend": backend, "n_tags": int(scored.sum()), "n_tags_total": Y.shape[1],
-              "n_train": int(train.size), "n_valid": int(valid.size),
-              "n_test": int(test.size), "chance": CHANCE_AUC}
+              "split_sizes": split_sizes(train, valid, test), "chance": CHANCE_AUC}
     return score, config
