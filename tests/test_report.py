@@ -9,6 +9,7 @@ import pytest
 from hdpmusic.cli import main
 from hdpmusic.evaluation.protocol import RunResult, write_results
 from hdpmusic.report import (
+    epoch_means,
     factor_series,
     history_series,
     main_table,
@@ -128,6 +129,15 @@ def test_history_series():
     np.testing.assert_array_equal(s["step"], [1, 2])
     np.testing.assert_array_equal(s["elbo_per_frame"], [-3.0, -2.5])
     np.testing.assert_array_equal(s["n_active"], [6, 5])
+    assert np.isnan(s["epoch"]).all() and epoch_means(s)[0].size == 0
+
+
+def test_epoch_means():
+    hist = history_series([{"step": i + 1, "epoch": i // 3, "elbo_per_frame": float(i)}
+                           for i in range(7)])
+    steps, means = epoch_means(hist)
+    np.testing.assert_array_equal(steps, [3, 6, 7])
+    np.testing.assert_array_equal(means, [1.0, 4.0, 6.0])
 
 
 @pytest.fixture(scope="module")

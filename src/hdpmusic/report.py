@@ -42,10 +42,27 @@ from hdpmusic.atomic import atomic_path
 from hdpmusic.errors import DataError
 from hdpmusic.evaluation.protocol import RunResult, read_results, summarise
 
-__all__ = ["CHANCE_KEYS", "ETA0_KEYS", "SIZE_KEYS", "Cell", "Figure", "MainTable",
-           "build_report", "factor_series", "find_results", "format_number",
-           "history_series", "main_table", "parse_size", "relabel", "table_html",
-           "table_markdown", "variant_label", "write_report"]
+__all__ = [
+    "CHANCE_KEYS",
+    "ETA0_KEYS",
+    "SIZE_KEYS",
+    "Cell",
+    "Figure",
+    "MainTable",
+    "build_report",
+    "epoch_means",
+    "factor_series",
+    "find_results",
+    "format_number",
+    "history_series",
+    "main_table",
+    "parse_size",
+    "relabel",
+    "table_html",
+    "table_markdown",
+    "variant_label",
+    "write_report",
+]
 
 ETA0_KEYS = ("eta0", "regularization", "regularisation")
 """Config keys read as the splash regulariser η0 (first present wins)."""
@@ -309,16 +326,35 @@ def factor_series(results: Sequence[RunResult], factor: str,
 
 
 def history_series(history: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-    """``step``, ``elbo_per_frame`` and ``n_active`` arrays from an HDPGMM ``history_``.
+    """``step``, ``epoch``, ``elbo_per_frame`` and ``n_active`` arrays from ``history_``.
 
     Missing entries read as NaN; ``step`` defaults to 1, 2, ... when absent.
     """
     n = len(history)
     step = np.array([h.get("step", i + 1) for i, h in enumerate(history)], dtype=np.float64)
+    epoch = np.array([h.get("epoch", np.nan) for h in history], dtype=np.float64)
     elbo = np.array([h.get("elbo_per_frame", np.nan) for h in history], dtype=np.float64)
     active = np.array([h.get("n_active", np.nan) for h in history], dtype=np.float64)
-    return {"step": step.reshape(n), "elbo_per_frame": elbo.reshape(n),
-            "n_active": active.reshape(n)}
+    return {"step": step.reshape(n), "epoch": epoch.reshape(n),
+            "elbo_per_frame": elbo.reshape(n), "n_active": active.reshape(n)}
+
+
+def epoch_means(hist: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ELBO per frame of each epoch, placed at the epoch's last update.
+
+    Mini-batch ELBOs scatter with the songs drawn; their epoch means show the trend.
+
+    Returns
+    -------
+    steps, means : np.ndarray
+        Empty when the history records no epochs.
+    """
+    epoch, step, elbo = hist["epoch"], hist["step"], hist["elbo_per_frame"]
+    known = np.isfinite(epoch)
+    epochs = np.unique(epoch[known])
+    steps = np.array([step[known & (epoch == e)].max() for e in epochs])
+    means = np.array([np.nanmean(elbo[known & (epoch == e)]) for e in epochs])
+    return steps, means
 
 
 def _slug(text: str) -> str:
@@ -422,7 +458,11 @@ def plot_history(hist: Mapping[str, np.ndarray], title: str, path: Path) -> None
     plt = _pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
     a1.plot(hist["step"], hist["elbo_per_frame"], marker="." if len(hist["step"]) < 50
-            else None)
+            else None, alpha=0.5, label="mini-batch")
+    steps, means = epoch_means(hist)
+    if len(steps) > 1:
+        a1.plot(steps, means, color="C3", marker="o", label="epoch mean")
+        a1.legend(fontsize=7)
     a1.set_xlabel("update")
     a1.set_ylabel("ELBO per frame")
     a2.plot(hist["step"], hist["n_active"], color="C1",
