@@ -40,6 +40,11 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     for model in plan.models:
         assert f"\n{model} " in printed
     assert f"report: {report / 'report.html'}" in printed
+    # Table 4 in miniature: components ranked by load, with tags of the tagging task
+    components = (report / "components.md").read_text()
+    assert components in printed
+    rows = [line for line in components.splitlines() if line.startswith("| ")][1:]
+    assert len(rows) == 8 and all(")" in row.split(" | ")[3] for row in rows)
     manifest = json.loads((root / "data" / "demo.json").read_text())
     assert len(manifest["tracks"]) == 40
 

@@ -42,5 +42,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(summarise(outcome.results)))
     print("chance: the expected score of an uninformed predictor on the same test data "
           "(uniform guesses, random scores, random rankings)")
+    print()
+    print("HDPGMM's most loaded components and their most enriched tags:")
+    print(outcome.components, end="")
     print(f"report: {outcome.report}")
     return 0
