@@ -135,6 +135,14 @@ def test_compare_includes_audio_models_when_their_audio_is_known(tmp_path):
     from hdpmusic.baselines.kim import KIM
 
     assert KIM.load(model).get_params()["max_steps"] == 3
+    # a rerun reuses the model fitted with the same (tuple-valued) parameters
+    stamp = model.stat().st_mtime_ns
+    again = compare(train, [task], out, models=("kim",), runs=1, device="cpu",
+                    params={"kim": kim}, n_iter=2)
+    assert again == results and model.stat().st_mtime_ns == stamp
+    with pytest.raises(HdpmusicError, match="was fitted with channels=.*delete it"):
+        compare(train, [task], out, models=("kim",), runs=1, device="cpu",
+                params={"kim": {**kim, "channels": (8, 16, 16)}}, n_iter=2)
     (audio / ids[0]).unlink()
     with pytest.raises(HdpmusicError, match=f"1 of 18 audio files .* missing.*{ids[0]}"):
         compare(train, [task], tmp_path / "again", models=("kim",), runs=1, device="cpu",

@@ -166,7 +166,7 @@ def run_demo(out_dir: str | os.PathLike = "hdpmusic-demo", *, quick: bool = Fals
     say = log or (lambda _msg: None)
     root = Path(out_dir) / (("quick" if quick else "default") + (f"-seed{seed}" if seed else ""))
     plan = demo_plan(quick=quick, deep=deep, cuda=resolve_device(device).type == "cuda")
-    say(f"[1/4] demo collection in {root / 'data'}")
+    say(f"[1/5] demo collection in {root / 'data'}")
     dataset = build_demo_dataset(root / "data", quick=quick, seed=seed, progress=progress,
                                  jobs=jobs)
     classes = list(dataset.settings["classes"])
@@ -174,25 +174,24 @@ def run_demo(out_dir: str | os.PathLike = "hdpmusic-demo", *, quick: bool = Fals
         f"({', '.join(classes)}), {len(dataset.listening)} listening events"
         + (" (cached)" if dataset.cached else ""))
     corpus = root / "corpus.h5"
-    say(f"[2/4] features -> {corpus}")
+    say(f"[2/5] features -> {corpus}")
     extracted = extract_collection(dataset.audio_dir, corpus, jobs=jobs,
                                    cache=root / "features", overwrite=True, progress=progress)
-    say("[3/4] task corpora (genre, tagging, recommendation)")
+    say("[3/5] task corpora (genre, tagging, recommendation)")
     tasks = write_demo_tasks(dataset, root / "tasks", corpus=corpus, overwrite=True)
-    say(f"[4/4] fitting {', '.join(plan.models)}; evaluating {plan.runs} runs per task")
+    say(f"[4/5] fitting {', '.join(plan.models)}; evaluating {plan.runs} runs per task")
     experiment = root / "experiment"
     results = compare(corpus, [tasks[t] for t in TASKS], experiment, models=plan.models,
                       runs=plan.runs, seed=seed, device=device, params=plan.params,
-                      audio_root=dataset.audio_dir if deep else None, n_iter=plan.n_iter,
-                      verbose=progress, log=log, title="hdpmusic demo",
+                      n_iter=plan.n_iter, verbose=progress, log=log, title="hdpmusic demo",
                       intro=_intro(dataset, extracted.n_ok, plan))
+    say("[5/5] HDPGMM's most loaded components and their tags")
     components = format_table(interpret_model(experiment / "models" / "hdpgmm.hdp",
                                               tasks["tagging"], top_components=8, top_tags=3))
     with atomic_path(experiment / "report" / "components.md") as tmp:
         tmp.write_text(components, encoding="utf-8")
     return DemoOutcome(root, results, experiment / "report" / "report.html",
                        extracted.n_ok, classes, components)
-
 
 
 def _intro(dataset: Any, n_songs: int, plan: DemoPlan) -> str:

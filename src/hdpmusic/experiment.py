@@ -14,6 +14,7 @@ of an interrupted grid resumes where it stopped::
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -169,14 +170,19 @@ def sweep_variants(n_songs: int, *, eta0s: Sequence[float], subsets: Sequence[tu
 
 
 def _check_saved_params(path: Path, params: dict[str, Any]) -> None:
-    """An existing model file must have been fitted with the same parameters."""
+    """An existing model file must have been fitted with the same parameters.
+
+    Both sides are compared as JSON values, as the header stores them (a tuple reads back
+    as a list).
+    """
     from hdpmusic.checkpoint import read_header
 
     saved = read_header(path).get("params")
     if not isinstance(saved, dict):
         return
     differ = [k for k, v in params.items()
-              if k not in ("device", "verbose") and k in saved and saved[k] != v]
+              if k not in ("device", "verbose") and k in saved
+              and saved[k] != json.loads(json.dumps(v))]
     if differ:
         k = differ[0]
         raise HdpmusicError(f"{path} was fitted with {k}={saved[k]!r}, not {params[k]!r}; "
