@@ -1,9 +1,7 @@
 """`hdpmusic fit` / `hdpmusic transform` end to end, including kill-and-resume."""
 
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ import torch
 from hdpmusic import HDPGMM, Corpus, Representations
 from hdpmusic.cli import main
 from planted import planted_hdp
+from processes import kill_when
 
 ARGS = ["--n-components", "10", "--n-song-components", "4", "--batch-size", "15",
         "--seed", "3"]
@@ -70,11 +69,7 @@ def test_resume_after_kill_matches_uninterrupted(corpus_file, tmp_path):
     cmd = [sys.executable, "-m", "hdpmusic", "-q", "fit", str(corpus_file), "--out", str(out),
            *epochs, *ARGS]
     proc = subprocess.Popen(cmd)
-    deadline = time.time() + 120
-    while not out.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, out.exists)
     steps_at_kill = HDPGMM.load(out).n_steps_
     assert 0 < steps_at_kill < 120, "the run should have been killed part-way"
     assert main(["-q", "fit", str(corpus_file), "--out", str(out), "--resume", *epochs,

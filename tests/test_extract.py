@@ -2,10 +2,8 @@
 
 import fcntl
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -27,6 +25,7 @@ from hdpmusic.corpus import Corpus
 from hdpmusic.errors import HdpmusicError
 from hdpmusic.extract import cache_path, extract_collection, find_tracks
 from hdpmusic.features import FeatureConfig, extract_features
+from processes import kill_when
 
 GOOD = ["a/chord.flac", "a/tone.wav", "b/clicks.ogg", "b/quiet.au"]
 
@@ -190,12 +189,7 @@ def test_kill_and_resume_redoes_no_finished_track(tmp_path, capsys):
     cmd = [sys.executable, "-m", "hdpmusic", "-q", "extract", str(root), "--out", str(out),
            "--cache", str(cache), "--jobs", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while len(list(cache.rglob("*.npy"))) < 3 and time.time() < deadline \
-            and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, lambda: len(list(cache.rglob("*.npy"))) >= 3)
     done = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in cache.rglob("*.npy")}
     assert 3 <= len(done) < n, "the run should have been killed part-way"
     assert not out.exists()
