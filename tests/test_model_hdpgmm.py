@@ -151,6 +151,29 @@ def test_score_samples_matches_scipy_student_t_mixture(fitted, corpus):
     np.testing.assert_allclose(fitted.score_samples(x), np.log(dens), rtol=1e-5)
 
 
+def test_score_is_batched_and_chunked_without_changing_values(fitted, corpus):
+    X = corpus[0]
+    many = np.concatenate(X * 2)              # > 2048 rows: several chunks of Φ on a CPU
+    assert len(many) > 2048
+    pieces = np.concatenate([fitted.score_samples(p) for p in np.array_split(many, 37)])
+    np.testing.assert_allclose(fitted.score_samples(many), pieces, rtol=1e-12)
+    expected = pieces.mean()
+    for batch_size in (1, 7, 1000):
+        assert fitted.score(X, batch_size=batch_size) == pytest.approx(expected, rel=1e-10)
+
+
+def test_progress_bars_show_training_figures(corpus, capsys):
+    model = HDPGMM(**{**SMALL, "max_epochs": 1, "verbose": True}).fit(corpus[0][:40])
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err
+    for field in ("elbo=", "active=", "fps=", "it="):
+        assert field in err
+    model.transform(corpus[0][:40])
+    model.score(corpus[0][:40], batch_size=10)
+    err = capsys.readouterr().err
+    assert "transform:" in err and "score:" in err and "/4 " in err   # 40 songs / 10
+
+
 def test_save_load_round_trip(fitted, corpus, tmp_path):
     path = tmp_path / "model.hdp"
     fitted.save(path)

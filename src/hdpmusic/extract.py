@@ -32,6 +32,7 @@ import numpy as np
 from hdpmusic.atomic import atomic_path
 from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig, extract_features
+from hdpmusic.progress import progress_bar
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -349,8 +350,6 @@ def _run_jobs(tracks: list[tuple[str, Path]], cache: Path, config: FeatureConfig
               jobs: int, progress: bool,
               backend: str | None) -> dict[str, tuple[str, str | None]]:
     """Status of every track, computing the ones not cached yet (in parallel)."""
-    from tqdm.auto import tqdm
-
     statuses: dict[str, tuple[str, str | None]] = {}
     todo = []
     for song_id, path in tracks:
@@ -360,9 +359,8 @@ def _run_jobs(tracks: list[tuple[str, Path]], cache: Path, config: FeatureConfig
             todo.append((song_id, path))
     if jobs != 1 or backend is not None:  # largest first: no long track left for the end
         todo.sort(key=lambda track: -_file_size(track[1]))
-    bar = tqdm(total=len(tracks), initial=len(tracks) - len(todo), unit="track",
-               desc="extracting", disable=not progress, dynamic_ncols=True)
-    with bar:
+    with progress_bar(len(tracks), "extracting", unit="track", enabled=progress,
+                      initial=len(tracks) - len(todo), leave=True) as bar:
         for song_id, status, error in _map(todo, cache, config, jobs=jobs, backend=backend):
             statuses[song_id] = (status, error)
             bar.update(1)

@@ -28,6 +28,7 @@ from torch import Tensor
 from hdpmusic.checkpoint import load_checkpoint, save_checkpoint
 from hdpmusic.devices import as_corpus, require_frames, resolve_device, song_index
 from hdpmusic.errors import DataError, FormatError, ParameterError
+from hdpmusic.progress import progress_bar
 
 __all__ = ["VQCodebook"]
 
@@ -160,7 +161,8 @@ class VQCodebook(TransformerMixin, BaseEstimator):
             reassigned = torch.zeros((), dtype=torch.int64, device=dev)
             stopped = False
             groups = self._read_groups(corpus, epoch)
-            bar = _progress(len(groups), epoch, self.max_epochs, self.verbose)
+            bar = progress_bar(len(groups), f"VQ epoch {epoch + 1}/{self.max_epochs}",
+                               unit="chunk", enabled=self.verbose)
             for batch in corpus.iter_batches(groups, device=dev):
                 x = self._standardized(batch.frames, batch.indices)
                 perm = torch.randperm(len(x), generator=gen, device=dev)
@@ -531,11 +533,3 @@ def _split_by_frames(order: np.ndarray, lengths: np.ndarray,
     cuts = np.searchsorted(ends, np.arange(max_frames, ends[-1], max_frames), side="left") + 1
     cuts = np.unique(cuts[(cuts > 0) & (cuts < len(order))])
     return [g for g in np.split(order, cuts) if len(g)]
-
-
-def _progress(total: int, epoch: int, epochs: int, verbose: bool) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=f"VQ epoch {epoch + 1}/{epochs}", unit="chunk",
-                disable=not verbose, leave=False, dynamic_ncols=True)
-

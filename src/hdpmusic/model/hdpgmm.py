@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -29,6 +29,7 @@ from hdpmusic.model.sufficient import (
     global_elbo_terms,
     update_gamma,
 )
+from hdpmusic.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +176,9 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             batches = corpus.minibatch_indices(self.batch_size, seed=self.random_state,
                                                epoch=self.epoch_)
             todo = batches[self.batch_in_epoch_:]
-            bar = _progress(len(batches), self.batch_in_epoch_, self.epoch_, self.max_epochs,
-                            self.verbose and rank == 0)
+            bar = progress_bar(len(batches), f"epoch {self.epoch_ + 1}/{self.max_epochs}",
+                               unit="batch", enabled=self.verbose and rank == 0,
+                               initial=self.batch_in_epoch_)
             try:
                 mine = corpus.iter_batches([shard(b, rank, size) for b in todo], device=dev,
                                            dtype=dtype, whitener=self.whitener_)
@@ -254,7 +256,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self._check_dim(corpus)
         lp = self._local_params()
         out = np.empty((len(corpus), self.n_components), dtype=np.float32)
-        for batch in self._ordered_batches(corpus, batch_size):
+        for batch in self._ordered_batches(corpus, batch_size, "transform"):
             lengths = corpus.lengths[batch.indices]
             if kind == "responsibility":
                 res = infer_batch(batch.frames, lengths, lp, statistics=False,
@@ -302,22 +304,34 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         -------
         np.ndarray, shape (n,), float64
         """
-        x = self._frames_tensor(frames).double()
-        g = self._globals_
-        log_t = ex.student_t_predictive(ex.quadratic_features(x), g.lam, g.m, g.W, g.logdet_W,
-                                        g.nu)
-        dens = torch.logsumexp(log_t + torch.log(g.weights.clamp_min(1e-300)), 1)
-        return (dens + self._log_jacobian()).cpu().numpy()
+        return (self._log_predictive(self._frames_tensor(frames))
+                + self._log_jacobian()).cpu().numpy()
 
-    def score(self, X: Any, y: None = None) -> float:
-        """Mean per-frame held-out log predictive density of a corpus (higher is better)."""
+    def _log_predictive(self, x: Tensor) -> Tensor:
+        """``log Σ_k E[β_k] St(x | ...)`` of whitened frames (n, d) in chunks; (n,) float64."""
+        g = self._globals_
+        log_w = torch.log(g.weights.clamp_min(1e-300))
+        step = ex.feature_chunk_rows(x.device)
+        out = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
+        for lo in range(0, x.shape[0], step):
+            phi = ex.quadratic_features(x[lo:lo + step].double())
+            log_t = ex.student_t_predictive(phi, g.lam, g.m, g.W, g.logdet_W, g.nu)
+            out[lo:lo + step] = torch.logsumexp(log_t + log_w, 1)
+        return out
+
+    def score(self, X: Any, y: None = None, *, batch_size: int | None = None) -> float:
+        """Mean per-frame held-out log predictive density of a corpus (higher is better).
+
+        Computed batch by batch (``batch_size`` songs, default ``self.batch_size``), so
+        memory is bounded by the batch, not the corpus.
+        """
         corpus = self._as_corpus(X)
         self._check_dim(corpus)
-        total, n = 0.0, 0
-        for j in range(len(corpus)):
-            s = self.score_samples(corpus[j])
-            total, n = total + float(s.sum()), n + len(s)
-        return total / n
+        self._check_fitted()
+        total = 0.0
+        for batch in self._ordered_batches(corpus, batch_size, "score"):
+            total += float(self._log_predictive(batch.frames).sum())
+        return total / corpus.n_frames + self._log_jacobian()
 
     @property
     def weights_(self) -> np.ndarray:
@@ -591,11 +605,16 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             alpha_log_mean=alpha_log.to(dt), T=self.n_song_components, tol=self.local_tol,
             max_iter=self.local_max_iter)
 
-    def _ordered_batches(self, corpus: Any, batch_size: int | None) -> Iterable[Any]:
+    def _ordered_batches(self, corpus: Any, batch_size: int | None,
+                         desc: str) -> Iterator[Any]:
+        """The corpus in order, ``batch_size`` songs at a time, with a progress bar."""
         n = batch_size or self.batch_size
         order = [np.arange(lo, min(lo + n, len(corpus))) for lo in range(0, len(corpus), n)]
-        return corpus.iter_batches(order, device=self._device(), dtype=self._dtype(),
-                                   whitener=self.whitener_)
+        with progress_bar(len(order), desc, unit="batch", enabled=self.verbose) as bar:
+            for batch in corpus.iter_batches(order, device=self._device(),
+                                             dtype=self._dtype(), whitener=self.whitener_):
+                yield batch
+                bar.update(1)
 
     def _frames_tensor(self, frames: np.ndarray) -> Tensor:
         self._check_fitted()
@@ -682,13 +701,6 @@ def _whitener_from(meta: dict | None, tensors: dict[str, Tensor]) -> Any:
     state.update({k.split(".", 1)[1]: v.numpy() for k, v in tensors.items()
                   if k.startswith("whitener.")})
     return Whitener.from_state_dict(state)
-
-
-def _progress(total: int, done: int, epoch: int, epochs: int, verbose: bool) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-                disable=not verbose, leave=False, dynamic_ncols=True)
 
 
 __all__ = ["HDPGMM"]
