@@ -102,6 +102,16 @@ def test_transform_kinds(fitted, corpus, kind):
     np.testing.assert_allclose(logY, np.log(np.maximum(Y, 1e-8)), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("kind", ["posterior", "loglik"])
+def test_transform_of_songs_straddling_frame_chunks(fitted, corpus, kind):
+    X = corpus[0] * 2
+    long = [np.concatenate(X[i:i + 20]) for i in range(0, 120, 20)]   # ≈ 570 frames each
+    assert sum(map(len, long)) > 2048          # one batch, several chunks on a CPU
+    together = fitted.transform(long, kind=kind, batch_size=6)
+    alone = np.concatenate([fitted.transform([song], kind=kind) for song in long])
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-5)
+
+
 def test_posterior_is_frame_average_of_uniform_prior_posteriors(fitted, corpus):
     X = corpus[0]
     proba = fitted.predict_proba(X[3])

@@ -262,14 +262,16 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                 res = infer_batch(batch.frames, lengths, lp, statistics=False,
                                   responsibility=True, max_padding=self.max_padding)
                 Y = res.responsibility
-            else:
-                L = expected_loglik(batch.frames, lp.coef)
-                song = song_index(lengths, L.device, total=L.shape[0])
-                if kind == "posterior":
-                    L = torch.softmax(L, dim=1)
-                Y = torch.zeros(len(lengths), L.shape[1], dtype=L.dtype, device=L.device)
-                Y.index_add_(0, song, L)
-                Y /= torch.as_tensor(lengths, dtype=L.dtype, device=L.device)[:, None]
+            else:   # frame averages, accumulated chunk by chunk (memory: one chunk)
+                x = batch.frames
+                song = song_index(lengths, x.device, total=x.shape[0])
+                Y = torch.zeros(len(lengths), self.n_components, dtype=x.dtype, device=x.device)
+                step = ex.feature_chunk_rows(x.device)
+                for lo in range(0, x.shape[0], step):
+                    L = expected_loglik(x[lo:lo + step], lp.coef, chunk_rows=step)
+                    Y.index_add_(0, song[lo:lo + step],
+                                 torch.softmax(L, dim=1) if kind == "posterior" else L)
+                Y /= torch.as_tensor(lengths, dtype=x.dtype, device=x.device)[:, None]
                 if kind == "loglik":
                     Y = torch.softmax(Y, dim=1)
             out[batch.indices] = Y.float().cpu().numpy()
