@@ -7,7 +7,9 @@ from scipy.special import digamma, gammaln, logsumexp, softmax
 
 from hdpmusic.model import expectations as ex
 from hdpmusic.model.local import (
+    LocalParams,
     gather_padded,
+    infer_batch,
     initial_phi,
     local_step,
     plan_buckets,
@@ -211,3 +213,22 @@ def test_splashed_statistics_equal_statistics_of_splashed_responsibilities():
     np.testing.assert_allclose(got.S1.numpy(), S1, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(got.S2.numpy(), S2, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(got.usage.numpy(), usage, rtol=1e-9)
+
+
+def test_batch_step_keeps_every_tensor_on_the_compute_device():
+    """A whole batch step on PyTorch's ``meta`` device (shapes only, no data): any tensor
+    made on the CPU and mixed in, which CPU-only tests cannot see but CUDA would reject,
+    raises here. Fewer iterations than ``check_every``: the local step has no host sync."""
+    meta, K, d, T = torch.device("meta"), 12, 3, 4
+    lengths = np.array([40, 37, 21, 40, 8])
+    lp = LocalParams(coef=torch.zeros(ex.n_quadratic_features(d), K, device=meta),
+                     log_beta=torch.zeros(K, device=meta),
+                     alpha_mean=torch.ones((), device=meta),
+                     alpha_log_mean=torch.zeros((), device=meta), T=T, max_iter=5)
+    frames = torch.zeros(int(lengths.sum()), d, device=meta)
+    out = infer_batch(frames, lengths, lp, eta=0.1, responsibility=True, max_padding=0.0)
+    assert out.padded_frames == lengths.sum()
+    tensors = [out.bound, out.n_iter, out.responsibility, out.stats.N, out.stats.S2,
+               out.stats.su, out.stats.alpha]
+    assert all(t.device == meta for t in tensors)
+    assert out.responsibility.shape == (5, K) and out.stats.S2.shape[0] == K
