@@ -262,16 +262,9 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                 res = infer_batch(batch.frames, lengths, lp, statistics=False,
                                   responsibility=True, max_padding=self.max_padding)
                 Y = res.responsibility
-            else:   # frame averages, accumulated chunk by chunk (memory: one chunk)
-                x = batch.frames
-                song = song_index(lengths, x.device, total=x.shape[0])
-                Y = torch.zeros(len(lengths), self.n_components, dtype=x.dtype, device=x.device)
-                step = ex.feature_chunk_rows(x.device)
-                for lo in range(0, x.shape[0], step):
-                    L = expected_loglik(x[lo:lo + step], lp.coef, chunk_rows=step)
-                    Y.index_add_(0, song[lo:lo + step],
-                                 torch.softmax(L, dim=1) if kind == "posterior" else L)
-                Y /= torch.as_tensor(lengths, dtype=x.dtype, device=x.device)[:, None]
+            else:
+                Y = _frame_averages(batch.frames, lengths, lp.coef,
+                                    posterior=kind == "posterior")
                 if kind == "loglik":
                     Y = torch.softmax(Y, dim=1)
             out[batch.indices] = Y.float().cpu().numpy()
@@ -329,7 +322,6 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         """
         corpus = self._as_corpus(X)
         self._check_dim(corpus)
-        self._check_fitted()
         total = 0.0
         for batch in self._ordered_batches(corpus, batch_size, "score"):
             total += float(self._log_predictive(batch.frames).sum())
@@ -703,6 +695,33 @@ def _whitener_from(meta: dict | None, tensors: dict[str, Tensor]) -> Any:
     state.update({k.split(".", 1)[1]: v.numpy() for k, v in tensors.items()
                   if k.startswith("whitener.")})
     return Whitener.from_state_dict(state)
+
+
+def _frame_averages(x: Tensor, lengths: np.ndarray, coef: Tensor, *,
+                    posterior: bool) -> Tensor:
+    """Per-song frame average of E_q[log p(x|φ_k)] (or of its softmax over k), summed one
+    Φ chunk at a time so memory holds one chunk, not the batch's (n, K).
+
+    Parameters
+    ----------
+    x : Tensor, shape (n, d)
+        A packed batch, songs concatenated.
+    lengths : np.ndarray, shape (B,)
+    coef : Tensor, shape (d(d + 1)/2 + d + 1, K)
+    posterior : bool
+        Average ``softmax_k E_q[log p(x|φ_k)]`` instead of the log-likelihoods.
+
+    Returns
+    -------
+    Tensor, shape (B, K)
+    """
+    song = song_index(lengths, x.device, total=x.shape[0])
+    Y = torch.zeros(len(lengths), coef.shape[1], dtype=x.dtype, device=x.device)
+    step = ex.feature_chunk_rows(x.device)
+    for lo in range(0, x.shape[0], step):
+        L = expected_loglik(x[lo:lo + step], coef, chunk_rows=step)
+        Y.index_add_(0, song[lo:lo + step], torch.softmax(L, dim=1) if posterior else L)
+    return Y / torch.as_tensor(lengths, dtype=x.dtype, device=x.device)[:, None]
 
 
 __all__ = ["HDPGMM"]
