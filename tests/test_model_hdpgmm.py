@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
-from sklearn.metrics import adjusted_rand_score
 
 from hdpmusic import HDPGMM, Corpus
 from hdpmusic.checkpoint import load_checkpoint, save_checkpoint

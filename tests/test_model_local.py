@@ -205,7 +205,8 @@ def test_song_entropy_and_merge_gaps_against_definitions():
     pairs = torch.tensor([[0, 3], [1, 2]])
     gaps = merge_gaps(t64(phi), pairs).numpy()
     for p, (i, j) in enumerate(pairs.tolist()):
-        merged = np.concatenate([np.delete(phi, [i, j], 2), (phi[..., i] + phi[..., j])[..., None]], 2)
+        together = (phi[..., i] + phi[..., j])[..., None]
+        merged = np.concatenate([np.delete(phi, [i, j], 2), together], 2)
         h_before = -np.sum(phi * np.log(phi))
         h_after = -np.sum(merged * np.log(merged))
         assert gaps[p] == pytest.approx(h_before - h_after, rel=1e-12)
@@ -274,7 +275,7 @@ def test_bound_uses_lse_identity():
 
 def test_splashed_statistics_equal_statistics_of_splashed_responsibilities():
     """(1 − η) r + η/K on real frames, computed through the linearity of the statistics."""
-    from hdpmusic.model.local import LocalParams, frame_assignments, infer_batch
+    from hdpmusic.model.local import LocalParams, infer_batch
 
     rng = np.random.default_rng(11)
     K, d, T, eta = 6, 3, 3, 0.2
