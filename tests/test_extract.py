@@ -23,7 +23,7 @@ from audio_gen import (
 from hdpmusic.cli import main
 from hdpmusic.corpus import Corpus
 from hdpmusic.errors import HdpmusicError
-from hdpmusic.extract import cache_path, extract_collection, find_tracks
+from hdpmusic.extract import cache_path, extract_collection, find_tracks, source_key
 from hdpmusic.features import FeatureConfig, extract_features
 from processes import kill_when
 
@@ -84,7 +84,7 @@ def test_list_file_relative_paths_ids_and_missing_file(collection, tmp_path):
     assert (report.n_ok, report.n_failed, report.failed_ids) == (3, 1, ["missing"])
     assert (report.n_computed, report.n_cached) == (3, 0)
     [failure] = read_failures(report.failures)
-    assert failure["id"] == "missing" and "no such file" in failure["error"]
+    assert failure["id"] == "missing" and "no such file" in failure["error"].lower()
 
 
 def test_list_file_with_repeated_id_is_refused(tmp_path):
@@ -142,7 +142,7 @@ def test_empty_directory_missing_source_and_bad_jobs(tmp_path, capsys):
 def test_corrupt_cache_file_leaves_no_partial_corpus(collection, tmp_path, capsys):
     out, cache = tmp_path / "corpus.h5", tmp_path / "cache"
     extract_collection(collection / "a", out, cache=cache, progress=False)
-    bad = cache_path(cache, "tone.wav")
+    bad = cache_path(cache, "tone.wav", source_key(collection / "a" / "tone.wav"))
     bad.write_bytes(b"garbage")
     assert main(["-q", "extract", str(collection / "a"), "--out", str(tmp_path / "new.h5"),
                  "--cache", str(cache)]) == 1
@@ -171,7 +171,7 @@ def test_cache_of_other_settings_or_in_use_is_refused(collection, tmp_path):
 def test_cache_paths_are_distinct_and_stay_inside(tmp_path):
     ids = ["a/b.wav", "a__b.wav", "a%2Fb.wav", "A/b.wav", "../../etc/x", ".hidden",
            "x" * 400, "x" * 399 + "y", "ünï cödé/ß.ogg"]
-    paths = [cache_path(tmp_path, i) for i in ids]
+    paths = [cache_path(tmp_path, i, "123-456") for i in ids]
     assert len(set(paths)) == len(ids)
     for p in paths:
         assert p.parent.parent == tmp_path and p.suffix == ".npy"
@@ -204,7 +204,8 @@ def test_kill_and_resume_redoes_no_finished_track(tmp_path, capsys):
     assert len(corpus) == n and "sub/last.wav" in corpus.ids
     for song_id in ("t05.wav", "sub/last.wav"):
         np.testing.assert_array_equal(corpus[corpus.ids.index(song_id)],
-                                      np.load(cache_path(cache, song_id)))
+                                      np.load(cache_path(cache, song_id,
+                                                         source_key(root / song_id))))
     again = extract_collection(root, out, cache=cache, overwrite=True, progress=False)
     assert (again.n_ok, again.n_cached, again.n_computed) == (n, n, 0)
 
