@@ -190,8 +190,9 @@ def test_file_cut_in_half_is_refused(tmp_path, suffix):
         pytest.skip(f"this libsndfile cannot write {suffix}: {err}")
     assert extract_features(path).shape[1] == 52
     cut(path, 0.5)
-    with pytest.raises(DataError, match=rf"song.{suffix}: the file is truncated: its header "
-                                        rf"declares 4.00 s \(88200 frames\), only [12]\.\d\d s could"):
+    message = (rf"song.{suffix}: the file is truncated: its header declares 4.00 s "
+               rf"\(88200 frames\), only [12]\.\d\d s could be decoded")
+    with pytest.raises(DataError, match=message):
         extract_features(path)
 
 

@@ -112,7 +112,8 @@ def check_writable(folder: str | os.PathLike, what: str = "output folder") -> Pa
         with tempfile.TemporaryFile(dir=folder, prefix=".write-test-"):
             pass
     except OSError as err:
-        reason = err.strerror or type(err).__name__
+        reason = ("a file is in the way" if folder.is_file() else
+                  err.strerror or type(err).__name__)
         raise HdpmusicError(f"{what} {folder} is not writable ({reason}); choose another "
                             f"path or fix its permissions") from None
     return folder

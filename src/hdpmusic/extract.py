@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
@@ -500,7 +501,7 @@ def _map(todo: list[_Task], config: FeatureConfig, *, jobs: int, backend: str | 
         except BrokenProcessPool as err:  # queue: what was not dispatched
             suspects = [task for task in dispatched if task[0] not in finished]
             log.warning("a worker process died (%s); retrying its %d possible tracks one "
-                        "at a time", _last_line(err), len(suspects))
+                        "at a time", _exit_codes(err), len(suspects))
             for task in suspects:
                 try:
                     yield from _parallel(deque([task]), [], config, jobs=jobs,
@@ -509,7 +510,7 @@ def _map(todo: list[_Task], config: FeatureConfig, *, jobs: int, backend: str | 
                     yield (task[0], "failed",
                            _one_line(f"{task[1]}: the worker process extracting it died "
                                      f"twice (a crash in a decoder, or killed for memory; "
-                                     f"{_last_line(again)})"))
+                                     f"{_exit_codes(again)})"))
 
 
 def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfig, *,
@@ -540,10 +541,10 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
                             pre_dispatch="n_jobs")(calls())
 
 
-def _last_line(err: BaseException) -> str:
-    """The last line of an error's message (loky's: the exit codes of the workers)."""
-    lines = str(err).strip().splitlines()
-    return lines[-1] if lines else type(err).__name__
+def _exit_codes(err: BaseException) -> str:
+    """How the workers ended, from loky's message (``"exit codes: {SIGKILL(-9)}"``)."""
+    found = re.search(r"exit codes of the workers are (\{.*?\})", str(err))
+    return f"exit codes: {found[1]}" if found else _one_line(str(err))
 
 
 def _job(song_id: str, path: Path, target: Path, config: FeatureConfig, recompute: bool,
