@@ -73,6 +73,23 @@ def test_recommendation_end_to_end_and_errors(tmp_path, capsys):
     assert "no genre annotations" in capsys.readouterr().err
 
 
+def test_evaluate_warns_of_a_class_only_in_test(tmp_path, caplog):
+    rng = np.random.default_rng(3)
+    ids = [f"s{j}" for j in range(30)]
+    split = ["train", "valid", "test"] * 10
+    targets = ["rock", "jazz"] * 14 + ["polka", "polka"]      # polka: songs 28 (valid), 29
+    targets[28] = "jazz"
+    task_path = tmp_path / "gtzan.h5"
+    write_ids(task_path, ids)
+    write_task(task_path, TaskData(ids, split=split, targets=targets))
+    Representations(ids, rng.normal(size=(30, 2)), {"model": "g1"}).save(tmp_path / "g1.h5")
+    with caplog.at_level("WARNING"):
+        assert main(["-q", "evaluate", str(task_path), str(tmp_path / "g1.h5"), "--runs", "1",
+                     "--n-iter", "1", "--out", str(tmp_path / "out")]) == 0
+    assert "1 class(es) appear only in the test split" in caplog.text
+    assert "polka" in caplog.text
+
+
 def test_tagging_with_a_tag_list(tmp_path, capsys):
     rng = np.random.default_rng(2)
     ids = [str(j) for j in range(60)]     # the study's integer clip ids, as strings

@@ -15,6 +15,7 @@ from hdpmusic.evaluation.protocol import (
     format_summary,
     read_results,
     run_seeds,
+    split_warnings,
     summarise,
     write_results,
 )
@@ -147,3 +148,27 @@ def test_results_files(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(FormatError, match="not an hdpmusic results"):
         read_results(tmp_path / "bad.json")
+
+
+def test_split_warnings_name_unscorable_classes_and_tags():
+    task, _ = genre_problem()
+    assert split_warnings(task) == []
+    targets = task.targets.copy()
+    targets[np.flatnonzero(task.split == "test")[:2]] = ["blues", "metal"]
+    (only_test,) = split_warnings(TaskData(task.ids, split=task.split, targets=targets))
+    assert "2 class(es) appear only in the test split" in only_test
+    assert only_test.endswith("blues, metal")
+    split = np.array(["train", "valid", "test"] * 4)
+    Y = np.zeros((12, 4))
+    Y[::2, 0] = 1                             # in every part: fine
+    Y[0, 1] = 1                               # no test positive
+    Y[2::3, 2] = 1                            # only in test (and then every test song)
+    Y[[2, 5], 3] = 1                          # test positives, none in train or valid
+    tagged = TaskData([f"s{j}" for j in range(12)], split=split, annotations=sp.csr_matrix(Y),
+                      tags=["rock", "organ", "drone", "choir"])
+    absent, unlearned = split_warnings(tagged)
+    assert absent.startswith("2 tag(s) lack a positive or a negative test song")
+    assert absent.endswith("organ, drone")
+    assert unlearned.endswith("train or valid: drone, choir")
+    assert split_warnings(tagged, tags=["rock"]) == []
+    assert split_warnings(tagged, kind="recommendation") == []

@@ -75,8 +75,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--track-map", default=None, metavar="FILE",
                    help="MSD unique_tracks.txt or song<TAB>track lines "
                         "(default ROOT/unique_tracks.txt)")
-    e.add_argument("--min-user-songs", type=int, default=20)
-    e.add_argument("--min-song-users", type=int, default=200)
+    e.add_argument("--min-user-songs", type=int, default=20,
+                   help="keep users with at least this many songs (default 20)")
+    e.add_argument("--min-song-users", type=int, default=200,
+                   help="keep songs with at least this many users (default 200)")
     e.add_argument("--filter-rounds", type=int, default=1,
                    help="rounds of the filter (1 as in Liang et al.; 0: to a fixed point)")
     e.add_argument("--layout", default=None, metavar="PATTERN",
