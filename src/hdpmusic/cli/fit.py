@@ -231,7 +231,7 @@ def check_resume_settings(out: Path, saved: dict[str, Any], given: dict[str, Any
         saved one.
     """
     for param, value in given.items():
-        if param in RESUME_PARAMS or param not in saved or saved[param] == value:
+        if param in RESUME_PARAMS or param not in saved or _plain(saved[param]) == _plain(value):
             continue
         flag = flags.get(param, "--" + param.replace("_", "-"))
         raise ParameterError(
@@ -241,11 +241,16 @@ def check_resume_settings(out: Path, saved: dict[str, Any], given: dict[str, Any
             f"--overwrite instead of --resume to fit afresh")
 
 
+def _plain(value: Any) -> Any:
+    """A parameter value comparable with its JSON round trip (tuples become lists)."""
+    return list(value) if isinstance(value, tuple | list) else value
+
+
 def _show(value: Any) -> str:
     """A parameter value as typed on the command line."""
     if value is None:
         return "none"
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):
         return ",".join(map(str, value))
     return str(value)
 
