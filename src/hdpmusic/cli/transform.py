@@ -11,6 +11,7 @@ import argparse
 import inspect
 from typing import Any
 
+from hdpmusic.cli._inputs import open_corpus
 from hdpmusic.errors import ParameterError
 
 
@@ -32,13 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="audio models: the folder the corpus ids are relative to, or the "
                         "list file given to `hdpmusic extract` (default: what extract "
                         "recorded)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from hdpmusic.checkpoint import read_header
-    from hdpmusic.corpus import Corpus
     from hdpmusic.extract import audio_paths
     from hdpmusic.registry import model_class, model_input
     from hdpmusic.representations import Representations
@@ -49,14 +49,17 @@ def run(args: argparse.Namespace) -> int:
     if load_options and "device" not in inspect.signature(cls.load).parameters:
         raise ParameterError(f"--device does not apply to {name} models")
     model = cls.load(args.model, **load_options)
+    if hasattr(model, "verbose"):
+        model.verbose = not args.quiet          # the progress bars of transform
     options = transform_options(name, model, args)
     if model_input(name) == "audio":
-        corpus = Corpus.open(args.corpus)
+        corpus = open_corpus(args.corpus, "transform")
         data: Any = audio_paths(corpus, args.audio_root)
     else:
         if args.audio_root is not None:
             raise ParameterError(f"--audio-root applies to audio models only, not {name}")
-        corpus = Corpus.open(args.corpus, dim=getattr(model, "n_features_in_", None))
+        corpus = open_corpus(args.corpus, "transform",
+                             dim=getattr(model, "n_features_in_", None))
         data = corpus
     X = model.transform(data, **options)
     attrs = {"model": name, **{k: options[k] for k in ("kind", "log") if k in options},
