@@ -104,7 +104,7 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
                    np.asarray(model.weights_), f"{heading}: training and weights", out / file)
         page.figures.append(Figure(
             file, f"{heading}: the objective and the component counts its training "
-            "recorded, and the sorted corpus weights E[β_k].", f"Model {heading}"))
+            "recorded, and the sorted corpus weights 𝔼[βₖ].", f"Model {heading}"))
         if components is not None:
             page.components.append(components_section(
                 model, name, components.corpus, out, top_components=components.top_components,

@@ -30,6 +30,7 @@ figure{margin:12px 0}img{max-width:100%}figcaption{font-size:90%;color:#555}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px}
 .card{border:1px solid #ddd;border-radius:6px;padding:8px 12px}
 .card h3{margin:4px 0;font-size:105%}.card ol{margin:4px 0;padding-left:22px}
+.card li{overflow-wrap:anywhere}
 .meta,.small{font-size:88%;color:#555;margin:4px 0}audio{width:100%}
 """
 
@@ -63,7 +64,7 @@ def _section_title(section: ComponentsSection) -> str:
 
 
 def _card_heading(card: ComponentCard) -> str:
-    return (f"{card.rank}. component {card.component} — E[β_k] = {card.weight:.3g}, "
+    return (f"{card.rank}. component {card.component} — 𝔼[βₖ] = {card.weight:.3g}, "
             f"{card.share:.1%} of the songs' responsibility")
 
 

@@ -56,8 +56,8 @@ def _save(fig: Any, path: Path, dpi: int = 110) -> None:
 
 
 def score_limits(values: np.ndarray, baseline: float) -> tuple[float, float]:
-    """Axis limits of a score panel: from ``baseline`` (or below it, when a score is)
-    to the highest score, with a 6 % margin."""
+    """Axis limits of a score panel: from ``baseline`` (or below it, when a value is)
+    to the highest value (scores and mean ± SD), with a 6 % margin."""
     lo = min(float(np.min(values)), baseline)
     hi = max(float(np.max(values)), baseline)
     pad = 0.06 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1e-3)
@@ -101,10 +101,10 @@ def plot_scores(results: Sequence[RunResult], table: MainTable, path: Path) -> N
             pts = np.asarray(scores.get((model, task), []), dtype=np.float64)
             if pts.size == 0:
                 continue
-            shown.append(pts)
             ax.scatter(pts, i + rng.uniform(-0.16, 0.16, pts.size), **_RUN)
             sd = float(np.std(pts, ddof=1)) if pts.size > 1 else 0.0
             ax.errorbar([pts.mean()], [i], xerr=[sd], **_MEAN)
+            shown.append(np.append(pts, [pts.mean() - sd, pts.mean() + sd]))
         lo, hi = score_limits(np.concatenate(shown), baseline)
         ax.set_xlim(lo, hi)
         if chance is not None:
@@ -205,6 +205,8 @@ def _counts_panel(ax: Any, hist: History) -> list[Any]:
 
 
 def _weights_panel(ax: Any, weights: np.ndarray) -> list[Any]:
+    from matplotlib.ticker import LogLocator
+
     w = np.sort(np.asarray(weights, dtype=np.float64))[::-1]
     summary = weight_summary(w)
     (line,) = ax.plot(np.arange(1, len(w) + 1), np.maximum(w, 1e-300), marker=".",
@@ -215,11 +217,12 @@ def _weights_panel(ax: Any, weights: np.ndarray) -> list[Any]:
                                   label=f"{q} % of the weight: {summary[f'n{q}']:g} "
                                         "components"))
     ax.set_yscale("log")
+    ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))     # fewer minor labels
     ax.set_xlabel("component rank")
     ax.set_ylabel(r"$\mathbb{E}[\beta_k]$")
     ax.set_title(r"Corpus weights $\mathbb{E}[\beta_k]$, sorted", fontsize=10)
-    ax.text(0.97, 0.95, f"effective number {summary['effective']:.1f}\nof K = "
-            f"{summary['K']:g}", ha="right", va="top", fontsize=8, transform=ax.transAxes)
+    ax.text(0.03, 0.04, f"effective number {summary['effective']:.1f} of K = "
+            f"{summary['K']:g}", ha="left", va="bottom", fontsize=8, transform=ax.transAxes)
     return handles
 
 
