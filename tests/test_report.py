@@ -21,7 +21,14 @@ from hdpmusic.report import (
     weight_summary,
     write_report,
 )
-from hdpmusic.report.plots import plot_model, score_limits
+from hdpmusic.report.plots import (
+    factor_figure,
+    model_figure,
+    profile_figure,
+    save_figure,
+    score_limits,
+    scores_figure,
+)
 
 # planted scores: (model, task) → runs
 PLANTED = {
@@ -198,15 +205,82 @@ def test_weight_summary_closed_forms():
     assert (s["n50"], s["n90"], s["n99"]) == (1, 3, 4)
 
 
-def test_plot_model_draws_what_the_history_has(tmp_path):
+def _legends_clear_of_axes(fig):
+    """Every legend lies outside every panel (no data hidden under one)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    assert legends
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent(renderer)), legend
+
+
+def test_scores_figure_reads_well():
+    results = relabel(_planted_results())
+    table = main_table(results)
+    fig = scores_figure(results, table)
+    gtzan, mtat = fig.axes
+    # titled panels with readable metric names and model names
+    assert (gtzan.get_title(), mtat.get_title()) == ("gtzan", "mtat")
+    assert (gtzan.get_xlabel(), mtat.get_xlabel()) == ("macro F1", "macro ROC-AUC")
+    assert [t.get_text() for t in gtzan.get_yticklabels()] == ["G1", "VQ256"]
+    # the axis starts at the chance level (0.1), the ROC-AUC one at its floor 0.5
+    assert gtzan.get_xlim()[0] == pytest.approx(score_limits(
+        np.array([0.1, 0.50, 0.64, 0.50, 0.66]), 0.1)[0], abs=0.01)
+    assert gtzan.get_xlim()[0] < 0.1 < 0.5 and 0.45 < mtat.get_xlim()[0] < 0.5
+    # every run is a point: 3 runs × 2 models per panel
+    assert sum(len(c.get_offsets()) for c in gtzan.collections
+               if c.get_offsets().ndim == 2 and len(c.get_offsets()) == 3) == 6
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["run", "mean ± SD over runs", "chance level", "below chance"]
+    _legends_clear_of_axes(fig)
+
+
+def test_model_and_factor_figures_read_well(tmp_path):
     passes = history_series([{"pass": p, "elbo": -10.0 + p, "n_components": 9 - p}
                              for p in range(1, 4)])
-    plot_model(passes, np.array([0.5, 0.3, 0.2]), "memoized", tmp_path / "m.png")
+    fig = model_figure(passes, np.array([0.5, 0.3, 0.2]), "HDPGMM: training and weights")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["ELBO over training", "Components over training",
+                      r"Corpus weights $\mathbb{E}[\beta_k]$, sorted"]
+    assert fig.axes[2].get_ylabel() == r"$\mathbb{E}[\beta_k]$"      # math text
+    assert fig.axes[0].get_xlabel() == "pass"
+    _legends_clear_of_axes(fig)
+    save_figure(fig, tmp_path / "m.png")
     _assert_png(tmp_path / "m.png")
-    plot_model(history_series([{"rho": 0.1}]), None, "bare", tmp_path / "b.png")
-    _assert_png(tmp_path / "b.png")
-    plot_model(None, np.array([0.7, 0.3]), "weights only", tmp_path / "w.png")
-    _assert_png(tmp_path / "w.png")
+    # a constant count is said so on its panel
+    flat = model_figure(history_series([{"n_active": 64, "elbo_per_frame": -1.0 * i}
+                                        for i in range(5)]), None, "flat")
+    texts = [t.get_text() for t in flat.axes[1].texts]
+    assert any("64 throughout" in t for t in texts)
+    # what the records lack is not drawn, and nothing fails
+    bare = model_figure(history_series([{"rho": 0.1}]), None, "bare")
+    assert [t.get_text() for t in bare.axes[0].texts] == ["not recorded"]
+    save_figure(bare, tmp_path / "b.png")
+    weights_only = model_figure(None, np.array([0.7, 0.3]), "weights only")
+    assert len(weights_only.axes) == 1
+    fig = factor_figure(factor_series(_sweep_results(), "eta0"), "η0",
+                        {"gtzan": "f1_macro"})
+    assert fig.axes[0].get_ylabel() == "macro F1" and fig.axes[0].get_title() == "gtzan"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["HDPGMM (n_train=213k)"]
+    _legends_clear_of_axes(fig)
+
+
+def test_profile_figure_groups_the_columns(tmp_path):
+    from hdpmusic.features import DEFAULT_CONFIG
+
+    z = np.linspace(-2, 2, DEFAULT_CONFIG.dim)
+    fig = profile_figure(z, DEFAULT_CONFIG.column_names, "component 3")
+    ax = fig.axes[0]
+    assert len(ax.patches) == 13 + 1 + 12                 # MFCC, onset, chroma; no deltas
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks[:2] == ["0", "1"] and ticks[-12:] == ["C", "C#", "D", "D#", "E", "F",
+                                                        "F#", "G", "G#", "A", "A#", "B"]
+    assert {t.get_text() for t in ax.texts} == {"MFCC", "onset", "chroma"}
+    save_figure(fig, tmp_path / "p.png")
+    _assert_png(tmp_path / "p.png")
 
 
 @pytest.fixture(scope="module")

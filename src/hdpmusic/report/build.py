@@ -16,7 +16,7 @@ from hdpmusic.errors import DataError
 from hdpmusic.evaluation.protocol import RunResult, read_results
 from hdpmusic.report.labels import hdpgmm_title
 from hdpmusic.report.page import Figure, Page, render_html, render_markdown
-from hdpmusic.report.plots import plot_factor, plot_model, plot_scores
+from hdpmusic.report.plots import factor_figure, model_figure, save_figure, scores_figure
 from hdpmusic.report.tables import factor_series, history_series, main_table, relabel
 
 __all__ = ["ComponentsOptions", "build_report", "find_results", "write_report"]
@@ -84,7 +84,7 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
     if results:
         labelled = relabel(results)
         page.table = main_table(labelled)
-        plot_scores(labelled, page.table, out / "scores.png")
+        save_figure(scores_figure(labelled, page.table), out / "scores.png")
         page.figures.append(Figure(
             "scores.png", "Each run's score (dots) and the mean ± SD over runs (diamond) "
             "per model and task; the axis starts at the chance level (dashed), so the "
@@ -93,15 +93,16 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
                                      ("n_train", "training songs", "size_effect.png")):
             series = factor_series(results, factor)
             if series:
-                plot_factor(series, xlabel, out / name, page.table.metrics)
+                save_figure(factor_figure(series, xlabel, page.table.metrics), out / name)
                 page.figures.append(Figure(name, f"Effect of {xlabel} on the scores: mean "
                                            "± SD and each run", "Learning factors"))
     for name, model in (models or {}).items():
         heading = hdpgmm_title(name)
         file = f"{_slug(name)}_training.png"
         history = list(getattr(model, "history_", []) or [])
-        plot_model(history_series(history) if history else None,
-                   np.asarray(model.weights_), f"{heading}: training and weights", out / file)
+        save_figure(model_figure(history_series(history) if history else None,
+                                 np.asarray(model.weights_), f"{heading}: training and weights"),
+                    out / file)
         page.figures.append(Figure(
             file, f"{heading}: the objective and the component counts its training "
             "recorded, and the sorted corpus weights 𝔼[βₖ].", f"Model {heading}"))

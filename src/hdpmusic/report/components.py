@@ -202,7 +202,7 @@ def components_section(model: Any, model_name: str, corpus_path: str | os.PathLi
     from hdpmusic.corpus import Corpus
     from hdpmusic.interpret import scan_exemplars, scan_songs, task_labels
     from hdpmusic.interpret import top_songs as song_ranking
-    from hdpmusic.report.plots import plot_profile
+    from hdpmusic.report.plots import profile_figure, save_figure
     from hdpmusic.taskdata import read_task
 
     if top_components < 1 or top_songs < 1 or top_labels < 1 or not seconds > 0:
@@ -246,8 +246,9 @@ def components_section(model: Any, model_name: str, corpus_path: str | os.PathLi
                              [(ids[j], float(v), _song_labels(labels, j))
                               for j, v in zip(order, values, strict=True)])
         card.profile = f"{slug}_component_{k}.png"
-        plot_profile(z[c], attrs.get("columns"), f"component {k}: mean frame vs all frames",
-                     out / card.profile)
+        save_figure(profile_figure(z[c], attrs.get("columns"),
+                                   f"component {k}: mean frame vs all frames"),
+                    out / card.profile, dpi=100)
         j = int(found.song[c])
         t0 = found.start[c] * hop / sr
         where = (f"{ids[j]}, {_clock(t0)}–{_clock(t0 + seconds)}, mean p(k | x) = "

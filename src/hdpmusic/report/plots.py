@@ -27,8 +27,8 @@ from hdpmusic.evaluation.protocol import RunResult
 from hdpmusic.report.labels import metric_label, model_label
 from hdpmusic.report.tables import History, MainTable, epoch_means, weight_summary
 
-__all__ = ["METRIC_FLOOR", "plot_factor", "plot_model", "plot_profile", "plot_scores",
-           "profile_columns", "score_limits"]
+__all__ = ["METRIC_FLOOR", "factor_figure", "model_figure", "profile_columns",
+           "profile_figure", "save_figure", "score_limits", "scores_figure"]
 
 METRIC_FLOOR = {"roc_auc_macro": 0.5}
 """Lower end of a score axis when no chance level is recorded (default 0)."""
@@ -48,7 +48,9 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path, dpi: int = 110) -> None:
+def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
+    """Write a figure as PNG (atomically, the legends below the axes included) and
+    close it."""
     plt = _pyplot()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
@@ -69,7 +71,7 @@ def _legend_below(fig: Any, handles: Sequence[Any], ncol: int | None = None) -> 
                ncol=ncol or len(handles), fontsize=8, frameon=False)
 
 
-def plot_scores(results: Sequence[RunResult], table: MainTable, path: Path) -> None:
+def scores_figure(results: Sequence[RunResult], table: MainTable) -> Any:
     """One titled dot-plot panel per task, the models as rows (see the module doc).
 
     Parameters
@@ -78,7 +80,10 @@ def plot_scores(results: Sequence[RunResult], table: MainTable, path: Path) -> N
         Labelled as the rows of ``table`` (:func:`~hdpmusic.report.tables.relabel`).
     table : MainTable
         Its models, tasks, metrics and chance levels.
-    path : pathlib.Path
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     plt = _pyplot()
     from matplotlib.lines import Line2D
@@ -124,11 +129,11 @@ def plot_scores(results: Sequence[RunResult], table: MainTable, path: Path) -> N
                     Patch(label="below chance", **_BELOW)]
     fig.tight_layout()
     _legend_below(fig, handles)
-    _save(fig, path)
+    return fig
 
 
-def plot_factor(series: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
-                xlabel: str, path: Path, ylabels: Mapping[str, str] | None = None) -> None:
+def factor_figure(series: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
+                  xlabel: str, ylabels: Mapping[str, str] | None = None) -> Any:
     """One titled panel per task: mean ± SD against the factor (log x when positive), and
     the per-run points; one legend below the panels.
 
@@ -155,7 +160,7 @@ def plot_factor(series: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
         ax.set_title(task, fontsize=10)
     fig.tight_layout()
     _legend_below(fig, handles, ncol=min(len(handles), 3))
-    _save(fig, path)
+    return fig
 
 
 def _objective_panel(ax: Any, hist: History) -> list[Any]:
@@ -226,8 +231,7 @@ def _weights_panel(ax: Any, weights: np.ndarray) -> list[Any]:
     return handles
 
 
-def plot_model(hist: History | None, weights: np.ndarray | None, title: str,
-               path: Path) -> None:
+def model_figure(hist: History | None, weights: np.ndarray | None, title: str) -> Any:
     """An HDPGMM's training trace and weights: up to three titled panels.
 
     The objective over updates (with pass means) or passes; the component counts the
@@ -249,7 +253,7 @@ def plot_model(hist: History | None, weights: np.ndarray | None, title: str,
         if handles:
             ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2),
                       fontsize=7, frameon=False)
-    _save(fig, path)
+    return fig
 
 
 def profile_columns(columns: Sequence[str] | None, dim: int) -> tuple[np.ndarray, list[str],
@@ -286,8 +290,7 @@ def profile_columns(columns: Sequence[str] | None, dim: int) -> tuple[np.ndarray
     return np.array(mfcc + onset + chroma), ticks, groups
 
 
-def plot_profile(z: np.ndarray, columns: Sequence[str] | None, title: str,
-                 path: Path) -> None:
+def profile_figure(z: np.ndarray, columns: Sequence[str] | None, title: str) -> Any:
     """A small bar chart of a component's mean frame, as z-scores against all frames.
 
     Parameters
@@ -297,7 +300,10 @@ def plot_profile(z: np.ndarray, columns: Sequence[str] | None, title: str,
     columns : sequence of str or None
         Column names (see :func:`profile_columns`).
     title : str
-    path : pathlib.Path
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     plt = _pyplot()
     index, ticks, groups = profile_columns(columns, len(z))
@@ -320,4 +326,4 @@ def plot_profile(z: np.ndarray, columns: Sequence[str] | None, title: str,
                 transform=ax.get_xaxis_transform())
         start += n
     ax.set_title(title, fontsize=8)
-    _save(fig, path, dpi=100)
+    return fig
