@@ -8,6 +8,7 @@ from hdpmusic.cli import main
 from hdpmusic.demo import CPU_CLMR_CHANNELS, demo_plan
 from hdpmusic.evaluation.protocol import read_results, summarise
 from hdpmusic.report import model_label
+from hdpmusic.report.components import excerpt_suffix
 from page_check import referenced_files
 
 pytestmark = pytest.mark.slow
@@ -49,7 +50,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert "Components of HDPGMM over tagging.h5" in html
     assert html.count('<div class="card">') == 8 and html.count("<audio") == 8
     files = referenced_files(html)
-    assert sum(f.endswith(".ogg") for f in files) == 8
+    assert sum(f.endswith(excerpt_suffix()) for f in files) == 8
     assert all((report / f).is_file() for f in files)
     assert "## Components of HDPGMM over tagging.h5" in md
     manifest = json.loads((root / "data" / "demo.json").read_text())

@@ -18,7 +18,7 @@ import soundfile as sf
 from audio_gen import clicks, tone, write
 from hdpmusic.cli import main
 from hdpmusic.report import ComponentsOptions, write_report
-from hdpmusic.report.components import AUDIO_SR, components_section
+from hdpmusic.report.components import AUDIO_SR, AUDIO_TYPES, components_section, excerpt_suffix
 from hdpmusic.taskdata import TaskData, write_task
 from page_check import browser_check, find_chromium, referenced_files
 
@@ -109,7 +109,7 @@ def test_section_without_audio_says_so(planted, tmp_path):
                                  top_components=2, audio_root=tmp_path / "nowhere")
     assert any(note.startswith("No audio excerpts") for note in section.notes)
     assert all(c.audio is None and c.profile for c in section.cards)
-    assert not list((tmp_path / "r").glob("*.ogg"))
+    assert not [f for f in (tmp_path / "r").iterdir() if f.suffix in AUDIO_TYPES]
 
 
 def test_cli_report_components_section(planted, tmp_path):
@@ -124,7 +124,8 @@ def test_cli_report_components_section(planted, tmp_path):
     assert "tonal" in page and "percussive" in page
     assert "𝔼[β<sub>k</sub>]" in page
     files = referenced_files(page)
-    assert len([f for f in files if f.endswith(".ogg")]) == 2
+    audio = [f for f in files if f.endswith(excerpt_suffix())]
+    assert len(audio) == 2 and f'type="{AUDIO_TYPES[excerpt_suffix()]}"' in page
     assert len([f for f in files if f.endswith(".png")]) == 3    # trace + 2 profiles
     for f in files:
         assert (out / f).is_file(), f

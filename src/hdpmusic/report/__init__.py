@@ -17,7 +17,7 @@ HDPGMM model files and a corpus, and writes into one directory:
   ``history_`` records carry, and its sorted corpus weights ``E[β_k]``;
 * with a corpus (:class:`ComponentsOptions`), per HDPGMM, the components section
   (:mod:`hdpmusic.report.components`): ``<model>_component_<k>.png`` feature profiles and
-  ``<model>_component_<k>.ogg`` audio excerpts.
+  ``<model>_component_<k>.mp3`` audio excerpts.
 
 Modules: :mod:`~hdpmusic.report.labels` (display names), :mod:`~hdpmusic.report.tables`
 (the numbers), :mod:`~hdpmusic.report.plots` (the figures),

@@ -10,8 +10,9 @@ its tags, or its genres, name the components), :func:`components_section` gather
 * a feature profile: its responsibility-weighted mean frame as z-scores against all the
   frames scanned (MFCC, log onset, log chroma), drawn as a small PNG;
 * an excerpt (3 s by default) of the audio where its frame responsibility
-  ``p(k | x)`` (``HDPGMM.predict_proba``) is highest, as a 22.05 kHz mono OGG/Vorbis file
-  beside the report — when the corpus's audio can be found
+  ``p(k | x)`` (``HDPGMM.predict_proba``) is highest, as a small 22.05 kHz mono MP3 (which
+  every browser plays; OGG/Vorbis where libsndfile cannot write MP3) beside the report —
+  when the corpus's audio can be found
   (:func:`hdpmusic.extract.audio_paths`); otherwise the section says why there is none.
 """
 
@@ -28,14 +29,26 @@ import numpy as np
 from hdpmusic.atomic import atomic_path
 from hdpmusic.errors import HdpmusicError, ParameterError
 
-__all__ = ["AUDIO_SR", "ComponentCard", "ComponentsSection", "components_section",
-           "write_excerpt"]
+__all__ = ["AUDIO_SR", "AUDIO_TYPES", "ComponentCard", "ComponentsSection",
+           "components_section", "excerpt_suffix", "write_excerpt"]
 
 log = logging.getLogger(__name__)
 
 AUDIO_SR = 22050
 """Sample rate (Hz) of the excerpts written beside the report."""
 _FADE_S = 0.01
+_CODECS = {".mp3": ("MP3", "MPEG_LAYER_III", "audio/mpeg"),
+           ".ogg": ("OGG", "VORBIS", "audio/ogg"), ".wav": ("WAV", "PCM_16", "audio/wav")}
+AUDIO_TYPES = {suffix: codec[2] for suffix, codec in _CODECS.items()}
+"""Media type of each excerpt file suffix (the ``type`` of its ``<source>``)."""
+
+
+def excerpt_suffix() -> str:
+    """``".mp3"`` where the installed libsndfile writes MP3 (1.1 and later), else
+    ``".ogg"`` (Vorbis)."""
+    import soundfile as sf
+
+    return ".mp3" if "MP3" in sf.available_formats() else ".ogg"
 
 
 @dataclass
@@ -111,8 +124,8 @@ def _clock(seconds: float) -> str:
 
 def write_excerpt(audio_path: str | os.PathLike, start_s: float, seconds: float,
                   out: Path) -> float:
-    """Write ``seconds`` of an audio file from ``start_s`` as mono OGG/Vorbis at
-    :data:`AUDIO_SR`, with 10 ms fades (atomically).
+    """Write ``seconds`` of an audio file from ``start_s``, mono at :data:`AUDIO_SR` with
+    10 ms fades, in the format ``out``'s suffix names (.mp3, .ogg, .wav; atomically).
 
     Returns
     -------
@@ -132,8 +145,9 @@ def write_excerpt(audio_path: str | os.PathLike, start_s: float, seconds: float,
         ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
         clip[:fade] *= ramp
         clip[-fade:] *= ramp[::-1]
+    fmt, subtype, _ = _CODECS[out.suffix]
     with atomic_path(out) as tmp:
-        sf.write(tmp, clip, AUDIO_SR, format="OGG", subtype="VORBIS")
+        sf.write(tmp, clip, AUDIO_SR, format=fmt, subtype=subtype)
     return clip.size / AUDIO_SR
 
 
@@ -174,7 +188,7 @@ def components_section(model: Any, model_name: str, corpus_path: str | os.PathLi
     model : HDPGMM
         Fitted.
     model_name : str
-        Names the files (``<model>_component_<k>.png`` / ``.ogg``) and the section.
+        Names the files (``<model>_component_<k>.png`` / ``.mp3``) and the section.
     corpus_path : path-like
         A corpus file with the songs' frames; its tags (or genres) label the components.
     out_dir : path-like
@@ -255,7 +269,7 @@ def components_section(model: Any, model_name: str, corpus_path: str | os.PathLi
                  f"{found.strength[c]:.2f}")
         card.excerpt = where
         if paths is not None:
-            name = f"{slug}_component_{k}.ogg"
+            name = f"{slug}_component_{k}{excerpt_suffix()}"
             try:
                 write_excerpt(paths[j], t0, seconds, out / name)
                 card.audio = name

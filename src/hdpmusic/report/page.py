@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from hdpmusic.report.components import ComponentCard, ComponentsSection
+from hdpmusic.report.components import AUDIO_TYPES, ComponentCard, ComponentsSection
 from hdpmusic.report.labels import hdpgmm_title
 from hdpmusic.report.tables import MainTable, table_html, table_markdown
 
@@ -128,8 +128,9 @@ def _card_html(card: ComponentCard, section: ComponentsSection) -> str:
         parts.append(f'<img src="{esc(card.profile)}" alt="feature profile of component '
                      f'{card.component}">')
     if card.audio:
+        kind = AUDIO_TYPES[card.audio[card.audio.rfind("."):]]
         parts.append(f'<audio controls preload="metadata"><source src="{esc(card.audio)}" '
-                     'type="audio/ogg"></audio>')
+                     f'type="{kind}"></audio>')
         parts.append(f'<p class="small">Excerpt: {esc(card.excerpt)}</p>')
     else:
         parts.append(f'<p class="small">Highest responsibility: {esc(card.excerpt)}</p>')
