@@ -21,6 +21,7 @@ from hdpmusic.report import (
     weight_summary,
     write_report,
 )
+from hdpmusic.report.labels import file_stem, hdpgmm_title
 from hdpmusic.report.plots import (
     factor_figure,
     model_figure,
@@ -143,6 +144,8 @@ def test_display_names():
     assert model_label("hdpgmm") == "HDPGMM" and model_label("vq256") == "VQ256"
     assert model_label("hdpgmm (η0=0.1)") == "HDPGMM (η0=0.1)"
     assert model_label("g1x") == "g1x" and model_label("mine") == "mine"
+    assert hdpgmm_title("hdpgmm") == "HDPGMM" and hdpgmm_title("tiny") == "HDPGMM “tiny”"
+    assert file_stem("hdpgmm (η0=0.1)") == "hdpgmm_0_0.1" and file_stem("../x") == ".._x"
 
 
 def test_score_axis_starts_at_chance():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 from hdpmusic.atomic import atomic_path
 from hdpmusic.errors import DataError
 from hdpmusic.evaluation.protocol import RunResult, read_results
-from hdpmusic.report.labels import hdpgmm_title
+from hdpmusic.report.labels import file_stem, hdpgmm_title
 from hdpmusic.report.page import Figure, Page, render_html, render_markdown
 from hdpmusic.report.plots import factor_figure, model_figure, save_figure, scores_figure
 from hdpmusic.report.tables import factor_series, history_series, main_table, relabel
@@ -46,10 +45,6 @@ class ComponentsOptions:
     seconds: float = 3.0
     audio: bool = True
     audio_root: str | os.PathLike | None = None
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
 
 
 def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
@@ -98,7 +93,7 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
                                            "± SD and each run", "Learning factors"))
     for name, model in (models or {}).items():
         heading = hdpgmm_title(name)
-        file = f"{_slug(name)}_training.png"
+        file = f"{file_stem(name)}_training.png"
         history = list(getattr(model, "history_", []) or [])
         save_figure(model_figure(history_series(history) if history else None,
                                  np.asarray(model.weights_), f"{heading}: training and weights"),

@@ -28,6 +28,7 @@ import numpy as np
 
 from hdpmusic.atomic import atomic_path
 from hdpmusic.errors import HdpmusicError, ParameterError
+from hdpmusic.report.labels import file_stem
 
 __all__ = ["AUDIO_SR", "AUDIO_TYPES", "ComponentCard", "ComponentsSection",
            "components_section", "excerpt_suffix", "write_excerpt"]
@@ -175,6 +176,19 @@ def _ranked(R: np.ndarray, labels: Any, top_components: int, top_labels: int,
     return [(int(k), float(load[k] / load.sum()), []) for k in order]
 
 
+def _audio_files(corpus: Any, audio: bool, audio_root: str | os.PathLike | None,
+                 ) -> tuple[list[str] | None, str | None]:
+    """The corpus's audio files, or None and what the reader is told instead."""
+    if not audio:
+        return None, "Audio excerpts were not requested."
+    from hdpmusic.extract import audio_paths
+
+    try:
+        return audio_paths(corpus, audio_root), None
+    except HdpmusicError as err:
+        return None, f"No audio excerpts: the corpus's audio is not available ({err})."
+
+
 def components_section(model: Any, model_name: str, corpus_path: str | os.PathLike,
                        out_dir: str | os.PathLike, *, top_components: int = 8,
                        top_labels: int = 5, top_songs: int = 5, seconds: float = 3.0,
@@ -223,6 +237,7 @@ def components_section(model: Any, model_name: str, corpus_path: str | os.PathLi
         raise ParameterError("top_components, top_labels, top_songs and seconds must be "
                              "positive")
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     corpus = Corpus.open(corpus_path)
     labels = task_labels(read_task(corpus_path))
     R = model.transform(corpus, kind="responsibility", log=False)
@@ -240,19 +255,9 @@ def components_section(model: Any, model_name: str, corpus_path: str | os.PathLi
     notes = [f"Feature profiles and excerpts from the frames of {found.n_songs} of "
              f"{len(ids)} songs ({found.n_frames} frames); profiles are z-scores of the "
              "component's responsibility-weighted mean frame against all those frames."]
-    paths, audio_note = None, None
-    if not audio:
-        audio_note = "Audio excerpts were not requested."
-    else:
-        from hdpmusic.extract import audio_paths
-
-        try:
-            paths = audio_paths(corpus, audio_root)
-        except HdpmusicError as err:
-            audio_note = f"No audio excerpts: the corpus's audio is not available ({err})."
-    if audio_note:
-        notes.append(audio_note)
-    slug = "".join(c if c.isalnum() or c in "._-" else "_" for c in model_name)
+    paths, audio_note = _audio_files(corpus, audio, audio_root)
+    notes += [audio_note] if audio_note else []
+    slug = file_stem(model_name)
     cards = []
     for c, (k, share, top) in enumerate(ranked):
         order, values = song_ranking(R, k, top_songs)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["METRIC_LABELS", "MODEL_LABELS", "hdpgmm_title", "metric_label", "model_label"]
+__all__ = ["METRIC_LABELS", "MODEL_LABELS", "file_stem", "hdpgmm_title", "metric_label",
+           "model_label"]
 
 METRIC_LABELS = {"f1_macro": "macro F1", "roc_auc_macro": "macro ROC-AUC",
                  "accuracy": "accuracy"}
@@ -48,3 +49,9 @@ def hdpgmm_title(name: str) -> str:
     """How the report names an HDPGMM model read from a file: ``"hdpgmm"`` → ``"HDPGMM"``,
     ``"tiny"`` → ``"HDPGMM “tiny”"``."""
     return model_label(name) if model_label(name) != name else f"HDPGMM “{name}”"
+
+
+def file_stem(text: str) -> str:
+    """A name as a safe file-name stem: runs of other characters than letters, digits,
+    ``.``, ``_`` and ``-`` become ``_`` (``"hdpgmm (η0=0.1)"`` → ``"hdpgmm_0_0.1"``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
