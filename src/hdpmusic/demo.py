@@ -87,9 +87,9 @@ def demo_plan(*, quick: bool = False, deep: bool = False, cuda: bool = False) ->
     -------
     DemoPlan
     """
-    hdpgmm = {"n_components": 64, "n_song_components": 16, "eta0": 0.1,
-              "batch_size": 16 if quick else 32, "max_epochs": 20 if quick else 30,
-              "local_max_iter": 50}
+    hdpgmm = {"n_components": 64, "n_song_components": 16, "algorithm": "memoized",
+              "eta0": 0.0, "batch_size": 16 if quick else 32,
+              "max_epochs": 30 if quick else 40, "local_max_iter": 50}
     params: dict[str, dict[str, Any]] = {"hdpgmm": hdpgmm, "vq": {"n_clusters": 64}}
     models: tuple[str, ...] = ("hdpgmm", "g1", "vq")
     if deep:
