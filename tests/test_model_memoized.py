@@ -10,6 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 from hdpmusic import HDPGMM
 from hdpmusic.errors import ParameterError
 from hdpmusic.model.memoized import MemoizedVI
+from hdpmusic.model.moves import nearest_pairs
 from hdpmusic.synthetic import planted_hdp
 from planted import planted_hdp as small_planted
 
@@ -157,3 +158,17 @@ def test_long_online_schedule_does_not_warn():
         warnings.simplefilter("error", RuntimeWarning)
         HDPGMM(n_components=4, n_song_components=2, algorithm="online", batch_size=1,
                tau0=1.0, kappa=0.5, max_epochs=4, verbose=False).fit(X)
+
+
+def test_nearest_pairs_against_brute_force():
+    rng = np.random.default_rng(3)
+    n, d = 9, 3
+    m = rng.normal(size=(n, d))
+    A = rng.normal(size=(n, d, d))
+    P = A @ A.transpose(0, 2, 1) + np.eye(d)
+    dist = np.array([[(m[b] - m[a]) @ P[a] @ (m[b] - m[a]) + (m[a] - m[b]) @ P[b] @ (m[a] - m[b])
+                      for b in range(n)] for a in range(n)])
+    np.fill_diagonal(dist, np.inf)
+    want = {tuple(sorted((a, int(b)))) for a in range(n) for b in np.argsort(dist[a])[:2]}
+    got = nearest_pairs(torch.as_tensor(m), torch.as_tensor(P), 2)
+    assert {tuple(p) for p in got.tolist()} == want

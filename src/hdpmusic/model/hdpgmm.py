@@ -241,7 +241,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                         self.save(checkpoint)
             finally:
                 bar.close()
-            self._end_pass(time.perf_counter() - t_pass)
+            self._end_pass(t_pass)
             if saving:
                 self.save(checkpoint)
         return self
@@ -574,8 +574,9 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self.history_.append(record)
         return record
 
-    def _end_pass(self, seconds: float) -> None:
-        """Moves and the convergence test (memoized), and the pass's record."""
+    def _end_pass(self, started: float) -> None:
+        """Moves and the convergence test (memoized), and the pass's record (its seconds
+        from ``started``, a ``time.perf_counter()`` value, moves included)."""
         record = {"pass": self.epoch_ + 1, "merges": 0, "reordered": 0}
         steps = [h for h in self.history_ if h["epoch"] == self.epoch_]
         if self.algorithm == "memoized" and self.memo_ is not None:
@@ -593,7 +594,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         else:
             elbo = float(np.mean([h["elbo_per_frame"] for h in steps])) if steps else np.nan
         record.update({"elbo_per_frame": elbo, "n_active": self.n_active_components_,
-                       "n_effective": self._effective_components(), "seconds": seconds})
+                       "n_effective": self._effective_components(),
+                       "seconds": time.perf_counter() - started})
         self.passes_.append(record)
         self.epoch_, self.batch_in_epoch_ = self.epoch_ + 1, 0
         log.info("pass %d: elbo/frame %.6g, %d components, %d merges", record["pass"], elbo,

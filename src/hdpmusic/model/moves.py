@@ -47,21 +47,24 @@ def size_order(counts: Tensor) -> Tensor:
     return torch.argsort(counts, descending=True, stable=True)
 
 
-def merge_candidates(stats: Stats, prior: Prior, *, max_pairs: int,
+def merge_candidates(stats: Stats, prior: Prior, *, max_pairs: int, partners: int = 4,
                      chunk: int = 2048) -> Tensor:
     """Pairs (a, b), a < b, whose merge most raises the components' own ELBO terms.
 
-    For every pair of components holding data, the data, prior and entropy terms of the
-    merged Gaussian–Wishart (:func:`~hdpmusic.model.objective.component_terms` of the
-    summed statistics) minus those of the two; the ``max_pairs`` best pairs are returned.
-    The sticks and the slot-assignment entropy are left to the exact test at the end of
-    the pass.
+    Each component holding data is paired with its ``partners`` nearest others (symmetric
+    Mahalanobis distance between the posterior means under E[Λ]); for each such pair, the
+    data, prior and entropy terms of the merged Gaussian–Wishart
+    (:func:`~hdpmusic.model.objective.component_terms` of the summed statistics) minus
+    those of the two. The ``max_pairs`` best are returned; the sticks and the
+    slot-assignment entropy are left to the exact test at the end of the pass.
 
     Parameters
     ----------
     stats : Stats
     prior : Prior
     max_pairs : int
+    partners : int
+        Nearest components each component is paired with.
     chunk : int
         Pairs evaluated at a time (memory: chunk·d² float64).
 
@@ -72,8 +75,9 @@ def merge_candidates(stats: Stats, prior: Prior, *, max_pairs: int,
     live = (stats.N > 0).nonzero().squeeze(1)
     if live.numel() < 2 or max_pairs < 1:
         return torch.empty(0, 2, dtype=torch.int64, device=stats.N.device)
-    pairs = live[torch.combinations(torch.arange(live.numel(), device=live.device))]
-    own = component_terms(stats, normal_wishart_posterior(stats, prior), prior)
+    nw = normal_wishart_posterior(stats, prior)
+    pairs = live[nearest_pairs(nw.m[live], nw.nu[live, None, None] * nw.W[live], partners)]
+    own = component_terms(stats, nw, prior)
     gain = torch.empty(len(pairs), dtype=own.dtype, device=own.device)
     for lo in range(0, len(pairs), chunk):
         a, b = pairs[lo:lo + chunk, 0], pairs[lo:lo + chunk, 1]
@@ -84,3 +88,31 @@ def merge_candidates(stats: Stats, prior: Prior, *, max_pairs: int,
                                                prior) - own[a] - own[b])
     best = torch.argsort(gain, descending=True, stable=True)[:max_pairs]
     return pairs[best]
+
+
+def nearest_pairs(m: Tensor, precision: Tensor, partners: int) -> Tensor:
+    """Each point with its ``partners`` nearest others, as unique pairs (a < b).
+
+    Distance: ``(m_b − m_a)ᵀ P_a (m_b − m_a) + (m_a − m_b)ᵀ P_b (m_a − m_b)``.
+
+    Parameters
+    ----------
+    m : Tensor, shape (n, d)
+    precision : Tensor, shape (n, d, d)
+    partners : int
+
+    Returns
+    -------
+    Tensor, shape (P, 2), int64, rows sorted
+    """
+    n = m.shape[0]
+    Pm = torch.einsum("aij,aj->ai", precision, m)
+    # (m_b − m_a)ᵀ P_a (m_b − m_a) for all a, b without forming the differences
+    quad = (torch.einsum("bi,aij,bj->ab", m, precision, m) - 2.0 * m @ Pm.T
+            + (Pm * m).sum(1)[:, None])
+    dist = quad + quad.T
+    dist.fill_diagonal_(torch.inf)
+    near = dist.topk(min(partners, n - 1), dim=1, largest=False).indices
+    a = torch.arange(n, device=m.device)[:, None].expand_as(near)
+    pairs = torch.stack([torch.minimum(a, near), torch.maximum(a, near)], -1).reshape(-1, 2)
+    return torch.unique(pairs, dim=0)
