@@ -39,9 +39,14 @@ __all__ = [
     "ExtractionReport",
     "audio_paths",
     "cache_path",
+    "check_jobs",
+    "compute_features",
     "extract_collection",
     "extract_track",
     "find_tracks",
+    "load_cached",
+    "open_cache",
+    "write_failures",
 ]
 
 log = logging.getLogger(__name__)
@@ -246,25 +251,17 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
     from hdpmusic.corpus import CorpusWriter
 
     out = Path(out)
-    if jobs == 0:
-        raise ParameterError("jobs must be a positive number of processes or -1 (all cores)")
+    check_jobs(jobs)
     if out.exists() and not overwrite:
         raise HdpmusicError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
     tracks = find_tracks(source)
     cache = Path(cache) if cache is not None else out.with_name(out.name + ".cache")
-    with _cache_lock(cache):
-        _check_cache_config(cache, config)
-        statuses = _run_jobs(tracks, cache, config, jobs=jobs, progress=progress,
-                             backend=backend)
+    with open_cache(cache, config):
+        statuses = compute_features(tracks, cache, config, jobs=jobs, progress=progress,
+                                    backend=backend)
         failures = {song_id: error for song_id, (status, error) in statuses.items()
                     if status == "failed"}
-        failures_path = cache / _FAILURES_FILE
-        with atomic_path(failures_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-            for song_id, path in tracks:
-                if song_id in failures:
-                    fh.write(json.dumps({"id": song_id, "path": str(path),
-                                         "error": failures[song_id]},
-                                        ensure_ascii=False) + "\n")
+        failures_path = write_failures(cache, tracks, failures)
         n_cached = sum(status == "cached" for status, _ in statuses.values())
         n_computed = sum(status == "done" for status, _ in statuses.values())
         ok = [song_id for song_id, _ in tracks if song_id not in failures]
@@ -279,7 +276,7 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         attrs["audio_root"] = str(Path(source).resolve())  # see audio_paths
         with CorpusWriter(out, config.dim, attrs=attrs, overwrite=overwrite) as writer:
             for song_id in ok:
-                writer.append(song_id, _load_cached(cache_path(cache, song_id), config))
+                writer.append(song_id, load_cached(cache, song_id, config))
     log.debug("%s: %d tracks (%d from the cache, %d computed), %d failed", out, len(ok),
               n_cached, n_computed, len(failures))
     return ExtractionReport(out, len(ok), len(failures), n_cached, n_computed,
@@ -290,8 +287,59 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()) or "unknown error"
 
 
-def _load_cached(path: Path, config: FeatureConfig) -> np.ndarray:
-    """A cached track's features, checked (a bad file is named with the fix)."""
+def check_jobs(jobs: int) -> None:
+    """Raise :class:`ParameterError` for ``jobs == 0`` (joblib: -1 is one per core)."""
+    if jobs == 0:
+        raise ParameterError("jobs must be a positive number of processes or -1 (all cores)")
+
+
+@contextlib.contextmanager
+def open_cache(cache: str | os.PathLike, config: FeatureConfig) -> Iterator[Path]:
+    """Hold a feature cache for one run: locked, and checked against ``config``.
+
+    Yields
+    ------
+    pathlib.Path
+        The cache folder (created when missing).
+
+    Raises
+    ------
+    HdpmusicError
+        The cache is in use by another run, or was made with other settings.
+    """
+    cache = Path(cache)
+    with _cache_lock(cache):
+        _check_cache_config(cache, config)
+        yield cache
+
+
+def write_failures(cache: Path, tracks: list[tuple[str, Path]],
+                   failures: dict[str, str | None]) -> Path:
+    """Write ``<cache>/failures.jsonl`` (one JSON line per failed track, in track order).
+
+    Returns
+    -------
+    pathlib.Path
+        The file (empty when nothing failed).
+    """
+    failures_path = cache / _FAILURES_FILE
+    with atomic_path(failures_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for song_id, path in tracks:
+            if song_id in failures:
+                fh.write(json.dumps({"id": song_id, "path": str(path),
+                                     "error": failures[song_id]},
+                                    ensure_ascii=False) + "\n")
+    return failures_path
+
+
+def load_cached(cache: str | os.PathLike, song_id: str, config: FeatureConfig) -> np.ndarray:
+    """A cached track's features, checked (a bad file is named with the fix).
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames, config.dim), float32
+    """
+    path = cache_path(cache, song_id)
     try:
         frames = np.load(path, allow_pickle=False)
     except Exception as err:
@@ -346,10 +394,26 @@ def _check_cache_config(cache: Path, config: FeatureConfig) -> None:
         tmp.write_text(json.dumps(want, indent=1), encoding="utf-8")
 
 
-def _run_jobs(tracks: list[tuple[str, Path]], cache: Path, config: FeatureConfig, *,
-              jobs: int, progress: bool,
-              backend: str | None) -> dict[str, tuple[str, str | None]]:
-    """Status of every track, computing the ones not cached yet (in parallel)."""
+def compute_features(tracks: list[tuple[str, Path]], cache: Path, config: FeatureConfig, *,
+                     jobs: int = 1, progress: bool = True,
+                     backend: str | None = None) -> dict[str, tuple[str, str | None]]:
+    """Cache the features of every track not cached yet (in parallel).
+
+    Parameters
+    ----------
+    tracks : list of (str, pathlib.Path)
+        ``(id, audio file)``, as from :func:`find_tracks`.
+    cache : pathlib.Path
+        A cache folder held with :func:`open_cache`.
+    config : FeatureConfig
+    jobs, progress, backend
+        As in :func:`extract_collection`.
+
+    Returns
+    -------
+    dict
+        ``id -> (status, error)``, status one of ``"cached"``, ``"done"``, ``"failed"``.
+    """
     statuses: dict[str, tuple[str, str | None]] = {}
     todo = []
     for song_id, path in tracks:
