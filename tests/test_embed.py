@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from audio_gen import music, write, write_corrupt
+from audio_gen import write_corrupt
+from fitted_models import songs_and_models
 from hdpmusic import HDPGMM, Corpus, Representations
-from hdpmusic.baselines.clmr import CLMR
 from hdpmusic.baselines.g1 import G1
-from hdpmusic.baselines.vq import VQCodebook
 from hdpmusic.cli import main
 from hdpmusic.embed import embed_collection
 from hdpmusic.errors import HdpmusicError
@@ -26,31 +25,9 @@ def one_torch_thread():
 def setup(tmp_path_factory):
     """Six generated songs (one corrupt file besides), their corpus, and fitted models."""
     root = tmp_path_factory.mktemp("embed")
-    songs = root / "songs"
-    for i in range(6):
-        write(songs / ("a" if i < 3 else "b") / f"s{i}.wav", music(1.5, seed=i),
-              subtype="FLOAT")
-    write_corrupt(songs / "b" / "broken.wav")
-    corpus_path = root / "corpus.h5"
-    assert main(["-q", "extract", str(songs), "--out", str(corpus_path)]) == 0
-    corpus = Corpus.open(corpus_path)
-    models = {}
-    fitted = {
-        "hdpgmm": HDPGMM(6, 3, batch_size=6, max_epochs=1, init_samples=200,
-                         device="cpu", verbose=False),
-        "g1": G1(device="cpu"),
-        "vq": VQCodebook(4, batch_size=64, max_epochs=1, device="cpu", verbose=False),
-    }
-    for name, model in fitted.items():
-        model.fit(corpus)
-        models[name] = root / f"{name}.ckpt"
-        model.save(models[name])
-    clmr = CLMR(channels=(8, 8, 16, 16, 16), projection_dim=8, batch_size=2, max_steps=1,
-                num_workers=0, device="cpu", verbose=False)
-    clmr.fit([str(songs / i) for i in corpus.ids])
-    models["clmr"] = root / "clmr.ckpt"
-    clmr.save(models["clmr"])
-    return {"root": root, "songs": songs, "corpus": corpus_path, "models": models}
+    write_corrupt(root / "songs" / "b" / "broken.wav")
+    songs, corpus, models = songs_and_models(root)
+    return {"songs": songs, "corpus": corpus, "models": models}
 
 
 @pytest.mark.parametrize("name", ["hdpgmm", "g1", "vq", "clmr"])
