@@ -152,6 +152,17 @@ def test_short_and_silent_sounds_get_embeddings(loaded, name):
         assert emb.shape[0] == 2 and emb.shape[1] >= 1 and torch.isfinite(emb).all()
 
 
+def test_to_device_reloads_the_model(models):
+    """`.to(device)` (what hear-eval-kit calls) loads the model on that device."""
+    model = hear.load_model(str(models["g1"]), device="cpu")
+    first = model.estimator
+    assert model.to("cpu").estimator is first and model.device == torch.device("cpu")
+    model.to("meta")  # a device without data: G1 keeps no tensors, so it loads there
+    assert model.device.type == "meta" and model.estimator.device == "meta"
+    model.to_empty(device="cpu")  # out of meta (the anchor buffer holds no data)
+    assert model.estimator.device == "cpu" and model.estimator is not first
+
+
 def test_bad_audio(loaded):
     model = loaded["g1"]
     for bad in (torch.zeros(22050), torch.zeros(2, 0), torch.full((1, 22050), np.nan)):
