@@ -138,8 +138,7 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
     with progress_bar(len(tracks), "embedding", unit="track", enabled=progress,
                       leave=True) as bar:
         if model_input(name) == "audio":
-            if jobs != 1:
-                model.num_workers = jobs if jobs > 0 else os.cpu_count() or 1
+            model.num_workers = 0 if jobs == 1 else jobs if jobs > 0 else os.cpu_count() or 1
             ids, rows, failed = _embed_audio(model, chunks, options, bar)
             report = EmbedReport(out, len(ids), len(failed), failed_ids=sorted(failed))
         else:
