@@ -130,11 +130,9 @@ class HearModel(torch.nn.Module):
         super().__init__()
         self.path = path
         self.chunk_frames = chunk_frames
-        self.name, self.estimator = _load_estimator(path, device=device)
+        self._load(device)
         self.audio_model = model_input(self.name) == "audio"
         self.options = _transform_options(self.name, self.estimator, kind=kind, log=log)
-        if hasattr(self.estimator, "verbose"):
-            self.estimator.verbose = False
         self.register_buffer("_device_anchor", torch.empty(0, device=self._estimator_device()),
                              persistent=False)
         if self.audio_model:
@@ -148,6 +146,12 @@ class HearModel(torch.nn.Module):
         self.timestamp_embedding_size = int(self.frames(probe).shape[1])
 
     # ------------------------------------------------------------------ device
+    def _load(self, device: str | None) -> None:
+        """(Re)load the estimator, quiet (no progress bars), on ``device``."""
+        self.name, self.estimator = _load_estimator(self.path, device=device)
+        if hasattr(self.estimator, "verbose"):
+            self.estimator.verbose = False
+
     def _estimator_device(self) -> torch.device:
         from hdpmusic.devices import resolve_device
 
@@ -158,9 +162,7 @@ class HearModel(torch.nn.Module):
         super()._apply(fn, recurse)
         device = self._device_anchor.device
         if device != self._estimator_device():
-            self.name, self.estimator = _load_estimator(self.path, device=str(device))
-            if hasattr(self.estimator, "verbose"):
-                self.estimator.verbose = False
+            self._load(str(device))
         return self
 
     @property
