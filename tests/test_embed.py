@@ -42,6 +42,8 @@ def test_embed_equals_extract_then_transform(setup, tmp_path, name):
     assert "b/broken.wav" not in got.ids
     if name == "clmr":  # a network: chunk batches of other sizes may round differently
         np.testing.assert_allclose(got.X, want.X, rtol=1e-5, atol=1e-6)
+    elif name == "hdpgmm":  # float32 GEMMs over batches of 3 songs, not 6: a few ulps
+        np.testing.assert_allclose(got.X, want.X, rtol=1e-6, atol=1e-6)
     else:
         np.testing.assert_array_equal(got.X, want.X)
     for key in ("model", "kind", "log", "source"):
@@ -110,3 +112,33 @@ def test_embed_errors(setup, tmp_path, capsys):
     with pytest.raises(HdpmusicError, match="all 1 tracks failed"):
         embed_collection(model, bad, tmp_path / "y.h5", progress=False)
     assert not (tmp_path / "x.h5").exists() and not (tmp_path / "y.h5").exists()
+
+
+def test_embed_shares_extracts_cache_keys_and_quiet_after_the_verb(setup, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    assert main(["-q", "extract", str(setup["songs"]), "--out", str(tmp_path / "c.h5"),
+                 "--cache", str(cache), "--hash"]) == 0
+    capsys.readouterr()
+    embed = ["embed", str(setup["models"]["g1"]), str(setup["songs"]), "--cache", str(cache),
+             "--out", str(tmp_path / "e.h5"), "--overwrite"]
+    assert main([*embed, "--hash", "-q"]) == 0
+    out = capsys.readouterr()
+    assert "(0 extracted, 6 from the cache), 1 failed" in out.out
+    assert "embedding" not in out.err                      # -q after the verb: no bar
+    assert main([*embed, "--hash", "--recompute"]) == 0
+    out = capsys.readouterr()
+    assert "(6 extracted, 0 from the cache)" in out.out and "embedding" in out.err
+    # without --hash the entries are keyed on size and mtime: the hashed ones are replaced
+    assert all("#sha256-" in entry.name for entry in cache.glob("??/*.npy"))
+    assert main([*embed, "-q"]) == 0
+    assert "(6 extracted, 0 from the cache)" in capsys.readouterr().out
+    entries = list(cache.glob("??/*.npy"))
+    assert len(entries) == 6 and not any("#sha256-" in entry.name for entry in entries)
+
+
+def test_embed_checks_the_output_folder_first(setup, tmp_path, capsys):
+    (tmp_path / "file").write_text("in the way")
+    assert main(["-q", "embed", str(setup["models"]["g1"]), str(setup["songs"]), "--out",
+                 str(tmp_path / "file" / "e.h5"), "--cache", str(tmp_path / "cache")]) == 1
+    assert "a file is in the way" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()                # nothing extracted

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from hdpmusic.atomic import check_writable, remove_stale_temporaries
 from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.extract import (
     check_jobs,
@@ -30,6 +31,7 @@ from hdpmusic.extract import (
     find_tracks,
     load_cached,
     open_cache,
+    track_entries,
     write_failures,
 )
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
@@ -76,6 +78,7 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
                      out: str | os.PathLike, *, options: dict[str, Any] | None = None,
                      device: str | None = None, cache: str | os.PathLike | None = None,
                      jobs: int = 1, chunk_songs: int = 256, overwrite: bool = False,
+                     recompute: bool = False, content_hash: bool = False,
                      config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True,
                      backend: str | None = None) -> EmbedReport:
     """Write the representation of every track of ``source`` under a fitted model.
@@ -105,6 +108,11 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         Songs extracted and embedded together (bounds memory).
     overwrite : bool
         Replace an existing ``out``.
+    recompute, content_hash : bool
+        Frame models: compute every track's features again / key the cache entries on
+        the audio files' content, as in :func:`~hdpmusic.extract.extract_collection`
+        (give the same ``content_hash`` as the ``hdpmusic extract`` that made the cache,
+        or its entries are recomputed).
     config : FeatureConfig
         Feature settings of a frame model (the model must have been fitted on them).
     progress : bool
@@ -119,9 +127,10 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
     Raises
     ------
     HdpmusicError
-        ``out`` exists (without ``overwrite``), no tracks, every track failed, a cache
-        in use or made with other settings, or features of another dimension than the
-        model's. Nothing is written to ``out`` then.
+        ``out`` exists (without ``overwrite``), its folder or the cache folder cannot be
+        written, no tracks, every track failed, a cache in use or made with other
+        settings, or features of another dimension than the model's. Nothing is written
+        to ``out`` then.
     """
     out = Path(out)
     check_jobs(jobs)
@@ -130,6 +139,8 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
     if out.exists() and not overwrite:
         raise HdpmusicError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
     tracks = find_tracks(source)
+    check_writable(out.parent, "output folder")
+    remove_stale_temporaries(out)
     name, model = load_model(model_path, device=device)
     if hasattr(model, "verbose"):
         model.verbose = False  # one bar over the tracks instead of one per chunk
@@ -144,7 +155,9 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         else:
             cache = Path(cache) if cache is not None else out.with_name(out.name + ".cache")
             report, ids, rows = _embed_frames(model, chunks, options, cache, out, config,
-                                              jobs=jobs, backend=backend, bar=bar)
+                                              jobs=jobs, backend=backend, bar=bar,
+                                              recompute=recompute,
+                                              content_hash=content_hash)
     attrs = {"model": name, **{k: options[k] for k in ("kind", "log") if k in options},
              "source": os.fspath(model_path), "audio": str(Path(source).resolve())}
     Representations(ids, np.concatenate(rows), attrs).save(out, overwrite=overwrite)
@@ -181,7 +194,7 @@ def _embed_audio(model: Any, chunks: list[list[tuple[str, Path]]], options: dict
 
 def _embed_frames(model: Any, chunks: list[list[tuple[str, Path]]], options: dict[str, Any],
                   cache: Path, out: Path, config: FeatureConfig, *, jobs: int,
-                  backend: str | None, bar: Any,
+                  backend: str | None, bar: Any, recompute: bool, content_hash: bool,
                   ) -> tuple[EmbedReport, list[str], list[np.ndarray]]:
     """Features through the cache, then the frame model, chunk after chunk."""
     dim = getattr(model, "n_features_in_", config.dim)
@@ -191,20 +204,22 @@ def _embed_frames(model: Any, chunks: list[list[tuple[str, Path]]], options: dic
                         f"from `hdpmusic extract`")
     ids: list[str] = []
     rows: list[np.ndarray] = []
-    failures: dict[str, str | None] = {}
     n_cached = n_computed = 0
     tracks = [track for part in chunks for track in part]
     with open_cache(cache, config):
+        tasks, failures = track_entries(tracks, cache, content_hash)
+        readable = {task[0]: task for task in tasks}  # id -> (id, audio file, cache file)
         for part in chunks:
-            statuses = compute_features(part, cache, config, jobs=jobs, progress=False,
-                                        backend=backend)
-            n_cached += sum(status == "cached" for status, _ in statuses.values())
+            todo = [readable[song_id] for song_id, _ in part if song_id in readable]
+            statuses = compute_features(todo, config, jobs=jobs, progress=False,
+                                        backend=backend, recompute=recompute)
+            n_cached += len(todo) - len(statuses)
             n_computed += sum(status == "done" for status, _ in statuses.values())
-            ok = [song_id for song_id, _ in part if statuses[song_id][0] != "failed"]
             failures.update({song_id: error for song_id, (status, error) in statuses.items()
                              if status == "failed"})
+            ok = [song_id for song_id, _, _ in todo if song_id not in failures]
             if ok:
-                rows.append(model.transform([load_cached(cache, song_id, config)
+                rows.append(model.transform([load_cached(readable[song_id][2], config)
                                              for song_id in ok], **options))
                 ids.extend(ok)
             bar.update(len(part))

@@ -88,5 +88,5 @@ def load_model(path: str | os.PathLike, *, device: str | None = None) -> tuple[s
     if device is None:
         return name, cls.load(path)
     if "device" not in inspect.signature(cls.load).parameters:
-        raise ParameterError(f"{name} models take no device setting")
+        raise ParameterError(f"--device does not apply to {name} models")
     return name, cls.load(path, device=device)

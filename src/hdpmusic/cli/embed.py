@@ -32,6 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "an earlier `hdpmusic extract` works too)")
     p.add_argument("--chunk-songs", type=int, default=256, metavar="N",
                    help="songs extracted and embedded together (bounds memory; default 256)")
+    p.add_argument("--recompute", action="store_true",
+                   help="frame models: compute every track's features again instead of "
+                        "taking them from the cache")
+    p.add_argument("--hash", action="store_true",
+                   help="frame models: recognise unchanged audio files by a hash of their "
+                        "content, as `hdpmusic extract --hash` (give it when the cache was "
+                        "made with --hash, or its features are recomputed)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=run)
 
@@ -47,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     report = embed_collection(args.model, args.source, args.out, options=options,
                               device=args.device, cache=args.cache, jobs=args.jobs,
                               chunk_songs=args.chunk_songs, overwrite=args.overwrite,
+                              recompute=args.recompute, content_hash=args.hash,
                               progress=not args.quiet)
     computed = (f" ({report.n_computed} extracted, {report.n_cached} from the cache)"
                 if report.failures is not None else "")

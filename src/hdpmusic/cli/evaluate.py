@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from hdpmusic.evaluation.protocol import (
         evaluate,
         format_summary,
+        split_warnings,
         summarise,
         write_results,
     )
@@ -74,6 +76,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     task = read_task(args.task)
     reps = [Representations.load(p) for p in args.reps]
     tags = None if args.tags is None else _read_tags(args.tags)
+    for message in split_warnings(task, args.task_kind, tags):
+        logging.getLogger(__name__).warning("warning: %s: %s", args.task, message)
     results = []
     for r, label in zip(reps, model_labels(reps, args.reps), strict=True):
         results += evaluate(task, r, task_kind=args.task_kind, runs=args.runs,

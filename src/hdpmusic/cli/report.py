@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--models", nargs="+", default=[], metavar="MODEL",
                    help="HDPGMM model files whose training traces are plotted")
     p.add_argument("--out", required=True, help="report directory")
-    p.add_argument("--title", default="hdpmusic report")
+    p.add_argument("--title", default="hdpmusic report",
+                   help="title of the report (default 'hdpmusic report')")
     p.set_defaults(func=run)
 
 

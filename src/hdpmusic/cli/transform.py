@@ -11,6 +11,7 @@ import argparse
 import inspect
 from typing import Any
 
+from hdpmusic.cli._inputs import open_corpus
 from hdpmusic.errors import ParameterError
 
 
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="audio models: the folder the corpus ids are relative to, or the "
                         "list file given to `hdpmusic extract` (default: what extract "
                         "recorded)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=run)
 
 
@@ -43,20 +44,22 @@ def add_transform_options(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.corpus import Corpus
     from hdpmusic.extract import audio_paths
     from hdpmusic.registry import load_model, model_input
     from hdpmusic.representations import Representations
 
     name, model = load_model(args.model, device=args.device)
+    if hasattr(model, "verbose"):
+        model.verbose = not args.quiet          # the progress bars of transform
     options = transform_options(name, model, args)
     if model_input(name) == "audio":
-        corpus = Corpus.open(args.corpus)
+        corpus = open_corpus(args.corpus, "transform")
         data: Any = audio_paths(corpus, args.audio_root)
     else:
         if args.audio_root is not None:
             raise ParameterError(f"--audio-root applies to audio models only, not {name}")
-        corpus = Corpus.open(args.corpus, dim=getattr(model, "n_features_in_", None))
+        corpus = open_corpus(args.corpus, "transform",
+                             dim=getattr(model, "n_features_in_", None))
         data = corpus
     X = model.transform(data, **options)
     attrs = {"model": name, **{k: options[k] for k in ("kind", "log") if k in options},
