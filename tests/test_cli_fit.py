@@ -62,7 +62,7 @@ def test_bad_parameters_and_files_give_one_line_errors(corpus_file, tmp_path, ca
 
 
 def test_resume_after_kill_matches_uninterrupted(corpus_file, tmp_path):
-    epochs = ["--epochs", "40", "--checkpoint-every", "1"]
+    epochs = ["--epochs", "40", "--tol", "0", "--checkpoint-every", "1"]
     full = tmp_path / "full.hdp"
     assert main(["-q", "fit", str(corpus_file), "--out", str(full), *epochs, *ARGS]) == 0
     out = tmp_path / "killed.hdp"

@@ -24,12 +24,9 @@ from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 #: HDPGMM-only options: argparse dest -> HDPGMM parameter. Their argparse default is
 #: None, meaning "not given": HDPGMM's own defaults (the paper's) apply to a new fit,
 #: the checkpoint's on --resume, and one given with another model is an error.
-HDPGMM_OPTIONS: dict[str, str] = {
-    "n_components": "n_components", "n_song_components": "n_song_components",
-    "kappa": "kappa", "tau0": "tau0", "eta0": "eta0", "splash": "splash", "gamma": "gamma",
-    "alpha0": "alpha0", "whiten": "whiten", "init": "init", "local_tol": "local_tol",
-    "local_max_iter": "local_max_iter", "dtype": "dtype",
-}
+HDPGMM_OPTIONS: dict[str, str] = {name: name for name in (
+    "n_components", "n_song_components", "algorithm", "tol", "moves", "kappa", "tau0", "eta0",
+    "splash", "gamma", "alpha0", "whiten", "init", "local_tol", "local_max_iter", "dtype")}
 #: Shared options HDPGMM takes: dest -> HDPGMM parameter
 HDPGMM_SHARED = {"batch_size": "batch_size", "epochs": "max_epochs", "seed": "random_state"}
 #: Default of --checkpoint-every for every model that writes training checkpoints
@@ -67,8 +64,11 @@ BASELINE_OPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "fit", help="fit HDPGMM (or a baseline) on a corpus",
-        description="Fit a model on a corpus file and save it. HDPGMM defaults are the "
-                    "paper's (K=256, T=32, batch 1024, kappa 0.6, tau0 64, eta0 0.1). "
+        description="Fit a model on a corpus file and save it. HDPGMM is fitted by "
+                    "memoized VI with merge/delete moves until its ELBO stops changing "
+                    "(--algorithm memoized, the default), or by the paper's online VI "
+                    "(--algorithm online: K=256, T=32, batch 1024, kappa 0.6, tau0 64, "
+                    "eta0 0.1, --epochs passes). "
                     "Audio models (kim, clmr) read the audio files named by the corpus "
                     "ids, found under the folder the corpus was extracted from (or "
                     "--audio-root). With --resume the run continues with the settings "
@@ -100,11 +100,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="corpus truncation K (256)")
     g.add_argument("--n-song-components", type=int, default=None,
                    help="song truncation T (32)")
+    g.add_argument("--algorithm", choices=["memoized", "online"], default=None,
+                   help="memoized VI with moves, stopping on convergence (default), or "
+                        "the paper's online VI with step (tau0 + t)^-kappa")
+    g.add_argument("--tol", type=_finite_at_least(0.0), default=None,
+                   help="memoized: relative ELBO change over a pass that ends the fit "
+                        "(1e-5; 0: run all --epochs)")
+    g.add_argument("--no-moves", dest="moves", action="store_const", const=False,
+                   default=None, help="memoized: no merge/delete/reorder moves")
     g.add_argument("--kappa", type=float, default=None,
-                   help="forgetting rate of the step size (tau0 + t)^-kappa (0.6)")
+                   help="online: forgetting rate of the step size (tau0 + t)^-kappa (0.6)")
     g.add_argument("--tau0", type=_finite_at_least(0.0), default=None,
-                   help="delay of the step size (tau0 + t)^-kappa (64)")
-    g.add_argument("--eta0", type=float, default=None, help="splash regulariser (0.1)")
+                   help="online: delay of the step size (tau0 + t)^-kappa (64)")
+    g.add_argument("--eta0", type=float, default=None,
+                   help="splash regulariser (default 0.1 online, 0 memoized)")
     g.add_argument("--splash", choices=["uniform", "simplex"], default=None,
                    help="splash target: uniform (default) or the study's random simplex")
     g.add_argument("--gamma", type=float, default=None,
@@ -118,8 +127,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="initialisation: k-means++ seeding of the means (default) or "
                         "random hard assignments (the study's)")
     g.add_argument("--local-tol", type=float, default=None,
-                   help="relative change of a song's local bound that stops its local "
-                        "step (1e-4)")
+                   help="change of a song's local bound per frame (nats) that stops its "
+                        "local step (1e-3)")
     g.add_argument("--local-max-iter", type=int, default=None,
                    help="iteration cap of the local step (100)")
     g.add_argument("--dtype", choices=["float32", "float64"], default=None,
@@ -329,6 +338,7 @@ def _flag(dest: str) -> str:
 
 
 def _fit_hdpgmm(args: argparse.Namespace) -> int:
+    from hdpmusic.atomic import check_writable, remove_stale_temporaries
     from hdpmusic.corpus import corpus_fingerprint
     from hdpmusic.locking import output_lock
     from hdpmusic.model.distributed import init_from_env, world
@@ -344,6 +354,9 @@ def _fit_hdpgmm(args: argparse.Namespace) -> int:
     device = init_from_env(args.device)          # under torchrun: join the process group
     lead = world()[0] == 0                       # rank 0 logs and writes
     verbose = lead and not args.quiet
+    if lead:
+        check_writable(out.parent)
+        remove_stale_temporaries(out)
     with output_lock(out) if lead else contextlib.nullcontext():
         resume = args.resume and out.exists()
         if out.exists() and not (args.overwrite or args.resume):
@@ -371,9 +384,12 @@ def _fit_hdpgmm(args: argparse.Namespace) -> int:
         if not lead:
             return 0
         model.save(out)
-    last = model.history_[-1] if model.history_ else {}
+    last = model.passes_[-1] if model.passes_ else {}
+    stop = ("converged" if model.converged_ else "stopped at --epochs") \
+        if model.algorithm == "memoized" else "online"
     print(f"saved {out}: {model.n_active_components_} active components, "
-          f"ELBO/frame {last.get('elbo_per_frame', float('nan')):.4g}")
+          f"ELBO/frame {last.get('elbo_per_frame', float('nan')):.4g} after "
+          f"{len(model.passes_)} passes ({stop})")
     return 0
 
 

@@ -74,7 +74,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         Passes over the corpus in :meth:`fit` (a cap for memoized inference).
     algorithm : {"memoized", "online"}
     tol : float
-        Memoized: relative change of the ELBO over a pass below which the fit stops.
+        Memoized: relative change of the ELBO over a pass below which the fit stops
+        (0: run ``max_epochs`` passes).
     moves : bool
         Memoized: reorder and merge/delete components at the end of each pass.
     kappa, tau0 : float
@@ -125,13 +126,14 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         Components that explain at least 0.1 % of the frames (responsibilities without
         the splash).
     history_ : list of dict
-        One record per update: step, epoch, elbo_per_frame, n_active, rho (online), eta,
+        One record per update: step, epoch, elbo_per_frame, n_active, n_effective (exp of
+        the entropy of E[β]), rho (online), eta,
         local_iter (mean), frames_per_s, seconds, padding, and (in :meth:`fit`) data_wait,
         the share of the step's time spent waiting for the batch to be read.
     passes_ : list of dict
         One record per pass of :meth:`fit`: pass, elbo_per_frame (memoized: the exact
         whole-corpus ELBO after the pass's moves; online: the mean of the pass's
-        mini-batch estimates), n_active, merges, reordered, seconds.
+        mini-batch estimates), n_active, n_effective, merges, reordered, seconds.
     converged_ : bool
         Whether the last :meth:`fit` stopped on ``tol`` rather than ``max_epochs``.
     whitener_ : Whitener or None
@@ -426,6 +428,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             "history": self.history_,
             "passes": self.passes_,
             "converged": bool(getattr(self, "converged_", False)),
+            "corpus_fingerprint": getattr(self, "corpus_fingerprint_", None),
         }
         save_checkpoint(path, model=CHECKPOINT_MODEL, version=CHECKPOINT_VERSION,
                         header=header, tensors=tensors)
@@ -451,6 +454,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         model.batch_in_epoch_ = pos["batch_in_epoch"]
         model.history_, model.passes_ = list(header["history"]), list(header["passes"])
         model.converged_ = bool(header["converged"])
+        model.corpus_fingerprint_ = header["corpus_fingerprint"]
         memo = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith("memo.")}
         model.memo_ = (MemoizedVI.from_state_tensors(memo, model._memo_device(
             len(memo["songs"]))) if memo else None)
@@ -472,8 +476,11 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             (m0, lam0, W0, nu0), _, gamma_prior = raw["hyper_params"]
             K, T = int(raw["max_components_corpus"]), int(raw["max_components_document"])
         except Exception as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            if "weights_only" in str(err):
+                reason = "it holds objects other than tensors and plain containers"
             raise FormatError(f"{path} is not a checkpoint of the study's pytorch-hdpgmm "
-                              f"({err})") from err
+                              f"({reason})") from err
         f64 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
         m, lam, W, nu, u, v = map(f64, (m, lam, W, nu, u, v))
         m0, W0 = f64(m0), f64(W0)
@@ -559,7 +566,9 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self.n_steps_ = t + 1
         seconds = time.perf_counter() - t0
         record.update({"elbo_per_frame": elbo / self.n_frames_,
-                       "n_active": self.n_active_components_, "local_iter": iters / n_songs,
+                       "n_active": self.n_active_components_,
+                       "n_effective": self._effective_components(),
+                       "local_iter": iters / n_songs,
                        "frames_per_s": n_frames / seconds, "seconds": seconds,
                        "padding": 1.0 - n_frames / max(padded, 1.0)})
         self.history_.append(record)
@@ -578,13 +587,13 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             elbo = self._optimal_elbo(self.stats_) / self.n_frames_
             previous = self.passes_[-1]["elbo_per_frame"] if self.passes_ else None
             self.converged_ = bool(
-                self.memo_.complete and previous is not None
+                self.tol > 0 and self.memo_.complete and previous is not None
                 and not (record["merges"] or record["reordered"])
                 and abs(elbo - previous) <= self.tol * abs(elbo))
         else:
             elbo = float(np.mean([h["elbo_per_frame"] for h in steps])) if steps else np.nan
         record.update({"elbo_per_frame": elbo, "n_active": self.n_active_components_,
-                       "seconds": seconds})
+                       "n_effective": self._effective_components(), "seconds": seconds})
         self.passes_.append(record)
         self.epoch_, self.batch_in_epoch_ = self.epoch_ + 1, 0
         log.info("pass %d: elbo/frame %.6g, %d components, %d merges", record["pass"], elbo,
@@ -625,6 +634,12 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                                           kappa=self.kappa)
         if message is not None:
             warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+    def _effective_components(self) -> float:
+        """exp of the entropy of E[β]: the number of equally weighted components with the
+        same spread of weight."""
+        w = self._globals_.weights
+        return float(torch.exp(-torch.special.xlogy(w, w).sum()))
 
     def _eta0(self) -> float:
         return DEFAULT_ETA0[self.algorithm] if self.eta0 is None else float(self.eta0)
