@@ -21,6 +21,10 @@ numba's disk cache), workers end within a second of this process's death
 the kernel's out-of-memory killer) does not end the run: the tracks it may have held are
 retried one at a time in fresh workers, and a track whose worker dies again is recorded
 as failed.
+
+The steps are public for :mod:`hdpmusic.embed`, which shares the cache: :func:`open_cache`,
+:func:`track_entries`, :func:`compute_features`, :func:`load_cached`,
+:func:`write_failures`.
 """
 
 from __future__ import annotations
@@ -51,10 +55,16 @@ __all__ = [
     "ExtractionReport",
     "audio_paths",
     "cache_path",
+    "check_jobs",
+    "compute_features",
     "extract_collection",
     "extract_track",
     "find_tracks",
+    "load_cached",
+    "open_cache",
     "source_key",
+    "track_entries",
+    "write_failures",
 ]
 
 log = logging.getLogger(__name__)
@@ -311,30 +321,21 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
     from hdpmusic.corpus import CorpusWriter
 
     out = Path(out)
-    if jobs == 0:
-        raise ParameterError("jobs must be a positive number of processes or -1 (all cores)")
+    check_jobs(jobs)
     if out.exists() and not overwrite:
         raise HdpmusicError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
     tracks = find_tracks(source)
     cache = Path(cache) if cache is not None else out.with_name(out.name + ".cache")
     check_writable(out.parent, "output folder")
-    check_writable(cache, "cache folder")
     remove_stale_temporaries(out)
-    with _cache_lock(cache):
-        _check_cache_config(cache, config)
-        tasks, failures = _tasks(tracks, cache, content_hash)
-        statuses = _run_jobs(tasks, len(tracks), config, jobs=jobs, progress=progress,
-                             backend=backend, recompute=recompute)
+    with open_cache(cache, config):
+        tasks, failures = track_entries(tracks, cache, content_hash)
+        statuses = compute_features(tasks, config, jobs=jobs, progress=progress,
+                                    backend=backend, recompute=recompute, total=len(tracks))
         failures.update({song_id: error for song_id, (status, error) in statuses.items()
                          if status == "failed"})
         targets = {song_id: target for song_id, _, target in tasks}
-        failures_path = cache / _FAILURES_FILE
-        with atomic_path(failures_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-            for song_id, path in tracks:
-                if song_id in failures:
-                    fh.write(json.dumps({"id": song_id, "path": str(path),
-                                         "error": failures[song_id]},
-                                        ensure_ascii=False) + "\n")
+        failures_path = write_failures(cache, tracks, failures)
         n_cached = len(tasks) - len(statuses)
         n_computed = sum(status == "done" for status, _ in statuses.values())
         ok = [song_id for song_id, _ in tracks if song_id not in failures]
@@ -349,7 +350,7 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         attrs["audio_root"] = str(Path(source).resolve())  # see audio_paths
         with CorpusWriter(out, config.dim, attrs=attrs, overwrite=overwrite) as writer:
             for song_id in ok:
-                writer.append(song_id, _load_cached(targets[song_id], config))
+                writer.append(song_id, load_cached(targets[song_id], config))
     log.debug("%s: %d tracks (%d from the cache, %d computed), %d failed", out, len(ok),
               n_cached, n_computed, len(failures))
     return ExtractionReport(out, len(ok), len(failures), n_cached, n_computed,
@@ -360,8 +361,65 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()) or "unknown error"
 
 
-def _load_cached(path: Path, config: FeatureConfig) -> np.ndarray:
-    """A cached track's features, checked (a bad file is named with the fix)."""
+def check_jobs(jobs: int) -> None:
+    """Raise :class:`ParameterError` for ``jobs == 0`` (joblib: -1 is one per core)."""
+    if jobs == 0:
+        raise ParameterError("jobs must be a positive number of processes or -1 (all cores)")
+
+
+@contextlib.contextmanager
+def open_cache(cache: str | os.PathLike, config: FeatureConfig) -> Iterator[Path]:
+    """Hold a feature cache for one run: writable, locked, and checked against ``config``.
+
+    Yields
+    ------
+    pathlib.Path
+        The cache folder (created when missing).
+
+    Raises
+    ------
+    HdpmusicError
+        The cache folder cannot be written, is in use by another run, or was made with
+        other settings.
+    """
+    cache = check_writable(cache, "cache folder")
+    with _cache_lock(cache):
+        _check_cache_config(cache, config)
+        yield cache
+
+
+def write_failures(cache: Path, tracks: list[tuple[str, Path]],
+                   failures: dict[str, str | None]) -> Path:
+    """Write ``<cache>/failures.jsonl`` (one JSON line per failed track, in track order).
+
+    Returns
+    -------
+    pathlib.Path
+        The file (empty when nothing failed).
+    """
+    failures_path = cache / _FAILURES_FILE
+    with atomic_path(failures_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for song_id, path in tracks:
+            if song_id in failures:
+                fh.write(json.dumps({"id": song_id, "path": str(path),
+                                     "error": failures[song_id]},
+                                    ensure_ascii=False) + "\n")
+    return failures_path
+
+
+def load_cached(path: str | os.PathLike, config: FeatureConfig) -> np.ndarray:
+    """A cached track's features, checked (a bad file is named with the fix).
+
+    Parameters
+    ----------
+    path : path-like
+        The cache file (a track's entry from :func:`track_entries`).
+    config : FeatureConfig
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames, config.dim), float32
+    """
     try:
         frames = np.load(path, allow_pickle=False)
     except Exception as err:
@@ -416,12 +474,28 @@ def _check_cache_config(cache: Path, config: FeatureConfig) -> None:
         tmp.write_text(json.dumps(want, indent=1), encoding="utf-8")
 
 
-def _tasks(tracks: list[tuple[str, Path]], cache: Path,
-           content_hash: bool) -> tuple[list[_Task], dict[str, str]]:
+def track_entries(tracks: list[tuple[str, Path]], cache: Path,
+                  content_hash: bool = False) -> tuple[list[_Task], dict[str, str]]:
     """Every readable track with its cache file; why the others cannot be read.
 
     Cache entries of these ids made from another version of the audio (another key, or
     the key-less names of older versions of this module) are removed.
+
+    Parameters
+    ----------
+    tracks : list of (str, pathlib.Path)
+        ``(id, audio file)``, as from :func:`find_tracks`.
+    cache : pathlib.Path
+        A cache folder held with :func:`open_cache`.
+    content_hash : bool
+        Key the entries on the files' content (see :func:`source_key`).
+
+    Returns
+    -------
+    tasks : list of (str, pathlib.Path, pathlib.Path)
+        ``(id, audio file, cache file)`` of the readable tracks, in track order.
+    unreadable : dict
+        ``id -> error`` of the tracks whose audio file cannot be read.
     """
     entries: dict[Path, list[Path]] = {}
     for entry in cache.glob("??/*.npy"):
@@ -446,10 +520,30 @@ def _entry_track(entry: Path) -> Path:
     return entry.with_name(entry.stem.rpartition(_KEY_SEP)[0] or entry.stem)
 
 
-def _run_jobs(tasks: list[_Task], n_tracks: int, config: FeatureConfig, *, jobs: int,
-              progress: bool, backend: str | None,
-              recompute: bool) -> dict[str, tuple[str, str | None]]:
-    """Status of every track computed (not taken from the cache), in parallel."""
+def compute_features(tasks: list[_Task], config: FeatureConfig, *, jobs: int = 1,
+                     progress: bool = True, backend: str | None = None,
+                     recompute: bool = False,
+                     total: int | None = None) -> dict[str, tuple[str, str | None]]:
+    """Cache the features of every track not cached yet (in parallel).
+
+    Parameters
+    ----------
+    tasks : list of (str, pathlib.Path, pathlib.Path)
+        ``(id, audio file, cache file)``, from :func:`track_entries`.
+    config : FeatureConfig
+    jobs, progress, backend, recompute
+        As in :func:`extract_collection`.
+    total : int, optional
+        Tracks counted by the progress bar (default ``len(tasks)``); those not in
+        ``tasks`` count as done from the start.
+
+    Returns
+    -------
+    dict
+        ``id -> (status, error)`` of the tracks computed (the others were cached):
+        status ``"done"`` (error None) or ``"failed"`` (error: a one-line reason).
+    """
+    n_tracks = len(tasks) if total is None else total
     todo = tasks if recompute else [task for task in tasks if not task[2].exists()]
     if jobs != 1 or backend is not None:  # largest first: no long track left for the end
         todo = sorted(todo, key=lambda task: -_file_size(task[1]))

@@ -39,6 +39,7 @@ __all__ = [
     "check_signal",
     "extract_features",
     "load_audio",
+    "signal_features",
     "warm_up",
 ]
 
@@ -351,6 +352,36 @@ def extract_features(y_or_path: np.ndarray | str | os.PathLike, sr: int | None =
         if sr is not None and sr != config.sr:
             y = librosa.resample(y, orig_sr=sr, target_sr=config.sr)
         check_signal(y, name, min_samples=config.min_samples, sr=config.sr)
+    return signal_features(y, config, name)
+
+
+def signal_features(y: np.ndarray, config: FeatureConfig = DEFAULT_CONFIG,
+                    name: str = "signal") -> np.ndarray:
+    """The frame features of a float32 signal at ``config.sr``, without the audio checks.
+
+    What :func:`extract_features` computes once the signal has passed
+    :func:`check_signal`; callers that must give every input a result (silent or very
+    short clips in a benchmark, see :mod:`hdpmusic.hear`) call it directly.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,), float32
+        Mono signal at ``config.sr``; at least ``config.n_fft // 2 + 1`` samples (the
+        STFT's reflection padding).
+    config : FeatureConfig
+    name : str
+        What to call the signal in messages.
+
+    Returns
+    -------
+    np.ndarray, shape (1 + n_samples // config.hop_length, config.dim), float32
+
+    Raises
+    ------
+    DataError
+        Non-finite features.
+    """
+    import librosa
 
     stft = librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length)
     power = np.abs(stft) ** 2
