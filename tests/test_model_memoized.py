@@ -172,3 +172,14 @@ def test_nearest_pairs_against_brute_force():
     want = {tuple(sorted((a, int(b)))) for a in range(n) for b in np.argsort(dist[a])[:2]}
     got = nearest_pairs(torch.as_tensor(m), torch.as_tensor(P), 2)
     assert {tuple(p) for p in got.tolist()} == want
+
+
+def test_pass_records_feed_the_reports_training_plot(memoized_fit):
+    from hdpmusic.report import history_series
+
+    series = history_series(memoized_fit.passes_)
+    assert series.x_label == "pass" and len(series) == len(memoized_fit.passes_)
+    np.testing.assert_allclose(series.objective,
+                               [p["elbo_per_frame"] for p in memoized_fit.passes_])
+    assert series.counts["active (≥ 0.1 % of the usage)"][-1] == memoized_fit.n_active_components_
+    assert 1.0 <= series.counts["effective number"][-1] <= memoized_fit.n_active_components_

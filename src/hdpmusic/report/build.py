@@ -94,7 +94,9 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
     for name, model in (models or {}).items():
         heading = hdpgmm_title(name)
         file = f"{file_stem(name)}_training.png"
-        history = list(getattr(model, "history_", []) or [])
+        # one record per pass (the exact ELBO of memoized fits) where the model keeps them
+        history = list(getattr(model, "passes_", None) or getattr(model, "history_", None)
+                       or [])
         save_figure(model_figure(history_series(history) if history else None,
                                  np.asarray(model.weights_), f"{heading}: training and weights"),
                     out / file)
