@@ -959,7 +959,7 @@ def _describe(score: Any, excerpt: Any, tempo: float) -> dict[str, Any]:
 def _assemble(root: Path, settings: DemoSettings, pieces: dict[str, list[dict]],
               skipped: list[dict[str, str]]) -> DemoDataset:
     """Tracks with their split, and the simulated listening log."""
-    from hdpmusic.datasets.gtzan import stratified_split
+    from hdpmusic.datasets.splits import stratified_split
 
     records = [r for c in settings.classes for r in pieces[c]]
     splits = stratified_split([r["genre"] for r in records], settings.fractions,

@@ -17,13 +17,15 @@ docstring says which file to supply and its format. The command is ``hdpmusic pr
 """
 
 from hdpmusic.datasets.echonest import frequency_filter, prepare_echonest
-from hdpmusic.datasets.gtzan import prepare_gtzan, stratified_split
+from hdpmusic.datasets.gtzan import prepare_gtzan
 from hdpmusic.datasets.msd import make_subsets, prepare_msd
 from hdpmusic.datasets.mtat import MTAT_TOP50, prepare_mtat
+from hdpmusic.datasets.splits import group_split, stratified_split
 
 __all__ = [
     "MTAT_TOP50",
     "frequency_filter",
+    "group_split",
     "make_subsets",
     "prepare_echonest",
     "prepare_gtzan",
