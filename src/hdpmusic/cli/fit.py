@@ -73,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in --out (same corpus and seed; hdpgmm)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--songs", default=None, metavar="SPLIT[,SPLIT]",
+                   help="fit on the songs of these splits of a task file only, e.g. "
+                        "train,valid (no test song is seen; default: all songs)")
     c = p.add_argument_group("all models")
     c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     c.add_argument("--seed", type=int, default=0)
@@ -128,7 +131,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.corpus import Corpus
     from hdpmusic.registry import model_class, model_input
 
     if args.model == "hdpgmm":
@@ -153,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     params = baseline_params(args.model, cls, args)
     if "verbose" in inspect.signature(cls).parameters:
         params["verbose"] = not args.quiet
-    corpus = Corpus.open(args.corpus)
+    corpus = open_songs(args)
     if model_input(args.model) == "audio":
         from hdpmusic.extract import audio_paths
 
@@ -231,6 +233,20 @@ def _summary(model: Any) -> str:
     return ""
 
 
+def open_songs(args: argparse.Namespace) -> Any:
+    """The corpus to fit: the whole file, or the songs of the ``--songs`` splits."""
+    from hdpmusic.corpus import Corpus
+    from hdpmusic.taskdata import songs_in_splits
+
+    corpus = Corpus.open(args.corpus)
+    if args.songs is None:
+        return corpus
+    splits = [s.strip() for s in args.songs.split(",") if s.strip()]
+    if not splits:
+        raise ParameterError("--songs names no split; give e.g. --songs train,valid")
+    return songs_in_splits(corpus, splits)
+
+
 def _int_tuple(text: str) -> tuple[int, ...]:
     """``"16,32,64"`` → (16, 32, 64)."""
     try:
@@ -245,7 +261,6 @@ def _flag(dest: str) -> str:
 
 
 def _fit_hdpgmm(args: argparse.Namespace) -> int:
-    from hdpmusic.corpus import Corpus
     from hdpmusic.model.distributed import init_from_env, world
     from hdpmusic.model.hdpgmm import HDPGMM
 
@@ -260,7 +275,7 @@ def _fit_hdpgmm(args: argparse.Namespace) -> int:
     out = Path(args.out)
     device = init_from_env(args.device)          # under torchrun: join the process group
     lead = world()[0] == 0                       # rank 0 logs and writes
-    corpus = Corpus.open(args.corpus)
+    corpus = open_songs(args)
     if args.resume and out.exists():
         model = HDPGMM.load(out, device=device)
         model.set_params(max_epochs=epochs, verbose=lead and not args.quiet)
