@@ -354,7 +354,7 @@ def user_ndcg(graph: KnnGraph, users: UserSplit, k: int, *, top_n: int = TOP_N,
 
 def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: int = 0,
                             ks: Sequence[int] = DEFAULT_KS, top_n: int = TOP_N,
-                            keep_consumed: bool = False, n_splits: int = 1,
+                            keep_consumed: bool = False, n_splits: int = 5,
                             device: str = "cpu") -> tuple[float, dict[str, Any]]:
     """Mean test-user nDCG@top_n with k chosen on validation users.
 
@@ -374,7 +374,7 @@ def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: 
     keep_consumed : bool
         See :func:`user_ndcg`.
     n_splits : int
-        Independent user splits averaged into the score (the study used 5 per run).
+        Independent user splits averaged into the score (5 per run, as the study).
     device : str
         Torch device.
 
@@ -384,7 +384,7 @@ def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: 
         Mean over splits of the mean test-user nDCG.
     config : dict
         ``k`` (chosen per split), ``valid_ndcg`` (per split: k → score),
-        ``split_scores``, ``keep_consumed``, ``top_n``, ``n_valid_users``,
+        ``split_scores``, ``n_splits``, ``keep_consumed``, ``top_n``, ``n_valid_users``,
         ``n_test_users``, ``chance`` (mean test-user nDCG of a random ranking, see
         :func:`chance_ndcg`).
     """
@@ -404,7 +404,7 @@ def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: 
         valid_scores.append(by_k)
         split_scores.append(float(np.mean(user_ndcg(graph, test, best, **options))))
     config = {"k": chosen, "valid_ndcg": valid_scores, "split_scores": split_scores,
-              "keep_consumed": keep_consumed, "top_n": top_n,
+              "n_splits": n_splits, "keep_consumed": keep_consumed, "top_n": top_n,
               "n_valid_users": len(valid), "n_test_users": len(test),
               "chance": float(np.mean(chance))}
     return float(np.mean(split_scores)), config
