@@ -388,13 +388,15 @@ def _map(todo: list[tuple[str, Path]], cache: Path, config: FeatureConfig, *, jo
         return
     from joblib import Parallel, delayed, parallel_config
 
+    from hdpmusic.threads import n_jobs
+
     context = (parallel_config(backend=backend) if backend else
                parallel_config(backend="loky", inner_max_num_threads=1))
     calls = (delayed(_job)(song_id, path, cache_path(cache, song_id), config,
                            backend is not None)
              for song_id, path in todo)
     with context:
-        yield from Parallel(n_jobs=jobs, return_as="generator_unordered")(calls)
+        yield from Parallel(n_jobs=n_jobs(jobs), return_as="generator_unordered")(calls)
 
 
 def _job(song_id: str, path: Path, target: Path, config: FeatureConfig,

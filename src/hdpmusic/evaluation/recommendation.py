@@ -261,6 +261,9 @@ def chance_ndcg(users: UserSplit, *, top_n: int = TOP_N,
 def rank_items(scores: torch.Tensor, n: int) -> torch.Tensor:
     """The ``n`` best items per row, by descending score and then ascending index.
 
+    One ``topk`` per row; only rows whose ``n``-th score is tied with items left out of
+    the top ``n`` (e.g. unreached items at 0) are re-ranked over the whole row.
+
     Parameters
     ----------
     scores : torch.Tensor, shape (n_users, n_items)
@@ -273,14 +276,29 @@ def rank_items(scores: torch.Tensor, n: int) -> torch.Tensor:
     """
     import torch
 
+    top = torch.topk(scores, n, dim=1)
+    threshold = top.values[:, -1:]
+    cut = (scores == threshold).sum(dim=1) > (top.values == threshold).sum(dim=1)
+    items = top.indices
+    if bool(cut.any()):
+        rows = cut.nonzero()[:, 0]
+        items[rows] = _tied_top(scores[rows], n)
+    items = torch.sort(items, dim=1).values
+    order = torch.sort(scores.gather(1, items), dim=1, descending=True, stable=True).indices
+    return items.gather(1, order)
+
+
+def _tied_top(scores: torch.Tensor, n: int) -> torch.Tensor:
+    """The ``n`` best items per row, the lowest indices first among tied scores
+    (unordered, shape (n_users, n))."""
+    import torch
+
     threshold = torch.topk(scores, n, dim=1).values[:, -1:]
     above = scores > threshold
     tied = scores == threshold
     room = n - above.sum(dim=1, keepdim=True)
     chosen = above | (tied & (torch.cumsum(tied, dim=1) <= room))
-    items = chosen.nonzero()[:, 1].view(-1, n)
-    order = torch.sort(scores.gather(1, items), dim=1, descending=True, stable=True).indices
-    return items.gather(1, order)
+    return chosen.nonzero()[:, 1].view(-1, n)
 
 
 def _user_chunks(indptr: np.ndarray, k: int, n_items: int,
@@ -343,11 +361,11 @@ def user_ndcg(graph: KnnGraph, users: UserSplit, k: int, *, top_n: int = TOP_N,
         scores = scores.view(stop - start, n_items)
         if not keep_consumed:
             scores[rows, items] = -torch.inf
-        relevant = torch.zeros((stop - start, n_items), dtype=torch.bool, device=dev)
         held_rows = np.repeat(np.arange(stop - start), np.diff(held.indptr))
-        relevant[torch.as_tensor(held_rows, device=dev),
-                 torch.as_tensor(held.indices.astype(np.int64), device=dev)] = True
-        hits = relevant.gather(1, rank_items(scores, n)).cpu().numpy()
+        relevant = torch.as_tensor(held_rows * n_items + held.indices, device=dev)
+        ranked = rank_items(scores, n)
+        ranked += torch.arange(stop - start, device=dev)[:, None] * n_items
+        hits = torch.isin(ranked, relevant).cpu().numpy()
         out[start:stop] = ndcg_from_hits(hits, np.diff(held.indptr))
     return out
 
