@@ -97,3 +97,13 @@ def test_small_tagging_fits_run_on_one_thread(restore, monkeypatch):
     tagging.evaluate_tagging(rng.normal(size=(30, 4)), rng.random((30, 3)) < 0.5,
                              np.array(["train", "valid", "test"] * 10), n_iter=2)
     assert set(seen) == {1} and torch.get_num_threads() == 2
+
+
+def test_configure_leaves_an_unrestricted_machine_alone(restore, monkeypatch):
+    import joblib
+
+    monkeypatch.setattr(joblib, "cpu_count", lambda: 64)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert threads.configure(None) is None
+    monkeypatch.setattr(joblib, "cpu_count", lambda: 1)   # a quota of one CPU
+    assert threads.configure(None) == 1 and torch.get_num_threads() == 1

@@ -15,8 +15,9 @@ problems many times slower. :func:`set_threads` sizes them all from one number:
 * :func:`n_jobs` turns ``-1`` ("one per core") into that number, so that joblib
   workers × threads per worker never exceeds it.
 
-The CLI's global ``--threads N`` calls :func:`set_threads`; :func:`limit` narrows the
-pools for one block (small problems run fastest on one thread).
+The CLI's global ``--threads N`` applies it (:func:`configure`; without the option, only
+where fewer CPUs are available than the machine has); :func:`limit` narrows the pools
+for one block (small problems run fastest on one thread).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from typing import Any
 
 from hdpmusic.errors import ParameterError
 
-__all__ = ["ENV_VARS", "default_threads", "get_threads", "limit", "n_jobs", "set_threads",
-           "thread_info"]
+__all__ = ["ENV_VARS", "configure", "default_threads", "get_threads", "limit", "n_jobs",
+           "set_threads", "thread_info"]
 
 #: environment variables of the thread pools (read by libraries when they load)
 ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -101,6 +102,21 @@ def set_threads(n: int | None = None) -> int:
     os.environ["HDPMUSIC_THREADS"] = str(n)
     _apply(n)
     return n
+
+
+def configure(n: int | None = None) -> int | None:
+    """The CLI's setting: :func:`set_threads` when ``n`` is given or fewer CPUs are
+    available than the machine has (a quota, an affinity mask, ``OMP_NUM_THREADS``);
+    otherwise the libraries' own sizing (one thread per core) is left as it is.
+
+    Returns
+    -------
+    int or None
+        The thread count set, or None when nothing was changed.
+    """
+    if n is None and default_threads() >= (os.cpu_count() or 1):
+        return None
+    return set_threads(n)
 
 
 def n_jobs(jobs: int) -> int:

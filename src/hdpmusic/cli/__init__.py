@@ -47,9 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s")
     try:
-        from hdpmusic.threads import set_threads
+        from hdpmusic.threads import configure
 
-        set_threads(args.threads)
+        configure(args.threads)
         return int(args.func(args) or 0)
     except HdpmusicError as err:
         print(f"hdpmusic: error: {err}", file=sys.stderr)
