@@ -45,6 +45,9 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert components in printed
     rows = [line for line in components.splitlines() if line.startswith("| ")][1:]
     assert len(rows) == 8 and all(")" in row.split(" | ")[3] for row in rows)
+    # every stage timed (benchmarks/bench_demo.py prints these)
+    timings = json.loads((root / "timings.json").read_text())
+    assert {"render", "extract", "fit hdpgmm", "evaluate vq tagging", "report"} <= set(timings)
     manifest = json.loads((root / "data" / "demo.json").read_text())
     assert len(manifest["tracks"]) == 40
 

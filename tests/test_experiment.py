@@ -127,9 +127,12 @@ def test_compare_includes_audio_models_when_their_audio_is_known(tmp_path):
     kim = dict(n_mels=32, chunk_frames=32, channels=(8, 16, 32), hidden_dim=32, head_dim=16,
                batch_size=6, max_steps=3, num_workers=0, verbose=False)
     out = tmp_path / "cmp"
+    timings = {}
     results = compare(train, [task], out, models=("kim",), runs=1, device="cpu",
-                      params={"kim": kim}, n_iter=2)
+                      params={"kim": kim}, n_iter=2, timings=timings)
     assert [(r.model, r.task) for r in results] == [("kim", "genre")]
+    assert sorted(timings) == ["evaluate kim genre", "fit kim", "report", "transform kim"]
+    assert all(t > 0 for t in timings.values())
     model = (out / "models" / "kim.hdp")
     assert model.exists() and (out / "reps" / "kim_timbre.h5").exists()
     from hdpmusic.baselines.kim import KIM

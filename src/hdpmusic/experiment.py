@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from hdpmusic.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.progress import stage_timer
 
 __all__ = ["Variant", "compare", "compare_variants", "parse_floats", "parse_subsets",
            "run_grid", "subset_indices", "sweep", "sweep_variants"]
@@ -330,12 +331,15 @@ def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
              n_splits: int = 5, verbose: bool = False,
              audio_root: str | os.PathLike | None = None,
              log: Callable[[str], None] | None = None,
-             title: str = "hdpmusic experiment", intro: str = "") -> list[Any]:
+             title: str = "hdpmusic experiment", intro: str = "",
+             timings: dict[str, float] | None = None) -> list[Any]:
     """Fit, transform, evaluate every variant on every task; write results and report.
 
     Every kind of annotations a task file holds is evaluated, labelled by its kind
     (``genre``, ``tagging``, ``recommendation``), or ``kind (file stem)`` when several
     task files hold that kind. ``n_splits``: user splits per recommendation run.
+    ``timings``, when given, receives the seconds of every stage: ``fit <variant>``,
+    ``transform <variant>``, ``evaluate <variant> <task>``, ``report``.
 
     Returns
     -------
@@ -369,22 +373,26 @@ def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
     results: list[Any] = []
     model_files: list[Path] = []
     for variant in variants:
-        model_path = fit_variant(variant, corpus, out / "models", verbose=verbose,
-                                 audio_root=audio_root, log=log)
+        with stage_timer(timings, f"fit {variant.name}"):
+            model_path = fit_variant(variant, corpus, out / "models", verbose=verbose,
+                                     audio_root=audio_root, log=log)
         if variant.model == "hdpgmm":
             model_files.append(model_path)
         for task_path, task in zip(task_paths, task_data, strict=True):
-            reps_path = transform_task(variant, model_path, task_path, out / "reps",
-                                       device=model_device, audio_root=audio_root,
-                                       log=log)
+            with stage_timer(timings, f"transform {variant.name}"):
+                reps_path = transform_task(variant, model_path, task_path, out / "reps",
+                                           device=model_device, audio_root=audio_root,
+                                           log=log)
             for kind, label in pairs[task_path]:
-                results += evaluate_pair(variant, reps_path, task, out / "evals",
-                                         runs=runs, seed=seed, device=eval_device,
-                                         n_iter=n_iter, kind=kind, label=label,
-                                         n_splits=n_splits, progress=verbose, log=log)
+                with stage_timer(timings, f"evaluate {variant.name} {label}"):
+                    results += evaluate_pair(variant, reps_path, task, out / "evals",
+                                             runs=runs, seed=seed, device=eval_device,
+                                             n_iter=n_iter, kind=kind, label=label,
+                                             n_splits=n_splits, progress=verbose, log=log)
     write_results(results, out)
-    write_report([out / "results.json"], out / "report", model_paths=model_files,
-                 title=title, intro=intro)
+    with stage_timer(timings, "report"):
+        write_report([out / "results.json"], out / "report", model_paths=model_files,
+                     title=title, intro=intro)
     _say(log, f"results: {out / 'results.json'}; report: {out / 'report' / 'report.html'}")
     return results
 
@@ -396,10 +404,12 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
             audio_root: str | os.PathLike | None = None, n_iter: int | None = None,
             n_splits: int = 5, verbose: bool = False,
             log: Callable[[str], None] | None = None,
-            title: str = "Model comparison", intro: str = "") -> list[Any]:
+            title: str = "Model comparison", intro: str = "",
+            timings: dict[str, float] | None = None) -> list[Any]:
     """Table 3: every model fitted once on ``train`` and scored on every task.
 
-    ``params`` holds per-model constructor overrides (see :func:`compare_variants`).
+    ``params`` holds per-model constructor overrides (see :func:`compare_variants`);
+    ``timings`` receives stage times (see :func:`run_grid`).
     Audio models (KIM, CLMR) read the songs' audio through
     :func:`hdpmusic.extract.audio_paths`: from ``audio_root`` (a folder or a list file)
     when given, else from where ``hdpmusic extract`` read each corpus; they are skipped
@@ -413,7 +423,8 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
                                 audio=audio, log=log)
     return run_grid(variants, train, tasks, out_dir, runs=runs, seed=seed, device=device,
                     n_iter=n_iter, n_splits=n_splits, verbose=verbose,
-                    audio_root=audio_root, log=log, title=title, intro=intro)
+                    audio_root=audio_root, log=log, title=title, intro=intro,
+                    timings=timings)
 
 
 def sweep(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
