@@ -2,7 +2,8 @@
 
 Prints one JSON line per mode: seconds of every stage (render, extract, tasks, each
 model's fit and transform, each model × task evaluation, report, components), the
-total, and the thread setting. The README's demo times are these figures.
+total, the thread setting, and the scores (mean, SD per model and task). The README's
+demo times are these figures.
 
     python benchmarks/bench_demo.py [--mode quick|default|both] [--threads N]
 """
@@ -19,6 +20,7 @@ import tempfile
 _CHILD = """
 import json, sys, time
 from hdpmusic.demo import run_demo
+from hdpmusic.evaluation.protocol import summarise
 from hdpmusic.threads import configure, thread_info
 configure(None if sys.argv[3] == "0" else int(sys.argv[3]))
 start = time.perf_counter()
@@ -26,7 +28,10 @@ outcome = run_demo(sys.argv[1], quick=sys.argv[2] == "quick", device="cpu", prog
 total = time.perf_counter() - start
 print(json.dumps({"benchmark": "demo", "mode": sys.argv[2], "total_seconds": round(total, 1),
                   "threads": thread_info()["threads"],
-                  "stages": {k: round(v, 2) for k, v in outcome.timings.items()}}))
+                  "stages": {k: round(v, 2) for k, v in outcome.timings.items()},
+                  "scores": {f"{s['model']} {s['task']}": [round(s["mean"], 4),
+                                                           round(s["sd"], 4)]
+                             for s in summarise(outcome.results)}}))
 """
 
 
