@@ -7,7 +7,9 @@ Each loader turns a user-given dataset folder into one corpus file holding the f
 * :func:`prepare_mtat` — top-50 tag ``annotations`` and ``split`` (MagnaTagATune);
 * :func:`prepare_echonest` — user × item ``interaction`` play counts (Echo Nest Taste
   Profile, filtered as in Liang et al.);
-* :func:`prepare_msd` — the training corpus (frames only) and its random subsets.
+* :func:`prepare_msd` — the training corpus (frames only) and its random subsets;
+* :func:`prepare_folder`, :func:`prepare_table` — a user's own collection (label
+  folders, or a table of paths, labels, tags, splits, groups; interactions).
 
 All share :func:`hdpmusic.datasets.base.prepare_corpus`: list the audio files with ids,
 extract, build the task data of the songs whose extraction succeeded (failed songs are
@@ -20,6 +22,7 @@ from hdpmusic.datasets.echonest import frequency_filter, prepare_echonest
 from hdpmusic.datasets.gtzan import prepare_gtzan
 from hdpmusic.datasets.msd import make_subsets, prepare_msd
 from hdpmusic.datasets.mtat import MTAT_TOP50, prepare_mtat
+from hdpmusic.datasets.own import prepare_folder, prepare_table
 from hdpmusic.datasets.splits import group_split, stratified_split
 
 __all__ = [
@@ -28,8 +31,10 @@ __all__ = [
     "group_split",
     "make_subsets",
     "prepare_echonest",
+    "prepare_folder",
     "prepare_gtzan",
     "prepare_msd",
     "prepare_mtat",
+    "prepare_table",
     "stratified_split",
 ]
