@@ -223,6 +223,9 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
     device : str
         Torch device for the ``"torch"`` backend.
 
+    Fits smaller than :data:`SINGLE_THREAD_SIZE` (songs × dims × tags) run on one
+    thread; larger ones on :func:`hdpmusic.threads.get_threads`.
+
     Returns
     -------
     score : float
