@@ -40,7 +40,7 @@ def run_mode(mode: str, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "NUMBA_CACHE_DIR": os.path.join(tmp, "numba")}
         done = subprocess.run([sys.executable, "-c", _CHILD, os.path.join(tmp, "demo"), mode,
-                               str(threads)], env=env, check=True, capture_output=True,
+                               str(threads)], env=env, check=True, stdout=subprocess.PIPE,
                               text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
