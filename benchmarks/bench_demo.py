@@ -2,7 +2,7 @@
 
 Prints one JSON line per mode: seconds of every stage (render, extract, tasks, each
 model's fit and transform, each model × task evaluation, report, components), the
-total, the thread setting, and the scores (mean, SD per model and task). The README's
+total, the thread setting, and the scores (mean, SD, chance per model and task). The README's
 demo times are these figures.
 
     python benchmarks/bench_demo.py [--mode quick|default|both] [--threads N]
@@ -30,7 +30,8 @@ print(json.dumps({"benchmark": "demo", "mode": sys.argv[2], "total_seconds": rou
                   "threads": thread_info()["threads"],
                   "stages": {k: round(v, 2) for k, v in outcome.timings.items()},
                   "scores": {f"{s['model']} {s['task']}": [round(s["mean"], 4),
-                                                           round(s["sd"], 4)]
+                                                           round(s["sd"], 4),
+                                                           round(s["chance"], 4)]
                              for s in summarise(outcome.results)}}))
 """
 
