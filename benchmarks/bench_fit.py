@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from hdpmusic import HDPGMM, Corpus
-from hdpmusic.model.local import expected_loglik, gather_padded, local_step, plan_buckets
+from hdpmusic.model.local import gather_padded, local_step, plan_buckets
 from hdpmusic.model.sufficient import frame_statistics
 
 
@@ -60,7 +60,7 @@ def phase_seconds(model: HDPGMM, corpus: Corpus, device: torch.device) -> dict[s
         X, mask = gather_padded(batch.frames, torch.as_tensor(starts[songs], device=device),
                                 torch.as_tensor(lengths[songs], device=device), width)
         sync(device); t0 = time.perf_counter()  # noqa: E702
-        L = expected_loglik(X.reshape(-1, d), lp.coef).reshape(len(songs), width, K)
+        L = lp.loglik(X.reshape(-1, d)).reshape(len(songs), width, K)
         sync(device); t1 = time.perf_counter()  # noqa: E702
         state = local_step(L, mask, lp.log_beta, lp.alpha_mean, lp.alpha_log_mean, lp.T,
                            tol=0.0, max_iter=lp.max_iter)
@@ -85,6 +85,7 @@ def main() -> None:
     ap.add_argument("--local-iters", type=int, default=100)
     ap.add_argument("--components", type=int, default=256)
     ap.add_argument("--song-components", type=int, default=32)
+    ap.add_argument("--algorithm", default="memoized", choices=["memoized", "online"])
     args = ap.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if args.device == "auto" else args.device))
@@ -95,11 +96,11 @@ def main() -> None:
         corpus = corpus.to(device)
     model = HDPGMM(n_components=args.components, n_song_components=args.song_components,
                    batch_size=min(args.batch_size, n_songs), max_epochs=args.epochs,
-                   local_tol=0.0, local_max_iter=args.local_iters, device=str(device),
-                   verbose=False, random_state=0)
+                   algorithm=args.algorithm, tol=0.0, local_tol=0.0,
+                   local_max_iter=args.local_iters, device=str(device), verbose=False,
+                   random_state=0)
     t0 = time.perf_counter()
-    model.max_epochs = 0
-    model.fit(corpus)                       # initialisation only
+    model._initialise(corpus)
     init_s = time.perf_counter() - t0
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -118,6 +119,7 @@ def main() -> None:
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(), "songs": n_songs, "frames": corpus.n_frames,
         "K": args.components, "T": args.song_components, "batch_size": model.batch_size,
+        "algorithm": args.algorithm,
         "local_iters": args.local_iters, "init_s": round(init_s, 3),
         "epoch_s": [round(s, 3) for s in epoch_s],
         "frames_per_s": round(corpus.n_frames / best),

@@ -3,7 +3,8 @@
 Signal generators return mono float32 arrays (``tone``, ``noise``, ``chord``, ``clicks``,
 ``music``); ``write`` saves any of them (the format follows the file extension:
 .wav, .flac, .ogg, .au, .aiff, ...); ``write_tone`` etc. do both in one call and return
-the path. ``write_corrupt``, ``write_truncated`` and ``write_silence`` make bad inputs.
+the path. ``write_corrupt``, ``write_truncated``, ``cut`` and ``write_silence`` make bad
+inputs.
 """
 
 from pathlib import Path
@@ -100,4 +101,12 @@ def write_truncated(path, keep_bytes=200, seconds=2.0):
     """A real audio file (a tone) cut after ``keep_bytes`` bytes."""
     path = write_tone(path, seconds=seconds)
     path.write_bytes(path.read_bytes()[:keep_bytes])
+    return path
+
+
+def cut(path, fraction=0.5):
+    """Cut an existing file to ``fraction`` of its bytes (an interrupted copy); return it."""
+    path = Path(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
     return path

@@ -175,3 +175,26 @@ def test_audio_of_a_corpus_extracted_from_a_list_file(audio_corpus, tmp_path, ca
     assert main(["fit", str(corpus_path), "--model", "kim", "--out", str(tmp_path / "k2"),
                  "--audio-root", str(partial), *options]) == 1
     one_line_error(capsys, "1 of 4 audio files", "TRACK003")
+
+
+def test_audio_model_resume_keeps_its_settings(audio_corpus, tmp_path, capsys):
+    """--resume of kim continues with the saved settings: a contradicting option is an
+    error, --steps extends the run."""
+    pytest.importorskip("hdpmusic.baselines.kim")
+    from hdpmusic.baselines.kim import KIM
+
+    ckpt = str(tmp_path / "kim.ckpt")
+    options = ["--channels", "4,8", "--n-mels", "16", "--chunk-frames", "32",
+               "--hidden-dim", "8", "--num-workers", "0"]
+    assert main(["-q", "fit", str(audio_corpus), "--model", "kim", "--out", ckpt,
+                 "--steps", "1", "--batch-size", "4", "--seed", "3", *options]) == 0
+    capsys.readouterr()
+    for option, value, saved in (("--batch-size", "2", "fitted with 4"),
+                                 ("--channels", "4,4", "fitted with 4,8"),
+                                 ("--seed", "5", "fitted with 3")):
+        assert main(["-q", "fit", str(audio_corpus), "--model", "kim", "--out", ckpt,
+                     "--resume", option, value]) == 1
+        one_line_error(capsys, f"{option} {value} contradicts", saved)
+    assert main(["-q", "fit", str(audio_corpus), "--model", "kim", "--out", ckpt, "--resume",
+                 "--steps", "2", "--batch-size", "4", *options]) == 0   # the same: fine
+    assert KIM.load(ckpt).n_steps_ == 2

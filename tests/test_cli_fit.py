@@ -62,7 +62,7 @@ def test_bad_parameters_and_files_give_one_line_errors(corpus_file, tmp_path, ca
 
 
 def test_resume_after_kill_matches_uninterrupted(corpus_file, tmp_path):
-    epochs = ["--epochs", "40", "--checkpoint-every", "1"]
+    epochs = ["--epochs", "40", "--tol", "0", "--checkpoint-every", "1"]
     full = tmp_path / "full.hdp"
     assert main(["-q", "fit", str(corpus_file), "--out", str(full), *epochs, *ARGS]) == 0
     out = tmp_path / "killed.hdp"
@@ -78,3 +78,100 @@ def test_resume_after_kill_matches_uninterrupted(corpus_file, tmp_path):
     assert b.n_steps_ == a.n_steps_ == 120
     for name, value in a.stats_.tensors().items():
         assert torch.equal(value, b.stats_.tensors()[name]), name
+
+
+def fit(corpus, out, *extra):
+    return main(["-q", "fit", str(corpus), "--out", str(out), *extra])
+
+
+def test_resume_takes_its_settings_from_the_checkpoint(corpus_file, tmp_path, capsys):
+    """Without --epochs a resumed run goes to the checkpoint's own max_epochs (not 100),
+    the result equals an uninterrupted run, and --epochs extends it."""
+    full, out = tmp_path / "full.hdp", tmp_path / "part.hdp"
+    assert fit(corpus_file, full, "--epochs", "3", *ARGS) == 0
+    assert fit(corpus_file, out, "--epochs", "1", *ARGS) == 0
+    part = HDPGMM.load(out)
+    part.set_params(max_epochs=3)         # as if a 3-epoch run had stopped after epoch 1
+    part.save(out)
+    assert fit(corpus_file, out, "--resume") == 0
+    a, b = HDPGMM.load(full), HDPGMM.load(out)
+    assert b.max_epochs == 3 and b.n_steps_ == a.n_steps_ == 9
+    for name, value in a.stats_.tensors().items():
+        assert torch.equal(value, b.stats_.tensors()[name]), name
+    # the same values as saved are accepted; --epochs extends the run
+    assert fit(corpus_file, out, "--resume", "--seed", "3", "--epochs", "4") == 0
+    assert HDPGMM.load(out).n_steps_ == 12
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("option, value, saved", [
+    ("--kappa", "0.5", "0.6"), ("--n-components", "12", "10"), ("--batch-size", "20", "15"),
+    ("--seed", "4", "3"), ("--whiten", "none", "cholesky"), ("--epochs", "1", "2 epochs"),
+])
+def test_resume_refuses_options_that_contradict_the_checkpoint(corpus_file, tmp_path,
+                                                               capsys, option, value, saved):
+    out = tmp_path / "m.hdp"
+    assert fit(corpus_file, out, "--epochs", "2", *ARGS) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert fit(corpus_file, out, "--resume", option, value) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and option in err and saved in err, err
+    assert out.read_bytes() == before
+
+
+def test_resume_refuses_another_corpus_of_the_same_size(corpus_file, tmp_path, capsys,
+                                                        monkeypatch):
+    """The corpus fingerprint (ids and lengths) the checkpoint records must match.
+
+    HDPGMM's header stores ``corpus_fingerprint_`` once the model saves it; here the
+    loaded model is given the attribute, as such a checkpoint would."""
+    from hdpmusic.corpus import corpus_fingerprint
+
+    out = tmp_path / "m.hdp"
+    assert fit(corpus_file, out, "--epochs", "1", *ARGS) == 0
+    load = HDPGMM.load.__func__
+
+    def load_with_fingerprint(cls, path, **kwargs):
+        model = load(cls, path, **kwargs)
+        model.corpus_fingerprint_ = corpus_fingerprint(Corpus.open(corpus_file))
+        return model
+
+    monkeypatch.setattr(HDPGMM, "load", classmethod(load_with_fingerprint))
+    corpus = Corpus.open(corpus_file)
+    other = tmp_path / "other.h5"
+    Corpus.from_arrays([corpus[j] for j in range(len(corpus))],
+                       ids=[f"other{j:03d}" for j in range(len(corpus))]).save(other)
+    capsys.readouterr()
+    assert fit(other, out, "--resume", "--epochs", "2") == 1
+    assert "fitted on another corpus" in capsys.readouterr().err
+    assert fit(corpus_file, out, "--resume", "--epochs", "2") == 0
+    assert HDPGMM.load(out).n_steps_ == 6
+
+
+def test_a_second_run_on_the_same_output_fails(corpus_file, tmp_path, capsys):
+    """Two fits to one --out: the second fails at once instead of both 'succeeding'."""
+    from hdpmusic.locking import output_lock
+
+    out = tmp_path / "m.hdp"
+    with output_lock(out):                    # a run in progress
+        assert fit(corpus_file, out, "--epochs", "1", *ARGS) == 1
+        assert "being written by another run" in capsys.readouterr().err
+        assert fit(corpus_file, out, "--model", "g1") == 1
+        assert "being written by another run" in capsys.readouterr().err
+        assert not out.exists()
+    assert fit(corpus_file, out, "--epochs", "1", *ARGS) == 0
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--tau0", "inf", "--tau0: must be a finite number >= 0, got inf"),
+    ("--epochs", "0", "--epochs: must be at least 1, got 0"),
+    ("--checkpoint-every", "-2", "--checkpoint-every: must be at least 0, got -2"),
+])
+def test_meaningless_values_are_refused(corpus_file, tmp_path, capsys, option, value,
+                                        message):
+    out = tmp_path / "m.hdp"
+    with pytest.raises(SystemExit) as exit_:
+        fit(corpus_file, out, option, value)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not out.exists()

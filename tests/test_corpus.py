@@ -12,7 +12,7 @@ import torch
 
 from hdpmusic import corpus as corpus_mod
 from hdpmusic.cli import main
-from hdpmusic.corpus import Corpus, CorpusWriter, PackedBatch
+from hdpmusic.corpus import Corpus, CorpusWriter, PackedBatch, corpus_fingerprint
 from hdpmusic.errors import DataError, FormatError, HdpmusicError
 from hdpmusic.whitening import Whitener
 
@@ -425,3 +425,20 @@ def test_cli_corpus_info(h5_corpus, tmp_path, capsys):
     assert "no attributes (study layout)" in capsys.readouterr().out
     assert main(["corpus", "info", str(tmp_path / "none.h5")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_corpus_fingerprint_tells_corpora_apart(tmp_path):
+    rng = np.random.default_rng(0)
+    songs = [rng.normal(size=(n, 2)) for n in (3, 5, 4)]
+    a = Corpus.from_arrays(songs, ids=["a", "b", "c"])
+    a.save(tmp_path / "a.h5")
+    print_ = corpus_fingerprint(a)
+    assert print_.startswith("sha256:")
+    assert corpus_fingerprint(Corpus.open(tmp_path / "a.h5")) == print_
+    # the frames are not hashed: ids and lengths are
+    assert corpus_fingerprint(Corpus.from_arrays([s + 1 for s in songs], ids=["a", "b", "c"])) \
+        == print_
+    for other in (Corpus.from_arrays(songs, ids=["a", "b", "d"]),
+                  Corpus.from_arrays(songs[::-1], ids=["c", "b", "a"]),
+                  Corpus.from_arrays([songs[0], songs[1][:4], songs[2]], ids=["a", "b", "c"])):
+        assert corpus_fingerprint(other) != print_

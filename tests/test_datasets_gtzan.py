@@ -135,6 +135,16 @@ def test_filtered_lists_folder(gtzan, cache, tmp_path):
     assert split["jazz/jazz.00002"] == "filtered"
 
 
+def test_class_only_in_test_warns(gtzan, cache, tmp_path, caplog):
+    split = tmp_path / "split.tsv"
+    split.write_text("".join(f"{i}{GENRES[i.split('/')[0]]}\t"
+                             f"{'test' if i.startswith('rock') else SPLIT[int(i[-1])]}\n"
+                             for i in IDS))
+    with caplog.at_level(logging.WARNING):
+        prepare_gtzan(gtzan, tmp_path / "gtzan.h5", split=split, cache=cache, progress=False)
+    assert "1 class(es) appear only in the test split" in caplog.text and "rock" in caplog.text
+
+
 def test_random_split_warns(gtzan, cache, tmp_path, caplog):
     out = tmp_path / "gtzan.h5"
     with caplog.at_level(logging.WARNING):

@@ -79,11 +79,15 @@ def test_collect_missing_and_subsample(msd, tmp_path, caplog):
 
 
 def test_parse_subsets():
-    assert parse_subsets("5x2000,5x20000") == [(5, 2000), (5, 20000)]
-    assert parse_subsets(" 2X3 ") == [(2, 3)]
+    """SIZExCOUNT, as `experiment sweep --subsets`; parsed to (count, size)."""
+    assert parse_subsets("2000x5,20000x5") == [(5, 2000), (5, 20000)]
+    assert parse_subsets(" 3X2 ") == [(2, 3)]
     for bad in ("5", "x3", "0x3", "2x", "ax3"):
-        with pytest.raises(ParameterError):
+        with pytest.raises(ParameterError, match="SIZExCOUNT"):
             parse_subsets(bad)
+    # the old COUNTxSIZE order is caught, not read as 2000 subsets of 5 songs
+    with pytest.raises(ParameterError, match="write 2000x5"):
+        parse_subsets("5x2000")
 
 
 def test_prepare_and_subsets(msd, tmp_path):

@@ -7,6 +7,9 @@ import pytest
 from hdpmusic.cli import main
 from hdpmusic.demo import CPU_CLMR_CHANNELS, demo_plan
 from hdpmusic.evaluation.protocol import read_results, summarise
+from hdpmusic.report import model_label
+from hdpmusic.report.components import excerpt_suffix
+from page_check import referenced_files
 
 pytestmark = pytest.mark.slow
 
@@ -34,20 +37,26 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert "The embedded demo: 40 excerpts" in html and "bach" in html
     md = (report / "report.md").read_text()
     assert [line.split(" | ")[0] for line in md.splitlines() if line.startswith("| ")][1:] \
-        == [f"| {m}" for m in plan.models] + ["| chance"]
+        == [f"| {model_label(m)}" for m in plan.models] + ["| chance"]
     assert list(report.glob("*.png"))
     # the printed table: every model and task with its chance level, and the report path
     for model in plan.models:
         assert f"\n{model} " in printed
     assert f"report: {report / 'report.html'}" in printed
-    # Table 4 in miniature: components ranked by load, with tags of the tagging task
-    components = (report / "components.md").read_text()
-    assert components in printed
-    rows = [line for line in components.splitlines() if line.startswith("| ")][1:]
+    # Table 4 in miniature: printed, and in the report with songs, profiles and audio
+    rows = [line for line in printed.splitlines() if line.startswith("| ")][1:]
+    rows = [row for row in rows if row.split(" | ")[0].strip("| ").isdigit()]
     assert len(rows) == 8 and all(")" in row.split(" | ")[3] for row in rows)
+    assert "Components of HDPGMM over tagging.h5" in html
+    assert html.count('<div class="card">') == 8 and html.count("<audio") == 8
+    files = referenced_files(html)
+    assert sum(f.endswith(excerpt_suffix()) for f in files) == 8
+    assert all((report / f).is_file() for f in files)
+    assert "## Components of HDPGMM over tagging.h5" in md
     # every stage timed (benchmarks/bench_demo.py prints these)
     timings = json.loads((root / "timings.json").read_text())
-    assert {"render", "extract", "fit hdpgmm", "evaluate vq tagging", "report"} <= set(timings)
+    assert {"render", "extract", "fit hdpgmm", "evaluate vq tagging", "report",
+            "components"} <= set(timings)
     manifest = json.loads((root / "data" / "demo.json").read_text())
     assert len(manifest["tracks"]) == 40
 

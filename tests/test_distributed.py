@@ -63,10 +63,10 @@ DYING = textwrap.dedent("""
     distributed.init_from_env("cpu", timeout_s=30)
     rank = int(os.environ["RANK"])
     real = HDPGMM._step
-    def step(self, *a):
+    def step(self, *a, **kw):
         if rank == 1 and self.n_steps_ == 1:
             os._exit(3)
-        return real(self, *a)
+        return real(self, *a, **kw)
     HDPGMM._step = step
     try:
         HDPGMM(n_components=8, n_song_components=3, batch_size=10, max_epochs=3,

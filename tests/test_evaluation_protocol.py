@@ -15,6 +15,7 @@ from hdpmusic.evaluation.protocol import (
     format_summary,
     read_results,
     run_seeds,
+    split_warnings,
     summarise,
     write_results,
 )
@@ -55,7 +56,7 @@ def test_bad_songs_need_no_representation_but_scored_songs_do():
     kept = Representations(reps.ids[2:], reps.X[2:], reps.attrs)   # 'bad' songs missing
     assert len(evaluate(task, kept, runs=1, n_iter=1, progress=False, model="x")) == 1
     partial = Representations(reps.ids[3:], reps.X[3:])
-    with pytest.raises(DataError, match="1 ids have no representation: s2"):
+    with pytest.raises(DataError, match="ids have no representation: 's2'.*such as 's3'"):
         evaluate(task, partial, runs=1, n_iter=1, progress=False)
 
 
@@ -125,7 +126,7 @@ def test_summarise_and_format():
     table = format_summary(summary).splitlines()
     assert table[0].split() == ["model", "task", "metric", "runs", "mean", "±", "sd", "chance"]
     assert table[1].split() == ["a", "t", "m", "3", "0.7000", "±", "0.2000", "0.2000"]
-    assert table[2].split() == ["b", "t", "m", "1", "0.2500", "±", "nan"]
+    assert table[2].split() == ["b", "t", "m", "1", "0.2500"]    # one run: no "± nan"
 
 
 def test_results_files(tmp_path):
@@ -148,3 +149,27 @@ def test_results_files(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(FormatError, match="not an hdpmusic results"):
         read_results(tmp_path / "bad.json")
+
+
+def test_split_warnings_name_unscorable_classes_and_tags():
+    task, _ = genre_problem()
+    assert split_warnings(task) == []
+    targets = task.targets.copy()
+    targets[np.flatnonzero(task.split == "test")[:2]] = ["blues", "metal"]
+    (only_test,) = split_warnings(TaskData(task.ids, split=task.split, targets=targets))
+    assert "2 class(es) appear only in the test split" in only_test
+    assert only_test.endswith("blues, metal")
+    split = np.array(["train", "valid", "test"] * 4)
+    Y = np.zeros((12, 4))
+    Y[::2, 0] = 1                             # in every part: fine
+    Y[0, 1] = 1                               # no test positive
+    Y[2::3, 2] = 1                            # only in test (and then every test song)
+    Y[[2, 5], 3] = 1                          # test positives, none in train or valid
+    tagged = TaskData([f"s{j}" for j in range(12)], split=split, annotations=sp.csr_matrix(Y),
+                      tags=["rock", "organ", "drone", "choir"])
+    absent, unlearned = split_warnings(tagged)
+    assert absent.startswith("2 tag(s) lack a positive or a negative test song")
+    assert absent.endswith("organ, drone")
+    assert unlearned.endswith("train or valid: drone, choir")
+    assert split_warnings(tagged, tags=["rock"]) == []
+    assert split_warnings(tagged, kind="recommendation") == []

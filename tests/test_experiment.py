@@ -52,10 +52,10 @@ def test_compare_end_to_end_and_resume(data, tmp_path, capsys):
     assert (out / "results.csv").exists()
     report = out / "report"
     assert (report / "report.html").exists()
-    assert (report / "hdpgmm_history.png").exists()
+    assert (report / "hdpgmm_training.png").exists()
     md = (report / "report.md").read_text()
     # one row per model: the probe's split sizes are not read as a learning factor
-    assert "| hdpgmm |" in md and "| g1 |" in md and "n_train" not in md
+    assert "| HDPGMM |" in md and "| G1 |" in md and "n_train" not in md
     models = {p.name: p.stat().st_mtime_ns for p in (out / "models").iterdir()}
     assert sorted(models) == ["g1.hdp", "hdpgmm.hdp", "vq.hdp"]
     reps = {p.name: p.stat().st_mtime_ns for p in (out / "reps").iterdir()}

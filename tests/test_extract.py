@@ -2,6 +2,8 @@
 
 import fcntl
 import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -17,15 +19,23 @@ from audio_gen import (
     write,
     write_chord,
     write_corrupt,
+    write_music,
     write_silence,
     write_tone,
 )
+from hdpmusic import extract as extract_module
 from hdpmusic.cli import main
 from hdpmusic.corpus import Corpus
 from hdpmusic.errors import HdpmusicError
-from hdpmusic.extract import cache_path, extract_collection, find_tracks
+from hdpmusic.extract import (
+    cache_path,
+    extract_collection,
+    extract_track,
+    find_tracks,
+    source_key,
+)
 from hdpmusic.features import FeatureConfig, extract_features
-from processes import kill_when
+from processes import dead_pid, descendants, kill_when, wait_gone
 
 GOOD = ["a/chord.flac", "a/tone.wav", "b/clicks.ogg", "b/quiet.au"]
 
@@ -84,7 +94,7 @@ def test_list_file_relative_paths_ids_and_missing_file(collection, tmp_path):
     assert (report.n_ok, report.n_failed, report.failed_ids) == (3, 1, ["missing"])
     assert (report.n_computed, report.n_cached) == (3, 0)
     [failure] = read_failures(report.failures)
-    assert failure["id"] == "missing" and "no such file" in failure["error"]
+    assert failure["id"] == "missing" and "no such file" in failure["error"].lower()
 
 
 def test_list_file_with_repeated_id_is_refused(tmp_path):
@@ -142,7 +152,7 @@ def test_empty_directory_missing_source_and_bad_jobs(tmp_path, capsys):
 def test_corrupt_cache_file_leaves_no_partial_corpus(collection, tmp_path, capsys):
     out, cache = tmp_path / "corpus.h5", tmp_path / "cache"
     extract_collection(collection / "a", out, cache=cache, progress=False)
-    bad = cache_path(cache, "tone.wav")
+    bad = cache_path(cache, "tone.wav", source_key(collection / "a" / "tone.wav"))
     bad.write_bytes(b"garbage")
     assert main(["-q", "extract", str(collection / "a"), "--out", str(tmp_path / "new.h5"),
                  "--cache", str(cache)]) == 1
@@ -171,7 +181,7 @@ def test_cache_of_other_settings_or_in_use_is_refused(collection, tmp_path):
 def test_cache_paths_are_distinct_and_stay_inside(tmp_path):
     ids = ["a/b.wav", "a__b.wav", "a%2Fb.wav", "A/b.wav", "../../etc/x", ".hidden",
            "x" * 400, "x" * 399 + "y", "ünï cödé/ß.ogg"]
-    paths = [cache_path(tmp_path, i) for i in ids]
+    paths = [cache_path(tmp_path, i, "123-456") for i in ids]
     assert len(set(paths)) == len(ids)
     for p in paths:
         assert p.parent.parent == tmp_path and p.suffix == ".npy"
@@ -204,7 +214,8 @@ def test_kill_and_resume_redoes_no_finished_track(tmp_path, capsys):
     assert len(corpus) == n and "sub/last.wav" in corpus.ids
     for song_id in ("t05.wav", "sub/last.wav"):
         np.testing.assert_array_equal(corpus[corpus.ids.index(song_id)],
-                                      np.load(cache_path(cache, song_id)))
+                                      np.load(cache_path(cache, song_id,
+                                                         source_key(root / song_id))))
     again = extract_collection(root, out, cache=cache, overwrite=True, progress=False)
     assert (again.n_ok, again.n_cached, again.n_computed) == (n, n, 0)
 
@@ -227,3 +238,173 @@ def test_dask_cluster_backend(collection, tmp_path, capsys):
     with threadpool_limits(limits=1):
         np.testing.assert_array_equal(corpus[corpus.ids.index("a/tone.wav")],
                                       extract_features(collection / "a" / "tone.wav"))
+
+
+def _job_dying_on(song_id, path, target, config, recompute, limit_threads=False):
+    """Stands for ``hdpmusic.extract._job`` in a worker: the worker kills itself (SIGKILL)
+    on ``crash*`` files, and on ``flaky*`` files the first time only."""
+    marker = path.with_suffix(".died")
+    if path.stem.startswith("crash") or (path.stem.startswith("flaky") and not marker.exists()):
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return (song_id, *extract_track(path, target, config, recompute))
+
+
+@pytest.mark.parametrize("bad, failed", [("crash.wav", ["crash.wav"]), ("flaky.wav", [])])
+def test_a_worker_killed_on_a_track_does_not_end_the_run(tmp_path, monkeypatch, bad, failed):
+    """A track whose worker dies is retried once, alone, in a fresh worker; if that one
+    dies too, the track is listed as failed; the other tracks are done either way."""
+    root = tmp_path / "audio"
+    good = [f"t{i}.wav" for i in range(4)]
+    for i, name in enumerate(good):
+        write_tone(root / name, 110.0 * (i + 2))
+    write_tone(root / bad, 300.0, seconds=3.0)
+    monkeypatch.setattr(extract_module, "_job", _job_dying_on)
+    report = extract_collection(root, tmp_path / "c.h5", jobs=2, progress=False)
+    assert report.failed_ids == failed
+    assert (report.n_computed, report.n_cached) == (5 - len(failed), 0)
+    assert sorted(Corpus.open(tmp_path / "c.h5").ids) == sorted(
+        good + ([] if failed else [bad]))
+    failures = read_failures(report.failures)
+    assert [f["path"] for f in failures] == [str(root / name) for name in failed]
+    for failure in failures:
+        assert "worker process extracting it died twice" in failure["error"]
+        assert "SIGKILL" in failure["error"]
+
+
+@pytest.mark.slow
+def test_two_workers_on_an_empty_numba_cache(tmp_path):
+    """librosa's numba functions are compiled once, before the workers start.
+
+    Workers compiling them at once corrupted numba's disk cache (a SIGSEGV then, or in a
+    later run): with NUMBA_DEBUG_CACHE numba prints every cache entry it writes, and each
+    must be written once. Run twice, each time on a new empty cache.
+    """
+    root = tmp_path / "audio"
+    for i in range(4):
+        write(root / f"m{i}.wav", chord((110.0 * (i + 2), 165.0 * (i + 2))) + clicks())
+    for run in range(2):
+        numba_cache = tmp_path / f"numba{run}"
+        numba_cache.mkdir()
+        out = tmp_path / f"c{run}.h5"
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_cache), "NUMBA_DEBUG_CACHE": "1"}
+        done = subprocess.run([sys.executable, "-m", "hdpmusic", "-q", "extract", str(root),
+                               "--out", str(out), "--cache", str(tmp_path / f"cache{run}"),
+                               "--jobs", "2"], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "4 tracks (4 computed, 0 from the cache)" in done.stdout
+        saved = [line for line in done.stdout.splitlines() if "data saved to" in line]
+        assert saved and all(str(numba_cache) in line for line in saved)
+        assert len(saved) == len(set(saved)), "a numba cache entry was written twice"
+
+
+def test_workers_end_soon_after_their_parent_is_killed(tmp_path):
+    pytest.importorskip("psutil")
+    root = tmp_path / "audio"
+    for i in range(4):
+        write_music(root / f"m{i}.wav", seconds=15.0, seed=i)
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen([sys.executable, "-m", "hdpmusic", "-q", "extract", str(root),
+                             "--out", str(tmp_path / "c.h5"), "--cache", str(cache),
+                             "--jobs", "2"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    workers = []
+
+    def working():
+        workers[:] = descendants(proc.pid)
+        return len(workers) >= 2 and any(cache.rglob("*.npy"))
+
+    kill_when(proc, working)
+    assert len(workers) >= 2, "the run should have been killed while its workers ran"
+    assert not wait_gone(workers), "worker processes outlived their parent"
+
+
+@pytest.mark.parametrize("option", ["--out", "--cache"])
+def test_unwritable_output_is_refused_before_any_work(collection, tmp_path, capsys, option):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    paths = {"--out": str(tmp_path / "c.h5"), "--cache": str(tmp_path / "cache")}
+    paths[option] = str(blocker / "inside")  # the folder of --out is blocker
+    argv = ["-q", "extract", str(collection), "--out", paths["--out"], "--cache",
+            paths["--cache"]]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hdpmusic: error: ") and err.count("\n") == 1
+    if option == "--out":
+        assert f"output folder {blocker} is not writable (a file is in the way)" in err
+    else:
+        assert f"cache folder {blocker / 'inside'} is not writable" in err
+    assert not list(tmp_path.rglob("*.npy")) and not (tmp_path / "c.h5").exists()
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="a read-only folder is writable by root")
+def test_read_only_output_folder_is_refused(collection, tmp_path, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        assert main(["-q", "extract", str(collection), "--out", str(folder / "c.h5"),
+                     "--cache", str(tmp_path / "cache")]) == 1
+    finally:
+        folder.chmod(0o755)
+    assert f"output folder {folder} is not writable" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.npy"))
+
+
+def _stamp(path):
+    return path.stat().st_ino, path.stat().st_mtime_ns
+
+
+def test_changed_audio_is_recomputed_and_overwrite_recomputes_all(tmp_path, capsys):
+    root, cache = tmp_path / "audio", tmp_path / "cache"
+    write_tone(root / "a.wav", 220.0)
+    write_tone(root / "b.wav", 330.0)
+    argv = ["-q", "extract", str(root), "--out", str(tmp_path / "c.h5"), "--cache", str(cache)]
+    assert main(argv) == 0
+    a_entry = cache_path(cache, "a.wav", source_key(root / "a.wav"))
+    a_made = _stamp(a_entry)
+    write_chord(root / "b.wav")  # a new version of b.wav
+    capsys.readouterr()
+    assert main([*argv[:4], str(tmp_path / "d.h5"), *argv[5:]]) == 0
+    assert "2 tracks (1 computed, 1 from the cache)" in capsys.readouterr().out
+    assert len(list(cache.rglob("*.npy"))) == 2, "the old b.wav's entry should be removed"
+    assert _stamp(a_entry) == a_made
+    corpus = Corpus.open(tmp_path / "d.h5")
+    with threadpool_limits(limits=1):
+        np.testing.assert_array_equal(corpus[corpus.ids.index("b.wav")],
+                                      extract_features(root / "b.wav"))
+    assert main([*argv, "--overwrite"]) == 0
+    assert "2 tracks (2 computed, 0 from the cache)" in capsys.readouterr().out
+    assert _stamp(a_entry) != a_made
+
+
+def test_hash_keys_the_cache_on_content(tmp_path, capsys):
+    root, cache = tmp_path / "audio", tmp_path / "cache"
+    write_tone(root / "a.wav", 220.0)
+    write_tone(root / "b.wav", 330.0)
+    argv = ["-q", "extract", str(root), "--out", str(tmp_path / "c.h5"), "--cache", str(cache),
+            "--hash"]
+    assert main(argv) == 0
+    os.utime(root / "a.wav", ns=(1, 1))  # same bytes, another time: still cached
+    when = (root / "b.wav").stat()
+    write_tone(root / "b.wav", 440.0)  # same size and time, other bytes: recomputed
+    os.utime(root / "b.wav", ns=(when.st_atime_ns, when.st_mtime_ns))
+    assert (root / "b.wav").stat().st_size == when.st_size
+    capsys.readouterr()
+    assert main([*argv[:4], str(tmp_path / "d.h5"), *argv[5:]]) == 0
+    assert "2 tracks (1 computed, 1 from the cache)" in capsys.readouterr().out
+    corpus = Corpus.open(tmp_path / "d.h5")
+    with threadpool_limits(limits=1):
+        np.testing.assert_array_equal(corpus[corpus.ids.index("b.wav")],
+                                      extract_features(root / "b.wav"))
+
+
+def test_stale_temporary_of_the_corpus_is_removed(collection, tmp_path):
+    out = tmp_path / "c.h5"
+    stale = tmp_path / f".c.h5.tmp-{dead_pid()}"
+    stale.write_bytes(b"left by a killed run")
+    live = tmp_path / f".c.h5.tmp-{os.getppid()}"  # a live process: may still be writing
+    live.write_bytes(b"in use")
+    extract_collection(collection / "a", out, progress=False)
+    assert not stale.exists() and live.exists() and out.exists()

@@ -3,10 +3,12 @@
 import librosa
 import numpy as np
 import pytest
+import soundfile as sf
 
 from audio_gen import (
     chord,
     clicks,
+    cut,
     music,
     noise,
     tone,
@@ -177,6 +179,32 @@ def test_shortest_accepted_signal():
     assert extract_features(y[:4096], sr=SR).shape == (9, 52)
     with pytest.raises(DataError, match="too short"):
         extract_features(y[:4095], sr=SR)
+
+
+@pytest.mark.parametrize("suffix", ["wav", "mp3"])
+def test_file_cut_in_half_is_refused(tmp_path, suffix):
+    path = tmp_path / f"song.{suffix}"
+    try:
+        write_music(path, seconds=4.0)
+    except sf.LibsndfileError as err:  # MP3 needs libsndfile >= 1.1 built with LAME
+        pytest.skip(f"this libsndfile cannot write {suffix}: {err}")
+    assert extract_features(path).shape[1] == 52
+    cut(path, 0.5)
+    message = (rf"song.{suffix}: the file is truncated: its header declares 4.00 s "
+               rf"\(88200 frames\), only [12]\.\d\d s could be decoded")
+    with pytest.raises(DataError, match=message):
+        extract_features(path)
+
+
+def test_wav_of_unknown_length_is_read_whole(tmp_path):
+    """A WAV written as a stream declares no data size (0xFFFFFFFF): nothing to compare."""
+    path = write_music(tmp_path / "stream.wav", seconds=2.0)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"data") + 4
+    data[at:at + 4] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(data))
+    np.testing.assert_array_equal(load_audio(path), load_audio(write_music(
+        tmp_path / "whole.wav", seconds=2.0)))
 
 
 def test_truncated_ogg_is_an_error(tmp_path):

@@ -121,3 +121,83 @@ def test_cli_interpret(tmp_path):
     # the two most loaded components split the two clusters: one per tag
     assert {lines[2].split("|")[4].split()[0], lines[3].split("|")[4].split()[0]} == \
         {"left", "right"}
+
+
+# ------------------------------------------------------------------ exemplars
+def test_best_windows_matches_brute_force():
+    from hdpmusic.interpret import best_windows
+
+    rng = np.random.default_rng(1)
+    p = rng.random((40, 3))
+    starts, means = best_windows(p, 7)
+    for c in range(3):
+        brute = [p[s:s + 7, c].mean() for s in range(40 - 7 + 1)]
+        assert starts[c] == int(np.argmax(brute))
+        assert means[c] == pytest.approx(max(brute))
+    # a song shorter than the window is one window
+    starts, means = best_windows(p[:5], 7)
+    np.testing.assert_array_equal(starts, 0)
+    np.testing.assert_allclose(means, p[:5].mean(0))
+
+
+def _proba(frames):
+    """A fixed 'model': responsibilities from a softmax of the first two features."""
+    z = np.stack([frames[:, 0], frames[:, 1], np.zeros(len(frames))], axis=1) * 2.0
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_scan_exemplars_closed_forms():
+    from hdpmusic.corpus import Corpus
+    from hdpmusic.interpret import scan_exemplars
+
+    rng = np.random.default_rng(2)
+    songs = [rng.normal(size=(int(rng.integers(3, 30)), 4)).astype(np.float32)
+             for _ in range(9)]
+    songs[4] = rng.normal(size=(25, 4)).astype(np.float32)
+    songs[4][10:16, 1] += 6.0              # planted: component 1 peaks in song 4, 10..15
+    corpus = Corpus.from_arrays(songs)
+    scanned = np.array([0, 2, 4, 5, 8])
+    found = scan_exemplars(_proba, corpus, [1, 0], scanned, width=6, batch_songs=2)
+    frames = np.concatenate([songs[j] for j in scanned]).astype(np.float64)
+    p = _proba(frames)[:, [1, 0]]
+    np.testing.assert_allclose(found.profiles, (p.T @ frames) / p.sum(0)[:, None],
+                               rtol=1e-6)
+    np.testing.assert_allclose(found.mass, p.sum(0), rtol=1e-6)
+    np.testing.assert_allclose(found.frame_mean, frames.mean(0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(found.frame_sd, frames.std(0), rtol=1e-5)
+    np.testing.assert_allclose(found.zscores(),
+                               (found.profiles - frames.mean(0)) / frames.std(0), rtol=1e-5)
+    assert (found.n_songs, found.n_frames) == (5, len(frames))
+    assert (found.song[0], found.start[0], found.stop[0]) == (4, 10, 16)
+    # brute force over every window of every scanned song, for component 0
+    best = max((_proba(songs[j].astype(np.float64))[s:s + 6, 0].mean(), j, s)
+               for j in scanned for s in range(max(1, len(songs[j]) - 5)))
+    assert found.strength[1] == pytest.approx(best[0])
+    assert (found.song[1], found.start[1]) == (best[1], best[2])
+
+
+def test_scan_songs_and_top_songs():
+    from hdpmusic.interpret import scan_songs, top_songs
+
+    R, _, _ = _planted(J=400)
+    np.testing.assert_array_equal(scan_songs(R, [0], max_songs=400), np.arange(400))
+    chosen = scan_songs(R, [0, 2], max_songs=50, per_component=10, seed=3)
+    assert 50 <= len(chosen) <= 70 and np.all(np.diff(chosen) > 0)
+    for k in (0, 2):
+        idx, values = top_songs(R, k, 10)
+        assert set(idx) <= set(chosen)
+        np.testing.assert_array_equal(values, np.sort(R[:, k])[::-1][:10])
+
+
+def test_task_labels_tags_or_genres():
+    from hdpmusic.interpret import task_labels
+    from hdpmusic.taskdata import TaskData
+
+    genres = TaskData(["a", "b", "c"], targets=np.array(["rock", "jazz", "rock"]))
+    Y, names, kind = task_labels(genres)
+    assert kind == "genres" and names == ["jazz", "rock"]
+    np.testing.assert_array_equal(Y.toarray(), [[0, 1], [1, 0], [0, 1]])
+    tags = TaskData(["a", "b"], annotations=sp.csr_matrix([[1, 0], [1, 1]]), tags=["x", "y"])
+    assert task_labels(tags)[1:] == (["x", "y"], "tags")
+    assert task_labels(TaskData(["a"])) is None

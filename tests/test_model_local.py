@@ -8,13 +8,18 @@ from scipy.special import digamma, gammaln, logsumexp, softmax
 from hdpmusic.model import expectations as ex
 from hdpmusic.model.local import (
     LocalParams,
+    exact_columns,
+    expected_loglik,
+    frame_assignments,
     gather_padded,
     infer_batch,
     initial_phi,
     local_step,
+    merge_gaps,
     plan_buckets,
+    song_entropy,
 )
-from hdpmusic.model.sufficient import frame_statistics, stick_statistics
+from hdpmusic.model.sufficient import Stats, frame_statistics, slot_counts
 
 RNG = np.random.default_rng(1)
 
@@ -156,12 +161,108 @@ def test_frame_statistics_match_numpy():
                                atol=1e-4)
 
 
-def test_stick_statistics():
+def test_slot_counts_and_stick_statistics():
     phi = RNG.dirichlet(np.ones(6), size=(3, 4))
-    su, sv = stick_statistics(t64(phi))
     counts = phi.sum((0, 1))
-    np.testing.assert_allclose(su.numpy(), counts[:-1])
-    np.testing.assert_allclose(sv.numpy(), [counts[k + 1:].sum() for k in range(5)])
+    z = Stats.zeros(6, 2)
+    stats = Stats.from_counts(z.N, z.S1, z.S2, slot_counts(t64(phi)), z.alpha, z.usage,
+                              z.entropy)
+    np.testing.assert_allclose(stats.counts.numpy(), counts)
+    np.testing.assert_allclose(stats.su.numpy(), counts[:-1])
+    np.testing.assert_allclose(stats.sv.numpy(), [counts[k + 1:].sum() for k in range(5)])
+
+
+def test_per_frame_tolerance_stops_long_and_short_songs_alike():
+    """The stopping rule is |Δ bound| ≤ tol · n_j: a song of twice the frames (the same
+    frames repeated) stops at the same iteration, though its bound's change is doubled."""
+    L, mask, log_beta, _ = random_bucket(B=1, n=30, K=8, seed=4)
+    args = (t64(log_beta), t64(1.0), t64(0.0), 5)
+    short = local_step(t64(L), t64(mask), *args, tol=1e-3, max_iter=300, check_every=1)
+    double = local_step(t64(np.concatenate([L, L], 1)), t64(np.concatenate([mask, mask], 1)),
+                        *args, tol=1e-3, max_iter=300, check_every=1)
+    assert 1 < int(short.n_iter[0]) < 300
+    assert int(double.n_iter[0]) == pytest.approx(int(short.n_iter[0]), abs=1)
+
+
+def test_song_entropy_and_merge_gaps_against_definitions():
+    rng = np.random.default_rng(8)
+    B, n, T, K = 3, 7, 4, 5
+    zeta = rng.dirichlet(np.ones(T), size=(B, n))
+    mask = np.ones((B, n))
+    mask[1, 5:] = 0
+    phi = rng.dirichlet(np.ones(K), size=(B, T))
+    a, b = rng.uniform(0.5, 3, (B, T - 1)), rng.uniform(0.5, 3, (B, T - 1))
+    z = zeta * mask[..., None]
+    elog_pi = np.stack([np.append(digamma(a[j]) - digamma(a[j] + b[j]), 0)
+                        + np.concatenate([[0], np.cumsum(digamma(b[j]) - digamma(a[j] + b[j]))])
+                        for j in range(B)])
+    from scipy.stats import beta as beta_dist
+    want = (-np.sum(z[z > 0] * np.log(z[z > 0])) + np.sum(z.sum(1) * elog_pi)
+            - np.sum(phi * np.log(phi)) + np.sum(beta_dist(a, b).entropy())
+            - np.sum(digamma(b) - digamma(a + b)))
+    got = song_entropy(t64(zeta), t64(mask), t64(phi), t64(a), t64(b))
+    assert float(got) == pytest.approx(want, rel=1e-12)
+    pairs = torch.tensor([[0, 3], [1, 2]])
+    gaps = merge_gaps(t64(phi), pairs).numpy()
+    for p, (i, j) in enumerate(pairs.tolist()):
+        together = (phi[..., i] + phi[..., j])[..., None]
+        merged = np.concatenate([np.delete(phi, [i, j], 2), together], 2)
+        h_before = -np.sum(phi * np.log(phi))
+        h_after = -np.sum(merged * np.log(merged))
+        assert gaps[p] == pytest.approx(h_before - h_after, rel=1e-12)
+        assert gaps[p] > 0
+
+
+def test_far_tight_component_keeps_float64_accuracy_in_float32():
+    """Digital silence: a component 20 SD from the whitened origin with spread 0.03. The
+    expanded quadratic form loses precision in float32; its column is recomputed in
+    float64, the others stay float32 GEMM output."""
+    rng = np.random.default_rng(0)
+    d, K = 52, 3
+    m = np.zeros((K, d))
+    m[0] = rng.normal(size=d)
+    m[0] *= 20.0 / np.linalg.norm(m[0])
+    W = np.stack([np.eye(d) / 0.03**2, np.eye(d), np.eye(d) / 2])
+    nu = np.array([1e6, 1e4, 1e4])
+    lam = nu.copy()
+    W = W / nu[:, None, None]    # E[Λ] = ν W
+    logdet = np.linalg.slogdet(W)[1]
+    coef = ex.expected_loglik_coefficients(t64(lam), t64(m), t64(W), t64(logdet), t64(nu))
+    x = torch.as_tensor(m[0] + 0.03 * rng.normal(size=(1500, d)), dtype=torch.float32)
+    exact = expected_loglik(x.double(), coef).numpy()
+    plain = expected_loglik(x, coef.float()).numpy()
+    cols = exact_columns(coef, t64(m), t64(W), t64(nu), torch.float32)
+    fixed = expected_loglik(x, coef.float(), exact=cols).numpy()
+    assert cols[0].tolist() == [0]
+    assert np.abs(plain[:, 0] - exact[:, 0]).max() > 1e-2          # the failure is real
+    np.testing.assert_allclose(fixed[:, 0], exact[:, 0], atol=1e-4)
+    np.testing.assert_allclose(fixed[:, 1:], exact[:, 1:], rtol=1e-5)
+    assert exact_columns(coef, t64(m), t64(W), t64(nu), torch.float64) is None
+
+
+def test_far_tight_cluster_statistics_give_a_positive_definite_scale():
+    """Second moments of the far, tight cluster from float32 frames: accumulated in float64,
+    the scatter about the mean matches NumPy's float64 one (float32 sums cancelled it)."""
+    from hdpmusic.model.sufficient import Prior, normal_wishart_posterior
+
+    rng = np.random.default_rng(1)
+    d = 52
+    centre = rng.normal(size=d)
+    centre *= 20.0 / np.linalg.norm(centre)
+    x = (centre + 0.03 * rng.normal(size=(1500, d))).astype(np.float32)
+    R = torch.ones(len(x), 1) * 208.0
+    N, S1, S2 = frame_statistics(R, torch.as_tensor(x))
+    xd = x.astype(np.float64)
+    scatter = 208.0 * (xd - xd.mean(0)).T @ (xd - xd.mean(0))
+    got = S2[0].numpy() - np.outer(S1[0].numpy(), S1[0].numpy()) / N[0].item()
+    np.testing.assert_allclose(got, scatter, rtol=1e-6, atol=1e-6 * np.abs(scatter).max())
+    stats = Stats.zeros(1, d)
+    stats.N, stats.S1, stats.S2 = N, S1, S2
+    prior = Prior(m0=torch.zeros(d, dtype=torch.float64),
+                  W0_inv=torch.eye(d, dtype=torch.float64) * 1e-6, lam0=1e-6, nu0=d + 2.0)
+    with np.errstate(all="raise"):
+        nw = normal_wishart_posterior(stats, prior)
+    assert torch.isfinite(nw.logdet_W).all()
 
 
 def test_bound_uses_lse_identity():
@@ -174,7 +275,7 @@ def test_bound_uses_lse_identity():
 
 def test_splashed_statistics_equal_statistics_of_splashed_responsibilities():
     """(1 − η) r + η/K on real frames, computed through the linearity of the statistics."""
-    from hdpmusic.model.local import LocalParams, frame_assignments, infer_batch
+    from hdpmusic.model.local import LocalParams, infer_batch
 
     rng = np.random.default_rng(11)
     K, d, T, eta = 6, 3, 3, 0.2
@@ -229,6 +330,6 @@ def test_batch_step_keeps_every_tensor_on_the_compute_device():
     out = infer_batch(frames, lengths, lp, eta=0.1, responsibility=True, max_padding=0.0)
     assert out.padded_frames == lengths.sum()
     tensors = [out.bound, out.n_iter, out.responsibility, out.stats.N, out.stats.S2,
-               out.stats.su, out.stats.alpha]
+               out.stats.counts, out.stats.alpha, out.stats.entropy]
     assert all(t.device == meta for t in tensors)
     assert out.responsibility.shape == (5, K) and out.stats.S2.shape[0] == K

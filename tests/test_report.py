@@ -13,10 +13,22 @@ from hdpmusic.report import (
     factor_series,
     history_series,
     main_table,
+    metric_label,
+    model_label,
     parse_size,
     relabel,
     table_markdown,
+    weight_summary,
     write_report,
+)
+from hdpmusic.report.labels import file_stem, hdpgmm_title
+from hdpmusic.report.plots import (
+    factor_figure,
+    model_figure,
+    profile_figure,
+    save_figure,
+    score_limits,
+    scores_figure,
 )
 
 # planted scores: (model, task) → runs
@@ -71,7 +83,8 @@ def test_main_table_mean_sd_and_best():
     assert not table.cells[("g1", "gtzan")].best and not table.cells[("vq256", "mtat")].best
     assert table.chance == {"gtzan": pytest.approx(0.1)}
     md = table_markdown(table)
-    assert "gtzan (f1_macro)" in md and "mtat (roc_auc_macro)" in md
+    assert "gtzan (macro F1)" in md and "mtat (macro ROC-AUC)" in md
+    assert "| G1 |" in md and "| VQ256 |" in md           # display names
     assert "**0.6200 ± 0.0200** (n=3)" in md
     assert "**0.8500 ± 0.0100** (n=3)" in md
     assert "| 0.5200 ± 0.0200 (n=3)" in md      # not bold
@@ -90,7 +103,7 @@ def test_report_files_from_results_json(tmp_path):
     assert md.splitlines()[2] == "Planted <scores> on two tasks."
     assert "<p>Planted &lt;scores&gt; on two tasks.</p>" in page
     srcs = re.findall(r'<img src="([^"]+)"', page)
-    assert set(srcs) == {"scores_gtzan.png", "scores_mtat.png"}
+    assert srcs == ["scores.png"]                    # one figure, a titled panel per task
     for src in srcs:
         assert "/" not in src                  # relative, beside the page
         assert f"]({src})" in md
@@ -119,25 +132,158 @@ def test_factor_series_and_sweep_plots(tmp_path):
         assert f'src="{name}"' in page
         _assert_png(tmp_path / "rep" / name)
     # variants of one model are separate rows
-    assert "hdpgmm (η0=0.1, n_train=213k)" in page and "hdpgmm (η0=0.1, n_train=2k)" in page
+    assert "HDPGMM (η0=0.1, n_train=213k)" in page and "HDPGMM (η0=0.1, n_train=2k)" in page
 
 
-def test_history_series():
+def test_display_names():
+    assert metric_label("f1_macro") == "macro F1"
+    assert metric_label("roc_auc_macro") == "macro ROC-AUC"
+    assert metric_label("ndcg@500") == "nDCG@500" and metric_label("ndcg") == "nDCG"
+    assert metric_label("f1_macro/ndcg@10") == "macro F1 / nDCG@10"
+    assert metric_label("my_score") == "my_score"
+    assert model_label("hdpgmm") == "HDPGMM" and model_label("vq256") == "VQ256"
+    assert model_label("hdpgmm (η0=0.1)") == "HDPGMM (η0=0.1)"
+    assert model_label("g1x") == "g1x" and model_label("mine") == "mine"
+    assert hdpgmm_title("hdpgmm") == "HDPGMM" and hdpgmm_title("tiny") == "HDPGMM “tiny”"
+    assert file_stem("hdpgmm (η0=0.1)") == "hdpgmm_0_0.1" and file_stem("../x") == ".._x"
+
+
+def test_score_axis_starts_at_chance():
+    # scores far above chance: the axis starts at chance, not at the lowest score
+    lo, hi = score_limits(np.array([0.60, 0.62, 0.64]), 0.1)
+    assert 0.1 - 0.06 * 0.54 - 1e-12 <= lo < 0.1 and hi > 0.64
+    # a run below chance stays in view
+    lo, _ = score_limits(np.array([0.05, 0.3]), 0.1)
+    assert lo < 0.05
+
+
+def test_history_series_online_records():
     hist = [{"step": 1, "elbo_per_frame": -3.0, "n_active": 6},
             {"step": 2, "elbo_per_frame": -2.5, "n_active": 5}]
     s = history_series(hist)
-    np.testing.assert_array_equal(s["step"], [1, 2])
-    np.testing.assert_array_equal(s["elbo_per_frame"], [-3.0, -2.5])
-    np.testing.assert_array_equal(s["n_active"], [6, 5])
-    assert np.isnan(s["epoch"]).all() and epoch_means(s)[0].size == 0
+    assert s.x_label == "update" and s.objective_label == "ELBO per frame"
+    np.testing.assert_array_equal(s.x, [1, 2])
+    np.testing.assert_array_equal(s.objective, [-3.0, -2.5])
+    assert list(s.counts) == ["active (≥ 0.1 % of the usage)"]
+    np.testing.assert_array_equal(s.counts["active (≥ 0.1 % of the usage)"], [6, 5])
+    assert s.group_label is None and epoch_means(s)[0].size == 0
+
+
+def test_history_series_memoized_passes():
+    # one record per pass, the total ELBO and K changing under merge/delete moves
+    hist = [{"pass": p, "elbo": -100.0 + 10 * p, "n_components": 64 - 8 * p,
+             "n_active": 40} for p in range(1, 5)]
+    s = history_series(hist)
+    assert s.x_label == "pass" and s.group_label == "pass"
+    np.testing.assert_array_equal(s.x, [1, 2, 3, 4])
+    assert s.objective_label == "ELBO"
+    np.testing.assert_array_equal(s.counts["components (K)"], [56, 48, 40, 32])
+    assert epoch_means(s)[0].size == 0        # the records are already the passes
+
+
+def test_history_series_degrades_without_keys():
+    s = history_series([{"rho": 0.5}, {"rho": 0.4}])
+    assert s.objective_label == "" and np.isnan(s.objective).all() and s.counts == {}
+    np.testing.assert_array_equal(s.x, [1, 2])
 
 
 def test_epoch_means():
     hist = history_series([{"step": i + 1, "epoch": i // 3, "elbo_per_frame": float(i)}
                            for i in range(7)])
+    assert hist.x_label == "update" and hist.group_label == "epoch"
     steps, means = epoch_means(hist)
     np.testing.assert_array_equal(steps, [3, 6, 7])
     np.testing.assert_array_equal(means, [1.0, 4.0, 6.0])
+
+
+def test_weight_summary_closed_forms():
+    s = weight_summary(np.full(8, 1 / 8))
+    assert s["K"] == 8 and s["effective"] == pytest.approx(8)
+    assert (s["n50"], s["n90"], s["n99"]) == (4, 8, 8)
+    s = weight_summary(np.array([0.0, 1.0, 0.0]))
+    assert s["effective"] == pytest.approx(1) and s["n99"] == 1
+    w = np.array([0.5, 0.3, 0.15, 0.05])
+    s = weight_summary(w[::-1])                            # order does not matter
+    assert s["effective"] == pytest.approx(np.exp(-(w * np.log(w)).sum()))
+    assert (s["n50"], s["n90"], s["n99"]) == (1, 3, 4)
+
+
+def _legends_clear_of_axes(fig):
+    """Every legend lies outside every panel (no data hidden under one)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    assert legends
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent(renderer)), legend
+
+
+def test_scores_figure_reads_well():
+    results = relabel(_planted_results())
+    table = main_table(results)
+    fig = scores_figure(results, table)
+    gtzan, mtat = fig.axes
+    # titled panels with readable metric names and model names
+    assert (gtzan.get_title(), mtat.get_title()) == ("gtzan", "mtat")
+    assert (gtzan.get_xlabel(), mtat.get_xlabel()) == ("macro F1", "macro ROC-AUC")
+    assert [t.get_text() for t in gtzan.get_yticklabels()] == ["G1", "VQ256"]
+    # the axis starts at the chance level (0.1), the ROC-AUC one at its floor 0.5
+    assert gtzan.get_xlim()[0] == pytest.approx(score_limits(
+        np.array([0.1, 0.50, 0.64, 0.50, 0.66]), 0.1)[0], abs=0.01)
+    assert gtzan.get_xlim()[0] < 0.1 < 0.5 and 0.45 < mtat.get_xlim()[0] < 0.5
+    # every run is a point: 3 runs × 2 models per panel
+    assert sum(len(c.get_offsets()) for c in gtzan.collections
+               if c.get_offsets().ndim == 2 and len(c.get_offsets()) == 3) == 6
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["run", "mean ± SD over runs", "chance level", "below chance"]
+    _legends_clear_of_axes(fig)
+
+
+def test_model_and_factor_figures_read_well(tmp_path):
+    passes = history_series([{"pass": p, "elbo": -10.0 + p, "n_components": 9 - p}
+                             for p in range(1, 4)])
+    fig = model_figure(passes, np.array([0.5, 0.3, 0.2]), "HDPGMM: training and weights")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["ELBO over training", "Components over training",
+                      r"Corpus weights $\mathbb{E}[\beta_k]$, sorted"]
+    assert fig.axes[2].get_ylabel() == r"$\mathbb{E}[\beta_k]$"      # math text
+    assert fig.axes[0].get_xlabel() == "pass"
+    _legends_clear_of_axes(fig)
+    save_figure(fig, tmp_path / "m.png")
+    _assert_png(tmp_path / "m.png")
+    # a constant count is said so on its panel
+    flat = model_figure(history_series([{"n_active": 64, "elbo_per_frame": -1.0 * i}
+                                        for i in range(5)]), None, "flat")
+    texts = [t.get_text() for t in flat.axes[1].texts]
+    assert any("64 throughout" in t for t in texts)
+    # what the records lack is not drawn, and nothing fails
+    bare = model_figure(history_series([{"rho": 0.1}]), None, "bare")
+    assert [t.get_text() for t in bare.axes[0].texts] == ["not recorded"]
+    save_figure(bare, tmp_path / "b.png")
+    weights_only = model_figure(None, np.array([0.7, 0.3]), "weights only")
+    assert len(weights_only.axes) == 1
+    fig = factor_figure(factor_series(_sweep_results(), "eta0"), "η0",
+                        {"gtzan": "f1_macro"})
+    assert fig.axes[0].get_ylabel() == "macro F1" and fig.axes[0].get_title() == "gtzan"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["HDPGMM (n_train=213k)"]
+    _legends_clear_of_axes(fig)
+
+
+def test_profile_figure_groups_the_columns(tmp_path):
+    from hdpmusic.features import DEFAULT_CONFIG
+
+    z = np.linspace(-2, 2, DEFAULT_CONFIG.dim)
+    fig = profile_figure(z, DEFAULT_CONFIG.column_names, "component 3")
+    ax = fig.axes[0]
+    assert len(ax.patches) == 13 + 1 + 12                 # MFCC, onset, chroma; no deltas
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks[:2] == ["0", "1"] and ticks[-12:] == ["C", "C#", "D", "D#", "E", "F",
+                                                        "F#", "G", "G#", "A", "A#", "B"]
+    assert {t.get_text() for t in ax.texts} == {"MFCC", "onset", "chroma"}
+    save_figure(fig, tmp_path / "p.png")
+    _assert_png(tmp_path / "p.png")
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +309,9 @@ def test_cli_report_with_model(tmp_path, tiny_model):
                  "--out", str(out)]) == 0
     page = (out / "report.html").read_text()
     md = (out / "report.md").read_text()
-    for name in ("tiny_history.png", "tiny_weights.png"):
-        assert f'src="{name}"' in page and f"]({name})" in md
-        _assert_png(out / name)
+    assert 'src="tiny_training.png"' in page and "](tiny_training.png)" in md
+    _assert_png(out / "tiny_training.png")
+    assert "Model HDPGMM “tiny”" in page
     assert "**0.6200 ± 0.0200**" in md
 
 
@@ -173,7 +319,7 @@ def test_cli_report_models_only(tmp_path, tiny_model):
     path, _ = tiny_model
     assert main(["-q", "report", "--models", str(path), "--out", str(tmp_path / "r")]) == 0
     page = (tmp_path / "r" / "report.html").read_text()
-    assert "<table>" not in page and 'src="tiny_weights.png"' in page
+    assert "<table>" not in page and 'src="tiny_training.png"' in page
 
 
 def test_report_nothing_is_an_error(tmp_path):

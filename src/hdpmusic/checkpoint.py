@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hdpmusic.atomic import atomic_path
-from hdpmusic.errors import FormatError
+from hdpmusic.errors import FormatError, HdpmusicError
 
 FORMAT = "hdpmusic-checkpoint"
 
@@ -56,20 +56,35 @@ def load_checkpoint(path: str | os.PathLike, *, model: str | None = None,
     Returns
     -------
     header : dict
+        Looking up a field the file lacks (at any depth) raises :class:`FormatError`
+        naming the file and the field, not ``KeyError``.
     tensors : dict of str to torch.Tensor (on the CPU)
+        Likewise for a missing tensor.
+
+    Raises
+    ------
+    HdpmusicError
+        The file does not exist.
+    FormatError
+        Not an hdpmusic checkpoint (the message says what the file is instead), or a
+        checkpoint of another model or version.
     """
     import torch
 
+    from hdpmusic.filekind import describe
+
+    if not os.path.isfile(path):
+        raise HdpmusicError(f"model file {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        header = json.loads(payload["header"])
-        tensors = dict(payload["tensors"])
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # corrupt or foreign file: one clear message
-        raise FormatError(f"{path} is not an hdpmusic checkpoint ({err})") from err
+        header = json.loads(payload["header"], object_hook=lambda d: _Fields(path, d))
+        tensors = _Fields(path, payload["tensors"], "tensor")
+    except Exception as err:  # corrupt or foreign file: say what it is instead
+        # (never repeat torch's advice to load with weights_only=False: that runs pickle)
+        raise FormatError(f"{path} is not an hdpmusic model file: it is {describe(path)}"
+                          ) from err
     if header.get("format") != FORMAT:
-        raise FormatError(f"{path} is not an hdpmusic checkpoint")
+        raise FormatError(f"{path} is not an hdpmusic model file: it is {describe(path)}")
     if model is not None and header.get("model") != model:
         raise FormatError(f"{path} holds a {header.get('model')!r} model, not {model!r}")
     if version is not None and header.get("version") != version:
@@ -82,6 +97,19 @@ def load_checkpoint(path: str | os.PathLike, *, model: str | None = None,
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
     """The header of a checkpoint (to dispatch on ``header['model']``)."""
     return load_checkpoint(path)[0]
+
+
+class _Fields(dict):
+    """A checkpoint's header (or tensors) whose missing entries raise a clear error."""
+
+    def __init__(self, path: str | os.PathLike, items: Mapping[str, Any],
+                 what: str = "field") -> None:
+        super().__init__(items)
+        self._path, self._what = path, what
+
+    def __missing__(self, key: str) -> Any:
+        raise FormatError(f"{self._path}: the checkpoint lacks the {self._what} {key!r}; it "
+                          "is damaged or was written by another program (refit the model)")
 
 
 def _json_default(obj: Any) -> Any:

@@ -14,6 +14,7 @@ loading it whole and hands out :class:`PackedBatch` es of whole songs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import queue
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 
     from hdpmusic.whitening import Whitener
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Corpus", "CorpusWriter", "PackedBatch"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Corpus", "CorpusWriter", "PackedBatch",
+           "corpus_fingerprint"]
 
 FORMAT = "hdpmusic-corpus"
 FORMAT_VERSION = 1
@@ -596,7 +598,8 @@ class Corpus:
                 fh.get(k, getlink=False), h5py.Dataset)]
             if missing:
                 raise FormatError(f"{path}: missing dataset(s) {missing}; a corpus needs "
-                                  "'data', 'indptr' and 'ids' (see DESIGN §3)")
+                                  "'data', 'indptr' and 'ids' (as `hdpmusic extract` and "
+                                  "`hdpmusic prepare` write them)")
             data = fh["data"]
             if data.ndim != 2:
                 raise FormatError(f"{path}: 'data' must be 2-D (frames, dim), "
@@ -993,6 +996,27 @@ class Corpus:
             row += len(frames)
         indptr = np.concatenate(([0], np.cumsum(self._lengths))).astype(np.int64)
         return Corpus(_ArrayStore(out), indptr, self.ids, self._attrs, self._dim)
+
+
+def corpus_fingerprint(corpus: Corpus) -> str:
+    """A hash of a corpus's song ids and lengths, in order (to tell corpora apart).
+
+    Two corpora with the same songs of the same lengths in the same order share it; the
+    frames themselves are not read.
+
+    Parameters
+    ----------
+    corpus : Corpus
+
+    Returns
+    -------
+    str
+        ``"sha256:<hex>"``.
+    """
+    digest = hashlib.sha256()
+    for song_id, length in zip(corpus.ids, corpus.lengths.tolist(), strict=True):
+        digest.update(f"{song_id}\t{length}\n".encode())
+    return "sha256:" + digest.hexdigest()
 
 
 def _check_format(attrs: Mapping[str, Any], path: Path) -> None:

@@ -12,8 +12,10 @@
    and CLMR on the audio) on the whole collection — unsupervised, no label is seen —
    transforms every task corpus, evaluates each task over several runs and writes
    ``results.json`` and the report (``report.html``, PNG plots, chance levels);
-5. :func:`hdpmusic.interpret.interpret_model` lists HDPGMM's most loaded components with
-   their most enriched tags (``components.md``).
+5. the report gains HDPGMM's components section (:mod:`hdpmusic.report.components`):
+   its most loaded components with their most enriched tags, the excerpts loading on
+   them most, feature profiles and a playable 3-s excerpt each; the table of components
+   and tags (:func:`hdpmusic.interpret.interpret_model`) is also printed.
 
 The seconds of every stage are returned and written to ``timings.json``
 (``benchmarks/bench_demo.py`` prints them).
@@ -37,6 +39,7 @@ from typing import Any
 __all__ = ["CPU_CLMR_CHANNELS", "DemoOutcome", "DemoPlan", "demo_plan", "run_demo"]
 
 TASKS = ("genre", "tagging", "recommendation")
+DEMO_TITLE = "hdpmusic demo"
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,9 @@ def demo_plan(*, quick: bool = False, deep: bool = False, cuda: bool = False) ->
     -------
     DemoPlan
     """
-    hdpgmm = {"n_components": 64, "n_song_components": 16, "eta0": 0.1,
-              "batch_size": 16 if quick else 32, "max_epochs": 20 if quick else 30,
-              "local_max_iter": 50}
+    hdpgmm = {"n_components": 64, "n_song_components": 16, "algorithm": "memoized",
+              "eta0": 0.0, "batch_size": 16 if quick else 32,
+              "max_epochs": 30 if quick else 40, "local_max_iter": 50}
     params: dict[str, dict[str, Any]] = {"hdpgmm": hdpgmm, "vq": {"n_clusters": 64}}
     models: tuple[str, ...] = ("hdpgmm", "g1", "vq")
     if deep:
@@ -119,7 +122,8 @@ class DemoOutcome:
     classes : list of str
     components : str
         Markdown table of HDPGMM's most loaded components and their most enriched tags
-        (the paper's Table 4), also written to ``components.md`` beside the report.
+        (the paper's Table 4); the report's components section shows them with songs,
+        feature profiles and audio excerpts.
     timings : dict of str to float
         Seconds of every stage of this call (``render``, ``extract``, ``tasks``, ``fit
         <model>``, ``transform <model>``, ``evaluate <model> <task>``, ``report``,
@@ -172,6 +176,7 @@ def run_demo(out_dir: str | os.PathLike = "hdpmusic-demo", *, quick: bool = Fals
     from hdpmusic.extract import extract_collection
     from hdpmusic.interpret import format_table, interpret_model
     from hdpmusic.progress import stage_timer
+    from hdpmusic.report import ComponentsOptions, write_report
 
     say = log or (lambda _msg: None)
     timings: dict[str, float] = {}
@@ -196,22 +201,26 @@ def run_demo(out_dir: str | os.PathLike = "hdpmusic-demo", *, quick: bool = Fals
         tasks = write_demo_tasks(dataset, root / "tasks", corpus=corpus, overwrite=True)
     say(f"[4/5] fitting {', '.join(plan.models)}; evaluating {plan.runs} runs per task")
     experiment = root / "experiment"
+    intro = _intro(dataset, extracted.n_ok, plan)
     results = compare(corpus, [tasks[t] for t in TASKS], experiment, models=plan.models,
                       runs=plan.runs, seed=seed, device=device, params=plan.params,
-                      n_iter=plan.n_iter, verbose=progress, log=log, title="hdpmusic demo",
-                      intro=_intro(dataset, extracted.n_ok, plan), timings=timings)
-    say("[5/5] HDPGMM's most loaded components and their tags")
+                      n_iter=plan.n_iter, verbose=progress, log=log, title=DEMO_TITLE,
+                      intro=intro, timings=timings)
+    say("[5/5] HDPGMM's most loaded components: tags, excerpts, profiles, audio")
+    model = experiment / "models" / "hdpgmm.hdp"
+    report = experiment / "report"
     with stage_timer(timings, "components"):
-        components = format_table(interpret_model(experiment / "models" / "hdpgmm.hdp",
-                                                  tasks["tagging"], top_components=8,
-                                                  top_tags=3))
-        with atomic_path(experiment / "report" / "components.md") as tmp:
-            tmp.write_text(components, encoding="utf-8")
+        write_report([experiment / "results.json"], report, model_paths=[model],
+                     components=ComponentsOptions(tasks["tagging"], top_components=8,
+                                                  top_labels=3, top_songs=3),
+                     title=DEMO_TITLE, intro=intro)
+        components = format_table(interpret_model(model, tasks["tagging"],
+                                                  top_components=8, top_tags=3))
     with atomic_path(root / "timings.json") as tmp:
         tmp.write_text(json.dumps({k: round(v, 3) for k, v in timings.items()}, indent=1)
                        + "\n", encoding="utf-8")
-    return DemoOutcome(root, results, experiment / "report" / "report.html",
-                       extracted.n_ok, classes, components, timings)
+    return DemoOutcome(root, results, report / "report.html", extracted.n_ok, classes,
+                       components, timings)
 
 
 def _intro(dataset: Any, n_songs: int, plan: DemoPlan) -> str:

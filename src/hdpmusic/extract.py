@@ -3,15 +3,28 @@
 :func:`extract_collection` finds the tracks (a directory, a list file or one audio
 file), computes :func:`~hdpmusic.features.extract_features` for each track not cached
 yet, in worker processes (joblib/loky, one BLAS/numba thread each), and caches every
-track's features as ``<cache>/<hh>/<quoted id>.npy`` (``hh``: two hex digits of the
-id's SHA-1; written to a temporary name and renamed, so a killed run leaves only
-complete files and a rerun redoes no finished track). Failed tracks are listed in
-``<cache>/failures.jsonl`` and retried by the next run. Finally the cached features are
-streamed, one track at a time, into a corpus file (:class:`hdpmusic.corpus.CorpusWriter`),
-which appears only when complete.
+track's features as ``<cache>/<hh>/<quoted id>#<key>.npy`` (``hh``: two hex digits of the
+id's SHA-1; ``key``: the audio file's size and modification time, or its content hash,
+so a changed file is recomputed; written to a temporary name and renamed, so a killed
+run leaves only complete files and a rerun redoes no finished track). Failed tracks are
+listed in ``<cache>/failures.jsonl`` and retried by the next run. Finally the cached
+features are streamed, one track at a time, into a corpus file
+(:class:`hdpmusic.corpus.CorpusWriter`), which appears only when complete.
 
 The cache remembers the feature settings it was made with (``<cache>/features.json``) and
 refuses a run with other settings; a lock file keeps two runs from sharing it.
+
+Worker processes: librosa's numba functions are compiled once in this process before
+any worker starts (:func:`hdpmusic.features.warm_up`: workers compiling at once corrupt
+numba's disk cache), workers end within a second of this process's death
+(:func:`hdpmusic.workers.exit_with_parent`), and a worker that dies on a track (a crash,
+the kernel's out-of-memory killer) does not end the run: the tracks it may have held are
+retried one at a time in fresh workers, and a track whose worker dies again is recorded
+as failed.
+
+The steps are public for :mod:`hdpmusic.embed`, which shares the cache: :func:`open_cache`,
+:func:`track_entries`, :func:`compute_features`, :func:`load_cached`,
+:func:`write_failures`.
 """
 
 from __future__ import annotations
@@ -21,7 +34,10 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +45,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from hdpmusic.atomic import atomic_path
+from hdpmusic.atomic import atomic_path, check_writable, remove_stale_temporaries
 from hdpmusic.errors import DataError, HdpmusicError, ParameterError
-from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig, extract_features
+from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig, extract_features, warm_up
 from hdpmusic.progress import progress_bar
 
 __all__ = [
@@ -39,9 +55,16 @@ __all__ = [
     "ExtractionReport",
     "audio_paths",
     "cache_path",
+    "check_jobs",
+    "compute_features",
     "extract_collection",
     "extract_track",
     "find_tracks",
+    "load_cached",
+    "open_cache",
+    "source_key",
+    "track_entries",
+    "write_failures",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,6 +76,10 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", 
 _CONFIG_FILE = "features.json"
 _FAILURES_FILE = "failures.jsonl"
 _LOCK_FILE = ".lock"
+_KEY_SEP = "#"  # between the quoted id and the key in a cache file name (quote escapes #)
+
+#: a track being processed: (id, audio file, cache file)
+_Task = tuple[str, Path, Path]
 
 
 @dataclass
@@ -153,22 +180,60 @@ def find_tracks(source: str | os.PathLike) -> list[tuple[str, Path]]:
     return tracks
 
 
-def cache_path(cache: str | os.PathLike, song_id: str) -> Path:
+def cache_path(cache: str | os.PathLike, song_id: str, key: str) -> Path:
     """Where a track's features are cached.
 
-    ``<cache>/<hh>/<id, percent-quoted>.npy`` with ``hh`` the first two hex digits of
-    the SHA-1 of the id (at most 256 folders); every id maps to its own file, and ids
+    ``<cache>/<hh>/<id, percent-quoted>#<key>.npy`` with ``hh`` the first two hex digits
+    of the SHA-1 of the id (at most 256 folders); every id maps to its own name, and ids
     too long for a file name end in their full SHA-1 instead.
+
+    Parameters
+    ----------
+    cache : path-like
+        The cache folder.
+    song_id : str
+    key : str
+        What identifies the audio the features were made from (:func:`source_key`).
     """
     digest = hashlib.sha1(song_id.encode("utf-8")).hexdigest()
     name = quote(song_id, safe=" !$&'()+,-.;=@[]^_`{}~")
     if len(name) > 180 or name.startswith("."):
         name = f"{name[:120].lstrip('.')}~{digest}"
-    return Path(cache) / digest[:2] / f"{name}.npy"
+    return Path(cache) / digest[:2] / f"{name}{_KEY_SEP}{key}.npy"
+
+
+def source_key(path: str | os.PathLike, content_hash: bool = False) -> str:
+    """What identifies an audio file's content in the feature cache.
+
+    Parameters
+    ----------
+    path : path-like
+        The audio file.
+    content_hash : bool
+        Hash the file's bytes (SHA-256; reads the whole file) instead of taking its size
+        and modification time (a copy that does not keep modification times, such as
+        ``cp`` without ``-p``, then keeps its cache entries).
+
+    Returns
+    -------
+    str
+        ``"<size>-<mtime in ns>"`` or ``"sha256-<32 hex digits>"``.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
+    if content_hash:
+        with open(path, "rb") as fh:
+            return "sha256-" + hashlib.file_digest(fh, "sha256").hexdigest()[:32]
+    stat = os.stat(path)
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
 
 
 def extract_track(path: str | os.PathLike, target: str | os.PathLike,
-                  config: FeatureConfig = DEFAULT_CONFIG) -> tuple[str, str | None]:
+                  config: FeatureConfig = DEFAULT_CONFIG,
+                  recompute: bool = False) -> tuple[str, str | None]:
     """Compute one track's features into ``target`` atomically, unless it exists.
 
     Parameters
@@ -178,6 +243,8 @@ def extract_track(path: str | os.PathLike, target: str | os.PathLike,
     target : path-like
         The ``.npy`` cache file (see :func:`cache_path`).
     config : FeatureConfig
+    recompute : bool
+        Compute (and replace ``target``) even if ``target`` exists.
 
     Returns
     -------
@@ -186,7 +253,7 @@ def extract_track(path: str | os.PathLike, target: str | os.PathLike,
         One-line reason of a failure.
     """
     target = Path(target)
-    if target.exists():
+    if target.exists() and not recompute:
         return "cached", None
     try:
         features = extract_features(path, config=config)
@@ -201,6 +268,7 @@ def extract_track(path: str | os.PathLike, target: str | os.PathLike,
 
 def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, jobs: int = 1,
                        cache: str | os.PathLike | None = None, overwrite: bool = False,
+                       recompute: bool = False, content_hash: bool = False,
                        config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True,
                        backend: str | None = None) -> ExtractionReport:
     """Extract the features of every track of ``source`` and pack them into ``out``.
@@ -221,6 +289,13 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         missing. Delete it when the corpus is final.
     overwrite : bool
         Replace an existing ``out``.
+    recompute : bool
+        Compute every track again, replacing its cache entry (``hdpmusic extract
+        --overwrite`` sets it). Otherwise a track is taken from the cache when its audio
+        file is unchanged (same :func:`source_key`).
+    content_hash : bool
+        Key cache entries on a hash of each audio file's bytes instead of its size and
+        modification time (:func:`source_key`; reads every file once more per run).
     config : FeatureConfig
         Feature settings (default: the paper's).
     progress : bool
@@ -239,33 +314,29 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
     Raises
     ------
     HdpmusicError
-        ``out`` exists (without ``overwrite``), no tracks are found, the cache was made
-        with other settings or is in use, or every track failed. Nothing is written to
-        ``out`` then.
+        ``out`` exists (without ``overwrite``), the folder of ``out`` or the cache folder
+        cannot be written, no tracks are found, the cache was made with other settings
+        or is in use, or every track failed. Nothing is written to ``out`` then.
     """
     from hdpmusic.corpus import CorpusWriter
 
     out = Path(out)
-    if jobs == 0:
-        raise ParameterError("jobs must be a positive number of processes or -1 (all cores)")
+    check_jobs(jobs)
     if out.exists() and not overwrite:
         raise HdpmusicError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
     tracks = find_tracks(source)
     cache = Path(cache) if cache is not None else out.with_name(out.name + ".cache")
-    with _cache_lock(cache):
-        _check_cache_config(cache, config)
-        statuses = _run_jobs(tracks, cache, config, jobs=jobs, progress=progress,
-                             backend=backend)
-        failures = {song_id: error for song_id, (status, error) in statuses.items()
-                    if status == "failed"}
-        failures_path = cache / _FAILURES_FILE
-        with atomic_path(failures_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-            for song_id, path in tracks:
-                if song_id in failures:
-                    fh.write(json.dumps({"id": song_id, "path": str(path),
-                                         "error": failures[song_id]},
-                                        ensure_ascii=False) + "\n")
-        n_cached = sum(status == "cached" for status, _ in statuses.values())
+    check_writable(out.parent, "output folder")
+    remove_stale_temporaries(out)
+    with open_cache(cache, config):
+        tasks, failures = track_entries(tracks, cache, content_hash)
+        statuses = compute_features(tasks, config, jobs=jobs, progress=progress,
+                                    backend=backend, recompute=recompute, total=len(tracks))
+        failures.update({song_id: error for song_id, (status, error) in statuses.items()
+                         if status == "failed"})
+        targets = {song_id: target for song_id, _, target in tasks}
+        failures_path = write_failures(cache, tracks, failures)
+        n_cached = len(tasks) - len(statuses)
         n_computed = sum(status == "done" for status, _ in statuses.values())
         ok = [song_id for song_id, _ in tracks if song_id not in failures]
         if failures:
@@ -279,7 +350,7 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         attrs["audio_root"] = str(Path(source).resolve())  # see audio_paths
         with CorpusWriter(out, config.dim, attrs=attrs, overwrite=overwrite) as writer:
             for song_id in ok:
-                writer.append(song_id, _load_cached(cache_path(cache, song_id), config))
+                writer.append(song_id, load_cached(targets[song_id], config))
     log.debug("%s: %d tracks (%d from the cache, %d computed), %d failed", out, len(ok),
               n_cached, n_computed, len(failures))
     return ExtractionReport(out, len(ok), len(failures), n_cached, n_computed,
@@ -290,8 +361,65 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()) or "unknown error"
 
 
-def _load_cached(path: Path, config: FeatureConfig) -> np.ndarray:
-    """A cached track's features, checked (a bad file is named with the fix)."""
+def check_jobs(jobs: int) -> None:
+    """Raise :class:`ParameterError` for ``jobs == 0`` (joblib: -1 is one per core)."""
+    if jobs == 0:
+        raise ParameterError("jobs must be a positive number of processes or -1 (all cores)")
+
+
+@contextlib.contextmanager
+def open_cache(cache: str | os.PathLike, config: FeatureConfig) -> Iterator[Path]:
+    """Hold a feature cache for one run: writable, locked, and checked against ``config``.
+
+    Yields
+    ------
+    pathlib.Path
+        The cache folder (created when missing).
+
+    Raises
+    ------
+    HdpmusicError
+        The cache folder cannot be written, is in use by another run, or was made with
+        other settings.
+    """
+    cache = check_writable(cache, "cache folder")
+    with _cache_lock(cache):
+        _check_cache_config(cache, config)
+        yield cache
+
+
+def write_failures(cache: Path, tracks: list[tuple[str, Path]],
+                   failures: dict[str, str | None]) -> Path:
+    """Write ``<cache>/failures.jsonl`` (one JSON line per failed track, in track order).
+
+    Returns
+    -------
+    pathlib.Path
+        The file (empty when nothing failed).
+    """
+    failures_path = cache / _FAILURES_FILE
+    with atomic_path(failures_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for song_id, path in tracks:
+            if song_id in failures:
+                fh.write(json.dumps({"id": song_id, "path": str(path),
+                                     "error": failures[song_id]},
+                                    ensure_ascii=False) + "\n")
+    return failures_path
+
+
+def load_cached(path: str | os.PathLike, config: FeatureConfig) -> np.ndarray:
+    """A cached track's features, checked (a bad file is named with the fix).
+
+    Parameters
+    ----------
+    path : path-like
+        The cache file (a track's entry from :func:`track_entries`).
+    config : FeatureConfig
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames, config.dim), float32
+    """
     try:
         frames = np.load(path, allow_pickle=False)
     except Exception as err:
@@ -346,23 +474,85 @@ def _check_cache_config(cache: Path, config: FeatureConfig) -> None:
         tmp.write_text(json.dumps(want, indent=1), encoding="utf-8")
 
 
-def _run_jobs(tracks: list[tuple[str, Path]], cache: Path, config: FeatureConfig, *,
-              jobs: int, progress: bool,
-              backend: str | None) -> dict[str, tuple[str, str | None]]:
-    """Status of every track, computing the ones not cached yet (in parallel)."""
-    statuses: dict[str, tuple[str, str | None]] = {}
-    todo = []
+def track_entries(tracks: list[tuple[str, Path]], cache: Path,
+                  content_hash: bool = False) -> tuple[list[_Task], dict[str, str]]:
+    """Every readable track with its cache file; why the others cannot be read.
+
+    Cache entries of these ids made from another version of the audio (another key, or
+    the key-less names of older versions of this module) are removed.
+
+    Parameters
+    ----------
+    tracks : list of (str, pathlib.Path)
+        ``(id, audio file)``, as from :func:`find_tracks`.
+    cache : pathlib.Path
+        A cache folder held with :func:`open_cache`.
+    content_hash : bool
+        Key the entries on the files' content (see :func:`source_key`).
+
+    Returns
+    -------
+    tasks : list of (str, pathlib.Path, pathlib.Path)
+        ``(id, audio file, cache file)`` of the readable tracks, in track order.
+    unreadable : dict
+        ``id -> error`` of the tracks whose audio file cannot be read.
+    """
+    entries: dict[Path, list[Path]] = {}
+    for entry in cache.glob("??/*.npy"):
+        entries.setdefault(_entry_track(entry), []).append(entry)
+    tasks, unreadable = [], {}
     for song_id, path in tracks:
-        if cache_path(cache, song_id).exists():
-            statuses[song_id] = ("cached", None)
-        else:
-            todo.append((song_id, path))
+        try:
+            target = cache_path(cache, song_id, source_key(path, content_hash))
+        except OSError as err:
+            unreadable[song_id] = _one_line(f"{path}: cannot read the file "
+                                            f"({err.strerror or type(err).__name__})")
+            continue
+        for entry in entries.get(_entry_track(target), []):
+            if entry != target:
+                entry.unlink(missing_ok=True)
+        tasks.append((song_id, path, target))
+    return tasks, unreadable
+
+
+def _entry_track(entry: Path) -> Path:
+    """``<cache>/<hh>/<quoted id>`` of a cache file, whatever its key."""
+    return entry.with_name(entry.stem.rpartition(_KEY_SEP)[0] or entry.stem)
+
+
+def compute_features(tasks: list[_Task], config: FeatureConfig, *, jobs: int = 1,
+                     progress: bool = True, backend: str | None = None,
+                     recompute: bool = False,
+                     total: int | None = None) -> dict[str, tuple[str, str | None]]:
+    """Cache the features of every track not cached yet (in parallel).
+
+    Parameters
+    ----------
+    tasks : list of (str, pathlib.Path, pathlib.Path)
+        ``(id, audio file, cache file)``, from :func:`track_entries`.
+    config : FeatureConfig
+    jobs, progress, backend, recompute
+        As in :func:`extract_collection`.
+    total : int, optional
+        Tracks counted by the progress bar (default ``len(tasks)``); those not in
+        ``tasks`` count as done from the start.
+
+    Returns
+    -------
+    dict
+        ``id -> (status, error)`` of the tracks computed (the others were cached):
+        status ``"done"`` (error None) or ``"failed"`` (error: a one-line reason).
+    """
+    n_tracks = len(tasks) if total is None else total
+    todo = tasks if recompute else [task for task in tasks if not task[2].exists()]
     if jobs != 1 or backend is not None:  # largest first: no long track left for the end
-        todo.sort(key=lambda track: -_file_size(track[1]))
-    with progress_bar(len(tracks), "extracting", unit="track", enabled=progress,
-                      initial=len(tracks) - len(todo), leave=True) as bar:
-        for song_id, status, error in _map(todo, cache, config, jobs=jobs, backend=backend):
-            statuses[song_id] = (status, error)
+        todo = sorted(todo, key=lambda task: -_file_size(task[1]))
+    statuses: dict[str, tuple[str, str | None]] = {}
+    with progress_bar(n_tracks, "extracting", unit="track", enabled=progress,
+                      initial=n_tracks - len(todo), leave=True) as bar:
+        for song_id, status, error in _map(todo, config, jobs=jobs, backend=backend,
+                                           recompute=recompute):
+            statuses[song_id] = ("done" if status == "cached" else status, error)
             bar.update(1)
     return statuses
 
@@ -374,40 +564,93 @@ def _file_size(path: Path) -> int:
         return 0
 
 
-def _map(todo: list[tuple[str, Path]], cache: Path, config: FeatureConfig, *, jobs: int,
-         backend: str | None) -> Iterator[tuple[str, str, str | None]]:
-    """Run :func:`_job` on every track, yielding results as they finish."""
+def _map(todo: list[_Task], config: FeatureConfig, *, jobs: int, backend: str | None,
+         recompute: bool) -> Iterator[tuple[str, str, str | None]]:
+    """Run :func:`_job` on every track, yielding results as they finish.
+
+    In worker processes (unless ``jobs == 1`` without a backend), after compiling
+    librosa's numba functions here (:func:`~hdpmusic.features.warm_up`). When a worker
+    dies, the tracks in flight are retried one at a time (each in a fresh worker, so the
+    culprit is known); a track whose worker dies again is reported as failed.
+    """
     from threadpoolctl import threadpool_limits
 
     if not todo:
         return
     if jobs == 1 and backend is None:
         with threadpool_limits(limits=1):  # same numbers as in the worker processes
-            for song_id, path in todo:
-                yield _job(song_id, path, cache_path(cache, song_id), config)
+            for song_id, path, target in todo:
+                yield _job(song_id, path, target, config, recompute)
         return
+    warm_up(config)
+    queue = deque(todo)
+    while queue:
+        dispatched: list[_Task] = []
+        finished: set[str] = set()
+        try:
+            for result in _parallel(queue, dispatched, config, jobs=jobs, backend=backend,
+                                    recompute=recompute):
+                finished.add(result[0])
+                yield result
+        except BrokenProcessPool as err:  # queue: what was not dispatched
+            suspects = [task for task in dispatched if task[0] not in finished]
+            log.warning("a worker process died (%s); retrying its %d possible tracks one "
+                        "at a time", _exit_codes(err), len(suspects))
+            for task in suspects:
+                try:
+                    yield from _parallel(deque([task]), [], config, jobs=jobs,
+                                         backend=backend, recompute=recompute)
+                except BrokenProcessPool as again:
+                    yield (task[0], "failed",
+                           _one_line(f"{task[1]}: the worker process extracting it died "
+                                     f"twice (a crash in a decoder, or killed for memory; "
+                                     f"{_exit_codes(again)})"))
+
+
+def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfig, *,
+              jobs: int, backend: str | None,
+              recompute: bool) -> Iterator[tuple[str, str, str | None]]:
+    """Results of :func:`_job` over ``queue`` in worker processes, as they finish.
+
+    Tasks are taken from ``queue`` only when a worker is free and appended to
+    ``dispatched`` then, so after a worker died the tasks it may have held are those
+    dispatched without a result, and ``queue`` holds the others.
+    """
     from joblib import Parallel, delayed, parallel_config
 
     from hdpmusic.threads import n_jobs
+    from hdpmusic.workers import exit_with_parent
 
     context = (parallel_config(backend=backend) if backend else
-               parallel_config(backend="loky", inner_max_num_threads=1))
-    calls = (delayed(_job)(song_id, path, cache_path(cache, song_id), config,
-                           backend is not None)
-             for song_id, path in todo)
+               parallel_config(backend="loky", inner_max_num_threads=1,
+                               initializer=exit_with_parent, initargs=(os.getpid(),)))
+
+    def calls() -> Iterable[Any]:
+        while queue:
+            task = queue.popleft()
+            dispatched.append(task)
+            yield delayed(_job)(*task, config, recompute, backend is not None)
+
     with context:
-        yield from Parallel(n_jobs=n_jobs(jobs), return_as="generator_unordered")(calls)
+        yield from Parallel(n_jobs=n_jobs(jobs), return_as="generator_unordered",
+                            batch_size=1, pre_dispatch="n_jobs")(calls())
 
 
-def _job(song_id: str, path: Path, target: Path, config: FeatureConfig,
+def _exit_codes(err: BaseException) -> str:
+    """How the workers ended, from loky's message (``"exit codes: {SIGKILL(-9)}"``)."""
+    found = re.search(r"exit codes of the workers are (\{.*?\})", str(err))
+    return f"exit codes: {found[1]}" if found else _one_line(str(err))
+
+
+def _job(song_id: str, path: Path, target: Path, config: FeatureConfig, recompute: bool,
          limit_threads: bool = False) -> tuple[str, str, str | None]:
     """One track (a worker's task): ``(id, status, error)``."""
     if limit_threads:  # loky workers already start with one thread per library
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1):
-            return (song_id, *extract_track(path, target, config))
-    return (song_id, *extract_track(path, target, config))
+            return (song_id, *extract_track(path, target, config, recompute))
+    return (song_id, *extract_track(path, target, config, recompute))
 
 
 def audio_paths(corpus: Any, audio_root: str | os.PathLike | None = None) -> list[str]:

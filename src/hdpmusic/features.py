@@ -39,6 +39,8 @@ __all__ = [
     "check_signal",
     "extract_features",
     "load_audio",
+    "signal_features",
+    "warm_up",
 ]
 
 #: chroma bin names, in librosa's order (C first)
@@ -46,6 +48,10 @@ PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"
 
 #: a signal whose peak absolute amplitude is below this (−120 dBFS) counts as silent
 SILENCE_PEAK = 1e-6
+
+#: a file decoding to more than this many frames fewer than its header declares is
+#: truncated (four MP3 frames: decoders may trim the encoder's delay and padding)
+_TRUNCATION_SLACK = 4 * 1152
 
 
 @dataclass(frozen=True)
@@ -216,11 +222,15 @@ def load_audio(path: str | os.PathLike, sr: int = 22050, *,
     Raises
     ------
     DataError
-        The file is missing or cannot be decoded, or the audio is empty, shorter than
-        ``min_samples``, silent, or not finite (see :func:`check_signal`).
+        The file is missing, cannot be decoded or is truncated (decodes to less than its
+        header declares, see :func:`hdpmusic.audioinfo.declared_frames`), or the audio
+        is empty, shorter than ``min_samples``, silent, or not finite (see
+        :func:`check_signal`).
     """
     import librosa
     import soundfile as sf
+
+    from hdpmusic.audioinfo import declared_frames
 
     name = os.fspath(path)
     if not os.path.exists(name):
@@ -231,6 +241,7 @@ def load_audio(path: str | os.PathLike, sr: int = 22050, *,
         try:
             with sf.SoundFile(name) as fh:
                 native_sr = fh.samplerate
+                declared = declared_frames(name, fh.format, fh.frames)
                 frames = fh.read(dtype="float32", always_2d=True)
         except sf.LibsndfileError:  # not a soundfile format: let librosa try audioread
             with warnings.catch_warnings():  # librosa warns before using audioread
@@ -238,6 +249,11 @@ def load_audio(path: str | os.PathLike, sr: int = 22050, *,
                                                  DeprecationWarning))
                 y, native_sr = librosa.load(name, sr=None, mono=True, dtype=np.float32)
         else:
+            if declared is not None and len(frames) + _TRUNCATION_SLACK < declared:
+                raise DataError(f"{name}: the file is truncated: its header declares "
+                                f"{declared / native_sr:.2f} s ({declared} frames), only "
+                                f"{len(frames) / native_sr:.2f} s could be decoded; "
+                                f"copy or download it again")
             if frames.shape[1] == 1:
                 y = np.ascontiguousarray(frames[:, 0])
             elif frames.shape[1] == 2:  # == librosa.to_mono(frames.T), bit for bit
@@ -336,6 +352,36 @@ def extract_features(y_or_path: np.ndarray | str | os.PathLike, sr: int | None =
         if sr is not None and sr != config.sr:
             y = librosa.resample(y, orig_sr=sr, target_sr=config.sr)
         check_signal(y, name, min_samples=config.min_samples, sr=config.sr)
+    return signal_features(y, config, name)
+
+
+def signal_features(y: np.ndarray, config: FeatureConfig = DEFAULT_CONFIG,
+                    name: str = "signal") -> np.ndarray:
+    """The frame features of a float32 signal at ``config.sr``, without the audio checks.
+
+    What :func:`extract_features` computes once the signal has passed
+    :func:`check_signal`; callers that must give every input a result (silent or very
+    short clips in a benchmark, see :mod:`hdpmusic.hear`) call it directly.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,), float32
+        Mono signal at ``config.sr``; at least ``config.n_fft // 2 + 1`` samples (the
+        STFT's reflection padding).
+    config : FeatureConfig
+    name : str
+        What to call the signal in messages.
+
+    Returns
+    -------
+    np.ndarray, shape (1 + n_samples // config.hop_length, config.dim), float32
+
+    Raises
+    ------
+    DataError
+        Non-finite features.
+    """
+    import librosa
 
     stft = librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length)
     power = np.abs(stft) ** 2
@@ -362,3 +408,24 @@ def extract_features(y_or_path: np.ndarray | str | os.PathLike, sr: int | None =
     features[:, 3 * k + 1:] = np.log(np.maximum(chroma, floor)).T
     check_features(features, name)
     return features
+
+
+def warm_up(config: FeatureConfig = DEFAULT_CONFIG) -> None:
+    """Compile, in this process, every numba function :func:`extract_features` uses.
+
+    librosa compiles some functions with numba (the peak picking of the chroma's tuning
+    estimation, among others) and caches the machine code on disk (beside librosa's
+    sources, or in ``NUMBA_CACHE_DIR``). Processes that compile one function at the same
+    time can leave a cache entry that crashes (SIGSEGV) every process loading it later
+    (numba issues #4807, #10128). Called once before worker processes start, this
+    process becomes the only one writing those entries; the workers load them.
+
+    Parameters
+    ----------
+    config : FeatureConfig
+        The settings the workers will use.
+    """
+    seconds = 2 * config.min_samples / config.sr
+    t = np.arange(int(seconds * config.sr)) / config.sr
+    y = sum(np.sin(2 * np.pi * 440.0 * h * t) / h for h in range(1, 5))  # pitches to tune
+    extract_features((0.3 * y).astype(np.float32), sr=config.sr, config=config)

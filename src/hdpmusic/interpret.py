@@ -20,12 +20,18 @@ the "tagged corpus"):
 
 The smoothing keeps lightly loaded components and rare tags from producing huge ratios
 from a fraction of a song; with ``prior=0`` the plain ratio is used.
+
+Exemplars (:func:`scan_exemplars`) say what a component sounds like: over the frames of a
+set of songs, with frame responsibilities ``p(k | x)`` (``HDPGMM.predict_proba``), the
+responsibility-weighted mean frame of each component (its feature profile, compared
+with the mean and SD of all the frames scanned) and the window of a given length where
+its mean responsibility is highest (the excerpt to listen to).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +40,9 @@ import scipy.sparse as sp
 
 from hdpmusic.errors import DataError, ParameterError
 
-__all__ = ["METHODS", "ComponentTags", "component_load", "format_table", "interpret",
-           "interpret_model", "tag_enrichment"]
+__all__ = ["METHODS", "ComponentTags", "Exemplars", "best_windows", "component_load",
+           "format_table", "interpret", "interpret_model", "scan_exemplars", "scan_songs",
+           "tag_enrichment", "task_labels", "top_songs"]
 
 METHODS = ("lift", "log_odds")
 _EPS = 1e-12
@@ -262,3 +269,197 @@ def interpret_model(model_path: str | os.PathLike, task_path: str | os.PathLike,
     R = R[[position[i] for i in task.ids]]
     return interpret(R, task.annotations, task.tags, top_components=top_components,
                      top_tags=top_tags, method=method, prior=prior)
+
+
+def task_labels(task: Any) -> tuple[sp.csr_matrix, list[str], str] | None:
+    """The labels of a task's songs as a song × label matrix, for :func:`interpret`.
+
+    Parameters
+    ----------
+    task : hdpmusic.taskdata.TaskData
+
+    Returns
+    -------
+    (matrix, names, kind) or None
+        Tags (``kind="tags"``) when the task has them, else its genres one-hot
+        (``kind="genres"``); None when it has neither.
+    """
+    if task.annotations is not None:
+        return sp.csr_matrix(task.annotations), list(task.tags), "tags"
+    if task.targets is not None:
+        names, codes = np.unique(np.asarray(task.targets, dtype=str), return_inverse=True)
+        rows = np.arange(len(codes))
+        Y = sp.csr_matrix((np.ones(len(codes)), (rows, codes)), shape=(len(codes), len(names)))
+        return Y, [str(n) for n in names], "genres"
+    return None
+
+
+def top_songs(responsibilities: np.ndarray, component: int, n: int,
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` songs with the highest responsibility of one component.
+
+    Parameters
+    ----------
+    responsibilities : np.ndarray, shape (J, K)
+    component : int
+    n : int
+
+    Returns
+    -------
+    indices : np.ndarray of int, shape (min(n, J),)
+        Highest first (ties: lower index first).
+    values : np.ndarray of float, shape (min(n, J),)
+    """
+    column = np.asarray(responsibilities, dtype=np.float64)[:, component]
+    order = np.argsort(-column, kind="stable")[:n]
+    return order, column[order]
+
+
+def scan_songs(responsibilities: np.ndarray, components: Sequence[int], *,
+               max_songs: int = 500, per_component: int = 20, seed: int = 0) -> np.ndarray:
+    """The songs whose frames :func:`scan_exemplars` reads.
+
+    Every song when there are at most ``max_songs``; otherwise a seeded random sample of
+    ``max_songs`` songs (for the reference statistics) joined with the ``per_component``
+    songs of highest responsibility of each component (where its excerpt most likely is).
+
+    Returns
+    -------
+    np.ndarray of int
+        Sorted song indices.
+    """
+    J = len(responsibilities)
+    if J <= max_songs:
+        return np.arange(J)
+    chosen = set(np.random.default_rng(seed).choice(J, size=max_songs, replace=False).tolist())
+    for k in components:
+        chosen.update(top_songs(responsibilities, k, per_component)[0].tolist())
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
+def best_windows(proba: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the ``width``-frame window of highest mean.
+
+    Parameters
+    ----------
+    proba : np.ndarray, shape (n, C)
+        Frame responsibilities of C components in one song.
+    width : int
+        Window length in frames; a song shorter than it is one window.
+
+    Returns
+    -------
+    starts : np.ndarray of int, shape (C,)
+        First frame of each column's best window (the earliest among ties).
+    means : np.ndarray of float, shape (C,)
+        The mean of the column over that window.
+    """
+    p = np.asarray(proba, dtype=np.float64)
+    w = max(1, min(int(width), p.shape[0]))
+    cs = np.concatenate([np.zeros((1, p.shape[1])), np.cumsum(p, axis=0)])
+    means = (cs[w:] - cs[:-w]) / w                                  # (n - w + 1, C)
+    starts = means.argmax(axis=0)
+    return starts, means[starts, np.arange(p.shape[1])]
+
+
+@dataclass
+class Exemplars:
+    """What :func:`scan_exemplars` found for C components.
+
+    Attributes
+    ----------
+    components : np.ndarray of int, shape (C,)
+    profiles : np.ndarray, shape (C, d)
+        Responsibility-weighted mean frame of each component (NaN without any weight).
+    mass : np.ndarray, shape (C,)
+        Total frame responsibility ``Σ p(k | x)`` behind each profile.
+    frame_mean, frame_sd : np.ndarray, shape (d,)
+        Mean and SD of all the frames scanned, unweighted.
+    song : np.ndarray of int, shape (C,)
+        Index (in the corpus) of the song holding each component's best window.
+    start, stop : np.ndarray of int, shape (C,)
+        Its frames ``[start, stop)``.
+    strength : np.ndarray, shape (C,)
+        The component's mean frame responsibility over that window.
+    n_songs, n_frames : int
+        What was scanned.
+    """
+
+    components: np.ndarray
+    profiles: np.ndarray
+    mass: np.ndarray
+    frame_mean: np.ndarray
+    frame_sd: np.ndarray
+    song: np.ndarray
+    start: np.ndarray
+    stop: np.ndarray
+    strength: np.ndarray
+    n_songs: int
+    n_frames: int
+
+    def zscores(self) -> np.ndarray:
+        """``(profile − frame_mean) / frame_sd`` per component, shape (C, d) (0 where a
+        column does not vary)."""
+        sd = np.where(self.frame_sd > 0, self.frame_sd, np.inf)
+        return (self.profiles - self.frame_mean) / sd
+
+
+def scan_exemplars(proba: Callable[[np.ndarray], np.ndarray], corpus: Any,
+                   components: Sequence[int], songs: Sequence[int] | np.ndarray, *,
+                   width: int, batch_songs: int = 64) -> Exemplars:
+    """Feature profiles and best windows of some components over the frames of some songs.
+
+    Parameters
+    ----------
+    proba : callable
+        Frames (n, d) → frame responsibilities (n, K), e.g. ``HDPGMM.predict_proba``.
+    corpus : Corpus
+        Frames in the features' original units.
+    components : sequence of int, length C
+        Columns of ``proba``'s output to follow.
+    songs : sequence of int
+        Corpus indices of the songs scanned (e.g. :func:`scan_songs`).
+    width : int
+        Window length in frames (a 3-s excerpt at 22 050 Hz, hop 512: 129).
+    batch_songs : int
+        Songs read and scored at a time (bounds memory).
+
+    Returns
+    -------
+    Exemplars
+    """
+    comps = np.asarray(components, dtype=np.int64)
+    songs = np.asarray(songs, dtype=np.int64)
+    if comps.size == 0 or songs.size == 0:
+        raise DataError("scan_exemplars needs at least one component and one song")
+    C, d = comps.size, corpus.dim
+    weighted = np.zeros((C, d))
+    mass = np.zeros(C)
+    total, total_sq, n_frames = np.zeros(d), np.zeros(d), 0
+    best = np.full(C, -np.inf)
+    song, start, stop = np.full(C, -1), np.zeros(C, np.int64), np.zeros(C, np.int64)
+    for lo in range(0, songs.size, batch_songs):
+        idx = songs[lo:lo + batch_songs]
+        frames, offsets = corpus.read(idx)
+        p = np.asarray(proba(frames), dtype=np.float64)[:, comps]   # (n, C)
+        x = frames.astype(np.float64)
+        weighted += p.T @ x
+        mass += p.sum(axis=0)
+        total += x.sum(axis=0)
+        total_sq += (x * x).sum(axis=0)
+        n_frames += x.shape[0]
+        for b, j in enumerate(idx):
+            a, e = offsets[b], offsets[b + 1]
+            if e == a:
+                continue
+            s, m = best_windows(p[a:e], width)
+            better = m > best
+            best[better], song[better] = m[better], j
+            start[better] = s[better]
+            stop[better] = s[better] + min(width, e - a)
+    mean = total / max(n_frames, 1)
+    sd = np.sqrt(np.maximum(total_sq / max(n_frames, 1) - mean ** 2, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        profiles = weighted / mass[:, None]
+    return Exemplars(comps, profiles, mass, mean, sd, song, start, stop, best,
+                     int(songs.size), int(n_frames))

@@ -9,6 +9,8 @@ take a list of audio file paths.
 from __future__ import annotations
 
 import importlib
+import inspect
+import os
 from typing import Any, Literal
 
 from hdpmusic.errors import ParameterError
@@ -53,3 +55,38 @@ def model_class(name: str) -> Any:
 def model_input(name: str) -> Input:
     """``"frames"`` or ``"audio"`` (checks the name, imports nothing)."""
     return _entry(name)[2]
+
+
+def load_model(path: str | os.PathLike, *, device: str | None = None) -> tuple[str, Any]:
+    """Load any fitted model from its checkpoint file, whatever its kind.
+
+    Parameters
+    ----------
+    path : path-like
+        A model file written by ``save`` (``hdpmusic fit``).
+    device : str, optional
+        Overrides the saved device (``"cpu"``, ``"cuda"``, ``"auto"``, ...).
+
+    Returns
+    -------
+    name : str
+        The registry name from the checkpoint header (``"hdpgmm"``, ``"g1"``, ...).
+    model : object
+        The loaded estimator.
+
+    Raises
+    ------
+    ParameterError
+        An unknown or unavailable model, or ``device`` for a model that has none.
+    FormatError
+        Not a checkpoint file (see :mod:`hdpmusic.checkpoint`).
+    """
+    from hdpmusic.checkpoint import read_header
+
+    name = read_header(path)["model"]
+    cls = model_class(name)
+    if device is None:
+        return name, cls.load(path)
+    if "device" not in inspect.signature(cls.load).parameters:
+        raise ParameterError(f"--device does not apply to {name} models")
+    return name, cls.load(path, device=device)

@@ -58,8 +58,12 @@ class Representations:
         index = {song: row for row, song in enumerate(self.ids)}
         missing = [str(i) for i in ids if str(i) not in index]
         if missing:
-            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-            raise DataError(f"{len(missing)} ids have no representation: {shown}")
+            shown = ", ".join(map(repr, missing[:5])) + (" ..." if len(missing) > 5 else "")
+            raise DataError(
+                f"{len(missing)} of {len(ids)} ids have no representation: {shown}; the "
+                f"representations hold ids such as {self.ids[0]!r} (the representations "
+                "must come from a corpus with the same song ids, e.g. `hdpmusic transform` "
+                "of the task's corpus)")
         return self.X[[index[str(i)] for i in ids]]
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> None:
@@ -79,12 +83,10 @@ class Representations:
         """Read a file written by :meth:`save` (or an ``.npz`` with ``ids`` and ``X``
         or the study's ``feature``)."""
         path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise DataError(f"representation file {path} does not exist")
         if path.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as z:
-                key = "X" if "X" in z else "feature"
-                if key not in z or "ids" not in z:
-                    raise FormatError(f"{path}: an .npz needs 'ids' and 'X' (or 'feature')")
-                return cls([str(i) for i in z["ids"]], z[key], {"source": path})
+            return cls._load_npz(path)
         import h5py
 
         try:
@@ -99,4 +101,34 @@ class Representations:
                 ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
                 return cls(ids, f["X"][()], json.loads(f.attrs.get("meta", "{}")))
         except OSError as err:
-            raise FormatError(f"cannot read representations {path}: {err}") from err
+            from hdpmusic.filekind import describe
+
+            raise FormatError(f"{path} is not a representation file (from `hdpmusic "
+                              f"transform`): it is {describe(path)}") from err
+
+    @classmethod
+    def _load_npz(cls, path: str) -> Representations:
+        """An ``.npz`` with ``ids`` and ``X`` (or the study's ``feature``), without pickle."""
+        import zipfile
+
+        from hdpmusic.filekind import describe
+
+        if not zipfile.is_zipfile(path):
+            raise FormatError(f"{path} is not an .npz archive: it is {describe(path)}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                key = "X" if "X" in z else "feature"
+                if key not in z or "ids" not in z:
+                    raise FormatError(f"{path}: an .npz needs 'ids' and 'X' (or 'feature')")
+                return cls([str(i) for i in z["ids"]], z[key], {"source": path})
+        except ValueError as err:
+            if "allow_pickle" not in str(err):
+                raise
+            raise FormatError(
+                f"{path} stores arrays of Python objects, which hdpmusic does not load "
+                "(that would run pickle code); save ids as strings and X as numbers, e.g. "
+                "np.savez(path, ids=np.asarray(ids, dtype=str), X=np.asarray(X, "
+                "dtype=np.float32))") from None
+        except (OSError, EOFError, zipfile.BadZipFile) as err:
+            raise FormatError(f"cannot read the .npz archive {path} ({err}); it is "
+                              "damaged, re-create it") from None

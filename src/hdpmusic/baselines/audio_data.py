@@ -2,8 +2,10 @@
 
 A *reader* turns an audio file into an array whose last axis is time: :class:`RawAudio`
 gives the mono signal, shape (n_samples,); KIM's reader gives a dB mel spectrogram,
-shape (n_mels, n_frames). Readers are small picklable callables, so the same code runs
-in the main process and in :class:`torch.utils.data.DataLoader` workers.
+shape (n_mels, n_frames). A reader's ``signal(y)`` gives the same from a decoded mono
+signal, and its ``step`` is the samples per step of that time axis. Readers are small
+picklable callables, so the same code runs in the main process and in
+:class:`torch.utils.data.DataLoader` workers.
 
 Training draws *views* — random crops of a fixed length along the time axis — from
 :class:`CropDataset`. Its items are keys ``(songs, seed)``: the songs to crop (two views
@@ -64,9 +66,15 @@ class RawAudio:
     """
 
     sr: int = SR
+    #: samples of audio per step of the output's time axis
+    step = 1
 
     def __call__(self, path: str) -> np.ndarray:
         return load_audio(path, self.sr)
+
+    def signal(self, y: np.ndarray) -> np.ndarray:
+        """What a file holding the mono signal ``y`` (at ``sr``) reads as: ``y`` itself."""
+        return y
 
 
 @dataclass(frozen=True)

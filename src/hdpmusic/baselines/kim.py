@@ -52,10 +52,18 @@ class DbMel:
     mean: np.ndarray | None = field(default=None, compare=False)
     std: np.ndarray | None = field(default=None, compare=False)
 
+    @property
+    def step(self) -> int:
+        """Samples of audio per frame (the hop)."""
+        return self.hop_length
+
     def __call__(self, path: str) -> np.ndarray:
+        return self.signal(load_audio(path, self.sr))
+
+    def signal(self, y: np.ndarray) -> np.ndarray:
+        """The (standardised) dB mel spectrogram (n_mels, n_frames) of a signal at ``sr``."""
         import librosa
 
-        y = load_audio(path, self.sr)
         S = librosa.power_to_db(librosa.feature.melspectrogram(
             y=y, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels))

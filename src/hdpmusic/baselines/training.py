@@ -40,6 +40,7 @@ from hdpmusic.baselines.audio_data import (
     check_batch_size,
     check_paths,
     iter_songs,
+    split_chunks,
     worker_errors,
 )
 from hdpmusic.checkpoint import load_checkpoint, save_checkpoint
@@ -268,18 +269,66 @@ class SelfSupervisedAudio(TransformerMixin, BaseEstimator):
         paths = check_paths(audio_paths)
         size = batch_size or self.batch_size
         reader = Chunked(self._reader(), self._crop_length(), self.partial)
-        self.network_.eval()
         rows: list[np.ndarray] = []
         pending: list[np.ndarray] = []
-        with torch.inference_mode():
-            for chunks in iter_songs(paths, reader, num_workers=self.num_workers):
-                pending.append(chunks)
-                if sum(len(c) for c in pending) >= size:
-                    rows.extend(self._embed_songs(pending, size))
-                    pending = []
-            if pending:
+        for chunks in iter_songs(paths, reader, num_workers=self.num_workers):
+            pending.append(chunks)
+            if sum(len(c) for c in pending) >= size:
                 rows.extend(self._embed_songs(pending, size))
+                pending = []
+        if pending:
+            rows.extend(self._embed_songs(pending, size))
         return np.stack(rows).astype(np.float32, copy=False)
+
+    @property
+    def chunk_samples(self) -> int:
+        """Samples of 22 050 Hz audio in one inference chunk (its hop: chunks do not
+        overlap)."""
+        return self._crop_length() * self._reader().step
+
+    def signal_chunks(self, y: np.ndarray) -> np.ndarray:
+        """The chunks :meth:`transform` cuts from a file holding the mono signal ``y``.
+
+        Parameters
+        ----------
+        y : np.ndarray, shape (n_samples,), float32
+            At 22 050 Hz.
+
+        Returns
+        -------
+        np.ndarray, shape (n_chunks, ..., length)
+        """
+        self._check_fitted()
+        return split_chunks(self._reader().signal(y), self._crop_length(), self.partial)
+
+    def embed_chunks(self, songs: Sequence[np.ndarray], *,
+                     batch_size: int | None = None) -> list[Tensor]:
+        """Embeddings of every chunk of every song, in eval mode, on the model's device.
+
+        Parameters
+        ----------
+        songs : sequence of np.ndarray, each shape (n_chunks_j, ..., length)
+            Chunks as from :meth:`signal_chunks`.
+        batch_size : int, optional
+            Chunks per forward pass (default ``self.batch_size``).
+
+        Returns
+        -------
+        list of Tensor, each shape (n_chunks_j, D)
+        """
+        self._check_fitted()
+        size = batch_size or self.batch_size
+        device = next(self.network_.parameters()).device
+        chunks = torch.from_numpy(np.concatenate(songs))
+        self.network_.eval()
+        with torch.inference_mode():
+            emb = torch.cat([self._embed(chunks[i:i + size].to(device))
+                             for i in range(0, len(chunks), size)])
+        return list(torch.split(emb, [len(c) for c in songs]))
+
+    def pool(self, embeddings: Tensor) -> Tensor:
+        """A song's representation (D',) from its chunk embeddings (n_chunks, D)."""
+        return self._pool(embeddings)
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -412,12 +461,8 @@ class SelfSupervisedAudio(TransformerMixin, BaseEstimator):
 
     def _embed_songs(self, songs: list[np.ndarray], size: int) -> list[np.ndarray]:
         """Pooled vectors of songs given as chunk arrays (n_chunks_j, ..., length)."""
-        device = next(self.network_.parameters()).device
-        chunks = torch.from_numpy(np.concatenate(songs))
-        emb = torch.cat([self._embed(chunks[i:i + size].to(device))
-                         for i in range(0, len(chunks), size)])
-        parts = torch.split(emb, [len(c) for c in songs])
-        return [self._pool(part).float().cpu().numpy() for part in parts]
+        return [self._pool(part).float().cpu().numpy()
+                for part in self.embed_chunks(songs, batch_size=size)]
 
     def _check_songs(self, fingerprint: str, n_songs: int) -> None:
         if n_songs != self.n_songs_ or fingerprint != self.songs_fingerprint_:

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from hdpmusic import __version__
 from hdpmusic.errors import HdpmusicError
 
+QUIET_HELP = "no progress bars or progress messages"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -26,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Music representation learning with HDPGMM and its baselines.",
     )
     parser.add_argument("--version", action="version", version=f"hdpmusic {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads of every stage: torch, BLAS, numba, and worker "
                              "processes for --jobs -1 (default: HDPMUSIC_THREADS, else "
@@ -35,7 +37,29 @@ def build_parser() -> argparse.ArgumentParser:
     for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if not module.name.startswith("_"):
             importlib.import_module(f"{__name__}.{module.name}").register(subparsers)
+    _add_quiet(parser)
     return parser
+
+
+def subparsers_of(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The sub-parsers directly under ``parser`` (each once, aliases included)."""
+    found: dict[int, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found.update((id(p), p) for p in action.choices.values())
+    return list(found.values())
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    """Accept ``-q`` after every verb too (``hdpmusic transform ... -q``).
+
+    The sub-parsers' flag has no default, so that it never resets a ``-q`` given before
+    the verb.
+    """
+    for sub in subparsers_of(parser):
+        sub.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                         help=QUIET_HELP)
+        _add_quiet(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -83,7 +83,7 @@ def describe(corpus: Any) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from hdpmusic.corpus import Corpus
+    from hdpmusic.cli._inputs import open_corpus
 
-    print(describe(Corpus.open(args.path)))
+    print(describe(open_corpus(args.path, "corpus info")))
     return 0

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="hdpmusic-demo",
                    help="output folder (default ./hdpmusic-demo)")
     p.add_argument("--quick", action="store_true",
-                   help="4 classes x 10 excerpts and smaller fits: about a minute")
+                   help="a smaller run: 4 classes x 10 excerpts and smaller fits")
     p.add_argument("--deep", action="store_true",
                    help="also train KIM and CLMR (short CPU training; better on a GPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")

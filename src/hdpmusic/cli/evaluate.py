@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from hdpmusic.evaluation.protocol import (
         evaluate,
         format_summary,
+        split_warnings,
         summarise,
         write_results,
     )
@@ -83,6 +85,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     labels = model_labels(args.reps, args.names)
     reps = [Representations.load(p) for p in args.reps]
     tags = None if args.tags is None else _read_tags(args.tags)
+    for message in split_warnings(task, args.task_kind, tags):
+        logging.getLogger(__name__).warning("warning: %s: %s", args.task, message)
     kinds = [args.task_kind] if args.task_kind is not None else list(task.kinds) or [None]
     results = []
     for r, label in zip(reps, labels, strict=True):

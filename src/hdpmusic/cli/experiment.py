@@ -34,6 +34,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int, default=None, help="passes (100)")
     g.add_argument("--local-max-iter", type=int, default=None,
                    help="local-step iterations (100)")
+    g.add_argument("--algorithm", choices=["online", "memoized"], default=None,
+                   help="online: the paper's stochastic VI (default, to reproduce its "
+                        "tables); memoized: memoized VI with merge/delete moves")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _hdpgmm(args: argparse.Namespace) -> dict:
     return {"n_components": args.n_components, "n_song_components": args.n_song_components,
             "batch_size": args.batch_size, "max_epochs": args.epochs,
-            "local_max_iter": args.local_max_iter}
+            "local_max_iter": args.local_max_iter, "algorithm": args.algorithm}
 
 
 def _log(args: argparse.Namespace):

@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "file of a directory (ids: paths relative to it), a list file (lines: "
                     "path[<TAB>id]) or one audio file, and pack them into a corpus file. "
                     "Tracks are cached one by one; a rerun (after a kill, or with more "
-                    "audio) skips finished tracks. Failed tracks are listed in "
+                    "audio) skips finished tracks whose audio file is unchanged. Failed "
+                    "tracks (unreadable, truncated or silent audio) are listed in "
                     "CACHE/failures.jsonl; the command fails only if every track failed.")
     p.add_argument("source", metavar="AUDIO_DIR_OR_LIST")
     p.add_argument("--out", required=True, metavar="CORPUS.h5", help="corpus file to write")
@@ -21,7 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="worker processes (-1: one per core; default 1)")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="feature cache folder (default: OUT.cache beside OUT)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out and compute every track again instead "
+                        "of taking it from the cache")
+    p.add_argument("--hash", action="store_true",
+                   help="recognise unchanged audio files by a hash of their content "
+                        "(reads each file once more) instead of their size and "
+                        "modification time, e.g. after copying the collection")
     p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                    help="run the per-track jobs on a dask.distributed cluster")
     p.set_defaults(func=run)
@@ -47,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         context, backend = Client(args.dask_scheduler), "dask"
     with context:
         report = extract_collection(args.source, args.out, jobs=args.jobs, cache=args.cache,
-                                    overwrite=args.overwrite, progress=not args.quiet,
+                                    overwrite=args.overwrite, recompute=args.overwrite,
+                                    content_hash=args.hash, progress=not args.quiet,
                                     backend=backend)
     print(f"{report.corpus}: {report.n_ok} tracks ({report.n_computed} computed, "
           f"{report.n_cached} from the cache)"

@@ -11,31 +11,34 @@ silently ignored. Audio models (KIM, CLMR) read the audio files behind the corpu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hdpmusic.errors import HdpmusicError, ParameterError
+from hdpmusic.cli._inputs import open_corpus
+from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 
-#: HDPGMM-only options: argparse dest -> default (a changed value with another model is
-#: an error)
-HDPGMM_OPTIONS: dict[str, Any] = {
-    "n_components": 256, "n_song_components": 32, "kappa": 0.6, "tau0": 64.0,
-    "eta0": 0.1, "splash": "uniform", "gamma": None, "alpha0": None, "whiten": "cholesky",
-    "init": "kmeans++", "local_tol": 1e-4, "local_max_iter": 100, "dtype": "float32",
-}
-#: HDPGMM's defaults of the shared options left None on the command line (the
-#: baselines use their constructors' defaults)
-HDPGMM_SHARED_DEFAULTS = {"batch_size": 1024, "epochs": 100}
+#: HDPGMM-only options: argparse dest -> HDPGMM parameter. Their argparse default is
+#: None, meaning "not given": HDPGMM's own defaults (the paper's) apply to a new fit,
+#: the checkpoint's on --resume, and one given with another model is an error.
+HDPGMM_OPTIONS: dict[str, str] = {name: name for name in (
+    "n_components", "n_song_components", "algorithm", "tol", "moves", "kappa", "tau0", "eta0",
+    "splash", "gamma", "alpha0", "whiten", "init", "local_tol", "local_max_iter", "dtype")}
+#: Shared options HDPGMM takes: dest -> HDPGMM parameter
+HDPGMM_SHARED = {"batch_size": "batch_size", "epochs": "max_epochs", "seed": "random_state"}
 #: Default of --checkpoint-every for every model that writes training checkpoints
 CHECKPOINT_EVERY = 50
-#: On --resume a saved baseline keeps its hyper-parameters except these
-RESUME_PARAMS = ("max_steps", "max_epochs", "num_workers", "verbose")
+#: Parameters that --resume may change: the length of training (to extend it) and how
+#: the work is run; any other option given with --resume must match the checkpoint
+RESUME_PARAMS = ("max_steps", "max_epochs", "num_workers", "verbose", "device")
 
 #: Options for every model: dest -> (constructor parameter, default)
 COMMON_OPTIONS: dict[str, tuple[str, Any]] = {
     "device": ("device", "auto"),
-    "seed": ("random_state", 0),
+    "seed": ("random_state", None),
     "batch_size": ("batch_size", None),
     "epochs": ("max_epochs", None),
 }
@@ -61,47 +64,79 @@ BASELINE_OPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "fit", help="fit HDPGMM (or a baseline) on a corpus",
-        description="Fit a model on a corpus file and save it. HDPGMM defaults are the "
-                    "paper's (K=256, T=32, batch 1024, kappa 0.6, tau0 64, eta0 0.1). "
+        description="Fit a model on a corpus file and save it. HDPGMM is fitted by "
+                    "memoized VI with merge/delete moves until its ELBO stops changing "
+                    "(--algorithm memoized, the default), or by the paper's online VI "
+                    "(--algorithm online: K=256, T=32, batch 1024, kappa 0.6, tau0 64, "
+                    "eta0 0.1, --epochs passes). "
                     "Audio models (kim, clmr) read the audio files named by the corpus "
                     "ids, found under the folder the corpus was extracted from (or "
-                    "--audio-root).")
-    p.add_argument("corpus", help="corpus .h5 written by `hdpmusic extract`")
+                    "--audio-root). With --resume the run continues with the settings "
+                    "saved in --out: an option that contradicts them is an error, and "
+                    "--epochs (or --steps) may extend the run.")
+    p.add_argument("corpus", help="corpus .h5 written by `hdpmusic extract` or `prepare`")
     p.add_argument("--out", required=True, help="model file to write")
     p.add_argument("--model", default="hdpgmm",
                    help="hdpgmm (default), g1, vq, kim or clmr")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run saved in --out (same corpus and seed; hdpgmm)")
+                   help="continue the run saved in --out, with its settings, on the same "
+                        "corpus (hdpgmm, kim, clmr)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--songs", default=None, metavar="SPLIT[,SPLIT]",
                    help="fit on the songs of these splits of a task file only, e.g. "
                         "train,valid (no test song is seen; default: all songs)")
     c = p.add_argument_group("all models")
     c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--batch-size", type=int, default=None,
+    c.add_argument("--seed", type=int, default=None,
+                   help="random seed of initialisation and mini-batch order (0)")
+    c.add_argument("--batch-size", type=_at_least(1), default=None,
                    help="hdpgmm: songs per mini-batch (1024); vq: frames per k-means "
                         "update; kim/clmr: examples per training step")
-    c.add_argument("--epochs", type=int, default=None,
+    c.add_argument("--epochs", type=_at_least(1), default=None,
                    help="passes over the corpus (hdpgmm: 100; vq: at most this many; "
-                        "kim/clmr: unless --steps)")
-    c.add_argument("--checkpoint-every", type=int, default=None,
+                        "kim/clmr: unless --steps); with --resume, the new total")
+    c.add_argument("--checkpoint-every", type=_at_least(0), default=None,
                    help="hdpgmm, kim, clmr: also save every N updates (default 50; 0: "
                         "hdpgmm at epoch ends, kim/clmr at the end only)")
     g = p.add_argument_group("HDPGMM (--model hdpgmm)")
-    g.add_argument("--n-components", type=int, default=256, help="corpus truncation K")
-    g.add_argument("--n-song-components", type=int, default=32, help="song truncation T")
-    g.add_argument("--kappa", type=float, default=0.6)
-    g.add_argument("--tau0", type=float, default=64.0)
-    g.add_argument("--eta0", type=float, default=0.1, help="splash regulariser")
-    g.add_argument("--splash", choices=["uniform", "simplex"], default="uniform")
-    g.add_argument("--gamma", type=float, default=None, help="fixed corpus concentration")
-    g.add_argument("--alpha0", type=float, default=None, help="fixed song concentration")
-    g.add_argument("--whiten", choices=["cholesky", "pca", "zca", "none"], default="cholesky")
-    g.add_argument("--init", choices=["kmeans++", "random"], default="kmeans++")
-    g.add_argument("--local-tol", type=float, default=1e-4)
-    g.add_argument("--local-max-iter", type=int, default=100)
-    g.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    g.add_argument("--n-components", type=int, default=None,
+                   help="corpus truncation K (256)")
+    g.add_argument("--n-song-components", type=int, default=None,
+                   help="song truncation T (32)")
+    g.add_argument("--algorithm", choices=["memoized", "online"], default=None,
+                   help="memoized VI with moves, stopping on convergence (default), or "
+                        "the paper's online VI with step (tau0 + t)^-kappa")
+    g.add_argument("--tol", type=_finite_at_least(0.0), default=None,
+                   help="memoized: relative ELBO change over a pass that ends the fit "
+                        "(1e-5; 0: run all --epochs)")
+    g.add_argument("--no-moves", dest="moves", action="store_const", const=False,
+                   default=None, help="memoized: no merge/delete/reorder moves")
+    g.add_argument("--kappa", type=float, default=None,
+                   help="online: forgetting rate of the step size (tau0 + t)^-kappa (0.6)")
+    g.add_argument("--tau0", type=_finite_at_least(0.0), default=None,
+                   help="online: delay of the step size (tau0 + t)^-kappa (64)")
+    g.add_argument("--eta0", type=float, default=None,
+                   help="splash regulariser (default 0.1 online, 0 memoized)")
+    g.add_argument("--splash", choices=["uniform", "simplex"], default=None,
+                   help="splash target: uniform (default) or the study's random simplex")
+    g.add_argument("--gamma", type=float, default=None,
+                   help="fixed corpus concentration (default: learned, Gamma(1, 1) "
+                        "prior)")
+    g.add_argument("--alpha0", type=float, default=None,
+                   help="fixed song concentration (default: learned, Gamma(1, 1) prior)")
+    g.add_argument("--whiten", choices=["cholesky", "pca", "zca", "none"], default=None,
+                   help="frame whitening fitted on the corpus (default cholesky)")
+    g.add_argument("--init", choices=["kmeans++", "random"], default=None,
+                   help="initialisation: k-means++ seeding of the means (default) or "
+                        "random hard assignments (the study's)")
+    g.add_argument("--local-tol", type=float, default=None,
+                   help="change of a song's local bound per frame (nats) that stops its "
+                        "local step (1e-3)")
+    g.add_argument("--local-max-iter", type=int, default=None,
+                   help="iteration cap of the local step (100)")
+    g.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="precision of the frame computations (default float32; "
+                        "statistics are always float64)")
     b = p.add_argument_group("G1 (--model g1)")
     b.add_argument("--reg-covar", type=float, default=None,
                    help="added to the per-song variances (1e-6, the study's)")
@@ -115,9 +150,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--audio-root", default=None,
                    help="folder the corpus ids are relative to, or the list file given "
                         "to `hdpmusic extract` (default: what extract recorded)")
-    a.add_argument("--steps", type=int, default=None,
+    a.add_argument("--steps", type=_at_least(1), default=None,
                    help="optimiser steps (default: --epochs passes)")
-    a.add_argument("--learning-rate", type=float, default=None)
+    a.add_argument("--learning-rate", type=float, default=None,
+                   help="optimiser learning rate (default: the model's)")
     a.add_argument("--num-workers", type=int, default=None,
                    help="audio decoding processes (0: in the main process)")
     a.add_argument("--channels", type=_int_tuple, default=None,
@@ -131,15 +167,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hdpmusic.locking import output_lock
     from hdpmusic.registry import model_class, model_input
 
     if args.model == "hdpgmm":
         return _fit_hdpgmm(args)
     cls = model_class(args.model)
-    changed = [name for name, default in HDPGMM_OPTIONS.items()
-               if getattr(args, name) != default]
-    if changed:
-        raise ParameterError(f"{_flag(changed[0])} applies to --model hdpgmm only, "
+    given = [dest for dest in HDPGMM_OPTIONS if getattr(args, dest) is not None]
+    if given:
+        raise ParameterError(f"{_flag(given[0])} applies to --model hdpgmm only, "
                              f"not {args.model}")
     fit_options = inspect.signature(cls.fit).parameters
     resumable = "resume" in fit_options and "checkpoint" in fit_options
@@ -147,39 +183,97 @@ def run(args: argparse.Namespace) -> int:
         for dest in ("resume", "checkpoint_every"):
             if getattr(args, dest) not in (None, False):
                 raise ParameterError(f"{_flag(dest)} does not apply to --model {args.model}")
-    out = Path(args.out)
-    resume = args.resume and out.exists()
-    if out.exists() and not (args.overwrite or args.resume):
-        hint = "--resume to continue it or --overwrite" if resumable else "--overwrite"
-        raise HdpmusicError(f"{out} exists; pass {hint} to replace it")
     params = baseline_params(args.model, cls, args)
     if "verbose" in inspect.signature(cls).parameters:
         params["verbose"] = not args.quiet
-    corpus = open_songs(args)
-    if model_input(args.model) == "audio":
-        from hdpmusic.extract import audio_paths
+    out = Path(args.out)
+    with output_lock(out):
+        resume = args.resume and out.exists()
+        if out.exists() and not (args.overwrite or args.resume):
+            hint = "--resume to continue it or --overwrite" if resumable else "--overwrite"
+            raise HdpmusicError(f"{out} exists; pass {hint} to replace it")
+        corpus = open_songs(args)
+        if model_input(args.model) == "audio":
+            from hdpmusic.extract import audio_paths
 
-        data: Any = audio_paths(corpus, args.audio_root)
-    elif args.audio_root is not None:
-        raise ParameterError(f"--audio-root applies to audio models only, not {args.model}")
-    else:
-        data = corpus
-    kwargs: dict[str, Any] = {}
-    if "ids" in fit_options and data is not corpus:
-        kwargs["ids"] = corpus.ids
-    if resumable:
-        every = CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
-        kwargs.update(checkpoint=out, checkpoint_every=every, resume=resume)
-    if resume:
-        model = cls.load(out, device=params.get("device"))
-        model.set_params(**{k: v for k, v in params.items() if k in RESUME_PARAMS})
-        print(f"resuming {out} at update {getattr(model, 'n_steps_', 0)}")
-    else:
-        model = cls(**params)
-    model.fit(data, **kwargs)
-    model.save(out)
+            data: Any = audio_paths(corpus, args.audio_root)
+        elif args.audio_root is not None:
+            raise ParameterError(f"--audio-root applies to audio models only, not "
+                                 f"{args.model}")
+        else:
+            data = corpus
+        kwargs: dict[str, Any] = {}
+        if "ids" in fit_options and data is not corpus:
+            kwargs["ids"] = corpus.ids
+        if resumable:
+            every = CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
+            kwargs.update(checkpoint=out, checkpoint_every=every, resume=resume)
+        if resume:
+            model = cls.load(out, device=params.get("device"))
+            check_resume_settings(out, model.get_params(), params, _baseline_flags(cls))
+            model.set_params(**{k: v for k, v in params.items() if k in RESUME_PARAMS})
+            print(f"resuming {out} at update {getattr(model, 'n_steps_', 0)}")
+        else:
+            model = cls(**params)
+        model.fit(data, **kwargs)
+        model.save(out)
     print(f"saved {out}: {args.model} {_summary(model)}".rstrip())
     return 0
+
+
+def check_resume_settings(out: Path, saved: dict[str, Any], given: dict[str, Any],
+                          flags: dict[str, str]) -> None:
+    """Refuse options given with ``--resume`` that contradict the checkpoint's settings.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The checkpoint (for the message).
+    saved : dict
+        The loaded model's ``get_params()``.
+    given : dict
+        Constructor parameters set on the command line.
+    flags : dict
+        Parameter -> the option that sets it (for the message).
+
+    Raises
+    ------
+    ParameterError
+        A given parameter outside :data:`RESUME_PARAMS` whose value differs from the
+        saved one.
+    """
+    for param, value in given.items():
+        if param in RESUME_PARAMS or param not in saved or _plain(saved[param]) == _plain(value):
+            continue
+        flag = flags.get(param, "--" + param.replace("_", "-"))
+        raise ParameterError(
+            f"{flag} {_show(value)} contradicts {out}, which was fitted with "
+            f"{_show(saved[param])}: --resume continues with the saved settings (only "
+            f"--epochs or --steps may extend the run); leave {flag} out, or pass "
+            f"--overwrite instead of --resume to fit afresh")
+
+
+def _plain(value: Any) -> Any:
+    """A parameter value comparable with its JSON round trip (tuples become lists)."""
+    return list(value) if isinstance(value, tuple | list) else value
+
+
+def _show(value: Any) -> str:
+    """A parameter value as typed on the command line."""
+    if value is None:
+        return "none"
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _baseline_flags(cls: Any) -> dict[str, str]:
+    """Constructor parameter of a baseline -> the option that sets it."""
+    accepted = set(inspect.signature(cls).parameters)
+    flags = {param: _flag(dest) for dest, (param, _) in COMMON_OPTIONS.items()}
+    for dest, (candidates, _) in BASELINE_OPTIONS.items():
+        flags.update({c: _flag(dest) for c in candidates if c in accepted})
+    return flags
 
 
 def baseline_params(name: str, cls: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -207,7 +301,7 @@ def baseline_params(name: str, cls: Any, args: argparse.Namespace) -> dict[str, 
         value = getattr(args, dest)
         if param in accepted and value is not None:
             params[param] = value
-        elif value != default and dest != "seed":     # a deterministic model needs no seed
+        elif value not in (None, default) and dest != "seed":  # deterministic: no seed
             raise ParameterError(f"{_flag(dest)} does not apply to --model {name}")
     for dest, (candidates, models) in BASELINE_OPTIONS.items():
         value = getattr(args, dest)
@@ -234,11 +328,11 @@ def _summary(model: Any) -> str:
 
 
 def open_songs(args: argparse.Namespace) -> Any:
-    """The corpus to fit: the whole file, or the songs of the ``--songs`` splits."""
-    from hdpmusic.corpus import Corpus
+    """The corpus to fit: the whole file, or the songs of the ``--songs`` splits (the
+    corpus a resumed fit's fingerprint is checked against)."""
     from hdpmusic.taskdata import songs_in_splits
 
-    corpus = Corpus.open(args.corpus)
+    corpus = open_corpus(args.corpus, "fit")
     if args.songs is None:
         return corpus
     splits = [s.strip() for s in args.songs.split(",") if s.strip()]
@@ -261,6 +355,9 @@ def _flag(dest: str) -> str:
 
 
 def _fit_hdpgmm(args: argparse.Namespace) -> int:
+    from hdpmusic.atomic import check_writable, remove_stale_temporaries
+    from hdpmusic.corpus import corpus_fingerprint
+    from hdpmusic.locking import output_lock
     from hdpmusic.model.distributed import init_from_env, world
     from hdpmusic.model.hdpgmm import HDPGMM
 
@@ -269,36 +366,118 @@ def _fit_hdpgmm(args: argparse.Namespace) -> int:
             raise ParameterError(f"{_flag(dest)} does not apply to --model hdpgmm")
     if args.audio_root is not None:
         raise ParameterError("--audio-root applies to audio models only, not hdpgmm")
-    shared = {k: getattr(args, k) if getattr(args, k) is not None else default
-              for k, default in HDPGMM_SHARED_DEFAULTS.items()}
-    batch_size, epochs = shared["batch_size"], shared["epochs"]
+    given, flags = hdpgmm_params(args)
     out = Path(args.out)
     device = init_from_env(args.device)          # under torchrun: join the process group
     lead = world()[0] == 0                       # rank 0 logs and writes
-    corpus = open_songs(args)
-    if args.resume and out.exists():
-        model = HDPGMM.load(out, device=device)
-        model.set_params(max_epochs=epochs, verbose=lead and not args.quiet)
-        if lead:
-            print(f"resuming {out} at epoch {model.epoch_ + 1}, update {model.n_steps_}")
-    else:
+    verbose = lead and not args.quiet
+    if lead:
+        check_writable(out.parent)
+        remove_stale_temporaries(out)
+    with output_lock(out) if lead else contextlib.nullcontext():
+        resume = args.resume and out.exists()
         if out.exists() and not (args.overwrite or args.resume):
             raise HdpmusicError(f"{out} exists; pass --resume to continue it or --overwrite")
-        model = HDPGMM(
-            n_components=args.n_components, n_song_components=args.n_song_components,
-            batch_size=batch_size, max_epochs=epochs, kappa=args.kappa,
-            tau0=args.tau0, eta0=args.eta0, splash=args.splash, gamma=args.gamma,
-            alpha0=args.alpha0, whiten=None if args.whiten == "none" else args.whiten,
-            init=args.init, local_tol=args.local_tol, local_max_iter=args.local_max_iter,
-            device=device, dtype=args.dtype, random_state=args.seed,
-            verbose=lead and not args.quiet)
-    every = CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
-    model.fit(corpus, checkpoint=out, checkpoint_every=every,
-              resume=args.resume and out.exists())
-    if not lead:
-        return 0
-    model.save(out)
-    last = model.history_[-1] if model.history_ else {}
+        corpus = open_songs(args)
+        fingerprint = corpus_fingerprint(corpus)
+        if resume:
+            model = HDPGMM.load(out, device=device)
+            check_resume_settings(out, model.get_params(), given, flags)
+            check_resume_corpus(out, getattr(model, "corpus_fingerprint_", None),
+                                fingerprint, model.n_songs_)
+            if model.epoch_ > given.get("max_epochs", model.max_epochs):
+                raise ParameterError(f"--epochs {given['max_epochs']} is fewer than the "
+                                     f"{model.epoch_} epochs {out} has done already")
+            model.set_params(verbose=verbose, **{k: v for k, v in given.items()
+                                                 if k in RESUME_PARAMS})
+            if lead:
+                print(f"resuming {out} at epoch {model.epoch_ + 1} of {model.max_epochs}, "
+                      f"update {model.n_steps_}")
+        else:
+            model = HDPGMM(**given, device=device, verbose=verbose)
+        model.corpus_fingerprint_ = fingerprint        # recorded in the checkpoint header
+        every = CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
+        model.fit(corpus, checkpoint=out, checkpoint_every=every, resume=resume)
+        if not lead:
+            return 0
+        model.save(out)
+    last = model.passes_[-1] if model.passes_ else {}
+    stop = ("converged" if model.converged_ else "stopped at --epochs") \
+        if model.algorithm == "memoized" else "online"
     print(f"saved {out}: {model.n_active_components_} active components, "
-          f"ELBO/frame {last.get('elbo_per_frame', float('nan')):.4g}")
+          f"ELBO/frame {last.get('elbo_per_frame', float('nan')):.4g} after "
+          f"{len(model.passes_)} passes ({stop})")
     return 0
+
+
+def hdpgmm_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """The HDPGMM parameters given on the command line, and the option of each.
+
+    Returns
+    -------
+    params : dict
+        Parameter -> value, for the options given (``--whiten none`` -> None).
+    flags : dict
+        Parameter -> option (``"max_epochs"`` -> ``"--epochs"``).
+    """
+    params: dict[str, Any] = {}
+    flags: dict[str, str] = {}
+    for dest, param in {**HDPGMM_SHARED, **HDPGMM_OPTIONS}.items():
+        flags[param] = _flag(dest)
+        value = getattr(args, dest)
+        if value is not None:
+            params[param] = None if dest == "whiten" and value == "none" else value
+    return params, flags
+
+
+def check_resume_corpus(out: Path, saved: str | None, fingerprint: str,
+                        n_songs: int) -> None:
+    """Refuse to resume on another corpus than the one the checkpoint was fitted on.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The checkpoint (for the message).
+    saved : str or None
+        The fingerprint the checkpoint records (None: an older file that records none;
+        the model still checks the number of songs).
+    fingerprint : str
+        :func:`hdpmusic.corpus.corpus_fingerprint` of the corpus given now.
+    n_songs : int
+        Songs of the corpus the checkpoint was fitted on.
+
+    Raises
+    ------
+    DataError
+    """
+    if saved is not None and saved != fingerprint:
+        raise DataError(f"cannot resume {out}: it was fitted on another corpus ({n_songs} "
+                        "songs with other ids or lengths); give the corpus it was fitted "
+                        "on, or pass --overwrite instead of --resume to fit afresh")
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return parse
+
+
+def _finite_at_least(low: float) -> Callable[[str], float]:
+    """An argparse type: a finite number >= ``low``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low:
+            raise argparse.ArgumentTypeError(f"must be a finite number >= {low:g}, "
+                                             f"got {text}")
+        return value
+    return parse

@@ -14,8 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "frequency over the tag's base rate; see hdpmusic.interpret).")
     p.add_argument("model", help="HDPGMM model file")
     p.add_argument("task", help="corpus .h5 holding the songs' frames and tag annotations")
-    p.add_argument("--top-components", type=int, default=10)
-    p.add_argument("--top-tags", type=int, default=5)
+    p.add_argument("--top-components", type=int, default=10,
+                   help="components listed, the most loaded first (default 10)")
+    p.add_argument("--top-tags", type=int, default=5,
+                   help="tags listed per component (default 5)")
     p.add_argument("--method", choices=["lift", "log_odds"], default="lift",
                    help="enrichment score (default: lift)")
     p.add_argument("--prior", type=float, default=1.0,

@@ -101,8 +101,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--track-map", default=None, metavar="FILE",
                    help="MSD unique_tracks.txt or song<TAB>track lines "
                         "(default ROOT/unique_tracks.txt)")
-    e.add_argument("--min-user-songs", type=int, default=20)
-    e.add_argument("--min-song-users", type=int, default=200)
+    e.add_argument("--min-user-songs", type=int, default=20,
+                   help="keep users with at least this many songs (default 20)")
+    e.add_argument("--min-song-users", type=int, default=200,
+                   help="keep songs with at least this many users (default 200)")
     e.add_argument("--filter-rounds", type=int, default=1,
                    help="rounds of the filter (1 as in Liang et al.; 0: to a fixed point)")
     e.add_argument("--layout", default=None, metavar="PATTERN",
@@ -114,8 +116,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "msd", help="MSD training corpus (and random subsets)",
         description="ROOT: the audio in the MSD layout. --list: one MSD track id or audio "
                     "path[<TAB>id] per line (default: every audio file under ROOT, id = "
-                    "stem). --subsets 5x2000,5x20000 also writes the paper's random subsets "
-                    "as OUT-stem_subset<n>_<i>.h5.")
+                    "stem). --subsets 2000x5,20000x5 also writes the paper's random subsets "
+                    "(SIZExCOUNT: 5 of 2000 songs, 5 of 20000) as "
+                    "OUT-stem_subset<SIZE>_<i>.h5.")
     _common(s, root_required=False, split=False, out_required=False)
     s.add_argument("--list", default=None, metavar="FILE", help="track ids or audio paths")
     s.add_argument("--layout", default=None, metavar="PATTERN",
@@ -124,9 +127,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--subsample", type=int, default=None, metavar="N",
                    help="keep a random subset of N tracks")
     s.add_argument("--seed", type=int, default=0, help="seed of --subsample")
-    s.add_argument("--subsets", default=None, metavar="COUNTxSIZE,...",
-                   help="also write random subsets of the corpus, e.g. 5x2000,5x20000")
-    s.add_argument("--subset-seed", type=int, default=2022)
+    s.add_argument("--subsets", default=None, metavar="SIZExCOUNT,...",
+                   help="also write random subsets of the corpus, SIZExCOUNT (as "
+                        "`experiment sweep`), e.g. 2000x5,20000x5")
+    s.add_argument("--subset-seed", type=int, default=2022,
+                   help="seed of the random subsets (default 2022, the study's)")
     s.add_argument("--write-list", default=None, metavar="FILE",
                    help="write the resolved 'path<TAB>id' list for `hdpmusic extract`; "
                         "without --out, stop there")

@@ -1,4 +1,4 @@
-"""``hdpmusic report``: tables, plots and an HTML/markdown report from results."""
+"""``hdpmusic report``: tables, plots, a components section and an HTML/markdown report."""
 
 from __future__ import annotations
 
@@ -7,24 +7,46 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "report", help="tables and plots from results files (and model files)",
+        "report", help="tables, plots and HDPGMM components from results and model files",
         description="Write report.md and report.html with the main table (models × tasks, "
-                    "mean ± SD, best per task in bold), per-task score plots, learning-"
-                    "factor plots (η0, corpus size) when the results record them, and the "
-                    "ELBO, active-component and weight plots of the given HDPGMM models.")
+                    "mean ± SD, best per task in bold), dot plots of every run's score "
+                    "against the chance level, learning-factor plots (η0, corpus size) "
+                    "when the results record them, the training trace and weights of the "
+                    "given HDPGMM models and, with --components-corpus, a section per "
+                    "model on its most loaded components: their weight, the tags (or "
+                    "genres) most enriched among their songs, the songs loading on them "
+                    "most, a feature profile and a playable audio excerpt.")
     p.add_argument("results", nargs="*",
                    help="results.json files or directories holding them")
     p.add_argument("--models", nargs="+", default=[], metavar="MODEL",
                    help="HDPGMM model files whose training traces are plotted")
+    p.add_argument("--components-corpus", default=None, metavar="CORPUS",
+                   help="corpus .h5 of songs (a task file: its tags or genres name the "
+                        "components) for the components section of each model")
+    p.add_argument("--top-components", type=int, default=8,
+                   help="components shown per model (default: 8)")
+    p.add_argument("--excerpt-seconds", type=float, default=3.0,
+                   help="length of each component's audio excerpt (default: 3)")
+    p.add_argument("--audio-root", default=None, metavar="DIR|LIST",
+                   help="where the corpus's audio files are (default: what extract "
+                        "recorded in the corpus)")
+    p.add_argument("--no-audio", action="store_true", help="write no audio excerpts")
     p.add_argument("--out", required=True, help="report directory")
-    p.add_argument("--title", default="hdpmusic report")
+    p.add_argument("--title", default="hdpmusic report",
+                   help="title of the report (default 'hdpmusic report')")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.report import write_report
+    from hdpmusic.report import ComponentsOptions, write_report
 
+    components = None
+    if args.components_corpus:
+        components = ComponentsOptions(args.components_corpus,
+                                       top_components=args.top_components,
+                                       seconds=args.excerpt_seconds, audio=not args.no_audio,
+                                       audio_root=args.audio_root)
     md, html = write_report(args.results, args.out, model_paths=args.models,
-                            title=args.title)
+                            components=components, title=args.title)
     print(f"wrote {md} and {html}")
     return 0

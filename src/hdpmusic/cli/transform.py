@@ -11,6 +11,7 @@ import argparse
 import inspect
 from typing import Any
 
+from hdpmusic.cli._inputs import open_corpus
 from hdpmusic.errors import ParameterError
 
 
@@ -22,41 +23,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="model file from `hdpmusic fit`")
     p.add_argument("corpus", help="corpus .h5")
     p.add_argument("--out", required=True, help="representation .h5 to write")
+    add_transform_options(p)
+    p.add_argument("--audio-root", default=None,
+                   help="audio models: the folder the corpus ids are relative to, or the "
+                        "list file given to `hdpmusic extract` (default: what extract "
+                        "recorded)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=run)
+
+
+def add_transform_options(p: argparse.ArgumentParser) -> None:
+    """``--kind``, ``--no-log``, ``--batch-size`` and ``--device`` (read by
+    :func:`transform_options` and the model loading)."""
     p.add_argument("--kind", choices=["posterior", "responsibility", "loglik"],
                    default=None, help="HDPGMM representation (default: posterior)")
     p.add_argument("--no-log", action="store_true",
                    help="HDPGMM, VQ: skip log(max(y, 1e-8))")
     p.add_argument("--batch-size", type=int, default=None, help="songs per batch")
     p.add_argument("--device", default=None, help="override the model's device")
-    p.add_argument("--audio-root", default=None,
-                   help="audio models: the folder the corpus ids are relative to, or the "
-                        "list file given to `hdpmusic extract` (default: what extract "
-                        "recorded)")
-    p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.checkpoint import read_header
-    from hdpmusic.corpus import Corpus
     from hdpmusic.extract import audio_paths
-    from hdpmusic.registry import model_class, model_input
+    from hdpmusic.registry import load_model, model_input
     from hdpmusic.representations import Representations
 
-    name = read_header(args.model)["model"]
-    cls = model_class(name)
-    load_options = {"device": args.device} if args.device is not None else {}
-    if load_options and "device" not in inspect.signature(cls.load).parameters:
-        raise ParameterError(f"--device does not apply to {name} models")
-    model = cls.load(args.model, **load_options)
+    name, model = load_model(args.model, device=args.device)
+    if hasattr(model, "verbose"):
+        model.verbose = not args.quiet          # the progress bars of transform
     options = transform_options(name, model, args)
     if model_input(name) == "audio":
-        corpus = Corpus.open(args.corpus)
+        corpus = open_corpus(args.corpus, "transform")
         data: Any = audio_paths(corpus, args.audio_root)
     else:
         if args.audio_root is not None:
             raise ParameterError(f"--audio-root applies to audio models only, not {name}")
-        corpus = Corpus.open(args.corpus, dim=getattr(model, "n_features_in_", None))
+        corpus = open_corpus(args.corpus, "transform",
+                             dim=getattr(model, "n_features_in_", None))
         data = corpus
     X = model.transform(data, **options)
     attrs = {"model": name, **{k: options[k] for k in ("kind", "log") if k in options},
@@ -68,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
 def transform_options(name: str, model: Any, args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of ``model.transform`` set by the command line.
+
+    ``model`` may be the model or its class (only the signature of ``transform`` is read).
 
     ``kind`` and ``log`` are always passed to a model that takes them (so that the
     representation file records them), ``batch_size`` when given.

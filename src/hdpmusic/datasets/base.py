@@ -205,9 +205,12 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
                         "corpus and its task data (see %s): %s", dataset, report.n_failed,
                         len(tracks), report.failures, name_some(report.failed_ids))
         if make_task is not None:
+            from hdpmusic.evaluation.protocol import split_warnings
             from hdpmusic.taskdata import write_task
 
             task = make_task(_corpus_ids(tmp))
+            for message in split_warnings(task):
+                log.warning("warning: %s: %s", dataset, message)
             write_task(tmp, task)
         _write_attrs(tmp, {"dataset": dataset, "prepare": dict(provenance or {})})
     log.info("%s: %s", out, describe_task(out))

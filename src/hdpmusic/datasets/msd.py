@@ -145,14 +145,27 @@ def subsample_tracks(tracks: Sequence[Track], n: int, seed: int = 0) -> list[Tra
 
 
 def parse_subsets(text: str) -> list[tuple[int, int]]:
-    """``"5x2000,5x20000"`` → ``[(5, 2000), (5, 20000)]`` (count × size)."""
+    """``"2000x5,20000x5"`` (SIZExCOUNT, as ``hdpmusic experiment sweep --subsets``) →
+    ``[(5, 2000), (5, 20000)]`` (count, size).
+
+    Raises
+    ------
+    ParameterError
+        Not SIZExCOUNT, or more subsets than songs in each (``5x2000``, most likely
+        COUNTxSIZE written the other way round).
+    """
     specs = []
     for part in text.split(","):
-        count, sep, size = part.strip().lower().partition("x")
+        size, sep, count = part.strip().lower().partition("x")
         if not sep or not count.isdigit() or not size.isdigit() or not int(count) \
                 or not int(size):
-            raise ParameterError(f"subsets {text!r}: expected COUNTxSIZE[,COUNTxSIZE...], "
-                                 "e.g. 5x2000,5x20000")
+            raise ParameterError(f"subsets {text!r}: expected SIZExCOUNT[,SIZExCOUNT...], "
+                                 "e.g. 2000x5,20000x5 (5 subsets of 2000 songs, 5 of 20000)")
+        if int(count) > int(size):
+            raise ParameterError(
+                f"subsets {part.strip()!r} would be {count} subsets of {size} songs; "
+                f"subsets are SIZExCOUNT: for {size} subsets of {count} songs write "
+                f"{count}x{size}")
         specs.append((int(count), int(size)))
     return specs
 

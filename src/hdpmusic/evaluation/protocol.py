@@ -29,7 +29,7 @@ from hdpmusic.representations import Representations
 from hdpmusic.taskdata import TASK_KINDS, TaskData
 
 __all__ = ["COLUMNS", "LOG_FLOOR", "METRICS", "RunResult", "evaluate", "format_summary",
-           "read_results", "run_seeds", "summarise", "write_results"]
+           "read_results", "run_seeds", "split_warnings", "summarise", "write_results"]
 
 METRICS = {"genre": "f1_macro", "tagging": "roc_auc_macro", "recommendation": "ndcg@500"}
 LOG_FLOOR = 2.2e-15
@@ -102,6 +102,63 @@ def _tag_columns(task: TaskData, tags: Sequence[str] | None) -> np.ndarray:
     if missing:
         raise DataError(f"task {task.name!r} has no tag(s) {', '.join(missing[:5])}")
     return np.array([index[t] for t in tags], dtype=np.int64)
+
+
+def split_warnings(task: TaskData, kind: str | None = None,
+                   tags: Sequence[str] | None = None) -> list[str]:
+    """What the task's split leaves that cannot be scored fairly, as sentences to warn.
+
+    Genre: classes with test songs but none in train or valid (their F1 is 0 by
+    construction). Tagging: tags with test positives but none in train or valid (nothing
+    to learn from), and tags without both a positive and a negative test song (left out
+    of the macro ROC-AUC). Recommendation has no such split: nothing to say.
+
+    Parameters
+    ----------
+    task : TaskData
+    kind : {"genre", "tagging", "recommendation"}, optional
+        Default: every kind of annotations the task holds.
+    tags : sequence of str, optional
+        Tagging: the tags scored (default: all).
+
+    Returns
+    -------
+    list of str
+        Empty when all is well (or the task has no split).
+    """
+    if task.split is None:
+        return []
+    split = task.split.astype(str)
+    test, fit = split == "test", np.isin(split, ["train", "valid"])
+    messages = []
+    kinds = task.kinds if kind is None else (kind,)
+    if "genre" in kinds and task.targets is not None:
+        only_test = sorted(set(task.targets[test]) - set(task.targets[fit]))
+        if only_test:
+            messages.append(f"{len(only_test)} class(es) appear only in the test split, so "
+                            f"their F1 is 0 whatever the features: {_some(only_test)}")
+    if "tagging" in kinds and task.annotations is not None:
+        columns = _tag_columns(task, tags)
+        names = np.asarray(task.tags, dtype=object)[columns]
+        positive = task.annotations[:, columns] != 0
+        in_test = np.asarray(positive[test].sum(axis=0)).ravel()
+        in_fit = np.asarray(positive[fit].sum(axis=0)).ravel()
+        unscored = (in_test == 0) | (in_test == test.sum())
+        if unscored.any():
+            messages.append(f"{unscored.sum()} tag(s) lack a positive or a negative test "
+                            "song and are left out of the macro ROC-AUC: "
+                            f"{_some(names[unscored])}")
+        unlearned = (in_fit == 0) & (in_test > 0)
+        if unlearned.any():
+            messages.append(f"{unlearned.sum()} tag(s) have test positives but none in "
+                            f"train or valid: {_some(names[unlearned])}")
+    return messages
+
+
+def _some(names: Sequence[str]) -> str:
+    from hdpmusic.datasets.base import name_some
+
+    return name_some(names)
 
 
 def _protocol(task: TaskData, kind: str, reps: Representations, *, log: bool,
@@ -232,10 +289,10 @@ def summarise(results: Sequence[RunResult]) -> list[dict[str, Any]]:
 
 
 def format_summary(summary: Sequence[dict[str, Any]]) -> str:
-    """A plain-text table of :func:`summarise`'s rows."""
+    """A plain-text table of :func:`summarise`'s rows (the mean alone for one run)."""
     header = ("model", "task", "metric", "runs", "mean ± sd", "chance")
     rows = [(s["model"], s["task"], s["metric"], str(s["runs"]),
-             f"{s['mean']:.4f} ± {s['sd']:.4f}",
+             f"{s['mean']:.4f}" + ("" if np.isnan(s["sd"]) else f" ± {s['sd']:.4f}"),
              "" if np.isnan(s.get("chance", np.nan)) else f"{s['chance']:.4f}")
             for s in summary]
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -17,8 +19,11 @@ from hdpmusic.checkpoint import load_checkpoint, save_checkpoint
 from hdpmusic.devices import as_corpus, require_frames, resolve_device, song_index
 from hdpmusic.errors import DataError, FormatError, ParameterError
 from hdpmusic.model import expectations as ex
+from hdpmusic.model import online
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
-from hdpmusic.model.local import LocalParams, expected_loglik, infer_batch
+from hdpmusic.model.local import LocalParams, exact_columns, infer_batch
+from hdpmusic.model.memoized import MemoizedVI
+from hdpmusic.model.objective import elbo as elbo_of
 from hdpmusic.model.sufficient import (
     Globals,
     Prior,
@@ -26,7 +31,6 @@ from hdpmusic.model.sufficient import (
     concentration_moments,
     derive_globals,
     frame_statistics,
-    global_elbo_terms,
     update_gamma,
 )
 from hdpmusic.progress import progress_bar
@@ -34,17 +38,29 @@ from hdpmusic.progress import progress_bar
 log = logging.getLogger(__name__)
 
 CHECKPOINT_MODEL = "hdpgmm"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 Kind = Literal["posterior", "responsibility", "loglik"]
+Algorithm = Literal["memoized", "online"]
+#: splash η0 when ``eta0=None``: the paper's 0.1 for online inference, none for memoized
+DEFAULT_ETA0 = {"online": 0.1, "memoized": 0.0}
 
 
 class HDPGMM(TransformerMixin, BaseEstimator):
-    """Hierarchical Dirichlet process Gaussian mixture, fitted by online variational inference.
+    """Hierarchical Dirichlet process Gaussian mixture, fitted by variational inference.
 
     Songs are groups of frames; the corpus shares K Gaussian components with weights
     β ~ GEM(γ), and each song draws its own T-slot mixture over them (Wang, Paisley &
-    Blei 2011, with a Gaussian–Wishart base measure). Global factors are updated in
-    natural parameters with step ρ_t = (τ0 + t)^−κ from mini-batches of whole songs.
+    Blei 2011, with a Gaussian–Wishart base measure). Two optimisers work on the same
+    statistics of mini-batches of whole songs:
+
+    * ``"memoized"`` (default): memoized online VI (Hughes & Sudderth 2013) — fixed
+      batches whose latest statistics are summed, no learning rate, the full-batch
+      optimum at convergence; with ``moves``, components are reordered and merged (a
+      negligible one merged into its best partner is deleted) whenever the whole ELBO
+      rises, so K is an upper bound and the number used is learned. Stops when a pass
+      changes the ELBO by less than ``tol`` (relative) and no move was accepted.
+    * ``"online"``: the paper's stochastic VI, global natural parameters updated with
+      step ρ_t = (τ0 + t)^−κ; runs ``max_epochs`` passes.
 
     Parameters
     ----------
@@ -55,12 +71,19 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     batch_size : int
         Songs per mini-batch.
     max_epochs : int
-        Passes over the corpus in :meth:`fit`.
+        Passes over the corpus in :meth:`fit` (a cap for memoized inference).
+    algorithm : {"memoized", "online"}
+    tol : float
+        Memoized: relative change of the ELBO over a pass below which the fit stops
+        (0: run ``max_epochs`` passes).
+    moves : bool
+        Memoized: reorder and merge/delete components at the end of each pass.
     kappa, tau0 : float
-        Step size ρ_t = (τ0 + t)^−κ, t = number of updates so far.
-    eta0 : float
+        Online: step size ρ_t = (τ0 + t)^−κ, t = number of updates so far.
+    eta0 : float or None
         Splash regulariser (the paper's Eq. 21): statistics use ``(1 − η_t) r + η_t e`` with
-        η_t = η0·10³/(t + 10³).
+        η_t = η0·10³/(t + 10³). ``None``: 0.1 (the paper's) for online, 0 for memoized
+        inference (whose ELBO is then exact and non-decreasing).
     splash : {"uniform", "simplex"}
         ``e = 1/K`` (the paper), or a random point of the simplex per frame (the
         study's code).
@@ -78,7 +101,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     init_samples : int
         Frames sampled for the initialisation.
     local_tol, local_max_iter : float, int
-        Per-song stopping rule of the local step (relative change of the song's bound).
+        Per-song stopping rule of the local step: change of the song's bound per frame
+        (nats), and an iteration cap.
     max_padding : float
         Largest share of padding in the length buckets of the local step.
     device : str
@@ -100,22 +124,30 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         E[Λ_k]⁻¹ = W_k⁻¹/ν_k, in the original feature space.
     n_active_components_ : int
         Components that explain at least 0.1 % of the frames (responsibilities without
-        the splash, averaged online like the statistics).
+        the splash).
     history_ : list of dict
-        One record per update: step, epoch, elbo_per_frame, n_active, rho, eta,
+        One record per update: step, epoch, elbo_per_frame, n_active, n_effective (exp of
+        the entropy of E[β]), rho (online), eta,
         local_iter (mean), frames_per_s, seconds, padding, and (in :meth:`fit`) data_wait,
         the share of the step's time spent waiting for the batch to be read.
+    passes_ : list of dict
+        One record per pass of :meth:`fit`: pass, elbo_per_frame (memoized: the exact
+        whole-corpus ELBO after the pass's moves; online: the mean of the pass's
+        mini-batch estimates), n_active, n_effective, merges, reordered, seconds.
+    converged_ : bool
+        Whether the last :meth:`fit` stopped on ``tol`` rather than ``max_epochs``.
     whitener_ : Whitener or None
     n_features_in_ : int
     """
 
     def __init__(self, n_components: int = 256, n_song_components: int = 32, *,
-                 batch_size: int = 1024, max_epochs: int = 100, kappa: float = 0.6,
-                 tau0: float = 64.0, eta0: float = 0.1, splash: str = "uniform",
-                 gamma: float | None = None, alpha0: float | None = None,
-                 lambda0: float = 2.0, nu0: float | None = None,
+                 batch_size: int = 1024, max_epochs: int = 100,
+                 algorithm: Algorithm = "memoized", tol: float = 1e-5, moves: bool = True,
+                 kappa: float = 0.6, tau0: float = 64.0, eta0: float | None = None,
+                 splash: str = "uniform", gamma: float | None = None,
+                 alpha0: float | None = None, lambda0: float = 2.0, nu0: float | None = None,
                  whiten: str | None = "cholesky", init: str = "kmeans++",
-                 init_samples: int = 100_000, local_tol: float = 1e-4,
+                 init_samples: int = 100_000, local_tol: float = 1e-3,
                  local_max_iter: int = 100, max_padding: float = 0.1,
                  device: str = "auto", dtype: str = "float32", random_state: int = 0,
                  verbose: bool = True) -> None:
@@ -123,6 +155,9 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self.n_song_components = n_song_components
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.algorithm = algorithm
+        self.tol = tol
+        self.moves = moves
         self.kappa = kappa
         self.tau0 = tau0
         self.eta0 = eta0
@@ -145,14 +180,14 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ public API
     def fit(self, X: Any, y: None = None, *, checkpoint: str | os.PathLike | None = None,
             checkpoint_every: int = 0, resume: bool = False) -> HDPGMM:
-        """Fit on a corpus with ``max_epochs`` passes of online updates.
+        """Fit on a corpus: passes of memoized or online updates (see ``algorithm``).
 
         Parameters
         ----------
         X : Corpus or sequence of np.ndarray (n_j, d)
         y : ignored
         checkpoint : path, optional
-            Where to save the model (atomically) at the end of every epoch, every
+            Where to save the model (atomically) at the end of every pass, every
             ``checkpoint_every`` updates if > 0, and at the end.
         checkpoint_every : int
         resume : bool
@@ -162,34 +197,39 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         """
         corpus = self._as_corpus(X)
         if resume and hasattr(self, "stats_"):
+            self._validate_params()
             self._check_dim(corpus)
             if self.n_songs_ != len(corpus):
                 raise DataError(f"cannot resume: the model was fitted on {self.n_songs_} songs, "
                                 f"this corpus has {len(corpus)}")
         else:
             self._initialise(corpus)
+        if self.algorithm == "memoized" and self.memo_ is None:
+            n_batches = -(-len(corpus) // self.batch_size)
+            self.memo_ = MemoizedVI(n_batches, self.n_components, self.n_features_in_,
+                                    self._memo_device(n_batches))
+        self._warn_short_schedule(corpus)
         dev, dtype = self._device(), self._dtype()
         corpus = _hold_on_gpu(corpus, dev)
         rank, size = world()
         saving = checkpoint is not None and rank == 0
-        while self.epoch_ < self.max_epochs:
-            batches = corpus.minibatch_indices(self.batch_size, seed=self.random_state,
-                                               epoch=self.epoch_)
-            todo = batches[self.batch_in_epoch_:]
-            bar = progress_bar(len(batches), f"epoch {self.epoch_ + 1}/{self.max_epochs}",
+        self.converged_ = False
+        while self.epoch_ < self.max_epochs and not self.converged_:
+            t_pass = time.perf_counter()
+            plan = self._plan(corpus)
+            todo = plan[self.batch_in_epoch_:]
+            bar = progress_bar(len(plan), f"pass {self.epoch_ + 1}/{self.max_epochs}",
                                unit="batch", enabled=self.verbose and rank == 0,
                                initial=self.batch_in_epoch_)
             try:
-                mine = corpus.iter_batches([shard(b, rank, size) for b in todo], device=dev,
+                mine = corpus.iter_batches([shard(b, rank, size) for _, b in todo], device=dev,
                                            dtype=dtype, whitener=self.whitener_)
-                while True:
+                for batch_id, _ in todo:
                     t_wait = time.perf_counter()
-                    batch = next(mine, None)
-                    if batch is None:
-                        break
+                    batch = next(mine)
                     wait = time.perf_counter() - t_wait
                     record = self._step(batch.frames, corpus.lengths[batch.indices],
-                                        batch.indices)
+                                        batch.indices, batch_id=batch_id)
                     record["data_wait"] = wait / (wait + record["seconds"])
                     self.batch_in_epoch_ += 1
                     bar.update(1)
@@ -201,22 +241,24 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                         self.save(checkpoint)
             finally:
                 bar.close()
-            self.epoch_, self.batch_in_epoch_ = self.epoch_ + 1, 0
+            self._end_pass(t_pass)
             if saving:
                 self.save(checkpoint)
         return self
 
     def partial_fit(self, X: Any, y: None = None, *, corpus_size: int | None = None) -> HDPGMM:
-        """One online update from the songs of ``X`` taken as one mini-batch.
+        """One online (stochastic) update from the songs of ``X`` taken as one mini-batch.
 
-        The first call initialises the model (whitening, priors, components) from ``X``.
+        Whatever ``algorithm`` says, this is the online update with step ρ_t (memoized
+        inference needs the fixed batches of a whole corpus: use :meth:`fit`). The first
+        call initialises the model (whitening, priors, components) from ``X``.
 
         Parameters
         ----------
         X : Corpus or sequence of np.ndarray (n_j, d)
         corpus_size : int, optional
             J, the number of songs the statistics are scaled to (first call only; default
-            ``len(X)``).
+            ``len(X)``); the corpus's frames are estimated from ``X``'s mean song length.
         """
         corpus = self._as_corpus(X)
         if not hasattr(self, "stats_"):
@@ -225,7 +267,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         idx = np.arange(len(corpus))
         batch = corpus.load_batch(idx, device=self._device(), dtype=self._dtype(),
                                   whitener=self.whitener_)
-        self._step(batch.frames, corpus.lengths, idx)
+        self._step(batch.frames, corpus.lengths, idx, batch_id=None)
         return self
 
     def transform(self, X: Any, kind: Kind = "posterior", *, log: bool = True,
@@ -239,8 +281,11 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             ``posterior``: frame-average of p(k|x) ∝ exp E_q[log p(x|φ_k)] under uniform
             weights (the study's feature); ``responsibility``: frame-average of the HDP
             responsibilities r = ζφ from the local step (uses the sticks);
-            ``loglik``: softmax over k of the frame-averaged E_q[log p(x|φ_k)] (the
-            seed text's length- and component-normalised expected log-likelihood).
+            ``loglik``: the paper's formula ``y_jk = N_j⁻¹ ỹ_jk / Σ_k' ỹ_jk'`` with
+            ``ỹ_jk = E_q[log p(X_j | c_j, z_j, φ_k)] = Σ_n r_jnk E_q[log p(x_jn | φ_k)]``,
+            component k's share of the song's expected log-likelihood (the ratio of two
+            sums of log-densities: meaningful while they share a sign, as when the
+            densities are below one).
         log : bool
             Return ``log(max(y, log_floor))``.
         batch_size : int, optional
@@ -258,15 +303,17 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         out = np.empty((len(corpus), self.n_components), dtype=np.float32)
         for batch in self._ordered_batches(corpus, batch_size, "transform"):
             lengths = corpus.lengths[batch.indices]
-            if kind == "responsibility":
-                res = infer_batch(batch.frames, lengths, lp, statistics=False,
-                                  responsibility=True, max_padding=self.max_padding)
-                Y = res.responsibility
+            self._check_finite(batch.frames, lengths, batch.indices, corpus.ids)
+            if kind == "posterior":
+                Y = _frame_averages(batch.frames, lengths, lp)
             else:
-                Y = _frame_averages(batch.frames, lengths, lp.coef,
-                                    posterior=kind == "posterior")
+                res = infer_batch(batch.frames, lengths, lp, statistics=False,
+                                  responsibility=kind == "responsibility",
+                                  loglik=kind == "loglik", max_padding=self.max_padding)
+                Y = res.responsibility
                 if kind == "loglik":
-                    Y = torch.softmax(Y, dim=1)
+                    n = torch.as_tensor(lengths, dtype=res.loglik.dtype, device=res.loglik.device)
+                    Y = res.loglik / res.loglik.sum(1, keepdim=True) / n[:, None]
             out[batch.indices] = Y.float().cpu().numpy()
         return np.log(np.maximum(out, log_floor)) if log else out
 
@@ -283,7 +330,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         """
         x = self._frames_tensor(frames)
         lp = self._local_params()
-        return torch.softmax(expected_loglik(x, lp.coef) + lp.log_beta, 1).cpu().numpy()
+        return torch.softmax(lp.loglik(x) + lp.log_beta, 1).cpu().numpy()
 
     def predict(self, frames: np.ndarray) -> np.ndarray:
         """Most probable component per frame, shape (n,)."""
@@ -358,6 +405,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         tensors.update({"prior.m0": self.prior_.m0, "prior.W0_inv": self.prior_.W0_inv,
                         "gamma_rate": (self.gamma_rate_ if self.gamma_rate_ is not None
                                        else torch.zeros(()))})
+        if self.memo_ is not None:
+            tensors.update({f"memo.{k}": v for k, v in self.memo_.state_tensors().items()})
         whitener = None
         if self.whitener_ is not None:
             state = self.whitener_.state_dict()
@@ -377,6 +426,9 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                       "alpha0_prior": self.prior_.alpha0_prior},
             "whitener": whitener,
             "history": self.history_,
+            "passes": self.passes_,
+            "converged": bool(getattr(self, "converged_", False)),
+            "corpus_fingerprint": getattr(self, "corpus_fingerprint_", None),
         }
         save_checkpoint(path, model=CHECKPOINT_MODEL, version=CHECKPOINT_VERSION,
                         header=header, tensors=tensors)
@@ -400,7 +452,12 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         pos = header["position"]
         model.n_steps_, model.epoch_ = pos["step"], pos["epoch"]
         model.batch_in_epoch_ = pos["batch_in_epoch"]
-        model.history_ = list(header["history"])
+        model.history_, model.passes_ = list(header["history"]), list(header["passes"])
+        model.converged_ = bool(header["converged"])
+        model.corpus_fingerprint_ = header["corpus_fingerprint"]
+        memo = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith("memo.")}
+        model.memo_ = (MemoizedVI.from_state_tensors(memo, model._memo_device(
+            len(memo["songs"]))) if memo else None)
         return model
 
     @classmethod
@@ -419,8 +476,11 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             (m0, lam0, W0, nu0), _, gamma_prior = raw["hyper_params"]
             K, T = int(raw["max_components_corpus"]), int(raw["max_components_document"])
         except Exception as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            if "weights_only" in str(err):
+                reason = "it holds objects other than tensors and plain containers"
             raise FormatError(f"{path} is not a checkpoint of the study's pytorch-hdpgmm "
-                              f"({err})") from err
+                              f"({reason})") from err
         f64 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
         m, lam, W, nu, u, v = map(f64, (m, lam, W, nu, u, v))
         m0, W0 = f64(m0), f64(W0)
@@ -436,11 +496,11 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         N = lam - float(lam0)
         W_inv = torch.linalg.inv(W)
         gamma_mean = float(y0) / float(y1)
+        zero = torch.zeros((), dtype=torch.float64)
         stats = Stats(N=N, S1=lam[:, None] * m - float(lam0) * m0,
                       S2=(W_inv + lam[:, None, None] * m[:, :, None] * m[:, None, :]
                           - model.prior_.W0_inv - float(lam0) * torch.outer(m0, m0)),
-                      su=u - 1.0, sv=v - gamma_mean, alpha=torch.zeros((), dtype=torch.float64),
-                      usage=N)
+                      su=u - 1.0, sv=v - gamma_mean, alpha=zero, usage=N, entropy=zero)
         whitener = None
         if raw.get("whiten_params"):
             from hdpmusic.whitening import Whitener
@@ -453,23 +513,29 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                        n_frames=0, whitener=whitener)
         assert model.n_features_in_ == d
         model.n_steps_ = len(raw.get("training_monitors", {}).get("training_lowerbound", []))
-        model.epoch_, model.batch_in_epoch_, model.history_ = 0, 0, []
+        model.epoch_, model.batch_in_epoch_ = 0, 0
+        model.history_, model.passes_, model.memo_ = [], [], None
         return model
 
     # ------------------------------------------------------------------ internals
-    def _step(self, frames: Tensor, lengths: np.ndarray, indices: np.ndarray) -> dict:
-        """One online update from a packed mini-batch (already whitened, on device).
+    def _step(self, frames: Tensor, lengths: np.ndarray, indices: np.ndarray, *,
+              batch_id: int | None) -> dict:
+        """One update from a packed mini-batch (already whitened, on device): the local
+        step, then the memoized replacement of batch ``batch_id``'s statistics, or (with
+        ``batch_id=None`` or ``algorithm="online"``) the online update.
 
         Under :mod:`torch.distributed` the arguments are this rank's shard of the global
         batch; the statistics are summed over ranks before the (identical) update.
         """
         t0 = time.perf_counter()
-        self._check_finite(frames, indices)
+        self._check_finite(frames, lengths, indices)
+        memo = self.memo_ if batch_id is not None else None
         g_old = self._globals_
         t = self.n_steps_
-        eta = self.eta0 * 1e3 / (t + 1e3)
+        eta = self._eta0() * 1e3 / (t + 1e3)
+        pairs = memo.pairs if memo is not None and len(memo.pairs) else None
         res = infer_batch(frames, lengths, self._local_params(),
-                          eta=eta if self.splash == "uniform" else 0.0,
+                          eta=eta if self.splash == "uniform" else 0.0, pairs=pairs,
                           max_padding=self.max_padding)
         batch_stats = res.stats
         if self.splash == "simplex" and eta > 0:
@@ -477,23 +543,108 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         counters = torch.tensor([len(lengths), float(lengths.sum()), res.padded_frames,
                                  float(res.n_iter.sum())], dtype=torch.float64,
                                 device=res.bound.device)
-        flat = all_reduce_sum(torch.cat([batch_stats.flat(), res.bound.view(1), counters]))
+        gaps = res.merge_gaps if pairs is not None else counters[:0]
+        flat = all_reduce_sum(torch.cat([batch_stats.flat(), gaps, counters]))
         batch_stats = batch_stats.from_flat(flat)
-        bound, n_songs, n_frames, padded, iters = flat[-5:].tolist()
-        scale = self.n_songs_ / n_songs
-        rho = (self.tau0 + t) ** (-self.kappa)
-        self.stats_ = self.stats_.combine(1.0 - rho, batch_stats, rho * scale)
-        self._update_globals()
+        n_songs, n_frames, padded, iters = flat[-4:].tolist()
+        record: dict[str, Any] = {"step": t + 1, "epoch": self.epoch_, "eta": eta}
+        if memo is not None:
+            memo.store(batch_id, batch_stats, int(n_songs),
+                       flat[-4 - len(gaps):-4] if pairs is not None else None)
+            self.stats_ = memo.total(self.n_songs_)
+            self._update_globals()
+            elbo = float(elbo_of(self.stats_, self._globals_, self.prior_,
+                                 n_songs=self.n_songs_, T=self.n_song_components))
+        else:
+            scale = self.n_songs_ / n_songs
+            rho = online.step_size(t, tau0=self.tau0, kappa=self.kappa)
+            self.stats_ = online.online_update(self.stats_, batch_stats, rho, scale)
+            self._update_globals()
+            elbo = float(elbo_of(batch_stats.combine(scale, batch_stats, 0.0), g_old,
+                                 self.prior_, n_songs=self.n_songs_, T=self.n_song_components))
+            record["rho"] = rho
         self.n_steps_ = t + 1
-        elbo = scale * bound + float(global_elbo_terms(g_old, self.prior_))
         seconds = time.perf_counter() - t0
-        record = {"step": t + 1, "epoch": self.epoch_, "elbo_per_frame": elbo / self.n_frames_,
-                  "n_active": self.n_active_components_, "rho": rho, "eta": eta,
-                  "local_iter": iters / n_songs, "frames_per_s": n_frames / seconds,
-                  "seconds": seconds,
-                  "padding": 1.0 - n_frames / max(padded, 1.0)}
+        record.update({"elbo_per_frame": elbo / self.n_frames_,
+                       "n_active": self.n_active_components_,
+                       "n_effective": self._effective_components(),
+                       "local_iter": iters / n_songs,
+                       "frames_per_s": n_frames / seconds, "seconds": seconds,
+                       "padding": 1.0 - n_frames / max(padded, 1.0)})
         self.history_.append(record)
         return record
+
+    def _end_pass(self, started: float) -> None:
+        """Moves and the convergence test (memoized), and the pass's record (its seconds
+        from ``started``, a ``time.perf_counter()`` value, moves included)."""
+        record = {"pass": self.epoch_ + 1, "merges": 0, "reordered": 0}
+        steps = [h for h in self.history_ if h["epoch"] == self.epoch_]
+        if self.algorithm == "memoized" and self.memo_ is not None:
+            record.update(self.memo_.end_pass(self._optimal_elbo, self.prior_,
+                                              n_songs=self.n_songs_, moves=self.moves,
+                                              max_pairs=self.n_components))
+            self.stats_ = self.memo_.total(self.n_songs_)
+            self._update_globals()
+            elbo = self._optimal_elbo(self.stats_) / self.n_frames_
+            previous = self.passes_[-1]["elbo_per_frame"] if self.passes_ else None
+            self.converged_ = bool(
+                self.tol > 0 and self.memo_.complete and previous is not None
+                and not (record["merges"] or record["reordered"])
+                and abs(elbo - previous) <= self.tol * abs(elbo))
+        else:
+            elbo = float(np.mean([h["elbo_per_frame"] for h in steps])) if steps else np.nan
+        record.update({"elbo_per_frame": elbo, "n_active": self.n_active_components_,
+                       "n_effective": self._effective_components(),
+                       "seconds": time.perf_counter() - started})
+        self.passes_.append(record)
+        self.epoch_, self.batch_in_epoch_ = self.epoch_ + 1, 0
+        log.info("pass %d: elbo/frame %.6g, %d components, %d merges", record["pass"], elbo,
+                 record["n_active"], record["merges"])
+
+    def _optimal_elbo(self, stats: Stats) -> float:
+        """The ELBO of the statistics with the globals the model would derive from them."""
+        g = derive_globals(stats, self.prior_, gamma_rate=self.gamma_rate_,
+                           n_songs=self.n_songs_, T=self.n_song_components)
+        g = update_gamma(g, stats, self.prior_)
+        return float(elbo_of(stats, g, self.prior_, n_songs=self.n_songs_,
+                             T=self.n_song_components))
+
+    def _plan(self, corpus: Any) -> list[tuple[int | None, np.ndarray]]:
+        """This pass's batches: ``(fixed batch id, songs)`` (memoized) or ``(None, songs)``."""
+        if self.algorithm == "memoized":
+            return MemoizedVI.plan(corpus, self.batch_size, seed=self.random_state,
+                                   epoch=self.epoch_)
+        return [(None, b) for b in corpus.minibatch_indices(
+            self.batch_size, seed=self.random_state, epoch=self.epoch_)]
+
+    def _memo_device(self, n_batches: int) -> torch.device:
+        """The compute device for the per-batch statistics when they take under a quarter
+        of its free memory, else the host."""
+        dev = self._device()
+        w = 3 + self.n_features_in_ + self.n_features_in_ * (self.n_features_in_ + 1) // 2
+        need = n_batches * self.n_components * w * 8
+        if dev.type == "cuda" and need > 0.25 * torch.cuda.mem_get_info(dev)[0]:
+            return torch.device("cpu")
+        return dev
+
+    def _warn_short_schedule(self, corpus: Any) -> None:
+        if self.algorithm != "online":
+            return
+        per_pass = -(-len(corpus) // self.batch_size)
+        todo = (self.max_epochs - self.epoch_) * per_pass - self.batch_in_epoch_
+        message = online.schedule_warning(todo, self.n_steps_, tau0=self.tau0,
+                                          kappa=self.kappa)
+        if message is not None:
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+    def _effective_components(self) -> float:
+        """exp of the entropy of E[β]: the number of equally weighted components with the
+        same spread of weight."""
+        w = self._globals_.weights
+        return float(torch.exp(-torch.special.xlogy(w, w).sum()))
+
+    def _eta0(self) -> float:
+        return DEFAULT_ETA0[self.algorithm] if self.eta0 is None else float(self.eta0)
 
     def _simplex_splash(self, stats: Stats, frames: Tensor, eta: float, t: int) -> Stats:
         """The study's variant: e is a random point of the simplex per frame."""
@@ -502,9 +653,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         e = torch.rand(frames.shape[0], self.n_components, generator=gen, dtype=frames.dtype)
         e = (e / e.sum(1, keepdim=True)).to(frames.device)
         N, S1, S2 = frame_statistics(e, frames)
-        return Stats(N=(1 - eta) * stats.N + eta * N, S1=(1 - eta) * stats.S1 + eta * S1,
-                     S2=(1 - eta) * stats.S2 + eta * S2, su=stats.su, sv=stats.sv,
-                     alpha=stats.alpha, usage=stats.usage)
+        return replace(stats, N=(1 - eta) * stats.N + eta * N,
+                       S1=(1 - eta) * stats.S1 + eta * S1, S2=(1 - eta) * stats.S2 + eta * S2)
 
     def _initialise(self, corpus: Any, n_songs: int | None = None) -> None:
         self._validate_params()
@@ -534,27 +684,27 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                             lam0=float(self.lambda0), nu0=nu0, gamma=self.gamma,
                             alpha0=self.alpha0)
         n_songs = len(corpus) if n_songs is None else int(n_songs)
+        n_frames = round(corpus.n_frames * n_songs / len(corpus))
         T = self.n_song_components
         x = torch.as_tensor(sample, device=dev)
         labels = self._initial_labels(sample, rng)
         R = torch.nn.functional.one_hot(torch.as_tensor(labels, device=dev), K).double()
         N, S1, S2 = frame_statistics(R, x)
         order = torch.argsort(N, descending=True, stable=True)   # big components first
-        scale = corpus.n_frames / len(sample)
-        share = N[order] / N.sum()
-        su = n_songs * T * share
-        tail = su.flip(0).cumsum(0).flip(0)
+        scale = n_frames / len(sample)
         s1, s2 = self.prior_.alpha0_prior
-        stats = Stats(N=scale * N[order], S1=scale * S1[order], S2=scale * S2[order],
-                      su=su[:-1], sv=tail[1:], usage=scale * N[order],
-                      alpha=torch.as_tensor(s2 - (s1 + n_songs * (T - 1)), dtype=torch.float64,
-                                            device=dev))
+        f64 = dict(dtype=torch.float64, device=dev)
+        stats = Stats.from_counts(
+            N=scale * N[order], S1=scale * S1[order], S2=scale * S2[order],
+            counts=n_songs * T * N[order] / N.sum(), usage=scale * N[order],
+            alpha=torch.as_tensor(s2 - (s1 + n_songs * (T - 1)), **f64),
+            entropy=torch.zeros((), **f64))
         gamma_rate = (torch.as_tensor(self.prior_.gamma_prior[1], dtype=torch.float64)
                       if self.gamma is None else None)
-        self._restore(stats, gamma_rate, n_songs=n_songs, n_frames=corpus.n_frames,
+        self._restore(stats, gamma_rate, n_songs=n_songs, n_frames=n_frames,
                       whitener=whitener)
         self.n_steps_, self.epoch_, self.batch_in_epoch_ = 0, 0, 0
-        self.history_ = []
+        self.history_, self.passes_, self.memo_ = [], [], None
 
     def _initial_labels(self, sample: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         K = self.n_components
@@ -593,11 +743,11 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         g: Globals = self._globals_
         dt = self._dtype()
         alpha_mean, alpha_log = concentration_moments(self.prior_.alpha0, g.alpha_q, g.lam)
+        coef = ex.expected_loglik_coefficients(g.lam, g.m, g.W, g.logdet_W, g.nu)
         return LocalParams(
-            coef=ex.expected_loglik_coefficients(g.lam, g.m, g.W, g.logdet_W, g.nu).to(dt),
-            log_beta=g.log_beta.to(dt), alpha_mean=alpha_mean.to(dt),
+            coef=coef.to(dt), log_beta=g.log_beta.to(dt), alpha_mean=alpha_mean.to(dt),
             alpha_log_mean=alpha_log.to(dt), T=self.n_song_components, tol=self.local_tol,
-            max_iter=self.local_max_iter)
+            max_iter=self.local_max_iter, exact=exact_columns(coef, g.m, g.W, g.nu, dt))
 
     def _ordered_batches(self, corpus: Any, batch_size: int | None,
                          desc: str) -> Iterator[Any]:
@@ -623,11 +773,19 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             return 0.0
         return float(np.linalg.slogdet(np.asarray(self.whitener_.matrix_, dtype=np.float64))[1])
 
-    def _check_finite(self, frames: Tensor, indices: np.ndarray) -> None:
-        if not bool(torch.isfinite(frames).all()):
-            raise DataError("NaN or infinite frames in the songs of this batch "
-                            f"(corpus rows {indices[:5].tolist()}...); run "
-                            "Corpus.check_finite() to find them")
+    @staticmethod
+    def _check_finite(frames: Tensor, lengths: np.ndarray, indices: np.ndarray,
+                      ids: Any = None) -> None:
+        """Refuse NaN or infinite frames, naming the songs (by id when ``ids`` is given)."""
+        finite = torch.isfinite(frames).all(1)
+        if bool(finite.all()):
+            return
+        song = song_index(lengths, frames.device, total=frames.shape[0])
+        rows = np.asarray(indices)[np.unique(song[~finite].cpu().numpy())]
+        names = [str(ids[j]) if ids is not None else f"corpus row {j}" for j in rows[:5]]
+        raise DataError(f"NaN or infinite frames in song(s) {', '.join(names)}"
+                        f"{' ...' if len(rows) > 5 else ''}; re-extract them, or run "
+                        "Corpus.check_finite() to list every such song")
 
     def _check_dim(self, corpus: Any) -> None:
         self._check_fitted()
@@ -646,10 +804,16 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             (self.n_components >= 1, "n_components (K) must be >= 1"),
             (self.n_song_components >= 1, "n_song_components (T) must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.max_epochs >= 0, "max_epochs must be >= 0"),
+            (self.max_epochs >= 1, "max_epochs must be >= 1"),
+            (self.algorithm in ("memoized", "online"), "algorithm must be memoized or online"),
+            (np.isfinite(self.tol) and self.tol >= 0, "tol must be a finite number >= 0"),
             (0.0 <= self.kappa <= 1.0, "kappa must be in [0, 1] (0: batch updates, rho = 1)"),
-            (self.tau0 >= 0, "tau0 must be >= 0"),
-            (0.0 <= self.eta0 < 1.0, "eta0 must be in [0, 1)"),
+            (np.isfinite(self.tau0) and self.tau0 >= 0, "tau0 must be a finite number >= 0"),
+            (self.tau0 > 0 or self.kappa == 0,
+             "tau0 must be > 0 when kappa > 0 (the first step size is tau0 ** -kappa)"),
+            (self.eta0 is None or 0.0 <= self.eta0 < 1.0, "eta0 must be in [0, 1) or None"),
+            (np.isfinite(self.local_tol) and self.local_tol >= 0,
+             "local_tol must be a finite number >= 0"),
             (self.splash in ("uniform", "simplex"), "splash must be 'uniform' or 'simplex'"),
             (self.whiten in (None, "cholesky", "pca", "zca"),
              "whiten must be cholesky, pca, zca or None"),
@@ -697,30 +861,26 @@ def _whitener_from(meta: dict | None, tensors: dict[str, Tensor]) -> Any:
     return Whitener.from_state_dict(state)
 
 
-def _frame_averages(x: Tensor, lengths: np.ndarray, coef: Tensor, *,
-                    posterior: bool) -> Tensor:
-    """Per-song frame average of E_q[log p(x|φ_k)] (or of its softmax over k), summed one
-    Φ chunk at a time so memory holds one chunk, not the batch's (n, K).
+def _frame_averages(x: Tensor, lengths: np.ndarray, lp: LocalParams) -> Tensor:
+    """Per-song frame average of ``softmax_k E_q[log p(x|φ_k)]``, summed one Φ chunk at a
+    time so memory holds one chunk, not the batch's (n, K).
 
     Parameters
     ----------
     x : Tensor, shape (n, d)
         A packed batch, songs concatenated.
     lengths : np.ndarray, shape (B,)
-    coef : Tensor, shape (d(d + 1)/2 + d + 1, K)
-    posterior : bool
-        Average ``softmax_k E_q[log p(x|φ_k)]`` instead of the log-likelihoods.
+    lp : LocalParams
 
     Returns
     -------
     Tensor, shape (B, K)
     """
     song = song_index(lengths, x.device, total=x.shape[0])
-    Y = torch.zeros(len(lengths), coef.shape[1], dtype=x.dtype, device=x.device)
+    Y = torch.zeros(len(lengths), lp.coef.shape[1], dtype=x.dtype, device=x.device)
     step = ex.feature_chunk_rows(x.device)
     for lo in range(0, x.shape[0], step):
-        L = expected_loglik(x[lo:lo + step], coef, chunk_rows=step)
-        Y.index_add_(0, song[lo:lo + step], torch.softmax(L, dim=1) if posterior else L)
+        Y.index_add_(0, song[lo:lo + step], torch.softmax(lp.loglik(x[lo:lo + step]), dim=1))
     return Y / torch.as_tensor(lengths, dtype=x.dtype, device=x.device)[:, None]
 
 

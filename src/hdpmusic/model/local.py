@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from hdpmusic.model import expectations as ex
-from hdpmusic.model.sufficient import Stats, frame_statistics, stick_statistics
+from hdpmusic.model.sufficient import Stats, frame_statistics, slot_counts
 
 
 def plan_buckets(lengths: np.ndarray, *, max_padding: float = 0.1,
@@ -86,7 +86,8 @@ def gather_padded(frames: Tensor, starts: Tensor, lengths: Tensor,
     return X, mask.to(frames.dtype)
 
 
-def expected_loglik(x: Tensor, coef: Tensor, *, chunk_rows: int | None = None) -> Tensor:
+def expected_loglik(x: Tensor, coef: Tensor, *, exact: tuple[Tensor, Tensor] | None = None,
+                    chunk_rows: int | None = None) -> Tensor:
     """E_q[log p(x_n | φ_k)] for all frames and components as chunked GEMMs.
 
     Parameters
@@ -94,6 +95,9 @@ def expected_loglik(x: Tensor, coef: Tensor, *, chunk_rows: int | None = None) -
     x : Tensor, shape (n, d)
     coef : Tensor, shape (d(d + 1)/2 + d + 1, K)
         From :func:`expectations.expected_loglik_coefficients`, in ``x``'s dtype.
+    exact : (Tensor (P,), Tensor (d(d + 1)/2 + d + 1, P)), optional
+        Components whose columns are recomputed in float64, and their float64
+        coefficients (see :func:`exact_columns`).
     chunk_rows : int, optional
         Frames per product (default :func:`expectations.feature_chunk_rows`).
 
@@ -104,9 +108,45 @@ def expected_loglik(x: Tensor, coef: Tensor, *, chunk_rows: int | None = None) -
     out = torch.empty(x.shape[0], coef.shape[1], dtype=x.dtype, device=x.device)
     chunk_rows = chunk_rows or ex.feature_chunk_rows(x.device)
     for lo in range(0, x.shape[0], chunk_rows):
-        torch.matmul(ex.quadratic_features(x[lo:lo + chunk_rows]), coef,
-                     out=out[lo:lo + chunk_rows])
+        xc = x[lo:lo + chunk_rows]
+        torch.matmul(ex.quadratic_features(xc), coef, out=out[lo:lo + chunk_rows])
+        if exact is not None and exact[0].numel():
+            out[lo:lo + chunk_rows, exact[0]] = (
+                ex.quadratic_features(xc.double()) @ exact[1]).to(x.dtype)
     return out
+
+
+def exact_columns(coef64: Tensor, m: Tensor, W: Tensor, nu: Tensor, dtype: torch.dtype,
+                  *, max_error: float = 1e-3) -> tuple[Tensor, Tensor] | None:
+    """Components whose expected log-likelihood loses precision in ``dtype``.
+
+    ``Φ(x) @ P`` expands ``−ν/2 (x − m)ᵀ W (x − m)``: for frames near m_k its terms are as
+    large as ½ D_k², with ``D_k² = ν_k m_kᵀ W_k m_k`` the squared Mahalanobis distance of
+    the origin from the component, and they cancel to about d/2. A tight component far
+    from the (whitened) origin — digital silence — thus loses ``eps·D_k²`` nats; these
+    columns are recomputed in float64.
+
+    Parameters
+    ----------
+    coef64 : Tensor, shape (d(d + 1)/2 + d + 1, K), float64
+    m : Tensor, shape (K, d)
+    W : Tensor, shape (K, d, d)
+    nu : Tensor, shape (K,)
+    dtype : torch.dtype
+        The frames' compute dtype.
+    max_error : float
+        Largest tolerated rounding error in nats.
+
+    Returns
+    -------
+    (Tensor (P,), Tensor (d(d + 1)/2 + d + 1, P)) or None
+        None when every column is precise enough.
+    """
+    if dtype == torch.float64:
+        return None
+    d2 = nu * torch.einsum("ki,kij,kj->k", m, W, m)
+    index = (torch.finfo(dtype).eps * (d2 + m.shape[1]) > max_error).nonzero().squeeze(1)
+    return (index, coef64[:, index]) if index.numel() else None
 
 
 @dataclass
@@ -200,8 +240,8 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
     T : int
         Song truncation.
     tol : float
-        Relative change of a song's bound below which it stops; ``tol <= 0`` runs every
-        song to ``max_iter``.
+        Change of a song's bound per frame (nats) below which it stops; ``tol <= 0``
+        runs every song to ``max_iter``.
     max_iter : int
         Cap on iterations.
     check_every : int
@@ -223,13 +263,14 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
     prev = torch.full((B,), -torch.inf, dtype=L.dtype, device=dev)
     active = torch.ones(B, dtype=torch.bool, device=dev)
     n_iter = torch.zeros(B, dtype=torch.int64, device=dev)
+    threshold = tol * mask.sum(1)
 
     for it in range(1, max_iter + 1):
         zeta, lse = frame_assignments(L, mask, phi, a, b)
         bound = (lse + _phi_terms(phi, log_beta)
                  + ex.stick_prior_term(a, b, alpha_mean, alpha_log_mean))
         n_iter += active
-        converged = ((bound - prev).abs() <= tol * bound.abs()) & (tol > 0)
+        converged = ((bound - prev).abs() <= threshold) & (tol > 0)
         prev = torch.where(active, bound, prev)
         active = active & ~converged
         if it == max_iter:
@@ -248,6 +289,7 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
                 sel = active.nonzero().squeeze(1)
                 rows, L, mask, phi, a, b = rows[sel], L[sel], mask[sel], phi[sel], a[sel], b[sel]
                 prev, active, n_iter = prev[sel], active[sel], n_iter[sel]
+                threshold = threshold[sel]
     _write_back(out, rows, phi, a, b, prev, n_iter)
     return out
 
@@ -270,6 +312,8 @@ class LocalParams:
     alpha_mean, alpha_log_mean : Tensor, shape ()
     T, tol, max_iter, check_every
         As in :func:`local_step`.
+    exact : (Tensor, Tensor) or None
+        Columns of ``coef`` computed in float64 (:func:`exact_columns`).
     """
 
     coef: Tensor
@@ -277,9 +321,14 @@ class LocalParams:
     alpha_mean: Tensor
     alpha_log_mean: Tensor
     T: int
-    tol: float = 1e-4
+    tol: float = 1e-3
     max_iter: int = 100
     check_every: int = 10
+    exact: tuple[Tensor, Tensor] | None = None
+
+    def loglik(self, x: Tensor, **kwargs) -> Tensor:
+        """E_q[log p(x_n | φ_k)] of frames (n, d), shape (n, K)."""
+        return expected_loglik(x, self.coef, exact=self.exact, **kwargs)
 
 
 @dataclass
@@ -289,13 +338,19 @@ class BatchResult:
     Attributes
     ----------
     stats : Stats or None
-        Unscaled mini-batch statistics (responsibilities splashed by ``eta``).
+        Unscaled mini-batch statistics (responsibilities splashed by ``eta``), with the
+        songs' local entropy terms.
     bound : Tensor, shape (), float64
         Σ over songs of the local ELBO.
     n_iter : Tensor, shape (B,)
         Local iterations per song, in batch order.
     responsibility : Tensor or None, shape (B, K)
         Frame-average of r_jnk = Σ_t ζ_jnt φ_jtk per song, in batch order.
+    loglik : Tensor or None, shape (B, K)
+        ỹ_jk = Σ_n r_jnk E_q[log p(x_jn | φ_k)] per song, in batch order.
+    merge_gaps : Tensor or None, shape (P,), float64
+        For each candidate pair (a, b), the loss of slot-assignment entropy if b were
+        merged into a: ``Σ_jt [g(φ_jta + φ_jtb) − g(φ_jta) − g(φ_jtb)]``, g(x) = x log x.
     padded_frames : int
         Frames processed including padding.
     """
@@ -304,12 +359,50 @@ class BatchResult:
     bound: Tensor
     n_iter: Tensor
     responsibility: Tensor | None
+    loglik: Tensor | None
+    merge_gaps: Tensor | None
     padded_frames: int
 
 
+def song_entropy(zeta: Tensor, mask: Tensor, phi: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """The songs' local entropy terms of the ELBO, summed, float64 shape ().
+
+    ``Σ_j [H q(z_j) + E log p(z_j | π_j) + H q(c_j) + Σ_t (H q(π'_jt) − E log(1 − π'_jt))]``
+    (the rest of each song's bound is linear in the statistics; see
+    :mod:`hdpmusic.model.objective`).
+
+    Parameters
+    ----------
+    zeta : Tensor, shape (B, n, T)
+    mask : Tensor, shape (B, n)
+    phi : Tensor, shape (B, T, K)
+    a, b : Tensor, shape (B, T - 1)
+    """
+    z = zeta * mask[..., None]
+    counts = z.sum(1)
+    h_z = -torch.special.xlogy(z, z).sum((1, 2)) + (counts * ex.stick_expectations(a, b)).sum(1)
+    h_c = -torch.special.xlogy(phi, phi).sum((1, 2))
+    h_pi = (ex.beta_entropy(a, b) - ex.expected_log_1m(a, b)).sum(1)
+    return (h_z + h_c + h_pi).double().sum()
+
+
+def merge_gaps(phi: Tensor, pairs: Tensor) -> Tensor:
+    """Σ_jt [g(φ_a + φ_b) − g(φ_a) − g(φ_b)] per pair (a, b), g(x) = x log x; (P,) float64.
+
+    Parameters
+    ----------
+    phi : Tensor, shape (B, T, K)
+    pairs : Tensor, shape (P, 2), int64
+    """
+    pa, pb = phi[..., pairs[:, 0]], phi[..., pairs[:, 1]]
+    g = torch.special.xlogy
+    return (g(pa + pb, pa + pb) - g(pa, pa) - g(pb, pb)).double().sum((0, 1))
+
+
 def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: float = 0.0,
-                statistics: bool = True, responsibility: bool = False,
-                max_padding: float = 0.1, max_frames: int = 1 << 20) -> BatchResult:
+                statistics: bool = True, responsibility: bool = False, loglik: bool = False,
+                pairs: Tensor | None = None, max_padding: float = 0.1,
+                max_frames: int = 1 << 20) -> BatchResult:
     """Run the local step on every song of a packed batch.
 
     Parameters
@@ -321,8 +414,10 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
     lp : LocalParams
     eta : float
         Splash weight η_t: statistics use ``(1 − η) r + η/K`` (Eq. 21, uniform e).
-    statistics, responsibility : bool
+    statistics, responsibility, loglik : bool
         Which outputs to compute.
+    pairs : Tensor, shape (P, 2), optional
+        Candidate merge pairs whose entropy gaps to track.
     max_padding, max_frames : float, int
         Bucketing (see :func:`plan_buckets`).
 
@@ -337,6 +432,8 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
     bound = torch.zeros((), dtype=torch.float64, device=dev)
     n_iter = torch.zeros(B, dtype=torch.int64, device=dev)
     resp = torch.zeros(B, K, dtype=frames.dtype, device=dev) if responsibility else None
+    song_ll = torch.zeros(B, K, dtype=frames.dtype, device=dev) if loglik else None
+    gaps = None if pairs is None else torch.zeros(len(pairs), dtype=torch.float64, device=dev)
     padded = 0
     for songs in plan_buckets(lengths, max_padding=max_padding, max_frames=max_frames):
         width = int(lengths[songs[0]])
@@ -344,18 +441,24 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
         idx = torch.as_tensor(songs, device=dev)
         lens = torch.as_tensor(lengths[songs], device=dev)
         X, mask = gather_padded(frames, torch.as_tensor(starts_np[songs], device=dev), lens, width)
-        L = expected_loglik(X.reshape(-1, d), lp.coef).reshape(len(songs), width, K)
+        L = lp.loglik(X.reshape(-1, d)).reshape(len(songs), width, K)
         L.mul_(mask[..., None])
         state = local_step(L, mask, lp.log_beta, lp.alpha_mean, lp.alpha_log_mean, lp.T,
                            tol=lp.tol, max_iter=lp.max_iter, check_every=lp.check_every)
         bound += state.bound.double().sum()
         n_iter[idx] = state.n_iter
         zeta, _ = frame_assignments(L, mask, state.phi, state.a, state.b)
-        del L
-        r = torch.bmm(zeta.mul_(mask[..., None]), state.phi)
+        zeta.mul_(mask[..., None])
+        entropy = song_entropy(zeta, mask, state.phi, state.a, state.b) if statistics else None
+        r = torch.bmm(zeta, state.phi)
         del zeta
+        if song_ll is not None:
+            song_ll[idx] = (r * L).sum(1)
+        del L
         if resp is not None:
             resp[idx] = r.sum(1) / lens[:, None].to(r.dtype)
+        if gaps is not None:
+            gaps += merge_gaps(state.phi, pairs)
         if stats is not None:
             x = X.reshape(-1, d)
             N, S1, S2 = frame_statistics(r.reshape(-1, K), x)
@@ -365,7 +468,7 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
                 N = (1.0 - eta) * N + (eta / K) * n
                 S1 = (1.0 - eta) * S1 + (eta / K) * sx
                 S2 = (1.0 - eta) * S2 + (eta / K) * sxx
-            su, sv = stick_statistics(state.phi)
             alpha = ex.expected_log_1m(state.a, state.b).double().sum()
-            stats = stats.combine(1.0, Stats(N, S1, S2, su, sv, alpha, usage), 1.0)
-    return BatchResult(stats, bound, n_iter, resp, padded)
+            stats = stats.combine(1.0, Stats.from_counts(N, S1, S2, slot_counts(state.phi),
+                                                         alpha, usage, entropy), 1.0)
+    return BatchResult(stats, bound, n_iter, resp, song_ll, gaps, padded)

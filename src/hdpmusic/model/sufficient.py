@@ -13,14 +13,17 @@ For the Gaussian–Wishart factors (Bishop 10.60–10.63, written in natural for
     λ_k m_k = λ0 m0 + S1_k         W_k⁻¹ + λ_k m_k m_kᵀ = W0⁻¹ + λ0 m0 m0ᵀ + S2_k
 
 with N_k = Σ r_nk, S1_k = Σ r_nk x_n, S2_k = Σ r_nk x_n x_nᵀ; for the corpus sticks
-``u_k = 1 + su_k``, ``v_k = E[γ] + sv_k`` (Wang et al. Eqs. 14–15); for a learned song
+``u_k = 1 + su_k``, ``v_k = E[γ] + sv_k`` (Wang et al. Eqs. 14–15) with su, sv read from the
+slot counts ``n_k = Σ_jt φ_jtk``; for a learned song
 concentration α0 ~ Gamma(s1, s2): shape ``s1 + J(T − 1)``, rate ``s2 − Σ_jt E[log(1 − π'_jt)]``.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, fields, replace
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -38,12 +41,15 @@ class Stats:
     S1 : Tensor, shape (K, d)
     S2 : Tensor, shape (K, d, d)
     su, sv : Tensor, shape (K - 1,)
-        Σ_jt φ_jtk and Σ_jt Σ_{l>k} φ_jtl.
+        Σ_jt φ_jtk and Σ_jt Σ_{l>k} φ_jtl, from the slot counts n_k = Σ_jt φ_jtk (kept
+        apart so that a study checkpoint's sticks load exactly).
     alpha : Tensor, shape ()
         Σ_jt E[log(1 − π'_jt)] (for a learned α0).
     usage : Tensor, shape (K,)
         Σ r_nk *without* the splash: how many frames each component explains (monitoring
         only; the splash gives every component a floor of η/K in ``N``).
+    entropy : Tensor, shape ()
+        The songs' local entropy terms of the ELBO (see :mod:`hdpmusic.model.objective`).
     """
 
     N: Tensor
@@ -53,13 +59,26 @@ class Stats:
     sv: Tensor
     alpha: Tensor
     usage: Tensor
+    entropy: Tensor
+
+    @classmethod
+    def from_counts(cls, N: Tensor, S1: Tensor, S2: Tensor, counts: Tensor, alpha: Tensor,
+                    usage: Tensor, entropy: Tensor) -> Stats:
+        """Statistics whose stick parts come from the slot counts n_k, shape (K,)."""
+        tail = counts.flip(0).cumsum(0).flip(0)
+        return cls(N, S1, S2, counts[:-1], tail[1:], alpha, usage, entropy)
+
+    @property
+    def counts(self) -> Tensor:
+        """n_k = Σ_jt φ_jtk, shape (K,)."""
+        return torch.cat([self.su, self.sv[-1:]])
 
     @classmethod
     def zeros(cls, K: int, d: int, *, device: torch.device | str = "cpu") -> Stats:
         z = dict(dtype=torch.float64, device=device)
         return cls(torch.zeros(K, **z), torch.zeros(K, d, **z), torch.zeros(K, d, d, **z),
                    torch.zeros(K - 1, **z), torch.zeros(K - 1, **z), torch.zeros((), **z),
-                   torch.zeros(K, **z))
+                   torch.zeros(K, **z), torch.zeros((), **z))
 
     def tensors(self) -> dict[str, Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -82,6 +101,26 @@ class Stats:
 
     def to(self, device: torch.device | str) -> Stats:
         return Stats(**{k: v.to(device) for k, v in self.tensors().items()})
+
+    def per_component(self) -> Tensor:
+        """The per-component statistics side by side, shape (K, 1 + d + d(d + 1)/2 + 2):
+        ``[N, S1, upper triangle of S2, counts, usage]`` (the compact form memoized
+        inference stores per batch)."""
+        d = self.S1.shape[1]
+        rows, cols = torch.triu_indices(d, d, device=self.S2.device)
+        return torch.cat([self.N[:, None], self.S1, self.S2[:, rows, cols],
+                          self.counts[:, None], self.usage[:, None]], 1)
+
+    @classmethod
+    def from_parts(cls, components: Tensor, alpha: Tensor, entropy: Tensor) -> Stats:
+        """Statistics from :meth:`per_component`'s layout and the two corpus scalars."""
+        w = components.shape[1]
+        d = int((math.isqrt(8 * (w - 2) + 1) - 3) // 2)   # w = 1 + d + d(d + 1)/2 + 2
+        n_tri = d * (d + 1) // 2
+        return cls.from_counts(
+            N=components[:, 0], S1=components[:, 1:1 + d],
+            S2=ex.triangle_to_symmetric(components[:, 1 + d:1 + d + n_tri], d),
+            counts=components[:, -2], usage=components[:, -1], alpha=alpha, entropy=entropy)
 
 
 @dataclass
@@ -140,9 +179,40 @@ def concentration_moments(fixed: float | None, q: tuple[Tensor, Tensor] | None,
     return ex.gamma_moments(*q)
 
 
+class NormalWishart(NamedTuple):
+    """Parameters of the K Gaussian–Wishart posteriors q(μ_k, Λ_k) (float64)."""
+
+    lam: Tensor        # (K,)
+    m: Tensor          # (K, d)
+    W: Tensor          # (K, d, d)
+    logdet_W: Tensor   # (K,)
+    nu: Tensor         # (K,)
+
+
+def normal_wishart_posterior(stats: Stats, prior: Prior) -> NormalWishart:
+    """q(μ_k, Λ_k) from the statistics (Bishop 10.60–10.63, natural form).
+
+    Batched over the leading axis of ``stats.N``, ``stats.S1``, ``stats.S2`` (components,
+    or candidate merges); the other fields of ``stats`` are not read.
+    """
+    dev, dt = stats.N.device, stats.N.dtype
+    m0 = prior.m0.to(dev, dt)
+    lam = prior.lam0 + stats.N
+    nu = prior.nu0 + stats.N
+    m = (prior.lam0 * m0 + stats.S1) / lam[:, None]
+    W_inv = (prior.W0_inv.to(dev, dt) + prior.lam0 * torch.outer(m0, m0) + stats.S2
+             - lam[:, None, None] * m[:, :, None] * m[:, None, :])
+    W_inv = 0.5 * (W_inv + W_inv.transpose(1, 2))
+    chol = robust_cholesky(W_inv)
+    eye = torch.eye(chol.shape[-1], dtype=dt, device=dev).expand_as(chol)
+    W = torch.cholesky_solve(eye, chol)   # much faster than cholesky_inverse on CPUs
+    logdet_W = -2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(-1)
+    return NormalWishart(lam, m, W, logdet_W, nu)
+
+
 def derive_globals(stats: Stats, prior: Prior, *, gamma_rate: Tensor | None,
                    n_songs: int, T: int) -> Globals:
-    """Global parameters from corpus-scale statistics (Bishop 10.60–10.63, natural form).
+    """Global parameters from corpus-scale statistics.
 
     Parameters
     ----------
@@ -157,17 +227,7 @@ def derive_globals(stats: Stats, prior: Prior, *, gamma_rate: Tensor | None,
     """
     K = stats.N.shape[0]
     dev, dt = stats.N.device, stats.N.dtype
-    m0 = prior.m0.to(dev, dt)
-    lam = prior.lam0 + stats.N
-    nu = prior.nu0 + stats.N
-    m = (prior.lam0 * m0 + stats.S1) / lam[:, None]
-    W_inv = (prior.W0_inv.to(dev, dt) + prior.lam0 * torch.outer(m0, m0) + stats.S2
-             - lam[:, None, None] * m[:, :, None] * m[:, None, :])
-    W_inv = 0.5 * (W_inv + W_inv.transpose(1, 2))
-    chol = robust_cholesky(W_inv)
-    eye = torch.eye(chol.shape[-1], dtype=dt, device=dev).expand_as(chol)
-    W = torch.cholesky_solve(eye, chol)   # much faster than cholesky_inverse on CPUs
-    logdet_W = -2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(-1)
+    nw = normal_wishart_posterior(stats, prior)
     gamma_q = None
     if prior.gamma is None:
         shape = torch.as_tensor(prior.gamma_prior[0] + K - 1, dtype=dt, device=dev)
@@ -177,8 +237,8 @@ def derive_globals(stats: Stats, prior: Prior, *, gamma_rate: Tensor | None,
     if prior.alpha0 is None:
         a_shape = torch.as_tensor(prior.alpha0_prior[0] + n_songs * (T - 1), dtype=dt, device=dev)
         alpha_q = (a_shape, prior.alpha0_prior[1] - stats.alpha)
-    return Globals(lam=lam, m=m, W=W, logdet_W=logdet_W, nu=nu, u=1.0 + stats.su,
-                   v=gamma_mean + stats.sv, gamma_q=gamma_q, alpha_q=alpha_q)
+    return Globals(*nw, u=1.0 + stats.su, v=gamma_mean + stats.sv, gamma_q=gamma_q,
+                   alpha_q=alpha_q)
 
 
 def update_gamma(g: Globals, stats: Stats, prior: Prior) -> Globals:
@@ -226,33 +286,14 @@ def robust_cholesky(A: Tensor, max_tries: int = 8) -> Tensor:
         "jitter; the data may contain constant or duplicated dimensions (check whitening)")
 
 
-def global_elbo_terms(g: Globals, prior: Prior) -> Tensor:
-    """Corpus-level ELBO terms: components, corpus sticks, and concentration hyper-priors.
-
-    ``Σ_k (E[log p(φ_k)] + H[q(φ_k)]) + Σ_k (E[log p(β'_k|γ)] + H[q(β'_k)])
-    + E[log p(γ)] + H[q(γ)] + E[log p(α0)] + H[q(α0)]`` (the last two only when learned).
-    """
-    d = g.m.shape[-1]
-    dev, dt = g.lam.device, g.lam.dtype
-    components = (ex.normal_wishart_expected_log_prior(
-        g.lam, g.m, g.W, g.logdet_W, g.nu, prior.lam0, prior.m0.to(dev, dt),
-        prior.W0_inv.to(dev, dt), prior.logdet_W0.to(dev, dt), prior.nu0)
-        + ex.normal_wishart_entropy(g.lam, g.logdet_W, g.nu, d)).sum()
-    gamma_mean, gamma_log = concentration_moments(prior.gamma, g.gamma_q, g.lam)
-    total = components + ex.stick_prior_term(g.u, g.v, gamma_mean, gamma_log)
-    if g.gamma_q is not None:
-        total = total + ex.gamma_prior_term(*g.gamma_q, *prior.gamma_prior)
-    if g.alpha_q is not None:
-        total = total + ex.gamma_prior_term(*g.alpha_q, *prior.alpha0_prior)
-    return total
-
-
 def frame_statistics(R: Tensor, x: Tensor, *,
                      chunk_rows: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """N_k = Σ r_nk, S1_k = Σ r_nk x_n, S2_k = Σ r_nk x_n x_nᵀ as chunked GEMMs.
 
     Each chunk is one product ``Rᵀ Φ(x)`` with :func:`expectations.quadratic_features`,
-    computed in the frames' dtype and accumulated in float64.
+    computed in float64: second moments of a tight cluster far from the origin lose
+    their spread to cancellation when ``W⁻¹ = W0⁻¹ + S2 − λ m mᵀ`` is formed from
+    float32 sums (the scale matrix can turn indefinite).
 
     Parameters
     ----------
@@ -273,18 +314,17 @@ def frame_statistics(R: Tensor, x: Tensor, *,
                       device=x.device)
     chunk_rows = chunk_rows or ex.feature_chunk_rows(x.device)
     for lo in range(0, n, chunk_rows):
-        acc += (R[lo:lo + chunk_rows].T @ ex.quadratic_features(x[lo:lo + chunk_rows])).double()
+        acc += (R[lo:lo + chunk_rows].double().T
+                @ ex.quadratic_features(x[lo:lo + chunk_rows].double()))
     n_tri = d * (d + 1) // 2
     return acc[:, -1], acc[:, n_tri:n_tri + d], ex.triangle_to_symmetric(acc[:, :n_tri], d)
 
 
-def stick_statistics(phi: Tensor) -> tuple[Tensor, Tensor]:
-    """su_k = Σ_jt φ_jtk and sv_k = Σ_jt Σ_{l>k} φ_jtl, shapes (K − 1,), float64.
+def slot_counts(phi: Tensor) -> Tensor:
+    """n_k = Σ_jt φ_jtk, shape (K,), float64.
 
     Parameters
     ----------
     phi : Tensor, shape (B, T, K)
     """
-    counts = phi.sum((0, 1)).double()
-    tail = counts.flip(0).cumsum(0).flip(0)
-    return counts[:-1], tail[1:]
+    return phi.sum((0, 1)).double()

@@ -1,0 +1,146 @@
+"""Convergence of HDPGMM inference against planted truth and scikit-learn; one JSON line.
+
+A planted corpus (``hdpmusic.synthetic.planted_hdp``: 20 well-separated components in
+d = 8, geometric corpus weights, 3–5 components a song, 150–300 frames a song; 300
+training and 100 held-out songs) is fitted with K = 64, T = 16, batch 100, η0 = 0 by
+
+* ``online``: the paper's stochastic VI (κ 0.6, τ0 64),
+* ``memoized``: memoized VI without moves,
+* ``memoized_moves``: memoized VI with reorder/merge/delete moves (the default),
+* ``sklearn``: scikit-learn's ``BayesianGaussianMixture`` (Dirichlet process, full
+  covariances, K 64) on the pooled training frames,
+
+and measured after 1, 5, 10 and 30 passes (EM iterations for scikit-learn): adjusted Rand
+index of the held-out frames' components against the truth, components holding > 1 % of
+the weight (truth: 20), held-out mean log predictive density per frame (scikit-learn:
+its ``score``, a plug-in density), the ELBO per frame (scikit-learn: its ``lower_bound_``)
+and seconds per pass. ``to_convergence`` runs each memoized fit and scikit-learn
+(``max_iter`` 500, its default ``tol``) until they stop by themselves.
+
+    python benchmarks/bench_convergence.py --device cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import BayesianGaussianMixture
+
+from hdpmusic import HDPGMM
+from hdpmusic.synthetic import planted_hdp
+
+CHECKPOINTS = (1, 5, 10, 30)
+MODEL = dict(n_components=64, n_song_components=16, batch_size=100, eta0=0.0, verbose=False)
+FITS = {"online": dict(algorithm="online"),
+        "memoized": dict(algorithm="memoized", moves=False),
+        "memoized_moves": dict(algorithm="memoized", moves=True)}
+
+
+def used(weights: np.ndarray) -> int:
+    return int((weights > 0.01).sum())
+
+
+def hdpgmm_curve(train, test, truth, params: dict, device: str, seed: int) -> dict:
+    """Figures at each checkpoint of one fit, continued pass by pass."""
+    model = HDPGMM(**MODEL, **params, tol=0.0, device=device, random_state=seed)
+    curve, done = {}, 0
+    for passes in CHECKPOINTS:
+        model.max_epochs = passes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            model.fit(train, resume=done > 0)
+        done = passes
+        curve[passes] = {
+            "ari": adjusted_rand_score(truth, model.predict(np.concatenate(test))),
+            "components": used(model.weights_),
+            "heldout_loglik": model.score(test),
+            "elbo": model.passes_[-1]["elbo_per_frame"],
+            "s_per_pass": float(np.mean([p["seconds"] for p in model.passes_])),
+        }
+    return curve
+
+
+def hdpgmm_converged(train, test, truth, params: dict, device: str, seed: int) -> dict:
+    model = HDPGMM(**MODEL, **params, max_epochs=200, device=device, random_state=seed)
+    t0 = time.perf_counter()
+    model.fit(train)
+    return {"seconds": time.perf_counter() - t0, "passes": len(model.passes_),
+            "converged": model.converged_,
+            "ari": adjusted_rand_score(truth, model.predict(np.concatenate(test))),
+            "components": used(model.weights_), "heldout_loglik": model.score(test)}
+
+
+def sklearn_curve(frames, test_frames, truth, seed: int) -> dict:
+    bgm = BayesianGaussianMixture(n_components=64, covariance_type="full",
+                                  weight_concentration_prior_type="dirichlet_process",
+                                  warm_start=True, random_state=seed)
+    curve, done, seconds = {}, 0, 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for passes in CHECKPOINTS:
+            bgm.max_iter = passes - done
+            t0 = time.perf_counter()
+            bgm.fit(frames)
+            seconds += time.perf_counter() - t0
+            done = passes
+            curve[passes] = {"ari": adjusted_rand_score(truth, bgm.predict(test_frames)),
+                             "components": used(bgm.weights_),
+                             "heldout_loglik": float(bgm.score(test_frames)),
+                             "elbo": float(bgm.lower_bound_), "s_per_pass": seconds / passes}
+    return curve
+
+
+def sklearn_converged(frames, test_frames, truth, seed: int) -> dict:
+    bgm = BayesianGaussianMixture(n_components=64, covariance_type="full",
+                                  weight_concentration_prior_type="dirichlet_process",
+                                  max_iter=500, random_state=seed)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        bgm.fit(frames)
+    return {"seconds": time.perf_counter() - t0, "passes": int(bgm.n_iter_),
+            "converged": bool(bgm.converged_),
+            "ari": adjusted_rand_score(truth, bgm.predict(test_frames)),
+            "components": used(bgm.weights_), "heldout_loglik": float(bgm.score(test_frames))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-curves", action="store_true",
+                        help="only the to-convergence figures")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    corpus = planted_hdp(seed=args.seed, songs=400)
+    train, test = corpus.songs[:300], corpus.songs[300:]
+    truth = np.concatenate(corpus.labels[300:])
+    frames, test_frames = np.concatenate(train), np.concatenate(test)
+    out: dict = {"device": args.device, "train_frames": len(frames),
+                 "true_components": len(corpus.weights)}
+    if not args.skip_curves:
+        out["curves"] = {name: hdpgmm_curve(train, test, truth, params, args.device, args.seed)
+                         for name, params in FITS.items()}
+        out["curves"]["sklearn"] = sklearn_curve(frames, test_frames, truth, args.seed)
+    out["to_convergence"] = {
+        "memoized_moves": hdpgmm_converged(train, test, truth, FITS["memoized_moves"],
+                                           args.device, args.seed),
+        "memoized": hdpgmm_converged(train, test, truth, FITS["memoized"], args.device,
+                                     args.seed),
+        "sklearn": sklearn_converged(frames, test_frames, truth, args.seed)}
+    conv = out["to_convergence"]
+    out["time_ratio_memoized_moves_to_sklearn"] = (conv["memoized_moves"]["seconds"]
+                                                   / conv["sklearn"]["seconds"])
+    print(json.dumps(out, default=float))
+
+
+if __name__ == "__main__":
+    main()

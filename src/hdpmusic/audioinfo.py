@@ -1,0 +1,78 @@
+"""How many sample frames an audio file's header declares (to catch truncated files).
+
+A file cut short (an interrupted copy or download) still decodes: libsndfile reads a WAV,
+AIFF or AU file up to where it ends, and an MP3 decoder stops at the last whole frame.
+Comparing the decoded length with the length the header declares tells such a file from
+a complete one. libsndfile clamps the length of PCM containers to the file's size, so
+the WAV data chunk is read here; an MP3 declares its length only in a Xing, Info or VBRI
+tag (without one, the decoder's length is an estimate from the bit rate, so nothing is
+declared).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import BinaryIO
+
+__all__ = ["declared_frames"]
+
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data chunk size of a WAV written as a stream
+
+
+def declared_frames(path: str | os.PathLike, format: str, frames: int) -> int | None:
+    """Sample frames the header of an audio file declares, if it declares them.
+
+    Parameters
+    ----------
+    path : path-like
+        The audio file.
+    format : str
+        Its container as soundfile names it (``SoundFile.format``: ``"WAV"``, ``"MP3"``,
+        ``"FLAC"``, ...).
+    frames : int
+        The length soundfile reports (``SoundFile.frames``).
+
+    Returns
+    -------
+    int or None
+        WAV: the data chunk's size in frames (None for a streamed WAV of unknown size);
+        MP3: ``frames`` if the file has a Xing, Info or VBRI tag, else None; any other
+        format: ``frames`` (FLAC: the STREAMINFO length).
+    """
+    if format in ("WAV", "WAVEX"):
+        with open(path, "rb") as fh:
+            return _wav_frames(fh)
+    if format == "MP3":
+        with open(path, "rb") as fh:
+            return frames if _mp3_has_length_tag(fh) else None
+    return frames
+
+
+def _wav_frames(fh: BinaryIO) -> int | None:
+    """Frames of a RIFF/WAVE file's data chunk: its size over the fmt block size."""
+    head = fh.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+        return None
+    block = 0
+    while len(chunk := fh.read(8)) == 8:
+        kind, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if kind == b"data":
+            return size // block if block and size not in _UNKNOWN_SIZES else None
+        body = fh.read(size + size % 2)  # chunks are padded to an even size
+        if kind == b"fmt " and len(body) >= 14:
+            block = struct.unpack("<H", body[12:14])[0]  # nBlockAlign: bytes per frame
+    return None
+
+
+def _mp3_has_length_tag(fh: BinaryIO) -> bool:
+    """Whether the first MPEG frame (after an ID3v2 tag) holds a Xing, Info or VBRI tag."""
+    head = fh.read(10)
+    start = 0
+    if len(head) == 10 and head[:3] == b"ID3":  # size: 4 syncsafe bytes; footer flag
+        size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 \
+            | head[9] & 0x7F
+        start = 10 + size + (10 if head[5] & 0x10 else 0)
+    fh.seek(start)
+    first = fh.read(64)  # the tags sit 13–36 bytes into the frame
+    return any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))

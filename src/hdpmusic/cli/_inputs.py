@@ -1,0 +1,43 @@
+"""Opening the files a verb is given, with messages that say what was given instead."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hdpmusic.errors import FormatError
+
+
+def open_corpus(path: str | os.PathLike, verb: str, *, dim: int | None = None) -> Any:
+    """:meth:`hdpmusic.corpus.Corpus.open`, saying what the file is when it is no corpus.
+
+    Parameters
+    ----------
+    path : path-like
+    verb : str
+        The command, for the message (``"fit"``).
+    dim : int, optional
+        As in :meth:`~hdpmusic.corpus.Corpus.open`.
+
+    Returns
+    -------
+    hdpmusic.corpus.Corpus
+
+    Raises
+    ------
+    FormatError
+        An audio, text, model, representation or other file: ``PATH is an audio file
+        (WAV); `hdpmusic fit` expects a corpus .h5 made by `hdpmusic extract` or
+        `hdpmusic prepare```. A damaged HDF5 file keeps the corpus reader's message.
+    """
+    from hdpmusic.corpus import Corpus
+    from hdpmusic.filekind import CORPUS_HINT, describe
+
+    try:
+        return Corpus.open(path, dim=dim)
+    except FormatError:
+        kind = describe(path)
+        if "HDF5" in kind or kind == "a corpus file":
+            raise
+        raise FormatError(f"{path} is {kind}, not a corpus; `hdpmusic {verb}` expects "
+                          f"{CORPUS_HINT}") from None

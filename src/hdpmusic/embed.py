@@ -1,0 +1,235 @@
+"""Audio files straight to a representation file: extraction and ``transform`` in one pass.
+
+:func:`embed_collection` does what ``hdpmusic extract`` followed by ``hdpmusic
+transform`` does, without the corpus file in between: the tracks of a folder or list
+file (:func:`~hdpmusic.extract.find_tracks`, so the ids are the same) are taken
+``chunk_songs`` at a time; a frame model (HDPGMM, G1, VQ) gets each chunk's features
+from the feature cache of :mod:`hdpmusic.extract` (computed there first, in parallel,
+when missing) and an audio model (KIM, CLMR) reads the chunk's files. Memory holds one
+chunk of songs and the output rows. Because every track's features are cached as soon
+as they are computed, a run that is killed, or rerun with more audio, recomputes only
+the tracks not cached yet — and a cache made by ``hdpmusic extract`` serves ``embed``
+too (pass it as ``cache``). Unreadable tracks are left out, as by ``extract``; a frame
+model's are listed in ``<cache>/failures.jsonl``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hdpmusic.atomic import check_writable, remove_stale_temporaries
+from hdpmusic.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.extract import (
+    check_jobs,
+    compute_features,
+    find_tracks,
+    load_cached,
+    open_cache,
+    track_entries,
+    write_failures,
+)
+from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
+from hdpmusic.progress import progress_bar
+from hdpmusic.registry import load_model, model_input
+from hdpmusic.representations import Representations
+
+__all__ = ["EmbedReport", "embed_collection"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EmbedReport:
+    """Outcome of :func:`embed_collection`.
+
+    Attributes
+    ----------
+    out : pathlib.Path
+        The representation file written.
+    n_ok : int
+        Songs in it.
+    n_failed : int
+        Tracks left out because they could not be read (frame models: listed in
+        ``failures``).
+    n_cached, n_computed : int
+        Frame models: tracks whose features came from the cache / were computed now
+        (0 for audio models).
+    failures : pathlib.Path or None
+        ``failures.jsonl`` of the cache (None for audio models).
+    failed_ids : list of str
+    """
+
+    out: Path
+    n_ok: int
+    n_failed: int = 0
+    n_cached: int = 0
+    n_computed: int = 0
+    failures: Path | None = None
+    failed_ids: list[str] = field(default_factory=list)
+
+
+def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
+                     out: str | os.PathLike, *, options: dict[str, Any] | None = None,
+                     device: str | None = None, cache: str | os.PathLike | None = None,
+                     jobs: int = 1, chunk_songs: int = 256, overwrite: bool = False,
+                     recompute: bool = False, content_hash: bool = False,
+                     config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True,
+                     backend: str | None = None) -> EmbedReport:
+    """Write the representation of every track of ``source`` under a fitted model.
+
+    Parameters
+    ----------
+    model_path : path-like
+        A model file from ``hdpmusic fit`` (any registered model).
+    source : path-like
+        A folder of audio files, a list file or one audio file
+        (:func:`~hdpmusic.extract.find_tracks`).
+    out : path-like
+        The representation file (:class:`~hdpmusic.representations.Representations`);
+        written atomically at the end.
+    options : dict, optional
+        Keyword arguments of the model's ``transform`` (HDPGMM: ``kind``, ``log``,
+        ``batch_size``; ...); ``kind`` and ``log`` are recorded in the file.
+    device : str, optional
+        Overrides the model's saved device.
+    cache : path-like, optional
+        Frame models: the feature cache (default ``<out>.cache`` beside ``out``; give
+        the cache of an earlier ``hdpmusic extract`` to reuse its features).
+    jobs : int
+        Frame models: extraction processes (-1: one per core). Audio models: audio
+        decoding processes (the model's ``num_workers``; 1 decodes in this process).
+    chunk_songs : int
+        Songs extracted and embedded together (bounds memory).
+    overwrite : bool
+        Replace an existing ``out``.
+    recompute, content_hash : bool
+        Frame models: compute every track's features again / key the cache entries on
+        the audio files' content, as in :func:`~hdpmusic.extract.extract_collection`
+        (give the same ``content_hash`` as the ``hdpmusic extract`` that made the cache,
+        or its entries are recomputed).
+    config : FeatureConfig
+        Feature settings of a frame model (the model must have been fitted on them).
+    progress : bool
+        One progress bar over the tracks.
+    backend : str, optional
+        joblib backend of the extraction (see :func:`~hdpmusic.extract.extract_collection`).
+
+    Returns
+    -------
+    EmbedReport
+
+    Raises
+    ------
+    HdpmusicError
+        ``out`` exists (without ``overwrite``), its folder or the cache folder cannot be
+        written, no tracks, every track failed, a cache in use or made with other
+        settings, or features of another dimension than the model's. Nothing is written
+        to ``out`` then.
+    """
+    out = Path(out)
+    check_jobs(jobs)
+    if chunk_songs < 1:
+        raise ParameterError(f"chunk_songs must be >= 1, got {chunk_songs}")
+    if out.exists() and not overwrite:
+        raise HdpmusicError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
+    tracks = find_tracks(source)
+    check_writable(out.parent, "output folder")
+    remove_stale_temporaries(out)
+    name, model = load_model(model_path, device=device)
+    if hasattr(model, "verbose"):
+        model.verbose = False  # one bar over the tracks instead of one per chunk
+    options = dict(options or {})
+    chunks = [tracks[lo:lo + chunk_songs] for lo in range(0, len(tracks), chunk_songs)]
+    with progress_bar(len(tracks), "embedding", unit="track", enabled=progress,
+                      leave=True) as bar:
+        if model_input(name) == "audio":
+            model.num_workers = 0 if jobs == 1 else jobs if jobs > 0 else os.cpu_count() or 1
+            ids, rows, failed = _embed_audio(model, chunks, options, bar)
+            report = EmbedReport(out, len(ids), len(failed), failed_ids=sorted(failed))
+        else:
+            cache = Path(cache) if cache is not None else out.with_name(out.name + ".cache")
+            report, ids, rows = _embed_frames(model, chunks, options, cache, out, config,
+                                              jobs=jobs, backend=backend, bar=bar,
+                                              recompute=recompute,
+                                              content_hash=content_hash)
+    attrs = {"model": name, **{k: options[k] for k in ("kind", "log") if k in options},
+             "source": os.fspath(model_path), "audio": str(Path(source).resolve())}
+    Representations(ids, np.concatenate(rows), attrs).save(out, overwrite=overwrite)
+    return report
+
+
+def _embed_audio(model: Any, chunks: list[list[tuple[str, Path]]], options: dict[str, Any],
+                 bar: Any) -> tuple[list[str], list[np.ndarray], dict[str, str]]:
+    """Ids and rows of the readable tracks under an audio model (KIM, CLMR), and the
+    unreadable ones (id -> error), left out as extraction leaves them out."""
+    ids: list[str] = []
+    rows: list[np.ndarray] = []
+    failed: dict[str, str] = {}
+    for part in chunks:
+        try:
+            rows.append(model.transform([str(path) for _, path in part], **options))
+            ids.extend(song_id for song_id, _ in part)
+        except DataError:  # find the unreadable track(s): one at a time
+            for song_id, path in part:
+                try:
+                    rows.append(model.transform([str(path)], **options))
+                    ids.append(song_id)
+                except DataError as err:
+                    failed[song_id] = str(err)
+        bar.update(len(part))
+    if failed:
+        log.warning("%d of %d tracks failed, e.g. %s", len(failed),
+                    sum(map(len, chunks)), next(iter(failed.values())))
+    if not ids:
+        raise HdpmusicError(f"all {len(failed)} tracks failed (first: "
+                            f"{next(iter(failed.values()))})")
+    return ids, rows, failed
+
+
+def _embed_frames(model: Any, chunks: list[list[tuple[str, Path]]], options: dict[str, Any],
+                  cache: Path, out: Path, config: FeatureConfig, *, jobs: int,
+                  backend: str | None, bar: Any, recompute: bool, content_hash: bool,
+                  ) -> tuple[EmbedReport, list[str], list[np.ndarray]]:
+    """Features through the cache, then the frame model, chunk after chunk."""
+    dim = getattr(model, "n_features_in_", config.dim)
+    if dim != config.dim:
+        raise DataError(f"the model was fitted on {dim}-d frames; the features are "
+                        f"{config.dim}-d ({config.column_names[0]}...): fit it on a corpus "
+                        f"from `hdpmusic extract`")
+    ids: list[str] = []
+    rows: list[np.ndarray] = []
+    n_cached = n_computed = 0
+    tracks = [track for part in chunks for track in part]
+    with open_cache(cache, config):
+        tasks, failures = track_entries(tracks, cache, content_hash)
+        readable = {task[0]: task for task in tasks}  # id -> (id, audio file, cache file)
+        for part in chunks:
+            todo = [readable[song_id] for song_id, _ in part if song_id in readable]
+            statuses = compute_features(todo, config, jobs=jobs, progress=False,
+                                        backend=backend, recompute=recompute)
+            n_cached += len(todo) - len(statuses)
+            n_computed += sum(status == "done" for status, _ in statuses.values())
+            failures.update({song_id: error for song_id, (status, error) in statuses.items()
+                             if status == "failed"})
+            ok = [song_id for song_id, _, _ in todo if song_id not in failures]
+            if ok:
+                rows.append(model.transform([load_cached(readable[song_id][2], config)
+                                             for song_id in ok], **options))
+                ids.extend(ok)
+            bar.update(len(part))
+        failures_path = write_failures(cache, tracks, failures)
+    if failures:
+        log.warning("%d of %d tracks failed (listed in %s), e.g. %s", len(failures),
+                    len(tracks), failures_path, next(iter(failures.values())))
+    if not ids:
+        raise HdpmusicError(f"all {len(tracks)} tracks failed; see {failures_path} "
+                            f"(first: {next(iter(failures.values()))})")
+    report = EmbedReport(out, len(ids), len(failures), n_cached, n_computed, failures_path,
+                         sorted(failures))
+    return report, ids, rows
