@@ -6,6 +6,7 @@ import pytest
 from hdpmusic import HDPGMM, Corpus
 from hdpmusic.baselines.vq import VQCodebook
 from hdpmusic.cli import main
+from hdpmusic.corpus import corpus_fingerprint
 from hdpmusic.errors import DataError
 from hdpmusic.taskdata import TaskData, songs_in_splits, write_task
 
@@ -64,3 +65,17 @@ def test_songs_needs_a_split(tmp_path, capsys):
     assert main(["-q", "fit", str(path), "--model", "g1", "--out", str(tmp_path / "g.hdp"),
                  "--songs", "train"]) == 1
     assert "no split" in capsys.readouterr().err
+
+
+def test_resume_checks_the_songs_fitted_not_the_whole_file(task_file, tmp_path, capsys):
+    out = tmp_path / "m.hdp"
+    common = ["-q", "fit", str(task_file), "--out", str(out), "--n-components", "4",
+              "--n-song-components", "2", "--batch-size", "10", "--whiten", "none"]
+    assert main([*common, "--songs", "train,valid", "--epochs", "1"]) == 0
+    train_valid = songs_in_splits(Corpus.open(task_file), ["train", "valid"])
+    assert HDPGMM.load(out).corpus_fingerprint_ == corpus_fingerprint(train_valid)
+    # as many songs (20) but others: refused; the same splits: continued
+    assert main([*common, "--songs", "train,test", "--resume", "--epochs", "2"]) == 1
+    assert "another corpus" in capsys.readouterr().err
+    assert main([*common, "--songs", "valid,train", "--resume", "--epochs", "2"]) == 0
+    assert HDPGMM.load(out).epoch_ == 2
