@@ -13,9 +13,9 @@ from hdpmusic.datasets.gtzan import (
     find_gtzan_tracks,
     prepare_gtzan,
     read_gtzan_split,
-    stratified_split,
     track_stem,
 )
+from hdpmusic.datasets.splits import stratified_split
 from hdpmusic.errors import DataError, FormatError
 from hdpmusic.extract import audio_paths
 from hdpmusic.taskdata import read_task

@@ -53,6 +53,10 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert sum(f.endswith(excerpt_suffix()) for f in files) == 8
     assert all((report / f).is_file() for f in files)
     assert "## Components of HDPGMM over tagging.h5" in md
+    # every stage timed (benchmarks/bench_demo.py prints these)
+    timings = json.loads((root / "timings.json").read_text())
+    assert {"render", "extract", "fit hdpgmm", "evaluate vq tagging", "report",
+            "components"} <= set(timings)
     manifest = json.loads((root / "data" / "demo.json").read_text())
     assert len(manifest["tracks"]) == 40
 

@@ -35,11 +35,21 @@ def test_genre_end_to_end(tmp_path, capsys):
                  "--out", str(out), "--device", "cpu"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "hdpgmm-posterior  gtzan  f1_macro  2     1.0000 ± 0.0000" in printed
+    # models by their representation file's name, tasks by kind
+    assert "a      genre  f1_macro  2     1.0000 ± 0.0000" in printed
     results = read_results(out)
-    assert [(r.model, r.run) for r in results] == [("hdpgmm-posterior", 0),
-                                                   ("hdpgmm-posterior", 1), ("g1", 0),
-                                                   ("g1", 1)]
+    assert [(r.model, r.task, r.run) for r in results] == [
+        ("a", "genre", 0), ("a", "genre", 1), ("b", "genre", 0), ("b", "genre", 1)]
+    named = tmp_path / "named"
+    assert main(["-q", "evaluate", str(task_path), str(tmp_path / "a.h5"),
+                 str(tmp_path / "b.h5"), "--name", "HDPGMM K=64", "--name", "G1",
+                 "--runs", "2", "--n-iter", "2", "--out", str(named),
+                 "--device", "cpu"]) == 0
+    assert [r.model for r in read_results(named)][::2] == ["HDPGMM K=64", "G1"]
+    capsys.readouterr()
+    assert main(["-q", "evaluate", str(task_path), str(tmp_path / "a.h5"), "--name", "x",
+                 "--name", "y", "--out", str(named)]) == 1
+    assert "--name given 2 times for 1" in capsys.readouterr().err
     assert (out / "results.csv").read_text().startswith("model,task,run,score,metric,config")
 
 
@@ -112,5 +122,24 @@ def test_tagging_with_a_tag_list(tmp_path, capsys):
     out = capsys.readouterr().out
     row = out.splitlines()[1].split()
     # one run: the mean alone, no "± nan"
-    assert row == ["vq", "mtat", "roc_auc_macro", "1", f"{result.score:.4f}", "0.5000"]
+    assert row == ["vq", "tagging", "roc_auc_macro", "1", f"{result.score:.4f}", "0.5000"]
     assert "nan" not in out
+
+
+def test_every_kind_of_a_task_file_labelled_by_kind(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    ids = [f"s{j}" for j in range(36)]
+    y = np.array(["a", "b"] * 18)
+    task_path = tmp_path / "my_collection_v2.h5"
+    write_ids(task_path, ids)
+    write_task(task_path, TaskData(ids, split=["train", "valid", "test"] * 12, targets=y,
+                                   interaction=sp.csr_matrix(rng.random((40, 36)) < 0.3),
+                                   userlist=[f"u{j}" for j in range(40)], itemlist=ids))
+    Representations(ids, rng.normal(size=(36, 3))).save(tmp_path / "hdpgmm_k64.h5")
+    assert main(["-q", "evaluate", str(task_path), str(tmp_path / "hdpgmm_k64.h5"),
+                 "--runs", "1", "--n-iter", "1", "--n-splits", "2", "--device", "cpu",
+                 "--out", str(tmp_path / "out")]) == 0
+    results = read_results(tmp_path / "out")
+    assert [(r.model, r.task) for r in results] == [("hdpgmm_k64", "genre"),
+                                                    ("hdpgmm_k64", "recommendation")]
+    assert len(results[1].config["split_scores"]) == 2

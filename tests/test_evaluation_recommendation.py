@@ -225,3 +225,11 @@ def test_chance_ndcg_matches_random_rankings(keep_consumed, top_n):
     # per-user nDCG lies in [0, 1]: the Monte Carlo mean has SD <= 0.5 / sqrt(draws)
     np.testing.assert_allclose(total / draws, expected, atol=4 * 0.5 / np.sqrt(draws))
     assert expected.mean() < 0.9
+
+
+def test_rank_items_matches_lexsort_with_many_ties():
+    rng = np.random.default_rng(5)
+    scores = rng.integers(-2, 3, size=(40, 60)).astype(np.float32)   # ties everywhere
+    scores[:20, :50] = 0.0                                            # cut at zero
+    expected = np.lexsort((np.tile(np.arange(60), (40, 1)), -scores), axis=1)[:, :7]
+    assert rank_items(torch.as_tensor(scores), 7).tolist() == expected.tolist()

@@ -47,7 +47,7 @@ def test_compare_end_to_end_and_resume(data, tmp_path, capsys):
     assert "skipping kim" in err
     results = read_results(out / "results.json")
     assert [(r.model, r.task, r.run) for r in results] == [
-        (m, "gtzan", run) for m in ("hdpgmm", "g1", "vq") for run in (0, 1)]
+        (m, "genre", run) for m in ("hdpgmm", "g1", "vq") for run in (0, 1)]
     assert all(0.0 <= r.score <= 1.0 for r in results)
     assert (out / "results.csv").exists()
     report = out / "report"
@@ -127,9 +127,12 @@ def test_compare_includes_audio_models_when_their_audio_is_known(tmp_path):
     kim = dict(n_mels=32, chunk_frames=32, channels=(8, 16, 32), hidden_dim=32, head_dim=16,
                batch_size=6, max_steps=3, num_workers=0, verbose=False)
     out = tmp_path / "cmp"
+    timings = {}
     results = compare(train, [task], out, models=("kim",), runs=1, device="cpu",
-                      params={"kim": kim}, n_iter=2)
-    assert [(r.model, r.task) for r in results] == [("kim", "timbre")]
+                      params={"kim": kim}, n_iter=2, timings=timings)
+    assert [(r.model, r.task) for r in results] == [("kim", "genre")]
+    assert sorted(timings) == ["evaluate kim genre", "fit kim", "report", "transform kim"]
+    assert all(t > 0 for t in timings.values())
     model = (out / "models" / "kim.hdp")
     assert model.exists() and (out / "reps" / "kim_timbre.h5").exists()
     from hdpmusic.baselines.kim import KIM
@@ -147,3 +150,14 @@ def test_compare_includes_audio_models_when_their_audio_is_known(tmp_path):
     with pytest.raises(HdpmusicError, match=f"1 of 18 audio files .* missing.*{ids[0]}"):
         compare(train, [task], tmp_path / "again", models=("kim",), runs=1, device="cpu",
                 params={"kim": kim}, audio_root=audio, n_iter=2)
+
+
+def test_task_kinds_label_by_kind_and_file_when_shared(tmp_path):
+    from hdpmusic.experiment import task_kinds
+
+    a = TaskData(["x", "y"], targets=["1", "2"], split=["train", "test"])
+    b = TaskData(["x", "y"], targets=["1", "2"], annotations=np.eye(2), tags=["t", "u"],
+                 split=["train", "test"])
+    pairs = task_kinds([Path("mine.h5"), Path("gtzan.h5")], [a, b])
+    assert pairs == {Path("mine.h5"): [("genre", "genre (mine)")],
+                     Path("gtzan.h5"): [("genre", "genre (gtzan)"), ("tagging", "tagging")]}

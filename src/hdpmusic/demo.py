@@ -17,6 +17,9 @@
    them most, feature profiles and a playable 3-s excerpt each; the table of components
    and tags (:func:`hdpmusic.interpret.interpret_model`) is also printed.
 
+The seconds of every stage are returned and written to ``timings.json``
+(``benchmarks/bench_demo.py`` prints them).
+
 Everything lives under ``<out>/<mode>/`` (``mode``: ``quick`` or ``default``, with the
 seed when it is not 0); every stage reuses what an earlier call finished, so a second
 run only prints the table. Model sizes are set so the default run finishes in minutes
@@ -26,6 +29,7 @@ GPU and a corpus of many thousands of songs.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,6 +124,10 @@ class DemoOutcome:
         Markdown table of HDPGMM's most loaded components and their most enriched tags
         (the paper's Table 4); the report's components section shows them with songs,
         feature profiles and audio excerpts.
+    timings : dict of str to float
+        Seconds of every stage of this call (``render``, ``extract``, ``tasks``, ``fit
+        <model>``, ``transform <model>``, ``evaluate <model> <task>``, ``report``,
+        ``components``), also written to ``timings.json`` in the run's folder.
     """
 
     root: Path
@@ -128,6 +136,7 @@ class DemoOutcome:
     n_songs: int
     classes: list[str]
     components: str
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def run_demo(out_dir: str | os.PathLike = "hdpmusic-demo", *, quick: bool = False,
@@ -160,47 +169,58 @@ def run_demo(out_dir: str | os.PathLike = "hdpmusic-demo", *, quick: bool = Fals
     -------
     DemoOutcome
     """
+    from hdpmusic.atomic import atomic_path
     from hdpmusic.demo_data import build_demo_dataset, write_demo_tasks
     from hdpmusic.devices import resolve_device
     from hdpmusic.experiment import compare
     from hdpmusic.extract import extract_collection
     from hdpmusic.interpret import format_table, interpret_model
+    from hdpmusic.progress import stage_timer
     from hdpmusic.report import ComponentsOptions, write_report
 
     say = log or (lambda _msg: None)
+    timings: dict[str, float] = {}
     root = Path(out_dir) / (("quick" if quick else "default") + (f"-seed{seed}" if seed else ""))
     plan = demo_plan(quick=quick, deep=deep, cuda=resolve_device(device).type == "cuda")
     say(f"[1/5] demo collection in {root / 'data'}")
-    dataset = build_demo_dataset(root / "data", quick=quick, seed=seed, progress=progress,
-                                 jobs=jobs)
+    with stage_timer(timings, "render"):
+        dataset = build_demo_dataset(root / "data", quick=quick, seed=seed,
+                                     progress=progress, jobs=jobs)
     classes = list(dataset.settings["classes"])
     say(f"      {len(dataset.tracks)} excerpts of {len(classes)} classes "
         f"({', '.join(classes)}), {len(dataset.listening)} listening events"
         + (" (cached)" if dataset.cached else ""))
     corpus = root / "corpus.h5"
     say(f"[2/5] features -> {corpus}")
-    extracted = extract_collection(dataset.audio_dir, corpus, jobs=jobs,
-                                   cache=root / "features", overwrite=True, progress=progress)
+    with stage_timer(timings, "extract"):
+        extracted = extract_collection(dataset.audio_dir, corpus, jobs=jobs,
+                                       cache=root / "features", overwrite=True,
+                                       progress=progress)
     say("[3/5] task corpora (genre, tagging, recommendation)")
-    tasks = write_demo_tasks(dataset, root / "tasks", corpus=corpus, overwrite=True)
+    with stage_timer(timings, "tasks"):
+        tasks = write_demo_tasks(dataset, root / "tasks", corpus=corpus, overwrite=True)
     say(f"[4/5] fitting {', '.join(plan.models)}; evaluating {plan.runs} runs per task")
     experiment = root / "experiment"
     intro = _intro(dataset, extracted.n_ok, plan)
     results = compare(corpus, [tasks[t] for t in TASKS], experiment, models=plan.models,
                       runs=plan.runs, seed=seed, device=device, params=plan.params,
                       n_iter=plan.n_iter, verbose=progress, log=log, title=DEMO_TITLE,
-                      intro=intro)
+                      intro=intro, timings=timings)
     say("[5/5] HDPGMM's most loaded components: tags, excerpts, profiles, audio")
     model = experiment / "models" / "hdpgmm.hdp"
     report = experiment / "report"
-    write_report([experiment / "results.json"], report, model_paths=[model],
-                 components=ComponentsOptions(tasks["tagging"], top_components=8,
-                                              top_labels=3, top_songs=3),
-                 title=DEMO_TITLE, intro=intro)
-    components = format_table(interpret_model(model, tasks["tagging"], top_components=8,
-                                              top_tags=3))
+    with stage_timer(timings, "components"):
+        write_report([experiment / "results.json"], report, model_paths=[model],
+                     components=ComponentsOptions(tasks["tagging"], top_components=8,
+                                                  top_labels=3, top_songs=3),
+                     title=DEMO_TITLE, intro=intro)
+        components = format_table(interpret_model(model, tasks["tagging"],
+                                                  top_components=8, top_tags=3))
+    with atomic_path(root / "timings.json") as tmp:
+        tmp.write_text(json.dumps({k: round(v, 3) for k, v in timings.items()}, indent=1)
+                       + "\n", encoding="utf-8")
     return DemoOutcome(root, results, report / "report.html", extracted.n_ok, classes,
-                       components)
+                       components, timings)
 
 
 def _intro(dataset: Any, n_songs: int, plan: DemoPlan) -> str:

@@ -641,11 +641,13 @@ def _map_pieces(batch: list[_Piece], root: Path, settings: DemoSettings,
 
 
 def _n_jobs(jobs: int) -> int:
-    """Worker processes for ``jobs`` (``-1``: one per core)."""
+    """Worker processes for ``jobs`` (``-1``: :func:`hdpmusic.threads.get_threads`)."""
+    from hdpmusic.threads import n_jobs
+
     if jobs == 0 or jobs < -1:
         raise ParameterError(f"jobs={jobs}: give a positive number of processes or -1 "
                              "(one per core)")
-    return (os.cpu_count() or 1) if jobs == -1 else jobs
+    return n_jobs(jobs)
 
 
 def _remove_unused(root: Path, settings: DemoSettings,
@@ -959,7 +961,7 @@ def _describe(score: Any, excerpt: Any, tempo: float) -> dict[str, Any]:
 def _assemble(root: Path, settings: DemoSettings, pieces: dict[str, list[dict]],
               skipped: list[dict[str, str]]) -> DemoDataset:
     """Tracks with their split, and the simulated listening log."""
-    from hdpmusic.datasets.gtzan import stratified_split
+    from hdpmusic.datasets.splits import stratified_split
 
     records = [r for c in settings.classes for r in pieces[c]]
     splits = stratified_split([r["genre"] for r in records], settings.fractions,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.errors import HdpmusicError, ParameterError
+from hdpmusic.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.progress import stage_timer
 
 __all__ = ["Variant", "compare", "compare_variants", "parse_floats", "parse_subsets",
            "run_grid", "subset_indices", "sweep", "sweep_variants"]
@@ -274,21 +276,30 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
 
 def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path, *,
                   runs: int, seed: int, device: str, n_iter: int | None = None,
+                  kind: str | None = None, label: str | None = None, n_splits: int = 5,
                   progress: bool = False, log: Callable[[str], None] | None = None,
                   ) -> list[Any]:
-    """The runs of one (variant, task) pair (reused when already scored alike)."""
+    """The runs of one (variant, task kind) pair (reused when already scored alike).
+
+    ``kind`` defaults to the task's one kind; ``label`` (the task in the results) to
+    the kind.
+    """
     from hdpmusic.evaluation.protocol import evaluate, read_results, run_seeds, write_results
     from hdpmusic.representations import Representations
 
-    where = evals_dir / f"{variant.name}_{task.name}"
+    kind = task.task_kind if kind is None else kind
+    where = evals_dir / f"{variant.name}_{task.name}" / kind
     if (where / "results.json").exists():
         old = read_results(where)
-        if [r.config.get("seed") for r in old] == list(run_seeds(seed, runs)):
+        if ([r.config.get("seed") for r in old] == list(run_seeds(seed, runs))
+                and all(r.task == (label or kind) and r.config.get("n_splits", n_splits)
+                        == n_splits for r in old)):
             _say(log, f"reusing {where / 'results.json'}")
             return old
     reps = Representations.load(reps_path)
-    results = evaluate(task, reps, runs=runs, seed=seed, device=device, progress=progress,
-                       model=variant.model, n_iter=n_iter)
+    results = evaluate(task, reps, task_kind=kind, task_label=label, runs=runs, seed=seed,
+                       device=device, progress=progress, model=variant.model,
+                       n_iter=n_iter, n_splits=n_splits)
     for r in results:
         r.config.update(variant.config)
     where.mkdir(parents=True, exist_ok=True)
@@ -296,13 +307,41 @@ def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path,
     return results
 
 
+def task_kinds(paths: Sequence[Path], tasks: Sequence[Any],
+               ) -> dict[Path, list[tuple[str, str]]]:
+    """``(kind, results label)`` of every kind of annotations of every task file.
+
+    The label is the kind, or ``kind (file stem)`` when several files hold that kind.
+
+    Raises
+    ------
+    DataError
+        A task file without annotations.
+    """
+    for path, task in zip(paths, tasks, strict=True):
+        if not task.kinds:
+            raise DataError(f"{path} holds no task annotations (targets, annotations or "
+                            "interaction); give a file written by `hdpmusic prepare`")
+    count = Counter(k for task in tasks for k in task.kinds)
+    return {path: [(k, k if count[k] == 1 else f"{k} ({path.stem})") for k in task.kinds]
+            for path, task in zip(paths, tasks, strict=True)}
+
+
 def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
              tasks: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
              runs: int = 5, seed: int = 0, device: str = "auto", n_iter: int | None = None,
-             verbose: bool = False, audio_root: str | os.PathLike | None = None,
+             n_splits: int = 5, verbose: bool = False,
+             audio_root: str | os.PathLike | None = None,
              log: Callable[[str], None] | None = None,
-             title: str = "hdpmusic experiment", intro: str = "") -> list[Any]:
+             title: str = "hdpmusic experiment", intro: str = "",
+             timings: dict[str, float] | None = None) -> list[Any]:
     """Fit, transform, evaluate every variant on every task; write results and report.
+
+    Every kind of annotations a task file holds is evaluated, labelled by its kind
+    (``genre``, ``tagging``, ``recommendation``), or ``kind (file stem)`` when several
+    task files hold that kind. ``n_splits``: user splits per recommendation run.
+    ``timings``, when given, receives the seconds of every stage: ``fit <variant>``,
+    ``transform <variant>``, ``evaluate <variant> <task>``, ``report``.
 
     Returns
     -------
@@ -326,29 +365,36 @@ def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
         if not t.is_file():
             raise HdpmusicError(f"{t} does not exist")
     if len({t.stem for t in task_paths}) < len(task_paths):
-        raise ParameterError("task files must have distinct names (their stems label "
-                             "the results)")
+        raise ParameterError("task files must have distinct names (their stems name "
+                             "the representation files)")
     corpus = Corpus.open(train)
     task_data = [read_task(t) for t in task_paths]
+    pairs = task_kinds(task_paths, task_data)
     eval_device = device
     model_device = None if device == "auto" else device
     results: list[Any] = []
     model_files: list[Path] = []
     for variant in variants:
-        model_path = fit_variant(variant, corpus, out / "models", verbose=verbose,
-                                 audio_root=audio_root, log=log)
+        with stage_timer(timings, f"fit {variant.name}"):
+            model_path = fit_variant(variant, corpus, out / "models", verbose=verbose,
+                                     audio_root=audio_root, log=log)
         if variant.model == "hdpgmm":
             model_files.append(model_path)
         for task_path, task in zip(task_paths, task_data, strict=True):
-            reps_path = transform_task(variant, model_path, task_path, out / "reps",
-                                       device=model_device, audio_root=audio_root,
-                                       log=log)
-            results += evaluate_pair(variant, reps_path, task, out / "evals", runs=runs,
-                                     seed=seed, device=eval_device, n_iter=n_iter,
-                                     progress=verbose, log=log)
+            with stage_timer(timings, f"transform {variant.name}"):
+                reps_path = transform_task(variant, model_path, task_path, out / "reps",
+                                           device=model_device, audio_root=audio_root,
+                                           log=log)
+            for kind, label in pairs[task_path]:
+                with stage_timer(timings, f"evaluate {variant.name} {label}"):
+                    results += evaluate_pair(variant, reps_path, task, out / "evals",
+                                             runs=runs, seed=seed, device=eval_device,
+                                             n_iter=n_iter, kind=kind, label=label,
+                                             n_splits=n_splits, progress=verbose, log=log)
     write_results(results, out)
-    write_report([out / "results.json"], out / "report", model_paths=model_files,
-                 title=title, intro=intro)
+    with stage_timer(timings, "report"):
+        write_report([out / "results.json"], out / "report", model_paths=model_files,
+                     title=title, intro=intro)
     _say(log, f"results: {out / 'results.json'}; report: {out / 'report' / 'report.html'}")
     return results
 
@@ -358,11 +404,14 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
             runs: int = 5, seed: int = 0, device: str = "auto",
             params: Mapping[str, Mapping[str, Any]] | None = None,
             audio_root: str | os.PathLike | None = None, n_iter: int | None = None,
-            verbose: bool = False, log: Callable[[str], None] | None = None,
-            title: str = "Model comparison", intro: str = "") -> list[Any]:
+            n_splits: int = 5, verbose: bool = False,
+            log: Callable[[str], None] | None = None,
+            title: str = "Model comparison", intro: str = "",
+            timings: dict[str, float] | None = None) -> list[Any]:
     """Table 3: every model fitted once on ``train`` and scored on every task.
 
-    ``params`` holds per-model constructor overrides (see :func:`compare_variants`).
+    ``params`` holds per-model constructor overrides (see :func:`compare_variants`);
+    ``timings`` receives stage times (see :func:`run_grid`).
     Audio models (KIM, CLMR) read the songs' audio through
     :func:`hdpmusic.extract.audio_paths`: from ``audio_root`` (a folder or a list file)
     when given, else from where ``hdpmusic extract`` read each corpus; they are skipped
@@ -375,8 +424,9 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
     variants = compare_variants(models, seed=seed, device=device, params=params,
                                 audio=audio, log=log)
     return run_grid(variants, train, tasks, out_dir, runs=runs, seed=seed, device=device,
-                    n_iter=n_iter, verbose=verbose, audio_root=audio_root, log=log,
-                    title=title, intro=intro)
+                    n_iter=n_iter, n_splits=n_splits, verbose=verbose,
+                    audio_root=audio_root, log=log, title=title, intro=intro,
+                    timings=timings)
 
 
 def sweep(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
@@ -384,7 +434,8 @@ def sweep(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
           subsets: Sequence[tuple[int, int]] = ((2000, 5), (20000, 5)),
           subset_eta0: float = 0.1, runs: int = 5, seed: int = 0, device: str = "auto",
           hdpgmm: dict[str, Any] | None = None, n_iter: int | None = None,
-          verbose: bool = False, log: Callable[[str], None] | None = None) -> list[Any]:
+          n_splits: int = 5, verbose: bool = False,
+          log: Callable[[str], None] | None = None) -> list[Any]:
     """Figure 3: HDPGMM per η0 on the full corpus and per random training subset."""
     from hdpmusic.corpus import Corpus
 
@@ -394,5 +445,5 @@ def sweep(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
     variants = sweep_variants(n_songs, eta0s=eta0s, subsets=subsets, subset_eta0=subset_eta0,
                               seed=seed, device=device, hdpgmm=hdpgmm, log=log)
     return run_grid(variants, train, tasks, out_dir, runs=runs, seed=seed, device=device,
-                    n_iter=n_iter, verbose=verbose, log=log,
+                    n_iter=n_iter, n_splits=n_splits, verbose=verbose, log=log,
                     title="Learning factors: η0 and corpus size")

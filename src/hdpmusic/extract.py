@@ -618,6 +618,7 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
     """
     from joblib import Parallel, delayed, parallel_config
 
+    from hdpmusic.threads import n_jobs
     from hdpmusic.workers import exit_with_parent
 
     context = (parallel_config(backend=backend) if backend else
@@ -631,8 +632,8 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
             yield delayed(_job)(*task, config, recompute, backend is not None)
 
     with context:
-        yield from Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1,
-                            pre_dispatch="n_jobs")(calls())
+        yield from Parallel(n_jobs=n_jobs(jobs), return_as="generator_unordered",
+                            batch_size=1, pre_dispatch="n_jobs")(calls())
 
 
 def _exit_codes(err: BaseException) -> str:

@@ -1,7 +1,11 @@
-"""The one progress bar style of long loops: tqdm on stderr, cleared when done."""
+"""The one progress bar style of long loops (tqdm on stderr, cleared when done), and
+the timer of pipeline stages."""
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -28,3 +32,14 @@ def progress_bar(total: int, desc: str, *, unit: str, enabled: bool, initial: in
 
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled,
                 leave=leave, dynamic_ncols=True)
+
+
+@contextlib.contextmanager
+def stage_timer(timings: dict[str, float] | None, name: str) -> Iterator[None]:
+    """Add the wall-clock seconds of the block to ``timings[name]`` (None: no timing)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - start

@@ -21,14 +21,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from hdpmusic.errors import DataError, FormatError
 
-__all__ = ["TASK_KINDS", "TaskData", "read_task", "write_task"]
+if TYPE_CHECKING:
+    from hdpmusic.corpus import Corpus
+
+__all__ = ["TASK_KINDS", "TaskData", "read_task", "songs_in_splits", "write_task"]
 
 TASK_KINDS = ("genre", "tagging", "recommendation")
 _CSR_FIELDS = ("indptr", "indices", "data")
@@ -127,6 +130,54 @@ class TaskData:
                             f"(targets, annotations or interaction); found: {found}; "
                             "choose one with --task")
         return kinds[0]
+
+
+def songs_in_splits(corpus: Corpus, splits: Sequence[str],
+                    task: TaskData | None = None) -> Corpus:
+    """The songs of ``corpus`` in the given parts of its task's split (a view).
+
+    Fit a representation on ``("train", "valid")`` so that no test song is seen
+    before it is scored.
+
+    Parameters
+    ----------
+    corpus : Corpus
+        A task file opened with :meth:`hdpmusic.corpus.Corpus.open`.
+    splits : sequence of str
+        Split names (``train``, ``valid``, ``test``, or any name the file uses).
+    task : TaskData, optional
+        The songs' split (default: read from the corpus's file).
+
+    Returns
+    -------
+    Corpus
+        The selected songs, in corpus order.
+
+    Raises
+    ------
+    DataError
+        No split in the task, a split name it does not use, no song selected.
+    """
+    from hdpmusic.datasets.base import normalise_split
+
+    if task is None:
+        if corpus.path is None:
+            raise DataError("an in-memory corpus has no task split; pass task=")
+        task = read_task(corpus.path)
+    if task.split is None:
+        raise DataError(f"task {task.name!r} has no split; selecting songs by split needs "
+                        "a task file written by `hdpmusic prepare`")
+    wanted = [normalise_split(s) for s in splits]
+    used = set(task.split.tolist())
+    unknown = [s for s in wanted if s not in used]
+    if unknown:
+        raise DataError(f"task {task.name!r} has no split {', '.join(unknown)}; its "
+                        f"splits are {', '.join(sorted(used))}")
+    keep = set(np.asarray(task.ids, dtype=object)[np.isin(task.split, wanted)].tolist())
+    rows = np.array([j for j, i in enumerate(corpus.ids) if i in keep], dtype=np.int64)
+    if rows.size == 0:
+        raise DataError(f"no song of the corpus is in split {', '.join(wanted)}")
+    return corpus.subset(rows)
 
 
 def _strings(values: np.ndarray) -> list[str]:

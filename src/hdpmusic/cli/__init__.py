@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hdpmusic {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads of every stage: torch, BLAS, numba, and worker "
+                             "processes for --jobs -1 (default: HDPMUSIC_THREADS, else "
+                             "OMP_NUM_THREADS, else the CPUs this process may use)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if not module.name.startswith("_"):
@@ -67,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s")
     try:
+        from hdpmusic.threads import configure
+
+        configure(args.threads)
         return int(args.func(args) or 0)
     except HdpmusicError as err:
         print(f"hdpmusic: error: {err}", file=sys.stderr)

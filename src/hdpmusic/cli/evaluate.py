@@ -6,7 +6,6 @@ import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--task", dest="task_kind",
                         choices=("genre", "tagging", "recommendation"),
-                        help="task kind (default: the kind of annotations in the file)")
+                        help="task kind (default: every kind of annotations in the file)")
+    parser.add_argument("--name", dest="names", action="append", default=None,
+                        metavar="NAME",
+                        help="label of a model in the results, once per representation "
+                             "file in order (default: the file name without extension)")
     parser.add_argument("--device", default="auto", help="torch device (default auto)")
     parser.add_argument("--log", action="store_true",
                         help="use log(max(x, 2.2e-15)) of the representations")
@@ -30,25 +33,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="randomized-search draws (default 64 genre, 32 tagging)")
     parser.add_argument("--keep-consumed", action="store_true",
                         help="recommendation: keep consumed items in the ranking (study)")
-    parser.add_argument("--n-splits", type=int, default=1,
-                        help="recommendation: user splits averaged per run (study: 5)")
+    parser.add_argument("--n-splits", type=int, default=5,
+                        help="recommendation: user splits averaged per run (default 5, "
+                             "as the study)")
     parser.add_argument("--tags", default=None,
                         help="tagging: file with the tags to score, one per line")
     parser.set_defaults(func=run_evaluate)
 
 
-def model_labels(reps: Sequence[Any], paths: Sequence[str]) -> list[str]:
-    """A results label per representation file: its ``model`` attribute (with ``kind``
-    when present), or the file stem when that is missing or not unique."""
-    labels = []
-    for r, path in zip(reps, paths, strict=True):
-        model, kind = r.attrs.get("model"), r.attrs.get("kind")
-        labels.append(Path(path).stem if model is None else
-                      f"{model}-{kind}" if kind else str(model))
-    if len(set(labels)) < len(labels):
+def model_labels(paths: Sequence[str], names: Sequence[str] | None = None) -> list[str]:
+    """A results label per representation file: its name from ``names``, else the file
+    name without extension (the whole path when two files share a name)."""
+    from hdpmusic.errors import ParameterError
+
+    if names is not None:
+        if len(names) != len(paths):
+            raise ParameterError(f"--name given {len(names)} times for {len(paths)} "
+                                 "representation files; give one per file, in order")
+        labels = list(names)
+    else:
         labels = [Path(p).stem for p in paths]
+        if len(set(labels)) < len(labels):
+            labels = [str(p) for p in paths]
     if len(set(labels)) < len(labels):
-        labels = [str(p) for p in paths]
+        raise ParameterError(f"model names repeat: {', '.join(labels)}")
     return labels
 
 
@@ -74,17 +82,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from hdpmusic.taskdata import read_task
 
     task = read_task(args.task)
+    labels = model_labels(args.reps, args.names)
     reps = [Representations.load(p) for p in args.reps]
     tags = None if args.tags is None else _read_tags(args.tags)
     for message in split_warnings(task, args.task_kind, tags):
         logging.getLogger(__name__).warning("warning: %s: %s", args.task, message)
+    kinds = [args.task_kind] if args.task_kind is not None else list(task.kinds) or [None]
     results = []
-    for r, label in zip(reps, model_labels(reps, args.reps), strict=True):
-        results += evaluate(task, r, task_kind=args.task_kind, runs=args.runs,
-                            seed=args.seed, device=args.device, progress=not args.quiet,
-                            log=args.log, model=label, n_iter=args.n_iter,
-                            keep_consumed=args.keep_consumed, tags=tags,
-                            n_splits=args.n_splits)
+    for r, label in zip(reps, labels, strict=True):
+        for kind in kinds:
+            results += evaluate(task, r, task_kind=kind, runs=args.runs, seed=args.seed,
+                                device=args.device, progress=not args.quiet, log=args.log,
+                                model=label, n_iter=args.n_iter,
+                                keep_consumed=args.keep_consumed, tags=tags,
+                                n_splits=args.n_splits)
     json_path, csv_path = write_results(results, args.out)
     print(format_summary(summarise(results)))
     print(f"results: {json_path}, {csv_path}")

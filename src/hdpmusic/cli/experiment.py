@@ -24,6 +24,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--n-iter", type=int, default=None,
                    help="randomized-search draws (default 64 genre, 32 tagging)")
+    p.add_argument("--n-splits", type=int, default=5,
+                   help="recommendation: user splits averaged per run (default 5, as the "
+                        "study)")
     g = p.add_argument_group("HDPGMM (defaults: the paper's)")
     g.add_argument("--n-components", type=int, default=None, help="K (256)")
     g.add_argument("--n-song-components", type=int, default=None, help="T (32)")
@@ -103,7 +106,7 @@ def run_compare(args: argparse.Namespace) -> int:
                       params={"hdpgmm": {**_hdpgmm(args), "eta0": args.eta0},
                               "vq": {"n_clusters": args.vq_clusters}},
                       audio_root=args.audio_root, n_iter=args.n_iter,
-                      verbose=not args.quiet, log=_log(args))
+                      n_splits=args.n_splits, verbose=not args.quiet, log=_log(args))
     _print_summary(results)
     return 0
 
@@ -114,7 +117,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     results = sweep(args.train, args.tasks, args.out, eta0s=parse_floats(args.eta0),
                     subsets=parse_subsets(args.subsets), subset_eta0=args.subset_eta0,
                     runs=args.runs, seed=args.seed, device=args.device,
-                    hdpgmm=_hdpgmm(args), n_iter=args.n_iter, verbose=not args.quiet,
+                    hdpgmm=_hdpgmm(args), n_iter=args.n_iter, n_splits=args.n_splits,
+                    verbose=not args.quiet,
                     log=_log(args))
     _print_summary(results)
     return 0

@@ -82,6 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="continue the run saved in --out, with its settings, on the same "
                         "corpus (hdpgmm, kim, clmr)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--songs", default=None, metavar="SPLIT[,SPLIT]",
+                   help="fit on the songs of these splits of a task file only, e.g. "
+                        "train,valid (no test song is seen; default: all songs)")
     c = p.add_argument_group("all models")
     c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     c.add_argument("--seed", type=int, default=None,
@@ -189,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         if out.exists() and not (args.overwrite or args.resume):
             hint = "--resume to continue it or --overwrite" if resumable else "--overwrite"
             raise HdpmusicError(f"{out} exists; pass {hint} to replace it")
-        corpus = open_corpus(args.corpus, "fit")
+        corpus = open_songs(args)
         if model_input(args.model) == "audio":
             from hdpmusic.extract import audio_paths
 
@@ -324,6 +327,20 @@ def _summary(model: Any) -> str:
     return ""
 
 
+def open_songs(args: argparse.Namespace) -> Any:
+    """The corpus to fit: the whole file, or the songs of the ``--songs`` splits (the
+    corpus a resumed fit's fingerprint is checked against)."""
+    from hdpmusic.taskdata import songs_in_splits
+
+    corpus = open_corpus(args.corpus, "fit")
+    if args.songs is None:
+        return corpus
+    splits = [s.strip() for s in args.songs.split(",") if s.strip()]
+    if not splits:
+        raise ParameterError("--songs names no split; give e.g. --songs train,valid")
+    return songs_in_splits(corpus, splits)
+
+
 def _int_tuple(text: str) -> tuple[int, ...]:
     """``"16,32,64"`` → (16, 32, 64)."""
     try:
@@ -361,7 +378,7 @@ def _fit_hdpgmm(args: argparse.Namespace) -> int:
         resume = args.resume and out.exists()
         if out.exists() and not (args.overwrite or args.resume):
             raise HdpmusicError(f"{out} exists; pass --resume to continue it or --overwrite")
-        corpus = open_corpus(args.corpus, "fit")
+        corpus = open_songs(args)
         fingerprint = corpus_fingerprint(corpus)
         if resume:
             model = HDPGMM.load(out, device=device)

@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "prepare", help="dataset folder -> corpus file with its task data",
         description="Read GTZAN, MagnaTagATune, the Echo Nest Taste Profile or MSD audio "
-                    "from its published layout, extract the features of every track and "
+                    "from its published layout, or your own collection (a folder of label "
+                    "folders or a label table), extract the features of every track and "
                     "store them with the task data (genres, tags, interactions, split) in "
                     "one corpus file for `hdpmusic fit` / `transform` / `evaluate`. Tracks "
                     "that fail extraction are reported and left out of the task data.")
@@ -43,6 +44,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(g)
     g.add_argument("--seed", type=int, default=0, help="seed of the random split")
     g.set_defaults(func=run_gtzan)
+
+    f = datasets.add_parser(
+        "folder", help="your own collection: one sub-folder per label (genre task)",
+        description="ROOT holds one sub-folder per label with audio files in any format "
+                    "`hdpmusic extract` reads (at any depth below it); song ids are the "
+                    "paths relative to ROOT. A split stratified by label is drawn (--seed).")
+    _common(f, split=False)
+    f.add_argument("--seed", type=int, default=0, help="seed of the split")
+    f.set_defaults(func=run_folder)
+
+    t = datasets.add_parser(
+        "table", help="your own collection: a CSV of path,label|tags[,split,group,id]",
+        description="--labels: a CSV with a header row: 'path' (relative to the table's "
+                    "folder or --root), 'label' (one class: genre task) and/or 'tags' "
+                    "(';'-separated: tagging task), optional 'split' (train/valid/test), "
+                    "'group' (artist, album: a group never straddles splits), 'id'. "
+                    "Without a split column a split stratified by label that keeps each "
+                    "group in one part is drawn (--seed). --interactions: 'user,item,"
+                    "count' lines (item = a song id) add a recommendation task.")
+    _common(t, root_required=False, split=False)
+    t.add_argument("--labels", required=True, metavar="CSV", help="the label table")
+    t.add_argument("--interactions", default=None, metavar="CSV",
+                   help="user,item,count lines for a recommendation task")
+    t.add_argument("--seed", type=int, default=0, help="seed of the split")
+    t.set_defaults(func=run_table)
 
     m = datasets.add_parser(
         "mtat", help="MagnaTagATune tags (annotations + split)",
@@ -137,6 +163,20 @@ def run_gtzan(args: argparse.Namespace) -> int:
     from hdpmusic.datasets.gtzan import prepare_gtzan
 
     return _done(prepare_gtzan(args.root, args.out, split=args.split, seed=args.seed,
+                               **_options(args)))
+
+
+def run_folder(args: argparse.Namespace) -> int:
+    from hdpmusic.datasets.own import prepare_folder
+
+    return _done(prepare_folder(args.root, args.out, seed=args.seed, **_options(args)))
+
+
+def run_table(args: argparse.Namespace) -> int:
+    from hdpmusic.datasets.own import prepare_table
+
+    return _done(prepare_table(args.labels, args.out, audio_root=args.root,
+                               interactions=args.interactions, seed=args.seed,
                                **_options(args)))
 
 

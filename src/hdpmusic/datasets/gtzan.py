@@ -35,8 +35,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from hdpmusic.datasets.base import (
     SPLITS,
     name_some,
@@ -44,6 +42,7 @@ from hdpmusic.datasets.base import (
     prepare_corpus,
     read_lines,
 )
+from hdpmusic.datasets.splits import stratified_split
 from hdpmusic.errors import DataError, FormatError, HdpmusicError
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
 from hdpmusic.taskdata import TaskData
@@ -55,7 +54,6 @@ __all__ = [
     "find_gtzan_tracks",
     "prepare_gtzan",
     "read_gtzan_split",
-    "stratified_split",
     "track_stem",
 ]
 
@@ -144,7 +142,8 @@ def find_gtzan_tracks(root: str | os.PathLike) -> list[GtzanTrack]:
                     len(doubles), name_some(doubles))
     unknown = sorted({t.genre for t in tracks.values()} - set(GENRES))
     if unknown:
-        log.warning("%s: folders %s are not GTZAN genres; taken as genres anyway", root,
+        log.warning("%s: folders %s are not GTZAN genres; taken as genres anyway (for "
+                    "your own collection use `hdpmusic prepare folder`)", root,
                     name_some(unknown))
     return [tracks[k] for k in sorted(tracks)]
 
@@ -222,55 +221,6 @@ def assign_split(stems: Sequence[str], ids: Sequence[str], mapping: Mapping[str,
         log.warning("%s: %d tracks of the split file are not on disk: %s", where,
                     len(absent), name_some(absent))
     return [mapping.get(s, "filtered") for s in stems]
-
-
-def stratified_split(labels: Sequence[str], fractions: Sequence[float] = (0.5, 0.25, 0.25),
-                     seed: int = 0) -> np.ndarray:
-    """A random train/valid/test split with the class proportions kept in each part.
-
-    Parameters
-    ----------
-    labels : sequence of str
-        Class of each track.
-    fractions : (float, float, float)
-        Shares of train, valid and test (normalised to sum 1); each class is cut by
-        largest remainders, leaving no part of a positive share empty when the class
-        has enough tracks.
-    seed : int
-
-    Returns
-    -------
-    np.ndarray of str, shape (n,)
-    """
-    fractions = np.asarray(fractions, dtype=float)
-    if fractions.shape != (3,) or (fractions < 0).any() or fractions.sum() <= 0:
-        raise DataError(f"split fractions must be three non-negative numbers, got "
-                        f"{fractions.tolist()}")
-    shares = fractions / fractions.sum()
-    labels = np.asarray([str(x) for x in labels], dtype=object)
-    rng = np.random.default_rng(seed)
-    out = np.empty(len(labels), dtype=object)
-    for label in sorted(set(labels)):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        stops = np.cumsum(_allocate(len(members), shares))
-        for part, start, stop in zip(SPLITS, [0, *stops[:2]], stops, strict=True):
-            out[members[start:stop]] = part
-    return out
-
-
-def _allocate(n: int, shares: np.ndarray) -> np.ndarray:
-    """Split ``n`` items by ``shares`` (largest remainders), none of a positive share empty
-    when ``n`` allows."""
-    exact = shares * n
-    counts = np.floor(exact).astype(int)
-    order = np.argsort(-(exact - counts), kind="stable")
-    counts[order[:n - counts.sum()]] += 1
-    for k in np.flatnonzero((shares > 0) & (counts == 0)):
-        donor = int(np.argmax(counts))
-        if counts[donor] > 1:
-            counts[donor] -= 1
-            counts[k] += 1
-    return counts
 
 
 def prepare_gtzan(root: str | os.PathLike, out: str | os.PathLike, *,

@@ -201,7 +201,7 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
              runs: int = 5, seed: int = 0, device: str = "auto", progress: bool = True,
              log: bool = False, model: str | None = None, n_iter: int | None = None,
              keep_consumed: bool = False, tags: Sequence[str] | None = None,
-             n_splits: int = 1) -> list[RunResult]:
+             n_splits: int = 5, task_label: str | None = None) -> list[RunResult]:
     """Score one model's representations on one task, ``runs`` times.
 
     Parameters
@@ -231,7 +231,10 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
     tags : sequence of str, optional
         Tagging: the tags scored (default: all tags of the task).
     n_splits : int
-        Recommendation: user splits averaged per run (the study used 5).
+        Recommendation: user splits averaged per run (5, as the study).
+    task_label : str, optional
+        Label of the task in the results (default: the task kind, ``genre``,
+        ``tagging`` or ``recommendation``).
 
     Returns
     -------
@@ -248,15 +251,16 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
     if runs < 1:
         raise ParameterError(f"runs must be >= 1; got {runs}")
     label = model if model is not None else str(reps.attrs.get("model", "unknown"))
+    task_label = kind if task_label is None else task_label
     score_run = _protocol(task, kind, reps, log=log, device=device, n_iter=n_iter,
                           keep_consumed=keep_consumed, tags=tags, n_splits=n_splits)
     results = []
     seeds = run_seeds(seed, runs)
-    for run, run_seed in enumerate(tqdm(seeds, desc=f"{label} / {task.name}",
+    for run, run_seed in enumerate(tqdm(seeds, desc=f"{label} / {task_label}",
                                         disable=not progress)):
         score, config = score_run(run_seed)
         config = {"seed": run_seed, "task_kind": kind, "log": log, **config}
-        results.append(RunResult(label, task.name, run, score, METRICS[kind], config))
+        results.append(RunResult(label, task_label, run, score, METRICS[kind], config))
     return results
 
 

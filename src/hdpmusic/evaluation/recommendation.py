@@ -261,6 +261,9 @@ def chance_ndcg(users: UserSplit, *, top_n: int = TOP_N,
 def rank_items(scores: torch.Tensor, n: int) -> torch.Tensor:
     """The ``n`` best items per row, by descending score and then ascending index.
 
+    One ``topk`` per row; only rows whose ``n``-th score is tied with items left out of
+    the top ``n`` (e.g. unreached items at 0) are re-ranked over the whole row.
+
     Parameters
     ----------
     scores : torch.Tensor, shape (n_users, n_items)
@@ -273,14 +276,29 @@ def rank_items(scores: torch.Tensor, n: int) -> torch.Tensor:
     """
     import torch
 
+    top = torch.topk(scores, n, dim=1)
+    threshold = top.values[:, -1:]
+    cut = (scores == threshold).sum(dim=1) > (top.values == threshold).sum(dim=1)
+    items = top.indices
+    if bool(cut.any()):
+        rows = cut.nonzero()[:, 0]
+        items[rows] = _tied_top(scores[rows], n)
+    items = torch.sort(items, dim=1).values
+    order = torch.sort(scores.gather(1, items), dim=1, descending=True, stable=True).indices
+    return items.gather(1, order)
+
+
+def _tied_top(scores: torch.Tensor, n: int) -> torch.Tensor:
+    """The ``n`` best items per row, the lowest indices first among tied scores
+    (unordered, shape (n_users, n))."""
+    import torch
+
     threshold = torch.topk(scores, n, dim=1).values[:, -1:]
     above = scores > threshold
     tied = scores == threshold
     room = n - above.sum(dim=1, keepdim=True)
     chosen = above | (tied & (torch.cumsum(tied, dim=1) <= room))
-    items = chosen.nonzero()[:, 1].view(-1, n)
-    order = torch.sort(scores.gather(1, items), dim=1, descending=True, stable=True).indices
-    return items.gather(1, order)
+    return chosen.nonzero()[:, 1].view(-1, n)
 
 
 def _user_chunks(indptr: np.ndarray, k: int, n_items: int,
@@ -343,18 +361,18 @@ def user_ndcg(graph: KnnGraph, users: UserSplit, k: int, *, top_n: int = TOP_N,
         scores = scores.view(stop - start, n_items)
         if not keep_consumed:
             scores[rows, items] = -torch.inf
-        relevant = torch.zeros((stop - start, n_items), dtype=torch.bool, device=dev)
         held_rows = np.repeat(np.arange(stop - start), np.diff(held.indptr))
-        relevant[torch.as_tensor(held_rows, device=dev),
-                 torch.as_tensor(held.indices.astype(np.int64), device=dev)] = True
-        hits = relevant.gather(1, rank_items(scores, n)).cpu().numpy()
+        relevant = torch.as_tensor(held_rows * n_items + held.indices, device=dev)
+        ranked = rank_items(scores, n)
+        ranked += torch.arange(stop - start, device=dev)[:, None] * n_items
+        hits = torch.isin(ranked, relevant).cpu().numpy()
         out[start:stop] = ndcg_from_hits(hits, np.diff(held.indptr))
     return out
 
 
 def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: int = 0,
                             ks: Sequence[int] = DEFAULT_KS, top_n: int = TOP_N,
-                            keep_consumed: bool = False, n_splits: int = 1,
+                            keep_consumed: bool = False, n_splits: int = 5,
                             device: str = "cpu") -> tuple[float, dict[str, Any]]:
     """Mean test-user nDCG@top_n with k chosen on validation users.
 
@@ -374,7 +392,7 @@ def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: 
     keep_consumed : bool
         See :func:`user_ndcg`.
     n_splits : int
-        Independent user splits averaged into the score (the study used 5 per run).
+        Independent user splits averaged into the score (5 per run, as the study).
     device : str
         Torch device.
 
@@ -384,7 +402,7 @@ def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: 
         Mean over splits of the mean test-user nDCG.
     config : dict
         ``k`` (chosen per split), ``valid_ndcg`` (per split: k → score),
-        ``split_scores``, ``keep_consumed``, ``top_n``, ``n_valid_users``,
+        ``split_scores``, ``n_splits``, ``keep_consumed``, ``top_n``, ``n_valid_users``,
         ``n_test_users``, ``chance`` (mean test-user nDCG of a random ranking, see
         :func:`chance_ndcg`).
     """
@@ -404,7 +422,7 @@ def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: 
         valid_scores.append(by_k)
         split_scores.append(float(np.mean(user_ndcg(graph, test, best, **options))))
     config = {"k": chosen, "valid_ndcg": valid_scores, "split_scores": split_scores,
-              "keep_consumed": keep_consumed, "top_n": top_n,
+              "n_splits": n_splits, "keep_consumed": keep_consumed, "top_n": top_n,
               "n_valid_users": len(valid), "n_test_users": len(test),
               "chance": float(np.mean(chance))}
     return float(np.mean(split_scores)), config

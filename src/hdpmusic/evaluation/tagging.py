@@ -33,6 +33,9 @@ __all__ = ["BACKENDS", "CHANCE_AUC", "evaluate_tagging", "fit_logistic_sklearn",
            "fit_logistic_torch", "macro_auc"]
 
 BACKENDS = ("torch", "sklearn")
+#: fits with fewer entries (songs × dims × tags) than this run on one thread: thread
+#: synchronisation costs more than it saves, and stalls on a busy machine
+SINGLE_THREAD_SIZE = 1 << 22
 #: expected macro ROC-AUC of random scores
 CHANCE_AUC = 0.5
 MAX_ITER = 1000
@@ -220,6 +223,9 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
     device : str
         Torch device for the ``"torch"`` backend.
 
+    Fits smaller than :data:`SINGLE_THREAD_SIZE` (songs × dims × tags) run on one
+    thread; larger ones on :func:`hdpmusic.threads.get_threads`.
+
     Returns
     -------
     score : float
@@ -228,8 +234,19 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
         ``C``, ``valid_auc``, ``n_iter``, ``backend``, ``n_tags`` (scored in test),
         ``n_tags_total``, ``split_sizes``, ``chance`` (0.5, random scores).
     """
-    train, valid, test = split_indices(split)
+    from hdpmusic.threads import get_threads, limit
+
     Y = np.asarray(Y, dtype=bool)
+    small = X.shape[0] * X.shape[1] * Y.shape[1] < SINGLE_THREAD_SIZE
+    with limit(1 if small else get_threads()):
+        return _search_and_score(X, Y, split, n_iter=n_iter, seed=seed, backend=backend,
+                                 device=device)
+
+
+def _search_and_score(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter: int,
+                      seed: int, backend: str, device: str) -> tuple[float, dict[str, Any]]:
+    """:func:`evaluate_tagging`'s search over C and test score."""
+    train, valid, test = split_indices(split)
     solve = _solver(backend, device)
     draws = np.sort(loguniform(*C_RANGE).rvs(size=n_iter, random_state=seed))
     best_C, best_auc, weights = float(draws[0]), -np.inf, None
