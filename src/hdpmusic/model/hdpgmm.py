@@ -57,8 +57,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
       batches whose latest statistics are summed, no learning rate, the full-batch
       optimum at convergence; with ``moves``, components are reordered and merged (a
       negligible one merged into its best partner is deleted) whenever the whole ELBO
-      rises, so K is an upper bound and the number used is learned. Stops when a pass
-      changes the ELBO by less than ``tol`` (relative) and no move was accepted.
+      rises, so K is an upper bound and the number used is learned. Stops when a pass,
+      its moves included, changes the ELBO by less than ``tol`` (relative).
     * ``"online"``: the paper's stochastic VI, global natural parameters updated with
       step ρ_t = (τ0 + t)^−κ; runs ``max_epochs`` passes.
 
@@ -589,7 +589,6 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             previous = self.passes_[-1]["elbo_per_frame"] if self.passes_ else None
             self.converged_ = bool(
                 self.tol > 0 and self.memo_.complete and previous is not None
-                and not (record["merges"] or record["reordered"])
                 and abs(elbo - previous) <= self.tol * abs(elbo))
         else:
             elbo = float(np.mean([h["elbo_per_frame"] for h in steps])) if steps else np.nan
