@@ -94,19 +94,30 @@ def test_fit_streams_and_never_reads_the_corpus_at_once(planted, tmp_path):
 
 def test_dead_centres_are_reassigned(planted):
     X, frames, _ = planted
+    seeds = []
 
     class FarSeed(VQCodebook):
         def _seed(self, corpus, dev):            # centres 0..2 start far from every frame
             centers = super()._seed(corpus, dev)
             centers[:3] += 1e3
+            seeds.append(centers.double().cpu().numpy())
             return centers
 
-    vq = FarSeed(8, standardize=False, **FAST).fit(X)
-    assert sum(h["reassigned"] for h in vq.history_) >= 3
-    assert len(np.unique(vq.predict(frames))) == 8           # every centre is in use
-    stuck = FarSeed(8, standardize=False, reassignment_ratio=0.0, **FAST).fit(X)
-    assert len(np.unique(stuck.predict(frames))) <= 5        # without it they stay dead
-    assert vq.inertia_ < 0.7 * stuck.inertia_, (vq.inertia_, stuck.inertia_)
+    ours, sklearn = [], []
+    for seed in range(3):
+        vq = FarSeed(8, standardize=False, random_state=seed, **FAST).fit(X)
+        assert sum(h["reassigned"] for h in vq.history_) >= 3
+        assert len(np.unique(vq.predict(frames))) == 8       # every centre is in use
+        stuck = FarSeed(8, standardize=False, random_state=seed, reassignment_ratio=0.0,
+                        **FAST).fit(X)
+        assert len(np.unique(stuck.predict(frames))) <= 5    # without it they stay dead
+        assert vq.inertia_ < 0.8 * stuck.inertia_, (vq.inertia_, stuck.inertia_)
+        ours.append(vq.inertia_)
+        # scikit-learn's reassignment from the same far start: ours does as well on average
+        sklearn.append(MiniBatchKMeans(8, init=seeds[-1], n_init=1, batch_size=256,
+                                       reassignment_ratio=0.01,
+                                       random_state=seed).fit(frames).inertia_)
+    assert np.mean(ours) <= 1.2 * np.mean(sklearn), (ours, sklearn)
 
 
 def test_song_without_frames_is_an_error_not_uniform(tmp_path):
