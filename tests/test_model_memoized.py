@@ -11,6 +11,7 @@ from hdpmusic import HDPGMM
 from hdpmusic.errors import ParameterError
 from hdpmusic.model.memoized import MemoizedVI
 from hdpmusic.model.moves import nearest_pairs
+from hdpmusic.model.sufficient import Prior, Stats
 from hdpmusic.synthetic import planted_hdp
 from planted import planted_hdp as small_planted
 
@@ -93,14 +94,20 @@ def test_memoized_elbo_never_decreases_without_moves_or_splash():
 
 
 def test_moves_never_lower_the_elbo(monkeypatch):
-    """Every accepted reorder or merge raises the exact ELBO of the memoized state."""
+    """Every accepted reorder or merge raises the exact ELBO of the memoized state, and
+    every trial scored from the components' known terms equals its ELBO recomputed whole."""
     X, _ = small_planted(seed=4, n_true=5, d=3, songs=80, frames=(20, 40))
-    seen = []
+    seen, trials = [], []
     real = MemoizedVI.end_pass
 
     def checked(self, evaluate, prior, **kwargs):
+        def both(stats, own):
+            fast, whole = evaluate(stats, own), evaluate(stats)
+            trials.append((fast, whole))
+            return fast
+
         before = evaluate(self.total(kwargs["n_songs"]))
-        done = real(self, evaluate, prior, **kwargs)
+        done = real(self, both, prior, **kwargs)
         after = evaluate(self.total(kwargs["n_songs"]))
         seen.append((before, after, done["merges"] + done["reordered"]))
         return done
@@ -111,24 +118,53 @@ def test_moves_never_lower_the_elbo(monkeypatch):
     assert sum(n for *_, n in seen) > 0 and model.n_active_components_ < 20
     for before, after, n in seen:
         assert after >= before if n else after == before
+    assert len(trials) > 3 * len(seen)
+    fast, whole = np.array(trials).T
+    np.testing.assert_allclose(fast, whole, rtol=1e-11)
 
 
-def test_merge_bookkeeping_matches_statistics_of_merged_assignments():
-    """Merging b into a in every batch's table keeps the global sum equal to the sum of the
-    merged tables, empties b, and subtracts the tracked entropy loss from each batch."""
-    rng = np.random.default_rng(0)
-    memo = MemoizedVI(3, 4, 2, "cpu")
-    memo.components = torch.as_tensor(rng.uniform(1, 2, memo.components.shape))
+def memo_from_data(rng, n_batches, K, d, counts):
+    """A memoized state whose per-batch statistics are those of real points: component k
+    holds ``counts[k]`` slots and a few frames around its own mean in every batch."""
+    memo = MemoizedVI(n_batches, K, d, "cpu")
+    t64 = dict(dtype=torch.float64)
+    for i in range(n_batches):
+        x = [rng.normal(3.0 * k, 1.0, size=(int(rng.integers(5, 15)), d)) for k in range(K)]
+        memo.components[i] = Stats.from_counts(
+            torch.tensor([len(xk) for xk in x], **t64),
+            torch.as_tensor(np.stack([xk.sum(0) for xk in x])),
+            torch.as_tensor(np.stack([xk.T @ xk for xk in x])), torch.tensor(counts, **t64),
+            torch.tensor(0.0, **t64), torch.tensor([len(xk) for xk in x], **t64),
+            torch.tensor(0.0, **t64)).per_component()
+    memo.scalars[:, 1] = torch.as_tensor(rng.uniform(5, 10, n_batches))
     memo.songs[:] = 5
-    memo.pairs = torch.tensor([[0, 2]])
-    memo.gaps = torch.as_tensor(rng.uniform(0.1, 0.5, (3, 1)))
+    return memo
+
+
+def test_merge_after_reorder_merges_the_tracked_pair():
+    """The candidates are numbered as at the start of the pass: when the end of the pass
+    first reorders the components by size, the tracked pair's own statistics are merged and
+    its own entropy loss is subtracted."""
+    rng = np.random.default_rng(0)
+    K, d = 4, 2
+    memo = memo_from_data(rng, 3, K, d, counts=[1.0, 5.0, 2.0, 8.0])   # size order 3, 1, 2, 0
+    memo.pairs = torch.tensor([[0, 2], [1, 3]])
+    memo.gaps = torch.as_tensor(rng.uniform(0.1, 0.5, (3, 2)))
     memo.tracked[:] = True
-    before = memo.total(15)
-    memo._merge(lambda stats: 0.0, -1.0, 15)     # the merged state scores higher: accept
-    after = memo.total(15)
-    assert float(after.N.sum()) == pytest.approx(float(before.N.sum()))
-    assert float(after.entropy) == pytest.approx(float(before.entropy - memo.gaps.sum()))
-    assert (after.N == 0).sum() == 1 and float(after.N[-1]) == 0.0
+    table, entropy, gaps = memo.components.clone(), memo.scalars[:, 1].clone(), memo.gaps.clone()
+    prior = Prior(m0=torch.zeros(d, dtype=torch.float64),
+                  W0_inv=torch.eye(d, dtype=torch.float64), lam0=1.0, nu0=d + 2.0, gamma=1.0,
+                  alpha0=1.0)
+    # scores: the state, the reordered state (kept), merge (0, 2) (kept), merge (1, 3)
+    scores = iter([0.0, 1.0, 2.0, -1.0])
+    done = memo.end_pass(lambda stats, own: next(scores), prior, n_songs=15, moves=True,
+                         max_pairs=4)
+    assert done == {"merges": 1, "reordered": 1}
+    for i in range(3):
+        want = [table[i, 0] + table[i, 2], table[i, 1], table[i, 3], torch.zeros_like(table[i, 0])]
+        np.testing.assert_allclose(sorted(memo.components[i].tolist()),
+                                   sorted(torch.stack(want).tolist()))
+    np.testing.assert_allclose(memo.scalars[:, 1], entropy - gaps[:, 0])
 
 
 def test_partial_fit_scales_frames_and_statistics_to_the_corpus():

@@ -23,6 +23,7 @@ from hdpmusic.model import online
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
 from hdpmusic.model.local import LocalParams, exact_columns, infer_batch
 from hdpmusic.model.memoized import MemoizedVI
+from hdpmusic.model.objective import corpus_terms, optimal_component_terms
 from hdpmusic.model.objective import elbo as elbo_of
 from hdpmusic.model.sufficient import (
     Globals,
@@ -31,6 +32,7 @@ from hdpmusic.model.sufficient import (
     concentration_moments,
     derive_globals,
     frame_statistics,
+    stick_posterior,
     update_gamma,
 )
 from hdpmusic.progress import progress_bar
@@ -600,13 +602,17 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         log.info("pass %d: elbo/frame %.6g, %d components, %d merges", record["pass"], elbo,
                  record["n_active"], record["merges"])
 
-    def _optimal_elbo(self, stats: Stats) -> float:
-        """The ELBO of the statistics with the globals the model would derive from them."""
-        g = derive_globals(stats, self.prior_, gamma_rate=self.gamma_rate_,
-                           n_songs=self.n_songs_, T=self.n_song_components)
-        g = update_gamma(g, stats, self.prior_)
-        return float(elbo_of(stats, g, self.prior_, n_songs=self.n_songs_,
-                             T=self.n_song_components))
+    def _optimal_elbo(self, stats: Stats, own: Tensor | None = None) -> float:
+        """The ELBO of the statistics with the globals the model would derive from them;
+        ``own``: the components' own terms when known
+        (:func:`~hdpmusic.model.objective.optimal_component_terms` of ``stats``)."""
+        sticks = update_gamma(stick_posterior(stats, self.prior_, gamma_rate=self.gamma_rate_,
+                                              n_songs=self.n_songs_, T=self.n_song_components),
+                              stats, self.prior_)
+        if own is None:
+            own = optimal_component_terms(stats, self.prior_)
+        return float(own.sum() + corpus_terms(stats, sticks, self.prior_, n_songs=self.n_songs_,
+                                               T=self.n_song_components))
 
     def _plan(self, corpus: Any) -> list[tuple[int | None, np.ndarray]]:
         """This pass's batches: ``(fixed batch id, songs)`` (memoized) or ``(None, songs)``."""

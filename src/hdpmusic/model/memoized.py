@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hdpmusic.model.moves import COUNTS, merge_candidates, merge_into, size_order
+from hdpmusic.model.moves import COUNTS, merge_candidates, merge_into, merged_terms, size_order
+from hdpmusic.model.objective import optimal_component_terms
 from hdpmusic.model.sufficient import Prior, Stats
 
 #: the two corpus scalars kept per batch beside the component table
@@ -96,15 +97,17 @@ class MemoizedVI:
         return bool((self.songs > 0).all())
 
     # -------------------------------------------------------------------- moves
-    def end_pass(self, evaluate: Callable[[Stats], float], prior: Prior, *, n_songs: int,
-                 moves: bool, max_pairs: int) -> dict[str, int]:
+    def end_pass(self, evaluate: Callable[[Stats, Tensor], float], prior: Prior, *,
+                 n_songs: int, moves: bool, max_pairs: int) -> dict[str, int]:
         """Moves at the end of a pass; the next pass's merge candidates.
 
         Parameters
         ----------
         evaluate : callable
-            ELBO of the state whose statistics are given, with the globals re-derived
-            from them (what the model would hold).
+            ``evaluate(stats, own)``: the ELBO of the state whose statistics are given, with
+            the globals re-derived from them (what the model would hold); ``own`` (K,) are
+            its components' own terms
+            (:func:`~hdpmusic.model.objective.optimal_component_terms`), known here.
         prior : Prior
         n_songs : int
         moves : bool
@@ -120,57 +123,62 @@ class MemoizedVI:
         done = {"merges": 0, "reordered": 0}
         if not moves or not self.complete:
             return done
-        best = evaluate(self.total(n_songs))
-        order = size_order(self.components.sum(0)[:, COUNTS])
-        if not torch.equal(order, torch.arange(len(order), device=order.device)):
-            value = evaluate(self._reordered(order).total(n_songs))
+        stats = self.total(n_songs)
+        own = optimal_component_terms(stats, prior)
+        best = evaluate(stats, own)
+        total = self.components.sum(0)
+        order = size_order(total[:, COUNTS])
+        # where each component of the pass (the candidates' indices) is now
+        position = torch.arange(len(order), device=order.device)
+        if not torch.equal(order, position):
+            value = evaluate(Stats.from_parts(total[order], stats.alpha, stats.entropy),
+                             own[order])
             if value > best:
-                self._apply(self._reordered(order))
-                best, done["reordered"] = value, 1
+                self.components = self.components[:, order]
+                best, own, position, done["reordered"] = value, own[order], torch.argsort(order), 1
         if len(self.pairs) and bool(self.tracked.all()):
-            best, done["merges"] = self._merge(evaluate, best, n_songs)
+            best, done["merges"] = self._merge(evaluate, prior, best, own, position, n_songs)
         self.pairs = merge_candidates(self.total(n_songs), prior, max_pairs=max_pairs)
         self.gaps = torch.zeros(len(self.components), len(self.pairs),
                                 dtype=torch.float64, device=self.components.device)
         self.tracked.zero_()
         return done
 
-    def _merge(self, evaluate: Callable[[Stats], float], best: float,
-               n_songs: int) -> tuple[float, int]:
-        """Try the tracked candidates in turn; keep each merge that raises the ELBO."""
-        position = torch.arange(self.components.shape[1], device=self.pairs.device)
+    def _merge(self, evaluate: Callable[[Stats, Tensor], float], prior: Prior, best: float,
+               own: Tensor, position: Tensor, n_songs: int) -> tuple[float, int]:
+        """Try the tracked candidates in turn; keep each merge that raises the ELBO.
+
+        ``position[i]`` is where the pass's component i (the candidates' numbering) is now.
+        Each trial is scored on the corpus totals: the merged component's own terms are
+        computed once for all candidates, the others' are ``own``'s (a component's terms
+        depend on its statistics only), and the batch table is changed only on acceptance.
+        """
+        stats = self.total(n_songs)
+        merged = merged_terms(stats, prior, position[self.pairs])
+        empty = optimal_component_terms(
+            Stats.zeros(1, stats.S1.shape[1], device=own.device), prior)[0]
+        total, entropy, alpha = self.components.sum(0), stats.entropy, stats.alpha
+        lost = self.gaps.sum(0)
         touched: set[int] = set()
         accepted = 0
         for p, (a0, b0) in enumerate(self.pairs.tolist()):
             if a0 in touched or b0 in touched:
                 continue
             a, b = sorted((int(position[a0]), int(position[b0])))
-            trial = self._copy()
-            trial.components = merge_into(self.components, a, b)
-            trial.scalars[:, ENTROPY] -= self.gaps[:, p]
-            order = size_order(trial.components.sum(0)[:, COUNTS])
-            trial = trial._reordered(order)
-            value = evaluate(trial.total(n_songs))
+            trial = merge_into(total, a, b)
+            trial_own = own.clone()
+            trial_own[a], trial_own[b] = merged[p], empty
+            order = size_order(trial[:, COUNTS])
+            value = evaluate(Stats.from_parts(trial[order], alpha, entropy - lost[p]),
+                             trial_own[order])
             if value > best:
-                self._apply(trial)
+                self.components = merge_into(self.components, a, b)[:, order]
+                self.scalars[:, ENTROPY] -= self.gaps[:, p]
+                total, own, entropy = trial[order], trial_own[order], entropy - lost[p]
                 position = torch.argsort(order)[position]
                 touched.update((a0, b0))
                 best, accepted = value, accepted + 1
         return best, accepted
-
-    def _copy(self) -> MemoizedVI:
-        new = object.__new__(MemoizedVI)
-        new.__dict__.update({k: v.clone() for k, v in self.__dict__.items()})
-        return new
-
-    def _reordered(self, order: Tensor) -> MemoizedVI:
-        new = self._copy()
-        new.components = self.components[:, order]
-        return new
-
-    def _apply(self, other: MemoizedVI) -> None:
-        """Take ``other``'s statistics (candidate pairs are kept, in original indices)."""
-        self.components, self.scalars = other.components, other.scalars
 
     # ---------------------------------------------------------------- persistence
     def state_tensors(self) -> dict[str, Tensor]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from hdpmusic.model.objective import component_terms
+from hdpmusic.model.objective import optimal_component_terms
 from hdpmusic.model.sufficient import Prior, Stats, normal_wishart_posterior
 
 #: column of the slot counts n_k in the component table (the last is the usage)
@@ -53,9 +53,8 @@ def merge_candidates(stats: Stats, prior: Prior, *, max_pairs: int, partners: in
 
     Each component holding data is paired with its ``partners`` nearest others (symmetric
     Mahalanobis distance between the posterior means under E[Λ]); for each such pair, the
-    data, prior and entropy terms of the merged Gaussian–Wishart
-    (:func:`~hdpmusic.model.objective.component_terms` of the summed statistics) minus
-    those of the two. The ``max_pairs`` best are returned; the sticks and the
+    data, prior and entropy terms of the merged Gaussian–Wishart (:func:`merged_terms`)
+    minus those of the two. The ``max_pairs`` best are returned; the sticks and the
     slot-assignment entropy are left to the exact test at the end of the pass.
 
     Parameters
@@ -77,17 +76,34 @@ def merge_candidates(stats: Stats, prior: Prior, *, max_pairs: int, partners: in
         return torch.empty(0, 2, dtype=torch.int64, device=stats.N.device)
     nw = normal_wishart_posterior(stats, prior)
     pairs = live[nearest_pairs(nw.m[live], nw.nu[live, None, None] * nw.W[live], partners)]
-    own = component_terms(stats, nw, prior)
-    gain = torch.empty(len(pairs), dtype=own.dtype, device=own.device)
+    own = optimal_component_terms(stats, prior)
+    gain = merged_terms(stats, prior, pairs, chunk=chunk) - own[pairs[:, 0]] - own[pairs[:, 1]]
+    best = torch.argsort(gain, descending=True, stable=True)[:max_pairs]
+    return pairs[best]
+
+
+def merged_terms(stats: Stats, prior: Prior, pairs: Tensor, *, chunk: int = 2048) -> Tensor:
+    """The components' own ELBO terms of each pair's merged component, shape (P,).
+
+    :func:`~hdpmusic.model.objective.optimal_component_terms` of the summed statistics
+    ``N_a + N_b``, ``S1_a + S1_b``, ``S2_a + S2_b``, ``chunk`` pairs at a time (memory:
+    chunk·d² float64).
+
+    Parameters
+    ----------
+    stats : Stats
+    prior : Prior
+    pairs : Tensor, shape (P, 2), int64
+    chunk : int
+    """
+    out = torch.empty(len(pairs), dtype=stats.N.dtype, device=stats.N.device)
     for lo in range(0, len(pairs), chunk):
         a, b = pairs[lo:lo + chunk, 0], pairs[lo:lo + chunk, 1]
         merged = Stats.zeros(1, stats.S1.shape[1], device=stats.N.device)
         merged.N, merged.S1, merged.S2 = (stats.N[a] + stats.N[b], stats.S1[a] + stats.S1[b],
                                           stats.S2[a] + stats.S2[b])
-        gain[lo:lo + chunk] = (component_terms(merged, normal_wishart_posterior(merged, prior),
-                                               prior) - own[a] - own[b])
-    best = torch.argsort(gain, descending=True, stable=True)[:max_pairs]
-    return pairs[best]
+        out[lo:lo + chunk] = optimal_component_terms(merged, prior)
+    return out
 
 
 def nearest_pairs(m: Tensor, precision: Tensor, partners: int) -> Tensor:

@@ -27,7 +27,9 @@ from hdpmusic.model.sufficient import (
     NormalWishart,
     Prior,
     Stats,
+    Sticks,
     concentration_moments,
+    normal_wishart_posterior,
 )
 
 
@@ -62,11 +64,20 @@ def component_terms(stats: Stats, g: Globals | NormalWishart, prior: Prior) -> T
             + ex.normal_wishart_entropy(g.lam, g.logdet_W, g.nu, d))
 
 
-def stick_terms(stats: Stats, g: Globals, prior: Prior) -> Tensor:
+def optimal_component_terms(stats: Stats, prior: Prior) -> Tensor:
+    """:func:`component_terms` at the optimal q(φ_k) of the statistics, shape (K,).
+
+    A component's share depends on its own statistics only, so the shares of a state whose
+    components were permuted, merged or emptied follow from these without recomputing the
+    others (what the merge moves use)."""
+    return component_terms(stats, normal_wishart_posterior(stats, prior), prior)
+
+
+def stick_terms(stats: Stats, g: Globals | Sticks, prior: Prior) -> Tensor:
     """E log p(c | β) + Σ_k (E log p(β'_k | γ) + H q(β'_k)) + the q(γ) terms, shape ()."""
     log_w = ex.expected_log_1m(g.v, g.u)     # E log β'_k (Beta symmetry)
     log_1mw = ex.expected_log_1m(g.u, g.v)
-    gamma_mean, gamma_log = concentration_moments(prior.gamma, g.gamma_q, g.lam)
+    gamma_mean, gamma_log = concentration_moments(prior.gamma, g.gamma_q, g.u)
     total = ((stats.su * log_w + stats.sv * log_1mw).sum()
              + ex.stick_prior_term(g.u, g.v, gamma_mean, gamma_log))
     if g.gamma_q is not None:
@@ -74,14 +85,22 @@ def stick_terms(stats: Stats, g: Globals, prior: Prior) -> Tensor:
     return total
 
 
-def song_concentration_terms(stats: Stats, g: Globals, prior: Prior, *, n_songs: int,
+def song_concentration_terms(stats: Stats, g: Globals | Sticks, prior: Prior, *, n_songs: int,
                              T: int) -> Tensor:
     """The α0-dependent part of Σ_jt E log p(π'_jt | α0) and the q(α0) terms, shape ()."""
-    alpha_mean, alpha_log = concentration_moments(prior.alpha0, g.alpha_q, g.lam)
+    alpha_mean, alpha_log = concentration_moments(prior.alpha0, g.alpha_q, g.u)
     total = n_songs * (T - 1) * alpha_log + alpha_mean * stats.alpha
     if g.alpha_q is not None:
         total = total + ex.gamma_prior_term(*g.alpha_q, *prior.alpha0_prior)
     return total
+
+
+def corpus_terms(stats: Stats, g: Globals | Sticks, prior: Prior, *, n_songs: int,
+                 T: int) -> Tensor:
+    """Everything in the ELBO but the components' own terms, shape (): the sticks, the
+    concentrations and the local entropy."""
+    return (stick_terms(stats, g, prior)
+            + song_concentration_terms(stats, g, prior, n_songs=n_songs, T=T) + stats.entropy)
 
 
 def elbo(stats: Stats, g: Globals, prior: Prior, *, n_songs: int, T: int) -> Tensor:
@@ -99,7 +118,5 @@ def elbo(stats: Stats, g: Globals, prior: Prior, *, n_songs: int, T: int) -> Ten
     T : int
         Song truncation.
     """
-    return (component_terms(stats, g, prior).sum() + stick_terms(stats, g, prior)
-            + song_concentration_terms(stats, g, prior, n_songs=n_songs, T=T)
-            + stats.entropy)
-
+    return (component_terms(stats, g, prior).sum()
+            + corpus_terms(stats, g, prior, n_songs=n_songs, T=T))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, fields, replace
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
@@ -210,6 +210,34 @@ def normal_wishart_posterior(stats: Stats, prior: Prior) -> NormalWishart:
     return NormalWishart(lam, m, W, logdet_W, nu)
 
 
+@dataclass
+class Sticks:
+    """The stick and concentration factors of :class:`Globals` (everything but the
+    Gaussian–Wishart posteriors), float64."""
+
+    u: Tensor          # (K - 1,)
+    v: Tensor          # (K - 1,)
+    gamma_q: tuple[Tensor, Tensor] | None
+    alpha_q: tuple[Tensor, Tensor] | None
+
+
+def stick_posterior(stats: Stats, prior: Prior, *, gamma_rate: Tensor | None, n_songs: int,
+                    T: int) -> Sticks:
+    """q(β'), q(γ) and q(α0) from corpus-scale statistics (see :func:`derive_globals`)."""
+    K = stats.N.shape[0]
+    dev, dt = stats.N.device, stats.N.dtype
+    gamma_q = None
+    if prior.gamma is None:
+        shape = torch.as_tensor(prior.gamma_prior[0] + K - 1, dtype=dt, device=dev)
+        gamma_q = (shape, gamma_rate)
+    gamma_mean, _ = concentration_moments(prior.gamma, gamma_q, stats.N)
+    alpha_q = None
+    if prior.alpha0 is None:
+        a_shape = torch.as_tensor(prior.alpha0_prior[0] + n_songs * (T - 1), dtype=dt, device=dev)
+        alpha_q = (a_shape, prior.alpha0_prior[1] - stats.alpha)
+    return Sticks(u=1.0 + stats.su, v=gamma_mean + stats.sv, gamma_q=gamma_q, alpha_q=alpha_q)
+
+
 def derive_globals(stats: Stats, prior: Prior, *, gamma_rate: Tensor | None,
                    n_songs: int, T: int) -> Globals:
     """Global parameters from corpus-scale statistics.
@@ -225,23 +253,14 @@ def derive_globals(stats: Stats, prior: Prior, *, gamma_rate: Tensor | None,
     T : int
         Song truncation.
     """
-    K = stats.N.shape[0]
-    dev, dt = stats.N.device, stats.N.dtype
-    nw = normal_wishart_posterior(stats, prior)
-    gamma_q = None
-    if prior.gamma is None:
-        shape = torch.as_tensor(prior.gamma_prior[0] + K - 1, dtype=dt, device=dev)
-        gamma_q = (shape, gamma_rate)
-    gamma_mean, _ = concentration_moments(prior.gamma, gamma_q, stats.N)
-    alpha_q = None
-    if prior.alpha0 is None:
-        a_shape = torch.as_tensor(prior.alpha0_prior[0] + n_songs * (T - 1), dtype=dt, device=dev)
-        alpha_q = (a_shape, prior.alpha0_prior[1] - stats.alpha)
-    return Globals(*nw, u=1.0 + stats.su, v=gamma_mean + stats.sv, gamma_q=gamma_q,
-                   alpha_q=alpha_q)
+    sticks = stick_posterior(stats, prior, gamma_rate=gamma_rate, n_songs=n_songs, T=T)
+    return Globals(*normal_wishart_posterior(stats, prior), **vars(sticks))
 
 
-def update_gamma(g: Globals, stats: Stats, prior: Prior) -> Globals:
+G = TypeVar("G", Globals, Sticks)
+
+
+def update_gamma(g: G, stats: Stats, prior: Prior) -> G:
     """Coordinate ascent on q(γ) given q(β'), then the corpus sticks' v with the new E[γ].
 
     The rate of q(γ) becomes ``g2 − Σ_k E[log(1 − β'_k)]``; a fixed γ returns ``g`` as is.
