@@ -10,10 +10,10 @@ from audio_gen import tone, write
 from hdpmusic.baselines.audio_data import RawAudio
 from hdpmusic.baselines.clmr import CLMR, SampleCNN, WaveAugment, nt_xent
 from hdpmusic.errors import ParameterError
-from test_baseline_training import one_torch_thread, timbre_songs, tiny_clmr
+from test_baseline_training import timbre_songs, tiny_clmr
 from test_kim import probe_accuracy
 
-__all__ = ["one_torch_thread"]  # the fixture applies to this module
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

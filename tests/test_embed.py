@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from audio_gen import write_corrupt
 from fitted_models import songs_and_models
@@ -12,13 +11,7 @@ from hdpmusic.cli import main
 from hdpmusic.embed import embed_collection
 from hdpmusic.errors import HdpmusicError
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

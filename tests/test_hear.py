@@ -20,12 +20,7 @@ KINDS = ("hdpgmm", "g1", "vq", "clmr", "kim")
 HOP_MS = 1000 * 512 / 22050
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

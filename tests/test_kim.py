@@ -12,9 +12,10 @@ from sklearn.preprocessing import StandardScaler
 from audio_gen import tone, write
 from hdpmusic.baselines.kim import KIM, DbMel, KimNetwork
 from hdpmusic.errors import ParameterError
-from test_baseline_training import one_torch_thread, timbre_songs, tiny_kim
+from test_baseline_training import timbre_songs, tiny_kim
 
-__all__ = ["one_torch_thread", "probe_accuracy"]  # the fixture applies to this module
+__all__ = ["probe_accuracy"]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def probe_accuracy(X, labels):
