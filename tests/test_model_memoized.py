@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
 from hdpmusic import HDPGMM
@@ -165,6 +166,21 @@ def test_merge_after_reorder_merges_the_tracked_pair():
         np.testing.assert_allclose(sorted(memo.components[i].tolist()),
                                    sorted(torch.stack(want).tolist()))
     np.testing.assert_allclose(memo.scalars[:, 1], entropy - gaps[:, 0])
+
+
+def test_fit_capped_before_convergence_warns_and_a_converged_fit_stays_converged():
+    X, _ = small_planted(seed=3, n_true=4, d=2, songs=40, frames=(20, 40))
+    small = dict(n_components=8, n_song_components=4, batch_size=20, verbose=False)
+    with pytest.warns(ConvergenceWarning, match="max_epochs=2"):
+        HDPGMM(**small, max_epochs=2).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        HDPGMM(**small, max_epochs=2, tol=0.0).fit(X)            # tol 0: run all passes
+        model = HDPGMM(**small, max_epochs=200).fit(X)
+    assert model.converged_ and len(model.passes_) < 200
+    passes = len(model.passes_)
+    model.fit(X, resume=True)                                   # nothing left to do
+    assert model.converged_ and len(model.passes_) == passes
 
 
 def test_partial_fit_scales_frames_and_statistics_to_the_corpus():

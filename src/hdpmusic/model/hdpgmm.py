@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
 from hdpmusic.checkpoint import load_checkpoint, save_checkpoint
@@ -199,6 +200,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         """
         corpus = self._as_corpus(X)
         if resume and hasattr(self, "stats_"):
+            self.converged_ = bool(getattr(self, "converged_", False))
             self._validate_params()
             self._check_dim(corpus)
             if self.n_songs_ != len(corpus):
@@ -206,6 +208,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                                 f"this corpus has {len(corpus)}")
         else:
             self._initialise(corpus)
+            self.converged_ = False
         if self.algorithm == "memoized" and self.memo_ is None:
             n_batches = -(-len(corpus) // self.batch_size)
             self.memo_ = MemoizedVI(n_batches, self.n_components, self.n_features_in_,
@@ -215,7 +218,6 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         corpus = _hold_on_gpu(corpus, dev)
         rank, size = world()
         saving = checkpoint is not None and rank == 0
-        self.converged_ = False
         while self.epoch_ < self.max_epochs and not self.converged_:
             t_pass = time.perf_counter()
             plan = self._plan(corpus)
@@ -246,6 +248,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             self._end_pass(t_pass)
             if saving:
                 self.save(checkpoint)
+        self._warn_not_converged(rank)
         return self
 
     def partial_fit(self, X: Any, y: None = None, *, corpus_size: int | None = None) -> HDPGMM:
@@ -641,6 +644,21 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                                           kappa=self.kappa)
         if message is not None:
             warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+    def _warn_not_converged(self, rank: int) -> None:
+        """A ``ConvergenceWarning`` when a memoized fit reached ``max_epochs`` before its
+        ELBO settled (as scikit-learn's mixtures do)."""
+        if self.algorithm != "memoized" or self.tol <= 0 or self.converged_ or rank != 0:
+            return
+        change = float("nan")
+        if len(self.passes_) >= 2:
+            now, before = (p["elbo_per_frame"] for p in self.passes_[-1:-3:-1])
+            change = abs(now - before) / abs(now)
+        warnings.warn(f"memoized inference stopped at max_epochs={self.max_epochs} passes "
+                      f"before the ELBO settled (the last pass changed it by {change:.2g} "
+                      f"relative, tol={self.tol:g}): raise max_epochs (CLI: fit --epochs; a "
+                      f"saved fit continues with --resume --epochs N)", ConvergenceWarning,
+                      stacklevel=3)
 
     def _effective_components(self) -> float:
         """exp of the entropy of E[β]: the number of equally weighted components with the
