@@ -74,7 +74,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     batch_size : int
         Songs per mini-batch.
     max_epochs : int
-        Passes over the corpus in :meth:`fit` (a cap for memoized inference).
+        Passes over the corpus in :meth:`fit` (a cap for memoized inference: reaching it
+        before ``tol`` is met issues a ``sklearn.exceptions.ConvergenceWarning``).
     algorithm : {"memoized", "online"}
     tol : float
         Memoized: relative change of the ELBO over a pass below which the fit stops
