@@ -651,15 +651,14 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         ELBO settled (as scikit-learn's mixtures do)."""
         if self.algorithm != "memoized" or self.tol <= 0 or self.converged_ or rank != 0:
             return
-        change = float("nan")
+        detail = "one pass: nothing to compare"
         if len(self.passes_) >= 2:
             now, before = (p["elbo_per_frame"] for p in self.passes_[-1:-3:-1])
-            change = abs(now - before) / abs(now)
-        warnings.warn(f"memoized inference stopped at max_epochs={self.max_epochs} passes "
-                      f"before the ELBO settled (the last pass changed it by {change:.2g} "
-                      f"relative, tol={self.tol:g}): raise max_epochs (CLI: fit --epochs; a "
-                      f"saved fit continues with --resume --epochs N)", ConvergenceWarning,
-                      stacklevel=3)
+            detail = f"the last pass changed it by {abs(now - before) / abs(now):.2g} relative"
+        warnings.warn(f"memoized inference reached max_epochs={self.max_epochs} before the "
+                      f"ELBO settled ({detail}; tol={self.tol:g}): raise max_epochs (CLI: fit "
+                      f"--epochs; a saved fit continues with --resume --epochs N)",
+                      ConvergenceWarning, stacklevel=3)
 
     def _effective_components(self) -> float:
         """exp of the entropy of E[β]: the number of equally weighted components with the
