@@ -298,6 +298,27 @@ def test_two_workers_on_an_empty_numba_cache(tmp_path):
         assert len(saved) == len(set(saved)), "a numba cache entry was written twice"
 
 
+@pytest.mark.slow
+def test_two_runs_at_once_on_an_empty_numba_cache(tmp_path):
+    """Two extractions started together take turns to compile librosa's numba functions:
+    every cache entry is written once, by one of them; the other loads it."""
+    root = tmp_path / "audio"
+    write(root / "m.wav", chord((220.0, 330.0)) + clicks())
+    numba_cache = tmp_path / "numba"
+    numba_cache.mkdir()
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_cache), "NUMBA_DEBUG_CACHE": "1"}
+    runs = [subprocess.Popen([sys.executable, "-m", "hdpmusic", "-q", "extract", str(root),
+                              "--out", str(tmp_path / f"c{i}.h5"), "--cache",
+                              str(tmp_path / f"cache{i}")], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outputs = [run.communicate() for run in runs]
+    for run, (_, err) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, err[-2000:]
+    saved = [line for out, _ in outputs for line in out.splitlines() if "data saved to" in line]
+    assert saved, "numba wrote no cache entry"
+    assert len(saved) == len(set(saved)), "two runs wrote the same numba cache entry"
+
+
 def test_workers_end_soon_after_their_parent_is_killed(tmp_path):
     pytest.importorskip("psutil")
     root = tmp_path / "audio"

@@ -15,12 +15,12 @@ The cache remembers the feature settings it was made with (``<cache>/features.js
 refuses a run with other settings; a lock file keeps two runs from sharing it.
 
 Worker processes: librosa's numba functions are compiled once in this process before
-any worker starts (:func:`hdpmusic.features.warm_up`: workers compiling at once corrupt
-numba's disk cache), workers end within a second of this process's death
-(:func:`hdpmusic.workers.exit_with_parent`), and a worker that dies on a track (a crash,
-the kernel's out-of-memory killer) does not end the run: the tracks it may have held are
-retried one at a time in fresh workers, and a track whose worker dies again is recorded
-as failed.
+any worker starts (:func:`hdpmusic.features.warm_up`: workers, or runs, compiling at once
+corrupt numba's disk cache; runs started together take turns), workers end within a second
+of this process's death (:func:`hdpmusic.workers.exit_with_parent`), and a worker that
+dies on a track (a crash, the kernel's out-of-memory killer) does not end the run: the
+tracks it may have held are retried one at a time in fresh workers, and a track whose
+worker dies again is recorded as failed.
 
 The steps are public for :mod:`hdpmusic.embed`, which shares the cache: :func:`open_cache`,
 :func:`track_entries`, :func:`compute_features`, :func:`load_cached`,
@@ -48,6 +48,7 @@ import numpy as np
 from hdpmusic.atomic import atomic_path, check_writable, remove_stale_temporaries
 from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig, extract_features, warm_up
+from hdpmusic.locking import exclusive_lock
 from hdpmusic.progress import progress_bar
 
 __all__ = [
@@ -434,27 +435,13 @@ def load_cached(path: str | os.PathLike, config: FeatureConfig) -> np.ndarray:
 @contextlib.contextmanager
 def _cache_lock(cache: Path) -> Iterator[None]:
     """Hold an exclusive lock on the cache; clear temporary files of killed runs."""
-    cache.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        fcntl = None  # type: ignore[assignment]
-    with open(cache / _LOCK_FILE, "a+") as fh:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                raise HdpmusicError(f"{cache} is in use by another extraction; wait for "
-                                    f"it to finish or pass another --cache") from None
+    with exclusive_lock(cache / _LOCK_FILE, f"{cache} is in use by another extraction; wait "
+                        f"for it to finish or pass another --cache"):
         # temporary files left by a killed run (named by atomic_path)
         for stale in [*cache.glob(".*.tmp-*"), *cache.glob("*/.*.tmp-*")]:
             with contextlib.suppress(OSError):
                 stale.unlink()
-        try:
-            yield
-        finally:
-            if fcntl is not None:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        yield
 
 
 def _check_cache_config(cache: Path, config: FeatureConfig) -> None:
@@ -569,7 +556,8 @@ def _map(todo: list[_Task], config: FeatureConfig, *, jobs: int, backend: str | 
     """Run :func:`_job` on every track, yielding results as they finish.
 
     In worker processes (unless ``jobs == 1`` without a backend), after compiling
-    librosa's numba functions here (:func:`~hdpmusic.features.warm_up`). When a worker
+    librosa's numba functions here (:func:`~hdpmusic.features.warm_up`, which also makes
+    runs started at once take turns at it). When a worker
     dies, the tracks in flight are retried one at a time (each in a fresh worker, so the
     culprit is known); a track whose worker dies again is reported as failed.
     """
@@ -577,12 +565,12 @@ def _map(todo: list[_Task], config: FeatureConfig, *, jobs: int, backend: str | 
 
     if not todo:
         return
+    warm_up(config)
     if jobs == 1 and backend is None:
         with threadpool_limits(limits=1):  # same numbers as in the worker processes
             for song_id, path, target in todo:
                 yield _job(song_id, path, target, config, recompute)
         return
-    warm_up(config)
     queue = deque(todo)
     while queue:
         dispatched: list[_Task] = []

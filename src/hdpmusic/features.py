@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 import warnings
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hdpmusic.errors import DataError, ParameterError
+from hdpmusic.locking import exclusive_lock
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -41,6 +44,7 @@ __all__ = [
     "load_audio",
     "signal_features",
     "warm_up",
+    "warm_up_lock",
 ]
 
 #: chroma bin names, in librosa's order (C first)
@@ -418,7 +422,10 @@ def warm_up(config: FeatureConfig = DEFAULT_CONFIG) -> None:
     sources, or in ``NUMBA_CACHE_DIR``). Processes that compile one function at the same
     time can leave a cache entry that crashes (SIGSEGV) every process loading it later
     (numba issues #4807, #10128). Called once before worker processes start, this
-    process becomes the only one writing those entries; the workers load them.
+    process becomes the only one of its run writing those entries; the workers load them.
+    Runs started at once (two commands, or the processes of ``torchrun``) take turns
+    through a lock file (:func:`warm_up_lock`): the first compiles and writes the cache,
+    the others wait and then load it.
 
     Parameters
     ----------
@@ -428,4 +435,13 @@ def warm_up(config: FeatureConfig = DEFAULT_CONFIG) -> None:
     seconds = 2 * config.min_samples / config.sr
     t = np.arange(int(seconds * config.sr)) / config.sr
     y = sum(np.sin(2 * np.pi * 440.0 * h * t) / h for h in range(1, 5))  # pitches to tune
-    extract_features((0.3 * y).astype(np.float32), sr=config.sr, config=config)
+    with exclusive_lock(warm_up_lock(), wait=True):
+        extract_features((0.3 * y).astype(np.float32), sr=config.sr, config=config)
+
+
+def warm_up_lock() -> Path:
+    """The lock file :func:`warm_up` takes turns through: in ``NUMBA_CACHE_DIR`` when set,
+    else in the temporary folder, one per user."""
+    folder = os.environ.get("NUMBA_CACHE_DIR") or tempfile.gettempdir()
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(folder) / f".hdpmusic-numba-warm-up-{uid}.lock"

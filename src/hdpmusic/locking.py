@@ -17,7 +17,8 @@ from hdpmusic.errors import HdpmusicError
 
 
 @contextlib.contextmanager
-def exclusive_lock(lock_file: str | os.PathLike, busy: str) -> Iterator[None]:
+def exclusive_lock(lock_file: str | os.PathLike, busy: str = "", *,
+                   wait: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on ``lock_file`` (created if need be) during the block.
 
     Parameters
@@ -25,11 +26,13 @@ def exclusive_lock(lock_file: str | os.PathLike, busy: str) -> Iterator[None]:
     lock_file : path-like
     busy : str
         The message of the error raised when another process holds the lock.
+    wait : bool
+        Wait for the other process to release the lock instead of failing.
 
     Raises
     ------
     HdpmusicError
-        ``busy``, when the lock is held elsewhere.
+        ``busy``, when the lock is held elsewhere and ``wait`` is False.
     """
     try:
         import fcntl
@@ -40,7 +43,7 @@ def exclusive_lock(lock_file: str | os.PathLike, busy: str) -> Iterator[None]:
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_file, "a+") as fh:
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except OSError:
             raise HdpmusicError(busy) from None
         try:
