@@ -181,7 +181,7 @@ def test_shortest_accepted_signal():
         extract_features(y[:4095], sr=SR)
 
 
-@pytest.mark.parametrize("suffix", ["wav", "mp3"])
+@pytest.mark.parametrize("suffix", ["wav", "mp3", "aiff", "au"])
 def test_file_cut_in_half_is_refused(tmp_path, suffix):
     path = tmp_path / f"song.{suffix}"
     try:
@@ -205,6 +205,16 @@ def test_wav_of_unknown_length_is_read_whole(tmp_path):
     path.write_bytes(bytes(data))
     np.testing.assert_array_equal(load_audio(path), load_audio(write_music(
         tmp_path / "whole.wav", seconds=2.0)))
+
+
+def test_au_of_unknown_length_is_read_whole(tmp_path):
+    """An AU header may declare its data size unknown (0xFFFFFFFF): nothing to compare."""
+    path = write_music(tmp_path / "stream.au", seconds=2.0)
+    data = bytearray(path.read_bytes())
+    data[8:12] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(data))
+    np.testing.assert_array_equal(load_audio(path), load_audio(write_music(
+        tmp_path / "whole.au", seconds=2.0)))
 
 
 def test_truncated_ogg_is_an_error(tmp_path):

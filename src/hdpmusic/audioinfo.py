@@ -4,9 +4,10 @@ A file cut short (an interrupted copy or download) still decodes: libsndfile rea
 AIFF or AU file up to where it ends, and an MP3 decoder stops at the last whole frame.
 Comparing the decoded length with the length the header declares tells such a file from
 a complete one. libsndfile clamps the length of PCM containers to the file's size, so
-the WAV data chunk is read here; an MP3 declares its length only in a Xing, Info or VBRI
-tag (without one, the decoder's length is an estimate from the bit rate, so nothing is
-declared).
+their headers are read here (WAV: the data chunk's size; AIFF: the COMM chunk's frame
+count; AU, GTZAN's format: the data size); an MP3 declares its length only in a Xing, Info
+or VBRI tag (without one, the decoder's length is an estimate from the bit rate, so
+nothing is declared).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from typing import BinaryIO
 __all__ = ["declared_frames"]
 
 _UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data chunk size of a WAV written as a stream
+
+#: bytes per sample of the AU encodings (μ-law, 8/16/24/32-bit PCM, float, double, A-law)
+_AU_SAMPLE_BYTES = {1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 7: 8, 27: 1}
 
 
 def declared_frames(path: str | os.PathLike, format: str, frames: int) -> int | None:
@@ -37,12 +41,15 @@ def declared_frames(path: str | os.PathLike, format: str, frames: int) -> int | 
     -------
     int or None
         WAV: the data chunk's size in frames (None for a streamed WAV of unknown size);
-        MP3: ``frames`` if the file has a Xing, Info or VBRI tag, else None; any other
-        format: ``frames`` (FLAC: the STREAMINFO length).
+        AIFF: the COMM chunk's frame count; AU: the data size in frames (None when
+        unknown); MP3: ``frames`` if the file has a Xing, Info or VBRI tag, else None; any
+        other format: ``frames`` (FLAC: the STREAMINFO length).
     """
-    if format in ("WAV", "WAVEX"):
+    readers = {"WAV": _wav_frames, "WAVEX": _wav_frames, "AIFF": _aiff_frames,
+               "AU": _au_frames}
+    if format in readers:
         with open(path, "rb") as fh:
-            return _wav_frames(fh)
+            return readers[format](fh)
     if format == "MP3":
         with open(path, "rb") as fh:
             return frames if _mp3_has_length_tag(fh) else None
@@ -63,6 +70,31 @@ def _wav_frames(fh: BinaryIO) -> int | None:
         if kind == b"fmt " and len(body) >= 14:
             block = struct.unpack("<H", body[12:14])[0]  # nBlockAlign: bytes per frame
     return None
+
+
+def _aiff_frames(fh: BinaryIO) -> int | None:
+    """numSampleFrames of an AIFF/AIFC file's COMM chunk (big-endian chunks)."""
+    head = fh.read(12)
+    if len(head) < 12 or head[:4] != b"FORM" or head[8:] not in (b"AIFF", b"AIFC"):
+        return None
+    while len(chunk := fh.read(8)) == 8:
+        kind, size = chunk[:4], struct.unpack(">I", chunk[4:])[0]
+        body = fh.read(size + size % 2)
+        if kind == b"COMM" and len(body) >= 6:
+            return struct.unpack(">I", body[2:6])[0]  # after numChannels (2 bytes)
+    return None
+
+
+def _au_frames(fh: BinaryIO) -> int | None:
+    """Frames of a Sun/NeXT AU file: its header's data size over the frame size."""
+    head = fh.read(24)
+    if len(head) < 24 or head[:4] != b".snd":
+        return None
+    _, size, encoding, _, channels = struct.unpack(">5I", head[4:])
+    width = _AU_SAMPLE_BYTES.get(encoding)
+    if size == 0xFFFFFFFF or not width or not channels:
+        return None
+    return size // (width * channels)
 
 
 def _mp3_has_length_tag(fh: BinaryIO) -> bool:
