@@ -35,6 +35,7 @@ from hdpmusic.extract import (
     source_key,
 )
 from hdpmusic.features import FeatureConfig, extract_features
+from hdpmusic.threads import worker_count
 from processes import dead_pid, descendants, kill_when, wait_gone
 
 GOOD = ["a/chord.flac", "a/tone.wav", "b/clicks.ogg", "b/quiet.au"]
@@ -144,9 +145,44 @@ def test_empty_directory_missing_source_and_bad_jobs(tmp_path, capsys):
     assert "no audio files found" in err and err.count("\n") == 1
     assert main(["extract", str(tmp_path / "nowhere"), "--out", str(tmp_path / "c.h5")]) == 1
     assert "no such directory or list file" in capsys.readouterr().err
-    assert main(["extract", str(tmp_path), "--out", str(tmp_path / "c.h5"), "--jobs", "0"]) == 1
-    assert "--jobs 0" in capsys.readouterr().err
     assert not (tmp_path / "c.h5").exists()
+
+
+@pytest.mark.parametrize("verb", [["extract", "audio", "--out", "c.h5"],
+                                  ["embed", "model.npz", "audio", "--out", "r.h5"],
+                                  ["prepare", "gtzan", "--root", "r", "--out", "t.h5"],
+                                  ["demo"]])
+@pytest.mark.parametrize("jobs", ["0", "-2", "two"])
+def test_every_verb_refuses_bad_jobs_before_any_work(verb, jobs, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([*verb, "--jobs", jobs])
+    err = capsys.readouterr().err
+    assert done.value.code == 2
+    assert f"argument --jobs: '{jobs}': give a positive number of processes or -1" in err
+
+
+def test_workers_are_capped_by_cpus_and_tracks(tmp_path, monkeypatch):
+    """--jobs 50 on 3 tracks with 2 CPUs granted starts 2 workers, not 50."""
+    import joblib
+
+    started = []
+
+    class Recording(joblib.Parallel):
+        def __init__(self, n_jobs=None, **kwargs):
+            started.append(n_jobs)
+            super().__init__(n_jobs=n_jobs, **kwargs)
+
+    monkeypatch.setattr(joblib, "Parallel", Recording)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    for i in range(3):
+        write_tone(tmp_path / "audio" / f"t{i}.wav", 220.0 * (i + 1), seconds=0.5)
+    report = extract_collection(tmp_path / "audio", tmp_path / "c.h5", jobs=50,
+                                progress=False)
+    assert report.n_ok == 3 and started == [2]
+    with pytest.raises(HdpmusicError, match="jobs=-2"):
+        extract_collection(tmp_path / "audio", tmp_path / "d.h5", jobs=-2, progress=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert (worker_count(100000, 4), worker_count(-1, 0), worker_count(3, 10)) == (4, 1, 3)
 
 
 def test_corrupt_cache_file_leaves_no_partial_corpus(collection, tmp_path, capsys):

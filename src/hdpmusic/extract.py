@@ -46,7 +46,7 @@ from urllib.parse import quote
 import numpy as np
 
 from hdpmusic.atomic import atomic_path, check_writable, remove_stale_temporaries
-from hdpmusic.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.errors import DataError, HdpmusicError
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig, extract_features, warm_up
 from hdpmusic.locking import exclusive_lock
 from hdpmusic.progress import progress_bar
@@ -363,9 +363,11 @@ def _one_line(text: str) -> str:
 
 
 def check_jobs(jobs: int) -> None:
-    """Raise :class:`ParameterError` for ``jobs == 0`` (joblib: -1 is one per core)."""
-    if jobs == 0:
-        raise ParameterError("jobs must be a positive number of processes or -1 (all cores)")
+    """Raise :class:`ParameterError` unless ``jobs`` is -1 (one per core) or positive
+    (:func:`hdpmusic.threads.check_jobs`)."""
+    from hdpmusic.threads import check_jobs as check
+
+    check(jobs)
 
 
 @contextlib.contextmanager
@@ -606,7 +608,6 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
     """
     from joblib import Parallel, delayed, parallel_config
 
-    from hdpmusic.threads import n_jobs
     from hdpmusic.workers import exit_with_parent
 
     context = (parallel_config(backend=backend) if backend else
@@ -620,8 +621,21 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
             yield delayed(_job)(*task, config, recompute, backend is not None)
 
     with context:
-        yield from Parallel(n_jobs=n_jobs(jobs), return_as="generator_unordered",
+        yield from Parallel(n_jobs=_workers(jobs, len(queue), backend),
+                            return_as="generator_unordered",
                             batch_size=1, pre_dispatch="n_jobs")(calls())
+
+
+def _workers(jobs: int, n_tasks: int, backend: str | None) -> int:
+    """Worker processes for ``n_tasks`` tracks: local ones at most one per CPU granted
+    and per track (:func:`hdpmusic.threads.worker_count`), a cluster's one per track;
+    never 1 when more were asked (joblib would run the tracks in this process, where a
+    crash ends the run)."""
+    from hdpmusic.threads import n_jobs, worker_count
+
+    wanted = n_jobs(jobs)
+    workers = min(wanted, n_tasks) if backend else worker_count(jobs, n_tasks)
+    return max(workers, min(wanted, 2))
 
 
 def _exit_codes(err: BaseException) -> str:

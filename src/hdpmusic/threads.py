@@ -13,7 +13,10 @@ problems many times slower. :func:`set_threads` sizes them all from one number:
   so far (``threadpoolctl``), numba's threads, and the ``*_NUM_THREADS`` environment
   variables that libraries loaded later and worker processes read;
 * :func:`n_jobs` turns ``-1`` ("one per core") into that number, so that joblib
-  workers × threads per worker never exceeds it.
+  workers × threads per worker never exceeds it; :func:`worker_count` also caps a
+  request by the CPUs granted (:func:`available_cpus`) and the tasks to run;
+* :func:`check_jobs` validates a ``jobs`` value (``-1`` or ≥ 1), and :func:`jobs_option`
+  is the argparse type of every verb's ``--jobs``.
 
 The CLI's global ``--threads N`` applies it (:func:`configure`; without the option, only
 where fewer CPUs are available than the machine has); :func:`limit` narrows the pools
@@ -22,7 +25,9 @@ for one block (small problems run fastest on one thread).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import numbers
 import os
 import sys
 from collections.abc import Iterator
@@ -30,8 +35,11 @@ from typing import Any
 
 from hdpmusic.errors import ParameterError
 
-__all__ = ["ENV_VARS", "configure", "default_threads", "get_threads", "limit", "n_jobs",
-           "set_threads", "thread_info"]
+__all__ = ["ENV_VARS", "available_cpus", "check_jobs", "configure", "default_threads",
+           "get_threads", "jobs_option", "limit", "n_jobs", "set_threads", "thread_info",
+           "worker_count"]
+
+_JOBS_HINT = "give a positive number of processes or -1 (one per core)"
 
 #: environment variables of the thread pools (read by libraries when they load)
 ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -119,13 +127,61 @@ def configure(n: int | None = None) -> int | None:
     return set_threads(n)
 
 
+def check_jobs(jobs: int) -> int:
+    """Return ``jobs`` if it is a valid worker count: ``-1`` (one per core) or ≥ 1.
+
+    Raises
+    ------
+    ParameterError
+        ``jobs`` is 0, below -1, or not an integer.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) \
+            or not (jobs == -1 or jobs >= 1):
+        raise ParameterError(f"jobs={jobs!r}: {_JOBS_HINT}")
+    return int(jobs)
+
+
+def jobs_option(text: str) -> int:
+    """The argparse ``type`` of ``--jobs``: an integer accepted by :func:`check_jobs`.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        ``text`` is not such a number (argparse prints it with the usage).
+    """
+    try:
+        return check_jobs(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {_JOBS_HINT}") from None
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def n_jobs(jobs: int) -> int:
-    """Worker processes for ``jobs``: ``-1`` means :func:`get_threads`, others are kept."""
-    if jobs == -1:
-        return get_threads()
-    if jobs < 1:
-        raise ParameterError(f"jobs must be a positive number or -1; got {jobs}")
-    return jobs
+    """Worker processes for ``jobs``: ``-1`` means :func:`get_threads`, others are kept.
+
+    Raises
+    ------
+    ParameterError
+        ``jobs`` is invalid (:func:`check_jobs`).
+    """
+    jobs = check_jobs(jobs)
+    return get_threads() if jobs == -1 else jobs
+
+
+def worker_count(jobs: int, tasks: int) -> int:
+    """Worker processes to start for ``tasks`` tasks: :func:`n_jobs`, at most one per
+    CPU granted (:func:`available_cpus`) and one per task, at least 1.
+
+    More workers than CPUs only compete for them (and each holds its own memory); more
+    than tasks stay idle.
+    """
+    return max(1, min(n_jobs(jobs), available_cpus(), tasks))
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hdpmusic.cli.transform import add_transform_options
+from hdpmusic.threads import jobs_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="REPS.h5",
                    help="representation file to write")
     add_transform_options(p)
-    p.add_argument("--jobs", type=int, default=1,
+    p.add_argument("--jobs", type=jobs_option, default=1,
                    help="feature extraction (audio models: decoding) processes; -1: one "
                         "per core (default 1)")
     p.add_argument("--cache", default=None, metavar="DIR",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hdpmusic.threads import jobs_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -18,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "CACHE/failures.jsonl; the command fails only if every track failed.")
     p.add_argument("source", metavar="AUDIO_DIR_OR_LIST")
     p.add_argument("--out", required=True, metavar="CORPUS.h5", help="corpus file to write")
-    p.add_argument("--jobs", type=int, default=1,
+    p.add_argument("--jobs", type=jobs_option, default=1,
                    help="worker processes (-1: one per core; default 1)")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="feature cache folder (default: OUT.cache beside OUT)")
@@ -37,12 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import contextlib
 
-    from hdpmusic.errors import HdpmusicError, ParameterError
+    from hdpmusic.errors import HdpmusicError
     from hdpmusic.extract import extract_collection
 
-    if args.jobs == 0 or args.jobs < -1:
-        raise ParameterError(f"--jobs {args.jobs}: give a positive number of processes "
-                             f"or -1 (one per core)")
     context: contextlib.AbstractContextManager = contextlib.nullcontext()
     backend = None
     if args.dask_scheduler:

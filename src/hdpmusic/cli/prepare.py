@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hdpmusic.threads import jobs_option
+
 
 def _common(p: argparse.ArgumentParser, *, root_required: bool = True,
             split: bool = True, out_required: bool = True) -> None:
@@ -15,7 +17,7 @@ def _common(p: argparse.ArgumentParser, *, root_required: bool = True,
                             "substitute split is used, not comparable with the paper")
     p.add_argument("--out", required=out_required, metavar="TASK.h5",
                    help="corpus file to write (frames + task data)")
-    p.add_argument("--jobs", type=int, default=1,
+    p.add_argument("--jobs", type=jobs_option, default=1,
                    help="worker processes (-1: one per core; default 1)")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="feature cache folder (default: OUT.cache beside OUT)")
@@ -138,16 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.set_defaults(func=run_msd)
 
 
-def _check_jobs(args: argparse.Namespace) -> None:
-    from hdpmusic.errors import ParameterError
-
-    if args.jobs == 0 or args.jobs < -1:
-        raise ParameterError(f"--jobs {args.jobs}: give a positive number of processes "
-                             f"or -1 (one per core)")
-
-
 def _options(args: argparse.Namespace) -> dict:
-    _check_jobs(args)
     return {"jobs": args.jobs, "cache": args.cache, "overwrite": args.overwrite,
             "progress": not args.quiet}
 
