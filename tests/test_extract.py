@@ -465,3 +465,19 @@ def test_stale_temporary_of_the_corpus_is_removed(collection, tmp_path):
     live.write_bytes(b"in use")
     extract_collection(collection / "a", out, progress=False)
     assert not stale.exists() and live.exists() and out.exists()
+
+
+def test_file_name_that_is_not_utf8_fails_alone(tmp_path, capsys):
+    """A Latin-1 name (caf\\xe9.wav) is listed as failed, the other tracks are extracted."""
+    root = tmp_path / "audio"
+    write_tone(root / "ok.wav")
+    bad = os.path.join(os.fsencode(root), b"caf\xe9.wav")
+    with open(bad, "wb") as fh:
+        fh.write((root / "ok.wav").read_bytes())
+    out = tmp_path / "c.h5"
+    assert main(["-q", "extract", str(root), "--out", str(out), "--jobs", "2"]) == 0
+    assert Corpus.open(out).ids == ["ok.wav"]
+    [failure] = read_failures(tmp_path / "c.h5.cache" / "failures.jsonl")
+    assert failure["id"] == "caf\\xe9.wav" and failure["path"].endswith("caf\\xe9.wav")
+    assert "file name is not valid UTF-8" in failure["error"]
+    assert "1 failed" in capsys.readouterr().out

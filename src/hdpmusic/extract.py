@@ -122,7 +122,8 @@ def find_tracks(source: str | os.PathLike) -> list[tuple[str, Path]]:
     source : path-like
         * a directory: searched recursively for files with an extension in
           :data:`AUDIO_EXTENSIONS` (hidden files and folders skipped); ids are the paths
-          relative to it, with ``/`` separators, sorted;
+          relative to it, with ``/`` separators, sorted (bytes of a file name that are
+          not UTF-8 are written ``\\xNN`` in its id; :func:`track_entries` fails it);
         * a list file (UTF-8 text): one track per line, ``path`` or ``path<TAB>id``;
           relative paths are resolved against the list file's folder; the id defaults
           to the path as written; blank lines and lines starting with ``#`` are skipped;
@@ -146,7 +147,7 @@ def find_tracks(source: str | os.PathLike) -> list[tuple[str, Path]]:
             for name in files:
                 if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS:
                     path = Path(root) / name
-                    tracks.append((path.relative_to(source).as_posix(), path))
+                    tracks.append((_text(path.relative_to(source).as_posix()), path))
         if not tracks:
             raise HdpmusicError(f"{source}: no audio files found (looked for "
                                 f"{', '.join(sorted(AUDIO_EXTENSIONS))}); give a folder "
@@ -358,6 +359,12 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
                             failures_path, sorted(failures))
 
 
+def _text(name: str) -> str:
+    """A file name as UTF-8 text: bytes that are not UTF-8 (which Python keeps as
+    surrogate escapes) become ``\\xNN``; any other name is returned as it is."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split()) or "unknown error"
 
@@ -404,7 +411,7 @@ def write_failures(cache: Path, tracks: list[tuple[str, Path]],
     with atomic_path(failures_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for song_id, path in tracks:
             if song_id in failures:
-                fh.write(json.dumps({"id": song_id, "path": str(path),
+                fh.write(json.dumps({"id": song_id, "path": _text(str(path)),
                                      "error": failures[song_id]},
                                     ensure_ascii=False) + "\n")
     return failures_path
@@ -484,13 +491,19 @@ def track_entries(tracks: list[tuple[str, Path]], cache: Path,
     tasks : list of (str, pathlib.Path, pathlib.Path)
         ``(id, audio file, cache file)`` of the readable tracks, in track order.
     unreadable : dict
-        ``id -> error`` of the tracks whose audio file cannot be read.
+        ``id -> error`` of the tracks whose audio file cannot be read or whose name is
+        not valid UTF-8 (an id must be text: an HDF5 string, a JSON string).
     """
     entries: dict[Path, list[Path]] = {}
     for entry in cache.glob("??/*.npy"):
         entries.setdefault(_entry_track(entry), []).append(entry)
     tasks, unreadable = [], {}
     for song_id, path in tracks:
+        if _text(str(path)) != str(path):
+            unreadable[song_id] = (f"{_text(str(path))}: the file name is not valid UTF-8 "
+                                   f"(the corpus and failures.jsonl hold UTF-8 text); "
+                                   f"rename it, e.g. with convmv, to extract it")
+            continue
         try:
             target = cache_path(cache, song_id, source_key(path, content_hash))
         except OSError as err:
