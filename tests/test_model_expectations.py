@@ -179,3 +179,11 @@ def test_student_t_predictive_matches_scipy():
         L = dof * lam[k] / (1 + lam[k]) * W[k]
         want = stats.multivariate_t(loc=m[k], shape=np.linalg.inv(L), df=dof).logpdf(x)
         np.testing.assert_allclose(got[:, k], want, rtol=1e-9)
+
+
+def test_one_stick_has_all_the_weight():
+    """Truncation at one stick (K = 1 or T = 1): no Beta factor, weight 1, E[log w] = 0."""
+    empty = torch.zeros(3, 0, dtype=torch.float64)
+    torch.testing.assert_close(ex.stick_means(empty, empty), torch.ones(3, 1, dtype=torch.float64))
+    torch.testing.assert_close(ex.stick_expectations(empty, empty),
+                               torch.zeros(3, 1, dtype=torch.float64))

@@ -6,15 +6,18 @@ import torch
 from scipy.special import digamma, gammaln, logsumexp, softmax
 
 from hdpmusic.model import expectations as ex
+from hdpmusic.model.fisher import FisherEncoder
 from hdpmusic.model.local import (
     LocalParams,
     exact_columns,
     expected_loglik,
+    expected_loglik_shares,
     frame_assignments,
     gather_padded,
     infer_batch,
     initial_phi,
     local_step,
+    mean_responsibility,
     merge_gaps,
     plan_buckets,
     song_entropy,
@@ -327,9 +330,14 @@ def test_batch_step_keeps_every_tensor_on_the_compute_device():
                      alpha_mean=torch.ones((), device=meta),
                      alpha_log_mean=torch.zeros((), device=meta), T=T, max_iter=5)
     frames = torch.zeros(int(lengths.sum()), d, device=meta)
-    out = infer_batch(frames, lengths, lp, eta=0.1, responsibility=True, max_padding=0.0)
+    fisher = FisherEncoder(torch.arange(3, device=meta), torch.zeros(3, d, d, device=meta),
+                           torch.zeros(3, d, device=meta), torch.ones(3, device=meta))
+    out = infer_batch(frames, lengths, lp, eta=0.1, max_padding=0.0,
+                      summaries={"r": mean_responsibility, "y": expected_loglik_shares,
+                                 "fisher": fisher})
     assert out.padded_frames == lengths.sum()
-    tensors = [out.bound, out.n_iter, out.responsibility, out.stats.N, out.stats.S2,
+    tensors = [out.bound, out.n_iter, *out.songs.values(), out.stats.N, out.stats.S2,
                out.stats.counts, out.stats.alpha, out.stats.entropy]
     assert all(t.device == meta for t in tensors)
-    assert out.responsibility.shape == (5, K) and out.stats.S2.shape[0] == K
+    assert out.songs["r"].shape == out.songs["y"].shape == (5, K)
+    assert out.songs["fisher"].shape == (5, 2 * 3 * d) and out.stats.S2.shape[0] == K

@@ -260,7 +260,7 @@ def interpret_model(model_path: str | os.PathLike, task_path: str | os.PathLike,
         raise DataError(f"{task_path} has no tag annotations")
     model = HDPGMM.load(model_path, device=device)
     corpus = Corpus.open(task_path)
-    R = model.transform(corpus, kind="responsibility", log=False)
+    R = model.transform(corpus, kind="responsibility", log=False, components="all")
     position = {i: n for n, i in enumerate(corpus.ids)}
     missing = [i for i in task.ids if i not in position]
     if missing:

@@ -34,7 +34,7 @@ def stick_expectations(u: Tensor, v: Tensor) -> Tensor:
     dig_sum = torch.digamma(u + v)
     log_w = torch.digamma(u) - dig_sum
     log_1mw = torch.digamma(v) - dig_sum
-    zero = torch.zeros_like(u[..., :1])
+    zero = u.new_zeros(*u.shape[:-1], 1)   # (not u[..., :1]: empty for one stick)
     return torch.cat([log_w, zero], -1) + torch.cat([zero, torch.cumsum(log_1mw, -1)], -1)
 
 
@@ -42,7 +42,7 @@ def stick_means(u: Tensor, v: Tensor) -> Tensor:
     """E[w_k] of truncated stick-breaking weights, shape (..., n); sums to one."""
     frac = u / (u + v)
     rest = torch.cumprod(1.0 - frac, -1)
-    one = torch.ones_like(u[..., :1])
+    one = u.new_ones(*u.shape[:-1], 1)
     return torch.cat([frac, one], -1) * torch.cat([one, rest], -1)
 
 

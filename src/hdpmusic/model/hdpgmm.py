@@ -22,7 +22,15 @@ from hdpmusic.errors import DataError, FormatError, ParameterError
 from hdpmusic.model import expectations as ex
 from hdpmusic.model import online
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
-from hdpmusic.model.local import LocalParams, exact_columns, infer_batch
+from hdpmusic.model.fisher import FisherEncoder
+from hdpmusic.model.local import (
+    LocalParams,
+    SongSummary,
+    exact_columns,
+    expected_loglik_shares,
+    infer_batch,
+    mean_responsibility,
+)
 from hdpmusic.model.memoized import MemoizedVI
 from hdpmusic.model.objective import corpus_terms, optimal_component_terms
 from hdpmusic.model.objective import elbo as elbo_of
@@ -42,7 +50,14 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_MODEL = "hdpgmm"
 CHECKPOINT_VERSION = 2
-Kind = Literal["posterior", "responsibility", "loglik"]
+Kind = Literal["posterior", "responsibility", "loglik", "fisher", "fisher-mean"]
+#: every representation kind of :meth:`HDPGMM.transform`
+KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik", "fisher", "fisher-mean")
+#: kinds whose columns are per-component shares (logged by default)
+SHARE_KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik")
+Components = Literal["live", "all"]
+#: expected training frames below which a component is dead (holds only its prior)
+LIVE_FRAMES = 1.0
 Algorithm = Literal["memoized", "online"]
 #: splash η0 when ``eta0=None``: the paper's 0.1 for online inference, none for memoized
 DEFAULT_ETA0 = {"online": 0.1, "memoized": 0.0}
@@ -276,14 +291,16 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self._step(batch.frames, corpus.lengths, idx, batch_id=None)
         return self
 
-    def transform(self, X: Any, kind: Kind = "posterior", *, log: bool = True,
-                  log_floor: float = 1e-8, batch_size: int | None = None) -> np.ndarray:
+    def transform(self, X: Any, kind: Kind = "posterior", *, log: bool | None = None,
+                  log_floor: float = 1e-8, batch_size: int | None = None,
+                  components: Components = "live", min_weight: float = 0.0) -> np.ndarray:
         """Song-level representations, one row per song.
 
         Parameters
         ----------
         X : Corpus or sequence of np.ndarray (n_j, d)
-        kind : {"posterior", "responsibility", "loglik"}
+        kind : {"posterior", "responsibility", "loglik", "fisher", "fisher-mean"}, \
+default="posterior"
             ``posterior``: frame-average of p(k|x) ∝ exp E_q[log p(x|φ_k)] under uniform
             weights (the study's feature); ``responsibility``: frame-average of the HDP
             responsibilities r = ζφ from the local step (uses the sticks);
@@ -291,37 +308,135 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             ``ỹ_jk = E_q[log p(X_j | c_j, z_j, φ_k)] = Σ_n r_jnk E_q[log p(x_jn | φ_k)]``,
             component k's share of the song's expected log-likelihood (the ratio of two
             sums of log-densities: meaningful while they share a sign, as when the
-            densities are below one).
-        log : bool
-            Return ``log(max(y, log_floor))``.
+            densities are below one); ``fisher``: the improved Fisher vector of the song
+            under its own component weights (:mod:`hdpmusic.model.fisher`), first- and
+            second-order, 2d values per component; ``fisher-mean``: its first-order
+            part, d values per component.
+        log : bool or None, default=None
+            Return ``log(max(y, log_floor))``. None: True for the share kinds
+            (``posterior``, ``responsibility``, ``loglik``), False for the Fisher kinds
+            (signed values, for which True is an error).
+        log_floor : float, default=1e-8
         batch_size : int, optional
             Songs per batch (default ``self.batch_size``).
+        components : {"live", "all"}, default="live"
+            ``live``: the components of :meth:`song_components` (dead ones, which give
+            constant columns, are left out); ``all``: every one of the K components.
+        min_weight : float, default=0.0
+            With ``components="live"``: keep only components with ``E[β_k] >=
+            min_weight`` (a compact representation).
 
         Returns
         -------
-        np.ndarray, shape (J, K), float32
+        np.ndarray, float32, shape (J, C) for the share kinds, (J, 2Cd) for ``fisher``
+        and (J, Cd) for ``fisher-mean``
+            C = ``len(self.song_components(min_weight))`` (K with ``components="all"``),
+            columns in the order of those components.
         """
-        if kind not in ("posterior", "responsibility", "loglik"):
-            raise ParameterError(f"kind must be posterior, responsibility or loglik, not {kind!r}")
+        log = self._transform_log(kind, log)
         corpus = self._as_corpus(X)
         self._check_dim(corpus)
+        keep = self._kept_components(components, min_weight)
         lp = self._local_params()
-        out = np.empty((len(corpus), self.n_components), dtype=np.float32)
+        summary = self._song_summary(kind, keep)
+        out: np.ndarray | None = None
         for batch in self._ordered_batches(corpus, batch_size, "transform"):
             lengths = corpus.lengths[batch.indices]
             self._check_finite(batch.frames, lengths, batch.indices, corpus.ids)
-            if kind == "posterior":
+            if summary is None:
                 Y = _frame_averages(batch.frames, lengths, lp)
             else:
                 res = infer_batch(batch.frames, lengths, lp, statistics=False,
-                                  responsibility=kind == "responsibility",
-                                  loglik=kind == "loglik", max_padding=self.max_padding)
-                Y = res.responsibility
-                if kind == "loglik":
-                    n = torch.as_tensor(lengths, dtype=res.loglik.dtype, device=res.loglik.device)
-                    Y = res.loglik / res.loglik.sum(1, keepdim=True) / n[:, None]
+                                  summaries={kind: summary}, max_padding=self.max_padding)
+                Y = res.songs[kind]
+            if kind == "loglik":
+                n = torch.as_tensor(lengths, dtype=Y.dtype, device=Y.device)
+                Y = Y / Y.sum(1, keepdim=True) / n[:, None]
+            if kind in SHARE_KINDS:
+                Y = Y[:, torch.as_tensor(keep, device=Y.device)]
+            if out is None:
+                out = np.empty((len(corpus), Y.shape[1]), dtype=np.float32)
             out[batch.indices] = Y.float().cpu().numpy()
+        if out is None:
+            raise DataError("cannot transform an empty corpus")
         return np.log(np.maximum(out, log_floor)) if log else out
+
+    def song_components(self, min_weight: float = 0.0) -> np.ndarray:
+        """The components a representation keeps: the live ones with ``E[β_k] >=
+        min_weight``.
+
+        A component is live when its usage (expected frames of the training corpus,
+        responsibilities without the splash) is at least :data:`LIVE_FRAMES`; the others
+        hold the prior alone (deleted by the moves, or never used) and would give columns
+        that are constant across songs.
+
+        Parameters
+        ----------
+        min_weight : float, default=0.0
+            Smallest corpus weight E[β_k] kept.
+
+        Returns
+        -------
+        np.ndarray of int64, shape (C,)
+            Component indices, ascending.
+
+        Raises
+        ------
+        ParameterError
+            ``min_weight`` leaves no component (the message gives the largest weight).
+        """
+        if not (np.isfinite(min_weight) and 0.0 <= min_weight < 1.0):
+            raise ParameterError(f"min_weight must be in [0, 1), got {min_weight}")
+        self._check_fitted()
+        usage = self.stats_.usage.cpu().numpy()
+        weights = self.weights_
+        keep = np.flatnonzero((usage >= LIVE_FRAMES) & (weights >= min_weight))
+        if keep.size == 0:
+            raise ParameterError(f"min_weight={min_weight:g} leaves no component; the "
+                                 f"largest weight is {weights.max():.3g}")
+        return keep.astype(np.int64)
+
+    def transform_attrs(self, kind: Kind = "posterior", *, log: bool | None = None,
+                        components: Components = "live", min_weight: float = 0.0,
+                        **_: Any) -> dict[str, Any]:
+        """What a representation file records of :meth:`transform` with these options:
+        ``kind``, ``log`` (as resolved), ``components`` (the model's component indices
+        kept) and ``min_weight``."""
+        return {"kind": kind, "log": self._transform_log(kind, log),
+                "components": self._kept_components(components, min_weight).tolist(),
+                "min_weight": min_weight}
+
+    def _transform_log(self, kind: str, log: bool | None) -> bool:
+        if kind not in KINDS:
+            raise ParameterError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        if log is None:
+            return kind in SHARE_KINDS
+        if log and kind not in SHARE_KINDS:
+            raise ParameterError(f"log does not apply to kind {kind!r} (signed values)")
+        return bool(log)
+
+    def _kept_components(self, components: str, min_weight: float) -> np.ndarray:
+        if components == "all":
+            if min_weight:
+                raise ParameterError("min_weight needs components='live'")
+            return np.arange(self.n_components)
+        if components != "live":
+            raise ParameterError(f"components must be 'live' or 'all', not {components!r}")
+        return self.song_components(min_weight)
+
+    def _song_summary(self, kind: str, keep: np.ndarray) -> SongSummary | None:
+        """The local-step summary computing ``kind`` (None for ``posterior``, which needs
+        no local step)."""
+        if kind == "posterior":
+            return None
+        if kind == "responsibility":
+            return mean_responsibility
+        if kind == "loglik":
+            return expected_loglik_shares
+        g = self._globals_
+        return FisherEncoder.from_posterior(
+            g.m, g.W, g.nu, g.weights, torch.as_tensor(keep, device=g.m.device),
+            second_order=kind == "fisher", dtype=self._dtype())
 
     def predict_proba(self, frames: np.ndarray) -> np.ndarray:
         """p(k | x) ∝ exp(E_q[log p(x|φ_k)] + E[log β_k]) per frame.
@@ -775,7 +890,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     def _ordered_batches(self, corpus: Any, batch_size: int | None,
                          desc: str) -> Iterator[Any]:
         """The corpus in order, ``batch_size`` songs at a time, with a progress bar."""
-        n = batch_size or self.batch_size
+        _check_batch_size(batch_size)
+        n = self.batch_size if batch_size is None else batch_size
         order = [np.arange(lo, min(lo + n, len(corpus))) for lo in range(0, len(corpus), n)]
         with progress_bar(len(order), desc, unit="batch", enabled=self.verbose) as bar:
             for batch in corpus.iter_batches(order, device=self._device(),
@@ -859,6 +975,14 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     @staticmethod
     def _as_corpus(X: Any) -> Any:
         return as_corpus(X)
+
+
+def _check_batch_size(batch_size: int | None) -> None:
+    """Refuse a batch size that is not a whole number >= 1 (None: the default)."""
+    if batch_size is not None and (isinstance(batch_size, bool)
+                                   or not isinstance(batch_size, int | np.integer)
+                                   or batch_size < 1):
+        raise ParameterError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
 
 
 def _hold_on_gpu(corpus: Any, device: torch.device, share: float = 0.5) -> Any:

@@ -18,6 +18,7 @@ iterations — the only points where the host looks at device values.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -332,6 +333,46 @@ class LocalParams:
 
 
 @dataclass
+class SongBucket:
+    """One length bucket of a packed batch after its local step: what a song summary reads.
+
+    Attributes
+    ----------
+    frames : Tensor, shape (b, n, d)
+        The bucket's (whitened) frames, zero-padded to its widest song.
+    mask : Tensor, shape (b, n)
+        1 for real frames, 0 for padding.
+    resp : Tensor, shape (b, n, K)
+        Frame responsibilities r_jnk = Σ_t ζ_jnt φ_jtk, zero on padding.
+    loglik : Tensor, shape (b, n, K)
+        E_q[log p(x_jn | φ_k)], zero on padding.
+    lengths : Tensor, shape (b,)
+        Real frames per song.
+    """
+
+    frames: Tensor
+    mask: Tensor
+    resp: Tensor
+    loglik: Tensor
+    lengths: Tensor
+
+
+SongSummary = Callable[[SongBucket], Tensor]
+"""A song-level output of the local step: ``SongBucket → Tensor (b, D)``, one row per song
+of the bucket, D fixed by the summary."""
+
+
+def mean_responsibility(bucket: SongBucket) -> Tensor:
+    """Frame-average of r_jnk per song, shape (b, K)."""
+    return bucket.resp.sum(1) / bucket.lengths[:, None].to(bucket.resp.dtype)
+
+
+def expected_loglik_shares(bucket: SongBucket) -> Tensor:
+    """ỹ_jk = Σ_n r_jnk E_q[log p(x_jn | φ_k)] per song, shape (b, K)."""
+    return (bucket.resp * bucket.loglik).sum(1)
+
+
+@dataclass
 class BatchResult:
     """What one pass of the local step over a packed batch yields.
 
@@ -344,10 +385,8 @@ class BatchResult:
         Σ over songs of the local ELBO.
     n_iter : Tensor, shape (B,)
         Local iterations per song, in batch order.
-    responsibility : Tensor or None, shape (B, K)
-        Frame-average of r_jnk = Σ_t ζ_jnt φ_jtk per song, in batch order.
-    loglik : Tensor or None, shape (B, K)
-        ỹ_jk = Σ_n r_jnk E_q[log p(x_jn | φ_k)] per song, in batch order.
+    songs : dict of str to Tensor (B, D)
+        Each requested song summary, one row per song in batch order.
     merge_gaps : Tensor or None, shape (P,), float64
         For each candidate pair (a, b), the loss of slot-assignment entropy if b were
         merged into a: ``Σ_jt [g(φ_jta + φ_jtb) − g(φ_jta) − g(φ_jtb)]``, g(x) = x log x.
@@ -358,8 +397,7 @@ class BatchResult:
     stats: Stats | None
     bound: Tensor
     n_iter: Tensor
-    responsibility: Tensor | None
-    loglik: Tensor | None
+    songs: dict[str, Tensor]
     merge_gaps: Tensor | None
     padded_frames: int
 
@@ -400,7 +438,7 @@ def merge_gaps(phi: Tensor, pairs: Tensor) -> Tensor:
 
 
 def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: float = 0.0,
-                statistics: bool = True, responsibility: bool = False, loglik: bool = False,
+                statistics: bool = True, summaries: Mapping[str, SongSummary] | None = None,
                 pairs: Tensor | None = None, max_padding: float = 0.1,
                 max_frames: int = 1 << 20) -> BatchResult:
     """Run the local step on every song of a packed batch.
@@ -414,8 +452,11 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
     lp : LocalParams
     eta : float
         Splash weight η_t: statistics use ``(1 − η) r + η/K`` (Eq. 21, uniform e).
-    statistics, responsibility, loglik : bool
-        Which outputs to compute.
+    statistics : bool
+        Compute the batch's sufficient statistics.
+    summaries : mapping of str to SongSummary, optional
+        Song-level outputs to compute from each bucket (e.g. :func:`mean_responsibility`),
+        returned under the same names in :attr:`BatchResult.songs`.
     pairs : Tensor, shape (P, 2), optional
         Candidate merge pairs whose entropy gaps to track.
     max_padding, max_frames : float, int
@@ -431,8 +472,8 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
     stats = Stats.zeros(K, d, device=dev) if statistics else None
     bound = torch.zeros((), dtype=torch.float64, device=dev)
     n_iter = torch.zeros(B, dtype=torch.int64, device=dev)
-    resp = torch.zeros(B, K, dtype=frames.dtype, device=dev) if responsibility else None
-    song_ll = torch.zeros(B, K, dtype=frames.dtype, device=dev) if loglik else None
+    summaries = dict(summaries or {})
+    outputs: dict[str, Tensor] = {}
     gaps = None if pairs is None else torch.zeros(len(pairs), dtype=torch.float64, device=dev)
     padded = 0
     for songs in plan_buckets(lengths, max_padding=max_padding, max_frames=max_frames):
@@ -452,11 +493,13 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
         entropy = song_entropy(zeta, mask, state.phi, state.a, state.b) if statistics else None
         r = torch.bmm(zeta, state.phi)
         del zeta
-        if song_ll is not None:
-            song_ll[idx] = (r * L).sum(1)
-        del L
-        if resp is not None:
-            resp[idx] = r.sum(1) / lens[:, None].to(r.dtype)
+        bucket = SongBucket(X, mask, r, L, lens)
+        for name, summary in summaries.items():
+            rows = summary(bucket)
+            if name not in outputs:
+                outputs[name] = torch.zeros(B, rows.shape[1], dtype=rows.dtype, device=dev)
+            outputs[name][idx] = rows
+        del L, bucket
         if gaps is not None:
             gaps += merge_gaps(state.phi, pairs)
         if stats is not None:
@@ -471,4 +514,4 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
             alpha = ex.expected_log_1m(state.a, state.b).double().sum()
             stats = stats.combine(1.0, Stats.from_counts(N, S1, S2, slot_counts(state.phi),
                                                          alpha, usage, entropy), 1.0)
-    return BatchResult(stats, bound, n_iter, resp, song_ll, gaps, padded)
+    return BatchResult(stats, bound, n_iter, outputs, gaps, padded)

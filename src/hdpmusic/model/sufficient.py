@@ -70,7 +70,12 @@ class Stats:
 
     @property
     def counts(self) -> Tensor:
-        """n_k = Σ_jt φ_jtk, shape (K,)."""
+        """n_k = Σ_jt φ_jtk, shape (K,).
+
+        With K = 1 there is no stick and n_1 is not kept (nothing depends on it): 0.
+        """
+        if self.su.numel() == 0:
+            return self.N.new_zeros(1)
         return torch.cat([self.su, self.sv[-1:]])
 
     @classmethod

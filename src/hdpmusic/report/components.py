@@ -240,7 +240,7 @@ def components_section(model: Any, model_name: str, corpus_path: str | os.PathLi
     out.mkdir(parents=True, exist_ok=True)
     corpus = Corpus.open(corpus_path)
     labels = task_labels(read_task(corpus_path))
-    R = model.transform(corpus, kind="responsibility", log=False)
+    R = model.transform(corpus, kind="responsibility", log=False, components="all")
     ranked = _ranked(R, labels, top_components, top_labels, method)
     components = [k for k, _, _ in ranked]
     attrs = corpus.attrs
