@@ -122,7 +122,10 @@ def test_tagging_with_a_tag_list(tmp_path, capsys):
     out = capsys.readouterr().out
     row = out.splitlines()[1].split()
     # one run: the mean alone, no "± nan"
-    assert row == ["vq", "tagging", "roc_auc_macro", "1", f"{result.score:.4f}", "0.5000"]
+    low, high = result.config["ci95"]          # one run: the summary's CI is the run's
+    assert low < result.score < high
+    assert row == ["vq", "tagging", "roc_auc_macro", "1", f"{result.score:.4f}",
+                   f"[{low:.4f},", f"{high:.4f}]", "0.5000"]
     assert "nan" not in out
 
 

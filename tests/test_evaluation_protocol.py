@@ -118,13 +118,17 @@ def test_summarise_and_format():
                for r, (s, c) in enumerate([(0.5, 0.1), (0.7, 0.2), (0.9, 0.3)])]
     results.append(RunResult("b", "t", 0, 0.25, "m"))
     summary = summarise(results)
+    # results without predictions (read from a version 1 file) have no CI
+    ci = summary[0].pop("ci_low"), summary[0].pop("ci_high")
+    assert np.isnan(ci).all()
     assert summary[0] == {"model": "a", "task": "t", "metric": "m", "runs": 3,
                           "mean": pytest.approx(0.7), "sd": pytest.approx(0.2),
                           "chance": pytest.approx(0.2)}
     assert summary[1]["runs"] == 1 and np.isnan(summary[1]["sd"])
     assert np.isnan(summary[1]["chance"])
     table = format_summary(summary).splitlines()
-    assert table[0].split() == ["model", "task", "metric", "runs", "mean", "±", "sd", "chance"]
+    assert table[0].split() == ["model", "task", "metric", "runs", "mean", "±", "sd", "95",
+                                "%", "CI", "chance"]
     assert table[1].split() == ["a", "t", "m", "3", "0.7000", "±", "0.2000", "0.2000"]
     assert table[2].split() == ["b", "t", "m", "1", "0.2500"]    # one run: no "± nan"
 
@@ -156,9 +160,11 @@ def test_split_warnings_name_unscorable_classes_and_tags():
     assert split_warnings(task) == []
     targets = task.targets.copy()
     targets[np.flatnonzero(task.split == "test")[:2]] = ["blues", "metal"]
-    (only_test,) = split_warnings(TaskData(task.ids, split=task.split, targets=targets))
+    only_test, small = split_warnings(TaskData(task.ids, split=task.split, targets=targets))
     assert "2 class(es) appear only in the test split" in only_test
     assert only_test.endswith("blues, metal")
+    assert small.startswith("2 class(es) with fewer than 5 test songs: blues, metal: "
+                            "scores are noisy")
     split = np.array(["train", "valid", "test"] * 4)
     Y = np.zeros((12, 4))
     Y[::2, 0] = 1                             # in every part: fine
@@ -167,9 +173,14 @@ def test_split_warnings_name_unscorable_classes_and_tags():
     Y[[2, 5], 3] = 1                          # test positives, none in train or valid
     tagged = TaskData([f"s{j}" for j in range(12)], split=split, annotations=sp.csr_matrix(Y),
                       tags=["rock", "organ", "drone", "choir"])
-    absent, unlearned = split_warnings(tagged)
+    absent, unlearned, small = split_warnings(tagged)
     assert absent.startswith("2 tag(s) lack a positive or a negative test song")
     assert absent.endswith("organ, drone")
     assert unlearned.endswith("train or valid: drone, choir")
-    assert split_warnings(tagged, tags=["rock"]) == []
+    assert small.startswith("only 4 test songs (fewer than 30) and 3 tag(s) with fewer "
+                            "than 5 test songs: rock, drone, choir")
+    assert split_warnings(tagged, tags=["rock"]) == [
+        "only 4 test songs (fewer than 30) and 1 tag(s) with fewer than 5 test songs: "
+        "rock: scores are noisy (see their 95 % CI); evaluate with --cv K "
+        "(cross-validation over all labelled songs)"]
     assert split_warnings(tagged, kind="recommendation") == []

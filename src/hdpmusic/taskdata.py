@@ -9,7 +9,10 @@ annotations of one evaluation task, in the study's layout (REFERENCE_NOTES §2.1
   play-count matrix whose columns ``itemlist`` are corpus ids (Echonest);
 * ``split`` (J,) utf-8 strings in {``train``, ``valid``, ``test``, ...} — the predefined
   split of the classification tasks (absent from the study's files, which kept it in a
-  separate split file; the dataset loaders write it here).
+  separate split file; the dataset loaders write it here);
+* ``groups`` (J,) utf-8 strings, optional — the group of each song (artist, album,
+  track; ``""``: none): songs of one group are resampled together by the evaluation's
+  bootstrap and kept in one fold by its cross-validation (absent: each song alone).
 
 Only ``ids`` and these groups are read; the frames are never touched. Study files with
 integer ``ids`` (MTAT ``clip_id`` int32) read as decimal strings.
@@ -35,6 +38,7 @@ __all__ = ["TASK_KINDS", "TaskData", "read_task", "songs_in_splits", "write_task
 
 TASK_KINDS = ("genre", "tagging", "recommendation")
 _CSR_FIELDS = ("indptr", "indices", "data")
+_PER_SONG = ("split", "targets", "groups")
 
 
 @dataclass
@@ -59,6 +63,8 @@ class TaskData:
     userlist : list of str, length n_users, or None
     itemlist : list of str, length n_items, or None
         Corpus ids of the columns of ``interaction``.
+    groups : np.ndarray of str, shape (J,), or None
+        Group of each song (``""``: none); see the module docstring.
     name : str
         Label of the task in results (``read_task`` uses the file's stem).
     """
@@ -71,6 +77,7 @@ class TaskData:
     interaction: sp.csr_matrix | None = None
     userlist: list[str] | None = None
     itemlist: list[str] | None = None
+    groups: np.ndarray | None = None
     name: str = "task"
 
     def __post_init__(self) -> None:
@@ -78,7 +85,7 @@ class TaskData:
         n = len(self.ids)
         if len(set(self.ids)) != n:
             raise DataError(f"task {self.name!r}: song ids are not unique")
-        for label in ("split", "targets"):
+        for label in _PER_SONG:
             value = getattr(self, label)
             if value is not None:
                 value = np.asarray([str(v) for v in value], dtype=object)
@@ -232,7 +239,7 @@ def read_task(path: str | os.PathLike) -> TaskData:
             raise FormatError(f"{path} has no 'ids' dataset; is it a corpus file?")
         ids = _strings(f["ids"][()])
         fields: dict[str, Any] = {"ids": ids, "name": path.stem}
-        for label in ("split", "targets"):
+        for label in _PER_SONG:
             if label in f:
                 fields[label] = _strings(f[label][()])
         if "annotations" in f:
@@ -300,13 +307,13 @@ def write_task(path: str | os.PathLike, task: TaskData) -> None:
                 raise DataError(f"{path}: its ids differ from the task's ids")
         else:
             _write_strings(f, "ids", task.ids)
-        for label in ("split", "targets", "annotations", "interaction"):
+        for label in (*_PER_SONG, "annotations", "interaction"):
             value = getattr(task, label)
             if value is None:
                 continue
             if label in f:
                 del f[label]
-            if label in ("split", "targets"):
+            if label in _PER_SONG:
                 _write_strings(f, label, value)
             elif label == "annotations":
                 _write_strings(_write_csr(f, label, value), "tags", task.tags)

@@ -13,11 +13,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate", help="score representations on a downstream task",
         description="Score representation files on the task stored in a corpus file "
                     "(genre: macro F1, tagging: macro ROC-AUC, recommendation: nDCG@500); "
-                    "writes results.json and results.csv and prints mean ± SD per model.")
+                    "writes results.json, results.csv and predictions.npz and prints mean "
+                    "± SD and a 95 %% bootstrap CI per model (over the test songs, whole "
+                    "groups where the task file has them), and with several models their "
+                    "paired differences.")
     parser.add_argument("task", help="corpus file (.h5) holding the task annotations")
     parser.add_argument("reps", nargs="+", help="representation files (.h5 or .npz)")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--runs", type=int, default=5, help="runs per model (default 5)")
+    parser.add_argument("--out", required=True, help="output directory (refused when it "
+                        "holds files, unless --overwrite)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results in an existing --out")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="runs per model (default 5; 1 with --cv, whose repeats "
+                             "already redraw the folds)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--task", dest="task_kind",
                         choices=("genre", "tagging", "recommendation"),
@@ -38,6 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "as the study)")
     parser.add_argument("--tags", default=None,
                         help="tagging: file with the tags to score, one per line")
+    parser.add_argument("--cv", type=int, default=None, metavar="K",
+                        help="genre and tagging: repeated stratified group K-fold over all "
+                             "labelled songs instead of the task's fixed split (for "
+                             "collections without a published split; C chosen by an inner "
+                             "group CV); recommendation is unaffected")
+    parser.add_argument("--cv-repeats", type=int, default=3,
+                        help="repeats of the K-fold per run with --cv (default 3)")
+    parser.add_argument("--resamples", type=int, default=1000,
+                        help="bootstrap resamples of the CIs (default 1000)")
     parser.set_defaults(func=run_evaluate)
 
 
@@ -70,10 +87,23 @@ def _read_tags(path: str) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
+def check_out(out: str, overwrite: bool) -> None:
+    """Refuse an existing results folder that holds files, unless ``overwrite``."""
+    from hdpmusic.errors import HdpmusicError
+
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
+        raise HdpmusicError(f"{out} exists and is not empty; pass --overwrite to replace "
+                            "its results")
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     from hdpmusic.evaluation.protocol import (
         evaluate,
+        format_paired,
         format_summary,
+        model_distributions,
+        paired_differences,
         split_warnings,
         summarise,
         write_results,
@@ -81,22 +111,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from hdpmusic.representations import Representations
     from hdpmusic.taskdata import read_task
 
-    task = read_task(args.task)
     labels = model_labels(args.reps, args.names)
+    check_out(args.out, args.overwrite)
+    task = read_task(args.task)
     reps = [Representations.load(p) for p in args.reps]
     tags = None if args.tags is None else _read_tags(args.tags)
-    for message in split_warnings(task, args.task_kind, tags):
+    for message in split_warnings(task, args.task_kind, tags, cv=args.cv):
         logging.getLogger(__name__).warning("warning: %s: %s", args.task, message)
     kinds = [args.task_kind] if args.task_kind is not None else list(task.kinds) or [None]
+    runs = args.runs if args.runs is not None else (1 if args.cv else 5)
     results = []
     for r, label in zip(reps, labels, strict=True):
         for kind in kinds:
-            results += evaluate(task, r, task_kind=kind, runs=args.runs, seed=args.seed,
+            results += evaluate(task, r, task_kind=kind, runs=runs, seed=args.seed,
                                 device=args.device, progress=not args.quiet, log=args.log,
                                 model=label, n_iter=args.n_iter,
                                 keep_consumed=args.keep_consumed, tags=tags,
-                                n_splits=args.n_splits)
-    json_path, csv_path = write_results(results, args.out)
-    print(format_summary(summarise(results)))
+                                n_splits=args.n_splits, cv=args.cv,
+                                cv_repeats=args.cv_repeats, n_resamples=args.resamples)
+    distributions = model_distributions(results, n_resamples=args.resamples)
+    json_path, csv_path = write_results(results, args.out, n_resamples=args.resamples,
+                                        distributions=distributions)
+    print(format_summary(summarise(results, distributions=distributions)))
+    paired = paired_differences(results, distributions=distributions)
+    if paired:
+        print()
+        print(format_paired(paired))
     print(f"results: {json_path}, {csv_path}")
     return 0

@@ -12,9 +12,10 @@ Two ways to describe the collection:
   per song → a genre task) and/or ``tags`` (``;``-separated → a tagging task), and
   optionally ``split`` (``train``/``valid``/``test``; other names keep a song out of
   the evaluation), ``group`` (artist, album, ...: songs of one group never straddle
-  splits) and ``id`` (default: ``path`` as written). An interaction file (``user,item,
-  count`` lines, items being song ids; an optional header line) adds a recommendation
-  task.
+  splits; stored as the task's ``groups``, which the evaluation's bootstrap and
+  cross-validation keep whole) and ``id`` (default: ``path`` as written). An
+  interaction file (``user,item, count`` lines, items being song ids; an optional
+  header line) adds a recommendation task.
 
 Without a split (a folder, or a table without a ``split`` column) a seeded split
 stratified by label is drawn, keeping each group in one part
@@ -278,6 +279,8 @@ def build_task(tracks: Sequence[OwnTrack], kept: Sequence[str], splits: Sequence
     songs = [by_id[i][0] for i in kept]
     fields: dict[str, Any] = {"ids": list(kept), "split": [by_id[i][1] for i in kept],
                               "name": name}
+    if any(t.group is not None for t in songs):
+        fields["groups"] = [t.group or "" for t in songs]
     if songs[0].label is not None:
         fields["targets"] = [t.label for t in songs]
     if songs[0].tags is not None:

@@ -7,8 +7,23 @@ with seeds derived from one seed: the classification tasks reseed their randomiz
 search, the recommendation task redraws its user split (the kNN graph does not depend
 on the seed and is built once).
 
-Results files (``write_results``): ``results.json`` and ``results.csv`` with one row per
-run — ``model, task, run, score, metric, config`` (config JSON-encoded in the CSV).
+With ``cv=K`` (genre and tagging) the fixed split is not used: every run scores all
+labelled songs by repeated stratified group K-fold
+(:func:`~hdpmusic.evaluation.classification.cross_validate_genre`,
+:func:`~hdpmusic.evaluation.tagging.cross_validate_tagging`); the recommendation
+protocol, whose user splits are random already, is unchanged.
+
+Every run keeps its test predictions (:class:`~hdpmusic.evaluation.predictions.Predictions`,
+resampling units: the task's ``groups``, else the songs; the users for recommendation)
+and records a percentile bootstrap CI of its score in its config (``ci95``);
+:mod:`hdpmusic.evaluation.summary` pools the runs of each model into the CI of its mean
+and the paired differences between models.
+
+Results files (``write_results``, format version 2): ``results.json`` (the runs, the
+summary with CIs and the paired differences), ``results.csv`` with one row per run —
+``model, task, run, score, metric, config`` (config JSON-encoded) — and
+``predictions.npz`` (the runs' predictions, keyed by the ``predictions`` entry of each
+run in ``results.json``). Version 1 files (no predictions) are still read.
 """
 
 from __future__ import annotations
@@ -17,7 +32,7 @@ import csv
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +40,26 @@ import numpy as np
 
 from hdpmusic.atomic import atomic_path
 from hdpmusic.errors import DataError, FormatError, ParameterError
+from hdpmusic.evaluation.predictions import (
+    Predictions,
+    bootstrap_records,
+    load_predictions,
+    save_predictions,
+)
+from hdpmusic.evaluation.summary import (
+    format_paired,
+    format_summary,
+    model_distributions,
+    paired_differences,
+    summarise,
+)
+from hdpmusic.evaluation.uncertainty import CONFIDENCE, N_RESAMPLES, percentile_interval
 from hdpmusic.representations import Representations
 from hdpmusic.taskdata import TASK_KINDS, TaskData
 
-__all__ = ["COLUMNS", "LOG_FLOOR", "METRICS", "RunResult", "evaluate", "format_summary",
+__all__ = ["COLUMNS", "LOG_FLOOR", "METRICS", "MIN_CLASS_TEST", "MIN_TEST", "PREDICTIONS",
+           "RunResult", "evaluate", "format_paired", "format_summary", "model_distributions",
+           "paired_differences",
            "read_results", "run_seeds", "split_warnings", "summarise", "write_results"]
 
 METRICS = {"genre": "f1_macro", "tagging": "roc_auc_macro", "recommendation": "ndcg@500"}
@@ -36,7 +67,13 @@ LOG_FLOOR = 2.2e-15
 """Floor of the optional log transform, ``log(max(x, 2.2e-15))`` (the study's value)."""
 COLUMNS = ("model", "task", "run", "score", "metric", "config")
 RESULTS_FORMAT = "hdpmusic-results"
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
+PREDICTIONS = "predictions.npz"
+"""File of the runs' predictions beside ``results.json``."""
+MIN_TEST = 30
+"""Fewer test songs than this draw a warning (:func:`split_warnings`)."""
+MIN_CLASS_TEST = 5
+"""Fewer test songs of a class (positives of a tag) than this draw a warning."""
 
 
 @dataclass
@@ -53,7 +90,11 @@ class RunResult:
     metric : str
         ``f1_macro``, ``roc_auc_macro`` or ``ndcg@500``.
     config : dict
-        The run's seed and the choices made on validation data (C, k, ...).
+        The run's seed, the choices made on validation data (C, k, ...), the other
+        metrics (accuracy and confusion matrix, PR-AUC) and ``ci95``: the run's
+        bootstrap CI ``[low, high]``.
+    predictions : Predictions or None
+        The run's test predictions (not compared; None for version 1 results).
     """
 
     model: str
@@ -62,6 +103,7 @@ class RunResult:
     score: float
     metric: str
     config: dict[str, Any] = field(default_factory=dict)
+    predictions: Predictions | None = field(default=None, compare=False, repr=False)
 
 
 def run_seeds(seed: int, runs: int) -> list[int]:
@@ -84,12 +126,15 @@ def _features(reps: Representations, ids: Sequence[str], log: bool) -> np.ndarra
     return X
 
 
-def _labelled_rows(task: TaskData) -> np.ndarray:
-    """Songs in the train, valid or test part of the task's split → int (n,)."""
+def _labelled_rows(task: TaskData, cv: int | None = None) -> np.ndarray:
+    """Songs in the train, valid or test part of the task's split → int (n,); with
+    ``cv``, every song when the task has no split."""
+    if task.split is None and cv is not None:
+        return np.arange(len(task.ids))
     if task.split is None:
         raise DataError(f"task {task.name!r} has no 'split' dataset; the genre and tagging "
                         "protocols need a train/valid/test split (written by the dataset "
-                        "loader)")
+                        "loader) or cross-validation (--cv K)")
     return np.flatnonzero(np.isin(task.split.astype(str), ["train", "valid", "test"]))
 
 
@@ -105,13 +150,16 @@ def _tag_columns(task: TaskData, tags: Sequence[str] | None) -> np.ndarray:
 
 
 def split_warnings(task: TaskData, kind: str | None = None,
-                   tags: Sequence[str] | None = None) -> list[str]:
+                   tags: Sequence[str] | None = None, cv: int | None = None) -> list[str]:
     """What the task's split leaves that cannot be scored fairly, as sentences to warn.
 
     Genre: classes with test songs but none in train or valid (their F1 is 0 by
     construction). Tagging: tags with test positives but none in train or valid (nothing
     to learn from), and tags without both a positive and a negative test song (left out
-    of the macro ROC-AUC). Recommendation has no such split: nothing to say.
+    of the macro ROC-AUC). Both: a test split too small to tell models apart — fewer
+    than :data:`MIN_TEST` (30) songs, or a class (a tag's positives) with fewer than
+    :data:`MIN_CLASS_TEST` (5) test songs — naming the fix, cross-validation
+    (``--cv``). Recommendation has no such split: nothing to say.
 
     Parameters
     ----------
@@ -120,16 +168,24 @@ def split_warnings(task: TaskData, kind: str | None = None,
         Default: every kind of annotations the task holds.
     tags : sequence of str, optional
         Tagging: the tags scored (default: all).
+    cv : int, optional
+        Cross-validation: every labelled song is a test song once, so only the sizes
+        over all labelled songs are checked.
 
     Returns
     -------
     list of str
-        Empty when all is well (or the task has no split).
+        Empty when all is well (or the task has no split and ``cv`` is None).
     """
-    if task.split is None:
+    if task.split is None and cv is None:
         return []
-    split = task.split.astype(str)
-    test, fit = split == "test", np.isin(split, ["train", "valid"])
+    labelled = np.zeros(len(task.ids), dtype=bool)
+    labelled[_labelled_rows(task, cv)] = True
+    if cv is None:
+        split = task.split.astype(str)
+        test, fit = split == "test", np.isin(split, ["train", "valid"])
+    else:
+        test, fit = labelled, labelled
     messages = []
     kinds = task.kinds if kind is None else (kind,)
     if "genre" in kinds and task.targets is not None:
@@ -137,6 +193,10 @@ def split_warnings(task: TaskData, kind: str | None = None,
         if only_test:
             messages.append(f"{len(only_test)} class(es) appear only in the test split, so "
                             f"their F1 is 0 whatever the features: {_some(only_test)}")
+        classes = np.unique(task.targets[labelled])
+        in_test = np.array([np.sum(task.targets[test] == c) for c in classes])
+        messages += _small_test(int(test.sum()), classes[in_test < MIN_CLASS_TEST],
+                                "class(es)", cv)
     if "tagging" in kinds and task.annotations is not None:
         columns = _tag_columns(task, tags)
         names = np.asarray(task.tags, dtype=object)[columns]
@@ -148,11 +208,29 @@ def split_warnings(task: TaskData, kind: str | None = None,
             messages.append(f"{unscored.sum()} tag(s) lack a positive or a negative test "
                             "song and are left out of the macro ROC-AUC: "
                             f"{_some(names[unscored])}")
-        unlearned = (in_fit == 0) & (in_test > 0)
+        unlearned = (in_fit == 0) & (in_test > 0) & (cv is None)
         if unlearned.any():
             messages.append(f"{unlearned.sum()} tag(s) have test positives but none in "
                             f"train or valid: {_some(names[unlearned])}")
+        rare = names[(in_test > 0) & (in_test < MIN_CLASS_TEST)]
+        messages += _small_test(int(test.sum()), rare, "tag(s)", cv)
     return messages
+
+
+def _small_test(n_test: int, rare: Sequence[str], what: str, cv: int | None) -> list[str]:
+    """The warning of a test set too small to tell models apart (empty when it is not)."""
+    problems = []
+    if n_test < MIN_TEST:
+        problems.append(f"only {n_test} {'labelled' if cv else 'test'} songs "
+                        f"(fewer than {MIN_TEST})")
+    if len(rare):
+        problems.append(f"{len(rare)} {what} with fewer than {MIN_CLASS_TEST} "
+                        f"{'songs' if cv else 'test songs'}: {_some(rare)}")
+    if not problems:
+        return []
+    fix = ("collect more songs" if cv else
+           "evaluate with --cv K (cross-validation over all labelled songs)")
+    return [f"{' and '.join(problems)}: scores are noisy (see their 95 % CI); {fix}"]
 
 
 def _some(names: Sequence[str]) -> str:
@@ -161,47 +239,64 @@ def _some(names: Sequence[str]) -> str:
     return name_some(names)
 
 
+Protocol = Callable[[int], tuple[float, dict[str, Any], Predictions]]
+"""``seed → (score, config, predictions)`` of one prepared task."""
+
+
 def _protocol(task: TaskData, kind: str, reps: Representations, *, log: bool,
               device: str, n_iter: int | None, keep_consumed: bool,
-              tags: Sequence[str] | None, n_splits: int,
-              ) -> Callable[[int], tuple[float, dict[str, Any]]]:
-    """Prepare the data of one task once; return ``seed → (score, config)``."""
+              tags: Sequence[str] | None, n_splits: int, cv: int | None,
+              cv_repeats: int) -> Protocol:
+    """Prepare the data of one task once; return ``seed → (score, config, predictions)``."""
+    if kind == "recommendation":
+        from hdpmusic.evaluation.recommendation import (
+            DEFAULT_KS,
+            evaluate_recommendation,
+            knn_graph,
+        )
+
+        X = _features(reps, task.itemlist, log)
+        graph = knn_graph(X, max(DEFAULT_KS), device=device)
+        return lambda seed: evaluate_recommendation(
+            task.interaction, graph, seed=seed, keep_consumed=keep_consumed,
+            n_splits=n_splits, device=device, predictions=True)
+    from hdpmusic.evaluation.folds import song_groups
+
+    rows = _labelled_rows(task, cv)
+    X = _features(reps, [task.ids[r] for r in rows], log)
+    groups = song_groups([task.ids[r] for r in rows],
+                         None if task.groups is None else task.groups[rows])
+    folds = {"n_splits": cv, "repeats": cv_repeats}
     if kind == "genre":
-        from hdpmusic.evaluation.classification import evaluate_genre
+        from hdpmusic.evaluation import classification
 
-        rows = _labelled_rows(task)
-        X = _features(reps, [task.ids[r] for r in rows], log)
-        y, split = task.targets[rows], task.split[rows]
+        y = task.targets[rows]
         draws = 64 if n_iter is None else n_iter
-        return lambda seed: evaluate_genre(X, y, split, n_iter=draws, seed=seed)
-    if kind == "tagging":
-        from hdpmusic.evaluation.tagging import evaluate_tagging
-
-        rows = _labelled_rows(task)
-        X = _features(reps, [task.ids[r] for r in rows], log)
-        Y = task.annotations[rows][:, _tag_columns(task, tags)].toarray() != 0
+        if cv is not None:
+            return lambda seed: classification.cross_validate_genre(
+                X, y, groups, n_iter=draws, seed=seed, **folds)
         split = task.split[rows]
-        draws = 32 if n_iter is None else n_iter
-        return lambda seed: evaluate_tagging(X, Y, split, n_iter=draws, seed=seed,
-                                             device=device)
-    from hdpmusic.evaluation.recommendation import (
-        DEFAULT_KS,
-        evaluate_recommendation,
-        knn_graph,
-    )
+        return lambda seed: classification.evaluate_genre(
+            X, y, split, n_iter=draws, seed=seed, groups=groups, predictions=True)
+    from hdpmusic.evaluation import tagging
 
-    X = _features(reps, task.itemlist, log)
-    graph = knn_graph(X, max(DEFAULT_KS), device=device)
-    return lambda seed: evaluate_recommendation(
-        task.interaction, graph, seed=seed, keep_consumed=keep_consumed, n_splits=n_splits,
-        device=device)
+    Y = task.annotations[rows][:, _tag_columns(task, tags)].toarray() != 0
+    draws = 32 if n_iter is None else n_iter
+    if cv is not None:
+        return lambda seed: tagging.cross_validate_tagging(
+            X, Y, groups, n_iter=draws, seed=seed, device=device, **folds)
+    split = task.split[rows]
+    return lambda seed: tagging.evaluate_tagging(X, Y, split, n_iter=draws, seed=seed,
+                                                 device=device, groups=groups,
+                                                 predictions=True)
 
 
 def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = None,
              runs: int = 5, seed: int = 0, device: str = "auto", progress: bool = True,
              log: bool = False, model: str | None = None, n_iter: int | None = None,
              keep_consumed: bool = False, tags: Sequence[str] | None = None,
-             n_splits: int = 5, task_label: str | None = None) -> list[RunResult]:
+             n_splits: int = 5, task_label: str | None = None, cv: int | None = None,
+             cv_repeats: int = 3, n_resamples: int = N_RESAMPLES) -> list[RunResult]:
     """Score one model's representations on one task, ``runs`` times.
 
     Parameters
@@ -235,11 +330,20 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
     task_label : str, optional
         Label of the task in the results (default: the task kind, ``genre``,
         ``tagging`` or ``recommendation``).
+    cv : int, optional
+        Genre and tagging: K of a repeated stratified group K-fold over all labelled
+        songs instead of the fixed split (default: the fixed split). Each run makes
+        ``cv_repeats`` repeats seeded from its seed.
+    cv_repeats : int
+        Repeats per run with ``cv`` (default 3).
+    n_resamples : int
+        Bootstrap resamples of each run's CI (``config["ci95"]``; default 1000, seed 0,
+        as :func:`summarise`: one run's CI is its summary's).
 
     Returns
     -------
     list of RunResult
-        One per run.
+        One per run, with its predictions.
     """
     from tqdm.auto import tqdm
 
@@ -250,72 +354,77 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
         raise DataError(f"task {task.name!r} has no {kind} annotations")
     if runs < 1:
         raise ParameterError(f"runs must be >= 1; got {runs}")
+    if cv is not None and (cv < 2 or cv_repeats < 1):
+        raise ParameterError(f"--cv needs K >= 2 and --cv-repeats >= 1; got {cv}, "
+                             f"{cv_repeats}")
     label = model if model is not None else str(reps.attrs.get("model", "unknown"))
     task_label = kind if task_label is None else task_label
+    fold_cv = None if kind == "recommendation" else cv
     score_run = _protocol(task, kind, reps, log=log, device=device, n_iter=n_iter,
-                          keep_consumed=keep_consumed, tags=tags, n_splits=n_splits)
+                          keep_consumed=keep_consumed, tags=tags, n_splits=n_splits,
+                          cv=fold_cv, cv_repeats=cv_repeats)
     results = []
     seeds = run_seeds(seed, runs)
     for run, run_seed in enumerate(tqdm(seeds, desc=f"{label} / {task_label}",
                                         disable=not progress)):
-        score, config = score_run(run_seed)
-        config = {"seed": run_seed, "task_kind": kind, "log": log, **config}
-        results.append(RunResult(label, task_label, run, score, METRICS[kind], config))
+        score, config, kept = score_run(run_seed)
+        (samples,) = bootstrap_records([(kept, METRICS[kind])], n_resamples=n_resamples)
+        config = {"seed": run_seed, "task_kind": kind, "log": log, **config,
+                  "ci95": list(percentile_interval(samples, CONFIDENCE)),
+                  "resampled": _unit(kind, task, fold_cv)}
+        results.append(RunResult(label, task_label, run, score, METRICS[kind], config, kept))
     return results
 
 
-def summarise(results: Sequence[RunResult]) -> list[dict[str, Any]]:
-    """Mean ± SD of the scores per (model, task), in order of first appearance.
-
-    Returns
-    -------
-    list of dict
-        ``model``, ``task``, ``metric``, ``runs``, ``mean``, ``sd`` (sample SD,
-        ddof = 1; NaN for a single run), ``chance`` (mean of the runs' chance levels;
-        NaN where the results record none).
-    """
-    groups: dict[tuple[str, str, str], list[RunResult]] = {}
-    for r in results:
-        groups.setdefault((r.model, r.task, r.metric), []).append(r)
-    rows = []
-    for (model, task, metric), group in groups.items():
-        scores = [r.score for r in group]
-        chance = [float(r.config["chance"]) for r in group if "chance" in r.config]
-        rows.append({"model": model, "task": task, "metric": metric, "runs": len(scores),
-                     "mean": float(np.mean(scores)),
-                     "sd": float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan"),
-                     "chance": float(np.mean(chance)) if chance else float("nan")})
-    return rows
+def _unit(kind: str, task: TaskData, cv: int | None) -> str:
+    """What the bootstrap of a run resamples, in words."""
+    if kind == "recommendation":
+        return "test users"
+    songs = "songs" if cv is not None else "test songs"
+    return f"{songs} by group" if task.groups is not None else songs
 
 
-def format_summary(summary: Sequence[dict[str, Any]]) -> str:
-    """A plain-text table of :func:`summarise`'s rows (the mean alone for one run)."""
-    header = ("model", "task", "metric", "runs", "mean ± sd", "chance")
-    rows = [(s["model"], s["task"], s["metric"], str(s["runs"]),
-             f"{s['mean']:.4f}" + ("" if np.isnan(s["sd"]) else f" ± {s['sd']:.4f}"),
-             "" if np.isnan(s.get("chance", np.nan)) else f"{s['chance']:.4f}")
-            for s in summary]
-    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
-                     .rstrip() for row in [header, *rows])
-
-
-def write_results(results: Sequence[RunResult], out_dir: str | os.PathLike,
+def write_results(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
+                  n_resamples: int = N_RESAMPLES, seed: int = 0,
+                  distributions: dict[tuple[str, str], dict[str, np.ndarray]] | None = None,
                   ) -> tuple[Path, Path]:
-    """Write ``results.json`` and ``results.csv`` into ``out_dir``, each atomically.
+    """Write ``results.json``, ``results.csv`` and, when runs kept predictions,
+    ``predictions.npz`` into ``out_dir``, each atomically.
+
+    ``results.json`` also holds ``summary`` (:func:`summarise`) and ``paired``
+    (:func:`paired_differences`), computed here with ``n_resamples`` and ``seed``
+    unless their ``distributions`` (:func:`model_distributions` of ``results`` with the
+    same settings) are given.
 
     Returns
     -------
     json_path, csv_path : pathlib.Path
     """
     out_dir = Path(out_dir)
-    records = [asdict(r) for r in results]
+    records = [{name: getattr(r, name) for name in COLUMNS} for r in results]
+    kept = {f"r{i}": r.predictions for i, r in enumerate(results)
+            if r.predictions is not None}
+    for i, record in enumerate(records):
+        if f"r{i}" in kept:
+            record["predictions"] = f"r{i}"
+    if distributions is None:
+        distributions = model_distributions(results, n_resamples=n_resamples, seed=seed)
+    content: dict[str, Any] = {"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION,
+                               "results": records}
+    if kept:
+        content.update({
+            "predictions": PREDICTIONS,
+            "bootstrap": {"resamples": n_resamples, "seed": seed, "confidence": CONFIDENCE},
+            "summary": summarise(results, distributions=distributions),
+            "paired": paired_differences(results, distributions=distributions)})
+        save_predictions(kept, out_dir / PREDICTIONS)
+    elif (out_dir / PREDICTIONS).exists():
+        (out_dir / PREDICTIONS).unlink()
     json_path, csv_path = out_dir / "results.json", out_dir / "results.csv"
     with atomic_path(json_path) as tmp:
-        tmp.write_text(json.dumps({"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION,
-                                   "results": records}, indent=2) + "\n")
+        tmp.write_text(json.dumps(content, indent=2) + "\n")
     with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for record in records:
             writer.writerow({**record, "score": repr(record["score"]),
@@ -324,7 +433,8 @@ def write_results(results: Sequence[RunResult], out_dir: str | os.PathLike,
 
 
 def read_results(path: str | os.PathLike) -> list[RunResult]:
-    """Read a ``results.json`` written by :func:`write_results` (or its directory)."""
+    """Read a ``results.json`` written by :func:`write_results` (or its directory), with
+    the runs' predictions when it has them (format version 2)."""
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
@@ -337,4 +447,13 @@ def read_results(path: str | os.PathLike) -> list[RunResult]:
     if int(content.get("format_version", 0)) > RESULTS_VERSION:
         raise FormatError(f"{path} has results format version {content['format_version']}; "
                           f"this hdpmusic reads <= {RESULTS_VERSION}: upgrade hdpmusic")
-    return [RunResult(**record) for record in content["results"]]
+    records = [dict(record) for record in content["results"]]
+    keys = [record.pop("predictions", None) for record in records]
+    kept = load_predictions(path.parent / content["predictions"]) \
+        if content.get("predictions") and any(keys) else {}
+    missing = [k for k in keys if k is not None and k not in kept]
+    if missing:
+        raise FormatError(f"{path}: predictions {', '.join(missing[:3])} are not in "
+                          f"{content['predictions']}")
+    return [RunResult(**record, predictions=None if key is None else kept[key])
+            for record, key in zip(records, keys, strict=True)]

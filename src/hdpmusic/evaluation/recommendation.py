@@ -373,7 +373,8 @@ def user_ndcg(graph: KnnGraph, users: UserSplit, k: int, *, top_n: int = TOP_N,
 def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: int = 0,
                             ks: Sequence[int] = DEFAULT_KS, top_n: int = TOP_N,
                             keep_consumed: bool = False, n_splits: int = 5,
-                            device: str = "cpu") -> tuple[float, dict[str, Any]]:
+                            device: str = "cpu", predictions: bool = False,
+                            ) -> tuple[Any, ...]:
     """Mean test-user nDCG@top_n with k chosen on validation users.
 
     Parameters
@@ -395,6 +396,10 @@ def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: 
         Independent user splits averaged into the score (5 per run, as the study).
     device : str
         Torch device.
+    predictions : bool
+        Also return each test user's nDCG as
+        :class:`~hdpmusic.evaluation.predictions.Predictions` (unit: the user's row of
+        ``interaction``; block: the split).
 
     Returns
     -------
@@ -405,13 +410,17 @@ def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: 
         ``split_scores``, ``n_splits``, ``keep_consumed``, ``top_n``, ``n_valid_users``,
         ``n_test_users``, ``chance`` (mean test-user nDCG of a random ranking, see
         :func:`chance_ndcg`).
+    predictions : Predictions
+        Only with ``predictions=True``.
     """
+    from hdpmusic.evaluation.predictions import Predictions, concatenate
+
     if interaction.shape[1] != graph.n_items:
         raise DataError(f"interaction has {interaction.shape[1]} items but the kNN graph "
                         f"{graph.n_items}")
     candidates = sorted({min(int(k), graph.k) for k in ks})
-    chosen, valid_scores, split_scores, chance = [], [], [], []
-    for split_seed in np.random.SeedSequence(seed).spawn(n_splits):
+    chosen, valid_scores, split_scores, chance, users = [], [], [], [], []
+    for block, split_seed in enumerate(np.random.SeedSequence(seed).spawn(n_splits)):
         valid, test = split_users(interaction, split_seed)
         chance.append(float(np.mean(chance_ndcg(test, top_n=top_n,
                                                 keep_consumed=keep_consumed))))
@@ -420,9 +429,13 @@ def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: 
         best = max(candidates, key=lambda k: by_k[k])
         chosen.append(best)
         valid_scores.append(by_k)
-        split_scores.append(float(np.mean(user_ndcg(graph, test, best, **options))))
+        ndcg = user_ndcg(graph, test, best, **options)
+        split_scores.append(float(np.mean(ndcg)))
+        users.append(Predictions(test.users, np.full(len(test), block), ndcg))
     config = {"k": chosen, "valid_ndcg": valid_scores, "split_scores": split_scores,
               "n_splits": n_splits, "keep_consumed": keep_consumed, "top_n": top_n,
               "n_valid_users": len(valid), "n_test_users": len(test),
               "chance": float(np.mean(chance))}
-    return float(np.mean(split_scores)), config
+    if not predictions:
+        return float(np.mean(split_scores)), config
+    return float(np.mean(split_scores)), config, concatenate(users)

@@ -10,8 +10,9 @@ interchangeable solvers:
 
 The regularisation C is searched over ``loguniform(1e-4, 1e4)`` draws on the predefined
 validation songs, the model refit on train + validation, and scored by macro ROC-AUC over
-the tags with at least one positive and one negative test song. A tag without both
-classes among the fitting songs gets a constant score.
+the tags with at least one positive and one negative test song (macro PR-AUC, the
+average precision, beside it). A tag without both classes among the fitting songs gets
+a constant score. Collections without a fixed split: :func:`cross_validate_tagging`.
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ from typing import Any
 import numpy as np
 from scipy.stats import loguniform
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from hdpmusic.errors import DataError, ParameterError
 from hdpmusic.evaluation import resolve_device
 from hdpmusic.evaluation.classification import C_RANGE, split_indices, split_sizes
 
-__all__ = ["BACKENDS", "CHANCE_AUC", "evaluate_tagging", "fit_logistic_sklearn",
-           "fit_logistic_torch", "macro_auc"]
+__all__ = ["BACKENDS", "CHANCE_AUC", "cross_validate_tagging", "evaluate_tagging",
+           "fit_logistic_sklearn", "fit_logistic_torch", "macro_ap", "macro_auc"]
 
 BACKENDS = ("torch", "sklearn")
 #: fits with fewer entries (songs × dims × tags) than this run on one thread: thread
@@ -70,6 +71,26 @@ def macro_auc(Y: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray]:
     if not scored.any():
         raise DataError("no tag has both positive and negative songs to score")
     return float(roc_auc_score(Y[:, scored], scores[:, scored], average="macro")), scored
+
+
+def macro_ap(Y: np.ndarray, scores: np.ndarray) -> float:
+    """Macro average precision (PR-AUC) over the tags with both a positive and a negative
+    song (those :func:`macro_auc` scores).
+
+    Parameters
+    ----------
+    Y : np.ndarray of bool, shape (n, n_tags)
+    scores : np.ndarray, shape (n, n_tags)
+
+    Returns
+    -------
+    float
+    """
+    Y = np.asarray(Y, dtype=bool)
+    scored = _fittable(Y)
+    if not scored.any():
+        raise DataError("no tag has both positive and negative songs to score")
+    return float(average_precision_score(Y[:, scored], scores[:, scored], average="macro"))
 
 
 def _fittable(Y: np.ndarray) -> np.ndarray:
@@ -203,7 +224,8 @@ def _fit_scores(solve: Callable[..., Weights], X_fit: np.ndarray, Y_fit: np.ndar
 
 def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter: int = 32,
                      seed: int = 0, backend: str = "torch", device: str = "cpu",
-                     ) -> tuple[float, dict[str, Any]]:
+                     groups: np.ndarray | None = None, predictions: bool = False,
+                     ) -> tuple[Any, ...]:
     """Macro ROC-AUC on the test songs after a validation search over C.
 
     Parameters
@@ -222,6 +244,11 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
         Solver (same objective).
     device : str
         Torch device for the ``"torch"`` backend.
+    groups : np.ndarray, shape (J,), optional
+        Resampling unit of each song in the returned predictions (default: the song).
+    predictions : bool
+        Also return the test songs' :class:`~hdpmusic.evaluation.predictions.Predictions`
+        (true tags and logits).
 
     Fits smaller than :data:`SINGLE_THREAD_SIZE` (songs × dims × tags) run on one
     thread; larger ones on :func:`hdpmusic.threads.get_threads`.
@@ -232,33 +259,132 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
         Macro ROC-AUC over the scored test tags.
     config : dict
         ``C``, ``valid_auc``, ``n_iter``, ``backend``, ``n_tags`` (scored in test),
-        ``n_tags_total``, ``split_sizes``, ``chance`` (0.5, random scores).
+        ``n_tags_total``, ``split_sizes``, ``chance`` (0.5, random scores),
+        ``pr_auc_macro`` (:func:`macro_ap` over the same tags).
+    predictions : Predictions
+        Only with ``predictions=True``.
     """
-    from hdpmusic.threads import get_threads, limit
+    from hdpmusic.evaluation.predictions import Predictions
 
     Y = np.asarray(Y, dtype=bool)
-    small = X.shape[0] * X.shape[1] * Y.shape[1] < SINGLE_THREAD_SIZE
-    with limit(1 if small else get_threads()):
-        return _search_and_score(X, Y, split, n_iter=n_iter, seed=seed, backend=backend,
-                                 device=device)
-
-
-def _search_and_score(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter: int,
-                      seed: int, backend: str, device: str) -> tuple[float, dict[str, Any]]:
-    """:func:`evaluate_tagging`'s search over C and test score."""
     train, valid, test = split_indices(split)
     solve = _solver(backend, device)
-    draws = np.sort(loguniform(*C_RANGE).rvs(size=n_iter, random_state=seed))
-    best_C, best_auc, weights = float(draws[0]), -np.inf, None
-    for C in draws:
-        logits, weights = _fit_scores(solve, X[train], Y[train], X[valid], C, weights)
-        auc, _ = macro_auc(Y[valid], logits)
-        if auc > best_auc:
-            best_C, best_auc = float(C), auc
-    fit_rows = np.concatenate([train, valid])
-    logits, _ = _fit_scores(solve, X[fit_rows], Y[fit_rows], X[test], best_C, None)
+    with _threads(X, Y):
+        best_C, best_auc = _choose_C(solve, X, Y, [(train, valid)], n_iter=n_iter, seed=seed)
+        fit_rows = np.concatenate([train, valid])
+        logits, _ = _fit_scores(solve, X[fit_rows], Y[fit_rows], X[test], best_C, None)
     score, scored = macro_auc(Y[test], logits)
     config = {"C": best_C, "valid_auc": float(best_auc), "n_iter": n_iter,
               "backend": backend, "n_tags": int(scored.sum()), "n_tags_total": Y.shape[1],
-              "split_sizes": split_sizes(train, valid, test), "chance": CHANCE_AUC}
-    return score, config
+              "split_sizes": split_sizes(train, valid, test), "chance": CHANCE_AUC,
+              "pr_auc_macro": macro_ap(Y[test], logits)}
+    if not predictions:
+        return score, config
+    rows = np.arange(Y.shape[0]) if groups is None else np.asarray(groups)
+    return score, config, Predictions(rows[test], np.zeros(test.size), logits, Y[test])
+
+
+def cross_validate_tagging(X: np.ndarray, Y: np.ndarray, groups: np.ndarray | None = None,
+                           *, n_splits: int = 5, repeats: int = 3, n_iter: int = 32,
+                           seed: int = 0, backend: str = "torch", device: str = "cpu",
+                           ) -> tuple[float, dict[str, Any], Any]:
+    """Macro ROC-AUC of out-of-fold logits, repeated stratified group K-fold.
+
+    As :func:`hdpmusic.evaluation.classification.cross_validate_genre`, songs stratified
+    by their rarest tag (:func:`hdpmusic.evaluation.folds.rarest_tag`): every song is
+    scored once per repeat by the model of the folds it was left out of (C chosen by an
+    inner group cross-validation on those folds); a repeat's score is the macro ROC-AUC
+    of its pooled out-of-fold logits, the score the mean over repeats.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (J, D)
+    Y : np.ndarray of bool, shape (J, n_tags)
+    groups : np.ndarray, shape (J,), optional
+        Group of each song (default: each song its own).
+    n_splits, repeats : int
+        K (default 5) and repeats (default 3).
+    n_iter, seed, backend, device
+        As :func:`evaluate_tagging`.
+
+    Returns
+    -------
+    score : float
+    config : dict
+        ``cv``, ``C`` (per repeat and fold), ``repeat_scores``, ``n_iter``, ``backend``,
+        ``n_tags_total``, ``n_songs``, ``chance``, ``pr_auc_macro`` (mean over repeats).
+    predictions : Predictions
+        One block per repeat.
+    """
+    from hdpmusic.evaluation.folds import (
+        INNER_SPLITS,
+        derived_seed,
+        inner_folds,
+        rarest_tag,
+        repeated_folds,
+    )
+    from hdpmusic.evaluation.predictions import Predictions, concatenate
+
+    Y = np.asarray(Y, dtype=bool)
+    groups = np.arange(Y.shape[0]) if groups is None else np.asarray(groups)
+    strata = rarest_tag(Y)
+    solve = _solver(backend, device)
+    chosen, repeat_scores, pr_aucs, blocks = [], [], [], []
+    with _threads(X, Y):
+        for r, folds in enumerate(repeated_folds(strata, groups, n_splits, repeats, seed)):
+            logits = np.empty(Y.shape)
+            for f, (train, test) in enumerate(folds):
+                inner = [(train[a], train[b]) for a, b in
+                         inner_folds(strata[train], groups[train], derived_seed(seed, r, f, 0))]
+                C, _ = _choose_C(solve, X, Y, inner, n_iter=n_iter,
+                                 seed=derived_seed(seed, r, f, 1))
+                logits[test], _ = _fit_scores(solve, X[train], Y[train], X[test], C, None)
+                chosen.append(C)
+            repeat_scores.append(macro_auc(Y, logits)[0])
+            pr_aucs.append(macro_ap(Y, logits))
+            blocks.append(Predictions(groups, np.full(Y.shape[0], r), logits, Y))
+    config = {"cv": {"folds": n_splits, "repeats": repeats, "inner_folds": INNER_SPLITS},
+              "C": chosen, "repeat_scores": repeat_scores, "n_iter": n_iter,
+              "backend": backend, "n_tags_total": Y.shape[1], "n_songs": int(Y.shape[0]),
+              "chance": CHANCE_AUC, "pr_auc_macro": float(np.mean(pr_aucs))}
+    return float(np.mean(repeat_scores)), config, concatenate(blocks)
+
+
+def _threads(X: np.ndarray, Y: np.ndarray) -> Any:
+    """One thread for small fits, :func:`hdpmusic.threads.get_threads` otherwise."""
+    from hdpmusic.threads import get_threads, limit
+
+    small = X.shape[0] * X.shape[1] * Y.shape[1] < SINGLE_THREAD_SIZE
+    return limit(1 if small else get_threads())
+
+
+def _choose_C(solve: Callable[..., Weights], X: np.ndarray, Y: np.ndarray,
+              folds: list[tuple[np.ndarray, np.ndarray]], *, n_iter: int, seed: int,
+              ) -> tuple[float, float]:
+    """The C of ``n_iter`` log-uniform draws with the best mean validation macro ROC-AUC
+    over ``folds`` (fits warm-started along the sorted draws, per fold).
+
+    Returns
+    -------
+    C, auc : float
+
+    Raises
+    ------
+    DataError
+        No fold has a tag with both classes among its validation songs.
+    """
+    draws = np.sort(loguniform(*C_RANGE).rvs(size=n_iter, random_state=seed))
+    best_C, best_auc = float(draws[0]), -np.inf
+    weights: list[Weights | None] = [None] * len(folds)
+    for C in draws:
+        aucs = []
+        for i, (fit, valid) in enumerate(folds):
+            logits, weights[i] = _fit_scores(solve, X[fit], Y[fit], X[valid], C, weights[i])
+            if _fittable(Y[valid]).any():
+                aucs.append(macro_auc(Y[valid], logits)[0])
+        if not aucs:
+            raise DataError("no tag has both positive and negative validation songs to "
+                            "choose C on")
+        if np.mean(aucs) > best_auc:
+            best_C, best_auc = float(C), float(np.mean(aucs))
+    return best_C, best_auc
