@@ -103,17 +103,22 @@ def test_table_with_groups_tags_and_interactions(collection, cache, tmp_path, ca
         assert len({s for i, s in zip(task.ids, task.split, strict=True)
                     if groups[i] == g}) == 1
     assert set(task.split) == {"train", "valid", "test"}
+    assert [groups[i] for i in task.ids] == task.groups.tolist()   # stored for the evaluation
     assert task.userlist == ["u1", "u2"] and task.interaction.nnz == 4
     assert task.interaction[0, task.ids.index("audio/calm/clip0.wav")] == 3
 
 
-def test_table_with_split_column_keeps_it(collection, cache, tmp_path):
+def test_table_with_split_column_keeps_it(collection, cache, tmp_path, caplog):
     table = write_table(collection, collection / "split.csv", split=True)
     out = tmp_path / "task.h5"
-    assert main(["-q", "prepare", "table", "--labels", str(table), "--out", str(out),
-                 "--cache", str(cache)]) == 0
+    with caplog.at_level("WARNING"):
+        assert main(["-q", "prepare", "table", "--labels", str(table), "--out", str(out),
+                     "--cache", str(cache)]) == 0
     task = read_task(out)
     assert list(task.split[:4]) == ["train", "valid", "test", "train"]
+    # 3 test songs, one per label: prepare says so and names the fix
+    assert "only 3 test songs (fewer than 30)" in caplog.text
+    assert "evaluate with --cv K" in caplog.text
 
 
 def test_table_refusals(collection, tmp_path):

@@ -71,3 +71,21 @@ def test_split_indices():
     assert train.tolist() == [1, 4] and valid.tolist() == [3] and test.tolist() == [0]
     with pytest.raises(DataError, match="no valid"):
         split_indices(np.array(["train", "test"]))
+
+
+def test_accuracy_and_confusion_beside_macro_f1():
+    from sklearn.metrics import accuracy_score, confusion_matrix
+
+    rng = np.random.default_rng(3)
+    split = make_split(90, 30, 60)
+    y = labels(split.size, rng)
+    X = rng.normal(size=(split.size, 4)) + (y == "g1")[:, None]
+    score, config, kept = evaluate_genre(X, y, split, n_iter=2, seed=0, predictions=True)
+    test = split == "test"
+    assert kept.truth.tolist() == y[test].tolist()
+    assert score == pytest.approx(f1_score(y[test], kept.output, average="macro"))
+    assert config["accuracy"] == pytest.approx(accuracy_score(y[test], kept.output))
+    classes = sorted(set(y))
+    assert config["confusion"]["labels"] == classes
+    assert config["confusion"]["matrix"] == confusion_matrix(y[test], kept.output,
+                                                             labels=classes).tolist()

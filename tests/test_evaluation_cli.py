@@ -146,3 +146,56 @@ def test_every_kind_of_a_task_file_labelled_by_kind(tmp_path, capsys):
     assert [(r.model, r.task) for r in results] == [("hdpgmm_k64", "genre"),
                                                     ("hdpgmm_k64", "recommendation")]
     assert len(results[1].config["split_scores"]) == 2
+
+
+def small_split_task(tmp_path, n=36):
+    rng = np.random.default_rng(5)
+    ids = [f"s{j}" for j in range(n)]
+    y = np.array(["a", "b", "c"] * (n // 3))
+    split = ["train"] * (n - 9) + ["valid"] * 6 + ["test"] * 3
+    task_path = tmp_path / "own.h5"
+    write_ids(task_path, ids)
+    write_task(task_path, TaskData(ids, split=split, targets=y,
+                                   groups=[f"artist{j // 2}" for j in range(n)]))
+    X = rng.normal(size=(n, 2)) + 4 * (y[:, None] == np.array(["a", "b"]))
+    Representations(ids, X).save(tmp_path / "good.h5")
+    Representations(ids, rng.normal(size=(n, 2))).save(tmp_path / "noise.h5")
+    return task_path
+
+
+def test_small_test_split_warns_and_cv_replaces_it(tmp_path, caplog, capsys):
+    task_path = small_split_task(tmp_path)
+    reps = [str(tmp_path / "good.h5"), str(tmp_path / "noise.h5")]
+    with caplog.at_level("WARNING"):
+        assert main(["-q", "evaluate", str(task_path), *reps, "--runs", "1", "--n-iter",
+                     "1", "--resamples", "200", "--out", str(tmp_path / "fixed")]) == 0
+    assert "only 3 test songs (fewer than 30)" in caplog.text
+    assert "evaluate with --cv K" in caplog.text
+    printed = capsys.readouterr().out
+    assert "paired differences on genre (f1_macro; 200 paired bootstrap resamples" in printed
+    assert printed.splitlines()[6].split()[:2] == ["good", "noise"]
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert main(["-q", "evaluate", str(task_path), *reps, "--cv", "3", "--cv-repeats",
+                     "1", "--n-iter", "1", "--resamples", "200",
+                     "--out", str(tmp_path / "cv")]) == 0
+    assert "test songs" not in caplog.text           # 36 songs, 12 per class: no warning
+    results = read_results(tmp_path / "cv")
+    assert [r.run for r in results] == [0, 0]        # one run by default with --cv
+    assert results[0].config["cv"]["folds"] == 3 and len(results[0].predictions) == 36
+
+
+def test_existing_results_folder_needs_overwrite(tmp_path, capsys):
+    task_path = small_split_task(tmp_path)
+    argv = ["-q", "evaluate", str(task_path), str(tmp_path / "good.h5"), "--runs", "1",
+            "--n-iter", "1", "--resamples", "50", "--out", str(tmp_path / "out")]
+    (tmp_path / "out").mkdir()                       # an empty folder is fine
+    assert main(argv) == 0
+    first = (tmp_path / "out" / "results.json").read_text()
+    capsys.readouterr()
+    assert main([*argv, "--seed", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "exists and is not empty; pass --overwrite" in err and len(err.splitlines()) == 1
+    assert (tmp_path / "out" / "results.json").read_text() == first
+    assert main([*argv, "--seed", "1", "--overwrite"]) == 0
+    assert (tmp_path / "out" / "results.json").read_text() != first

@@ -12,7 +12,9 @@ from hdpmusic.evaluation.protocol import (
     COLUMNS,
     RunResult,
     evaluate,
+    format_paired,
     format_summary,
+    paired_differences,
     read_results,
     run_seeds,
     split_warnings,
@@ -184,3 +186,147 @@ def test_split_warnings_name_unscorable_classes_and_tags():
         "rock: scores are noisy (see their 95 % CI); evaluate with --cv K "
         "(cross-validation over all labelled songs)"]
     assert split_warnings(tagged, kind="recommendation") == []
+
+
+def test_runs_keep_predictions_that_rescore_to_their_score():
+    task, reps = genre_problem()
+    (genre,) = evaluate(task, reps, runs=1, n_iter=2, progress=False, log=True)
+    kept = genre.predictions
+    assert len(kept) == 40 and kept.score("f1_macro") == genre.score
+    assert genre.config["accuracy"] == kept.score("accuracy") == 1.0
+    confusion = genre.config["confusion"]
+    assert confusion == {"labels": ["jazz", "rock"], "matrix": [[20, 0], [0, 20]]}
+    low, high = genre.config["ci95"]
+    assert low <= genre.score <= high and genre.config["resampled"] == "test songs"
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(90, 3))
+    Y = np.c_[X[:, 0] + rng.normal(scale=0.5, size=90) > 0, rng.random(90) < 0.5]
+    tagged = TaskData([str(j) for j in range(90)], split=["train", "valid", "test"] * 30,
+                      annotations=sp.csr_matrix(Y.astype(float)), tags=["a", "b"])
+    (tags,) = evaluate(tagged, Representations(tagged.ids, X), runs=1, n_iter=2,
+                       progress=False, device="cpu")
+    assert tags.predictions.score("roc_auc_macro") == pytest.approx(tags.score)
+    assert tags.predictions.score("pr_auc_macro") == pytest.approx(tags.config["pr_auc_macro"])
+    from sklearn.metrics import average_precision_score
+
+    test = tagged.split == "test"
+    assert tags.config["pr_auc_macro"] == pytest.approx(
+        average_precision_score(Y[test], tags.predictions.output, average="macro"))
+
+
+def test_groups_are_the_resampling_units():
+    task, reps = genre_problem()
+    artists = np.array([f"artist{j // 6}" for j in range(len(task.ids))])
+    grouped = TaskData(task.ids, split=task.split, targets=task.targets, groups=artists)
+    (run,) = evaluate(grouped, reps, runs=1, n_iter=1, progress=False)
+    test = task.split == "test"
+    assert run.predictions.groups.tolist() == [f"group:{a}" for a in artists[test]]
+    assert run.config["resampled"] == "test songs by group"
+
+
+def cv_problem(n=90, seed=0):
+    """Three genres, two songs per artist, no split."""
+    rng = np.random.default_rng(seed)
+    ids = [f"s{j}" for j in range(n)]
+    y = np.array(["a", "b", "c"])[np.arange(n) // 2 % 3]
+    X = rng.normal(size=(n, 3)) + 6 * (y[:, None] == np.array(["a", "b", "c"]))
+    task = TaskData(ids, targets=y, groups=[f"artist{j // 2}" for j in range(n)])
+    return task, Representations(ids, X, {"model": "g1"})
+
+
+def test_cross_validation_scores_every_song_once_per_repeat():
+    task, reps = cv_problem()
+    (run,) = evaluate(task, reps, runs=1, n_iter=2, cv=3, cv_repeats=2, progress=False)
+    kept = run.predictions
+    assert run.config["cv"] == {"folds": 3, "repeats": 2, "inner_folds": 3}
+    assert len(run.config["C"]) == 6 and run.config["n_songs"] == 90
+    for block in (0, 1):
+        groups = kept.groups[kept.block == block]
+        assert sorted(groups) == sorted(f"group:artist{j // 2}" for j in range(90))
+    assert run.score == pytest.approx(np.mean(run.config["repeat_scores"])) == 1.0
+    assert kept.score("f1_macro") == run.score
+    assert np.sum(run.config["confusion"]["matrix"]) == 180       # 90 songs × 2 repeats
+    assert run.config["resampled"] == "songs by group"
+    with pytest.raises(ParameterError, match="--cv needs K >= 2"):
+        evaluate(task, reps, cv=1, progress=False)
+    with pytest.raises(DataError, match="no 'split'"):     # no split, no --cv
+        evaluate(task, reps, progress=False)
+
+
+def test_cross_validated_tagging():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    Y = np.c_[X[:, 0] > 0, X[:, 1] > 0.5]
+    task = TaskData([str(j) for j in range(60)], split=["train", "valid", "test", "bad"] * 15,
+                    annotations=sp.csr_matrix(Y.astype(float)), tags=["a", "b"])
+    (run,) = evaluate(task, Representations(task.ids, X), runs=1, n_iter=2, cv=3,
+                      cv_repeats=1, progress=False, device="cpu")
+    assert len(run.predictions) == 45                  # 'bad' songs stay out
+    assert run.score > 0.9 and run.predictions.score("roc_auc_macro") == pytest.approx(
+        run.score)
+    assert 0 < run.config["pr_auc_macro"] <= 1
+
+
+def test_summary_ci_and_paired_differences_of_evaluated_models():
+    task, reps = genre_problem()
+    noise = Representations(reps.ids, np.random.default_rng(9).normal(size=reps.X.shape),
+                            {"model": "noise"})
+    results = (evaluate(task, reps, runs=2, n_iter=1, progress=False, log=True)
+               + evaluate(task, noise, runs=2, n_iter=1, progress=False))
+    good, bad = summarise(results)
+    assert good["ci_low"] <= good["mean"] <= good["ci_high"]
+    assert bad["ci_low"] <= bad["mean"] <= bad["ci_high"]
+    (pair,) = paired_differences(results)
+    assert (pair["model_a"], pair["model_b"]) == ("g1", "noise")
+    assert pair["difference"] == pytest.approx(good["mean"] - bad["mean"])
+    assert 0 < pair["ci_low"] <= pair["ci_high"] and pair["wins_a"] > 0.99
+    text = format_paired([pair])
+    assert text.splitlines()[0].startswith("paired differences on genre (f1_macro; 1000")
+    assert text.splitlines()[2].split()[:3] == ["g1", "noise", f"{pair['difference']:+.4f}"]
+    same = paired_differences(results[:2] + [RunResult("copy", r.task, r.run, r.score,
+                                                       r.metric, r.config, r.predictions)
+                                             for r in results[:2]])
+    assert (same[0]["difference"], same[0]["ci_low"], same[0]["ci_high"]) == (0, 0, 0)
+
+
+def test_results_files_keep_predictions_and_read_version_1(tmp_path):
+    task, reps = genre_problem()
+    results = evaluate(task, reps, runs=2, n_iter=1, progress=False)
+    write_results(results, tmp_path / "out")
+    content = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert content["format_version"] == 2 and content["predictions"] == "predictions.npz"
+    assert [r["predictions"] for r in content["results"]] == ["r0", "r1"]
+    (row,) = content["summary"]
+    assert [row["ci_low"], row["ci_high"]] == pytest.approx(
+        [summarise(results)[0]["ci_low"], summarise(results)[0]["ci_high"]])
+    back = read_results(tmp_path / "out")
+    assert back == results
+    for a, b in zip(back, results, strict=True):
+        assert np.array_equal(a.predictions.output, b.predictions.output)
+        assert np.array_equal(a.predictions.groups, b.predictions.groups)
+    assert summarise(back) == summarise(results)
+    old = {"format": "hdpmusic-results", "format_version": 1,
+           "results": [{"model": "g1", "task": "genre", "run": 0, "score": 0.5,
+                        "metric": "f1_macro", "config": {}}]}
+    (tmp_path / "v1.json").write_text(json.dumps(old))
+    (v1,) = read_results(tmp_path / "v1.json")
+    assert v1.score == 0.5 and v1.predictions is None
+    assert np.isnan(summarise([v1])[0]["ci_low"])
+    (tmp_path / "out" / "predictions.npz").write_bytes(b"junk")
+    with pytest.raises(FormatError, match="cannot read predictions"):
+        read_results(tmp_path / "out")
+
+
+def test_small_split_warnings_name_the_cv_fix():
+    ids = [f"s{j}" for j in range(60)]
+    split = np.array(["train"] * 40 + ["valid"] * 17 + ["test"] * 3)
+    targets = np.array(["a", "b", "c"] * 20)
+    task = TaskData(ids, split=split, targets=targets)
+    (message,) = split_warnings(task)
+    assert message.startswith("only 3 test songs (fewer than 30) and 3 class(es) with fewer "
+                              "than 5 test songs: a, b, c")
+    assert message.endswith("evaluate with --cv K (cross-validation over all labelled songs)")
+    assert split_warnings(task, cv=5) == []            # 60 songs, 20 per class
+    (few,) = split_warnings(TaskData(ids[:12], targets=targets[:12]), cv=3)
+    assert few.startswith("only 12 labelled songs (fewer than 30) and 3 class(es) with "
+                          "fewer than 5 songs") and few.endswith("collect more songs")

@@ -13,7 +13,7 @@ IDS = ["a", "b", "c", "d"]
 
 def genre_task():
     return TaskData(IDS, split=["train", "valid", "test", "bad"],
-                    targets=["rock", "jazz", "rock", "pop"])
+                    targets=["rock", "jazz", "rock", "pop"], groups=["x", "", "y", "x"])
 
 
 def tagging_task():
@@ -30,7 +30,7 @@ def recommendation_task():
 
 def assert_same(a, b):
     assert a.ids == b.ids
-    for label in ("split", "targets"):
+    for label in ("split", "targets", "groups"):
         x, y = getattr(a, label), getattr(b, label)
         assert (x is None) == (y is None)
         if x is not None:
@@ -52,6 +52,7 @@ def test_round_trip(tmp_path, make, kind):
     assert_same(task, make())
     assert task.task_kind == kind
     assert task.name == "gtzan"
+    assert (task.groups is None) == (kind != "genre")     # optional: absent unless given
 
 
 def test_write_keeps_frames_and_checks_ids(tmp_path):
@@ -127,6 +128,8 @@ def test_validation():
         TaskData(["a", "a"])
     with pytest.raises(DataError, match="targets has 1 entries"):
         TaskData(["a", "b"], targets=["x"])
+    with pytest.raises(DataError, match="groups has 3 entries for 2 songs"):
+        TaskData(["a", "b"], groups=["x", "y", "z"])
     with pytest.raises(DataError, match="expected"):
         TaskData(["a"], annotations=sp.csr_matrix(np.ones((1, 2))), tags=["x"])
     with pytest.raises(DataError, match="go together"):
