@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 from hdpmusic.cli import main
-from hdpmusic.evaluation.protocol import RunResult, write_results
+from hdpmusic.evaluation.classification import label_metrics
+from hdpmusic.evaluation.predictions import Predictions
+from hdpmusic.evaluation.protocol import RunResult, summarise, write_results
 from hdpmusic.report import (
+    confusion_matrices,
     epoch_means,
     factor_series,
     history_series,
@@ -23,6 +26,7 @@ from hdpmusic.report import (
 )
 from hdpmusic.report.labels import file_stem, hdpgmm_title
 from hdpmusic.report.plots import (
+    confusion_figure,
     factor_figure,
     model_figure,
     profile_figure,
@@ -325,3 +329,67 @@ def test_cli_report_models_only(tmp_path, tiny_model):
 def test_report_nothing_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     assert main(["-q", "report", str(tmp_path / "empty"), "--out", str(tmp_path / "r")]) == 1
+
+
+def _predicted_results():
+    """Two models on one genre task of 60 songs, with their predictions: g1 right on
+    songs 0-29 (half), vq256 on songs 0-47 (80 %); two runs each."""
+    y = np.array(["blues", "metal", "pop"] * 20)
+    out = []
+    for model, right in (("g1", 30), ("vq256", 48)):
+        predicted = np.where(np.arange(60) < right, y, np.roll(y, 1))
+        for run in range(2):
+            kept = Predictions(np.arange(60), np.zeros(60), predicted, y)
+            config = {"seed": run, **label_metrics(y, predicted, np.unique(y))}
+            out.append(RunResult(model, "genre", run, kept.score("f1_macro"), "f1_macro",
+                                 config, kept))
+    return out
+
+
+def test_main_table_and_report_show_cis_and_paired_differences(tmp_path):
+    results = _predicted_results()
+    table = main_table(relabel(results))
+    summary = {s["model"]: s for s in summarise(results)}
+    cell = table.cells[("vq256", "genre")]
+    assert (cell.ci_low, cell.ci_high) == (summary["vq256"]["ci_low"],
+                                           summary["vq256"]["ci_high"])
+    assert cell.ci_low < cell.mean < cell.ci_high
+    md = table_markdown(table)
+    assert f"**{cell.text()}** {cell.ci_text()} (n=2)" in md
+    write_results(results, tmp_path / "res")
+    md_path, html_path = write_report([tmp_path / "res"], tmp_path / "report")
+    md, page = md_path.read_text(), html_path.read_text()
+    assert f"95 % CI {cell.ci_text()}" in page
+    assert "## Paired differences" in md and "<h2>Paired differences</h2>" in page
+    difference = cell.mean - table.cells[("g1", "genre")].mean
+    (row,) = [line for line in md.splitlines() if line.startswith("| G1 | VQ256 |")]
+    assert row.split(" | ")[2] == f"{-difference:+.4f}"
+    assert row.split(" | ")[4:] == ["0%", "100% |"]     # vq256 right wherever g1 is
+    assert 'src="confusion_genre.png"' in page
+    _assert_png(tmp_path / "report" / "confusion_genre.png")
+
+
+def test_confusion_matrices_sum_runs():
+    matrices = confusion_matrices(_predicted_results(), "genre")
+    labels, matrix = matrices["vq256"]
+    assert list(matrices) == ["g1", "vq256"] and labels == ["blues", "metal", "pop"]
+    assert matrix.sum() == 120 and np.trace(matrix) == 96       # 2 runs × 48 right
+    assert confusion_matrices(_predicted_results(), "tagging") == {}
+
+
+def test_confusion_figure_reads_well():
+    fig = confusion_figure(confusion_matrices(_predicted_results(), "genre"), "genre")
+    g1, vq, colorbar = fig.axes
+    assert (g1.get_title(), vq.get_title()) == ("G1 on genre", "VQ256 on genre")
+    assert [t.get_text() for t in vq.get_yticklabels()] == ["blues", "metal", "pop"]
+    assert (vq.get_xlabel(), vq.get_ylabel()) == ("predicted", "true")
+    assert [t.get_text() for t in vq.texts][:3] == ["32", "0", "8"]     # counts per cell
+    assert colorbar.get_ylabel() == "share of the true class"
+
+
+def test_scores_figure_draws_the_ci():
+    results = relabel(_predicted_results())
+    fig = scores_figure(results, main_table(results))
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["run", "mean ± SD over runs", "95 % CI (bootstrap over test songs)"]
+    _legends_clear_of_axes(fig)

@@ -4,11 +4,16 @@
 HDPGMM model files and a corpus, and writes into one directory:
 
 * ``report.md`` and ``report.html`` — the main table (models × tasks, mean ± SD over
-  runs, the metric, the number of runs, the best mean per task in bold, the chance level
-  when the results record one in ``config["chance"]``), the figures and the components
+  runs and its 95 % bootstrap CI, the metric, the number of runs, the best mean per task
+  in bold, the chance level when the results record one in ``config["chance"]``), the
+  paired differences, the figures and the components
   sections, referenced by relative file names (the folder can be moved or zipped whole);
 * ``scores.png`` — one dot-plot panel per task: each run's score, the mean ± SD, the
-  chance level (:mod:`hdpmusic.report.plots` explains the axis);
+  95 % bootstrap CI, the chance level (:mod:`hdpmusic.report.plots` explains the axis);
+* the paired differences between models per task (paired bootstrap CI, win shares),
+  when the results kept their predictions (``hdpmusic evaluate`` writes them);
+* ``confusion_<task>.png`` — per genre task, each model's confusion matrix summed over
+  runs;
 * ``eta0_effect.png`` / ``size_effect.png`` — the learning-factor plots, when the results
   carry a splash regulariser (``config["eta0"]``, or ``regularization``) or a training
   corpus size (``config["n_train"]``, ``corpus_size``, ``train_size``) with more than one
@@ -34,11 +39,14 @@ from hdpmusic.report.tables import (
     Cell,
     History,
     MainTable,
+    confusion_matrices,
     epoch_means,
     factor_series,
     format_number,
     history_series,
     main_table,
+    paired_html,
+    paired_markdown,
     parse_size,
     relabel,
     table_html,
@@ -56,6 +64,7 @@ __all__ = [
     "History",
     "MainTable",
     "build_report",
+    "confusion_matrices",
     "epoch_means",
     "factor_series",
     "find_results",
@@ -64,6 +73,8 @@ __all__ = [
     "main_table",
     "metric_label",
     "model_label",
+    "paired_html",
+    "paired_markdown",
     "parse_size",
     "relabel",
     "table_html",

@@ -13,10 +13,23 @@ import numpy as np
 from hdpmusic.atomic import atomic_path
 from hdpmusic.errors import DataError
 from hdpmusic.evaluation.protocol import RunResult, read_results
+from hdpmusic.evaluation.summary import model_distributions, paired_differences
 from hdpmusic.report.labels import file_stem, hdpgmm_title
 from hdpmusic.report.page import Figure, Page, render_html, render_markdown
-from hdpmusic.report.plots import factor_figure, model_figure, save_figure, scores_figure
-from hdpmusic.report.tables import factor_series, history_series, main_table, relabel
+from hdpmusic.report.plots import (
+    confusion_figure,
+    factor_figure,
+    model_figure,
+    save_figure,
+    scores_figure,
+)
+from hdpmusic.report.tables import (
+    confusion_matrices,
+    factor_series,
+    history_series,
+    main_table,
+    relabel,
+)
 
 __all__ = ["ComponentsOptions", "build_report", "find_results", "write_report"]
 
@@ -78,12 +91,25 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
     page = Page(title, intro)
     if results:
         labelled = relabel(results)
-        page.table = main_table(labelled)
+        distributions = model_distributions(labelled)
+        page.table = main_table(labelled, distributions=distributions)
+        page.paired = paired_differences(labelled, distributions=distributions)
         save_figure(scores_figure(labelled, page.table), out / "scores.png")
         page.figures.append(Figure(
             "scores.png", "Each run's score (dots) and the mean ± SD over runs (diamond) "
-            "per model and task; the axis starts at the chance level (dashed), so the "
-            "distance from it is the gain over chance.", "Scores per task"))
+            "per model and task, with the 95 % bootstrap CI over the test songs (band) "
+            "where the results kept predictions; the axis starts at the chance level "
+            "(dashed), so the distance from it is the gain over chance.",
+            "Scores per task"))
+        for task in page.table.tasks:
+            matrices = confusion_matrices(labelled, task)
+            if matrices:
+                name = f"confusion_{file_stem(task)}.png"
+                save_figure(confusion_figure(matrices, task), out / name)
+                page.figures.append(Figure(
+                    name, f"Confusion matrices on {task}, summed over runs: each row is a "
+                    "true class, its cells the share of its songs predicted as each class "
+                    "(counts written in).", "Confusion matrices"))
         for factor, xlabel, name in (("eta0", "η0 (splash regulariser)", "eta0_effect.png"),
                                      ("n_train", "training songs", "size_effect.png")):
             series = factor_series(results, factor)

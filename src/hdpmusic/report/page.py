@@ -8,17 +8,32 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from typing import Any
 
 from hdpmusic.report.components import AUDIO_TYPES, ComponentCard, ComponentsSection
 from hdpmusic.report.labels import hdpgmm_title
-from hdpmusic.report.tables import MainTable, table_html, table_markdown
+from hdpmusic.report.tables import (
+    MainTable,
+    paired_html,
+    paired_markdown,
+    table_html,
+    table_markdown,
+)
 
-__all__ = ["CHANCE_NOTE", "Figure", "Page", "render_html", "render_markdown"]
+__all__ = ["CHANCE_NOTE", "PAIRED_NOTE", "Figure", "Page", "render_html", "render_markdown"]
 
 CHANCE_NOTE = ("Chance: the expected score of an uninformed predictor on the same test data "
                "(uniform guesses for macro F1, random scores for ROC-AUC, random rankings "
                "for nDCG).")
-TABLE_NOTE = "Mean ± SD over runs (n = number of runs); best mean per task in bold."
+TABLE_NOTE = ("Mean ± SD over runs (n = number of runs); in brackets, where the results kept "
+              "their predictions, the 95 % percentile bootstrap CI of the mean over the test "
+              "songs (whole groups where the task has them; users for recommendation); "
+              "best mean per task in bold.")
+PAIRED_NOTE = ("Paired bootstrap: both models rescored on the same 1000 resamples of the "
+               "same test songs (groups, users); A − B is the difference of the means, the "
+               "CI its 95 % percentile interval, and the win columns the share of "
+               "resamples in which each model scores higher. A CI that holds 0 means the "
+               "test set cannot tell the two apart.")
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1180px;margin:auto;padding:0 16px;
@@ -51,6 +66,7 @@ class Page:
     title: str
     intro: str = ""
     table: MainTable | None = None
+    paired: list[dict[str, Any]] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     components: list[ComponentsSection] = field(default_factory=list)
 
@@ -98,6 +114,8 @@ def render_markdown(page: Page) -> str:
         if page.table.chance:
             lines += ["", CHANCE_NOTE]
         lines.append("")
+    if page.paired:
+        lines += ["## Paired differences", "", PAIRED_NOTE, "", paired_markdown(page.paired)]
     section = None
     for fig in page.figures:
         if fig.section != section:
@@ -161,6 +179,9 @@ def render_html(page: Page) -> str:
                   table_html(page.table)]
         if page.table.chance:
             parts.append(f"<p>{esc(CHANCE_NOTE)}</p>")
+    if page.paired:
+        parts += ["<h2>Paired differences</h2>", f"<p>{esc(PAIRED_NOTE)}</p>",
+                  paired_html(page.paired)]
     section = None
     for fig in page.figures:
         if fig.section != section:

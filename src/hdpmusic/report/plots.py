@@ -1,13 +1,16 @@
 """The report's figures (matplotlib, Agg): scores, learning factors, training traces,
-component feature profiles.
+confusion matrices, component feature profiles.
 
 Choices that keep the figures honest and readable:
 
 * Scores are **dot plots**: one row per model, each run a small dot, the mean a diamond
-  with a ±SD bar. A dot's position, not a bar's length, carries the value, so the axis
-  need not start at 0 — it starts at the task's **chance level** (the score of an
-  uninformed predictor, drawn as a dashed line with the region below it shaded), or, when
-  the results record none, at the metric's floor (0 for F1 and nDCG, 0.5 for ROC-AUC).
+  with a ±SD bar, behind it a broad band: the 95 % bootstrap CI over the test songs
+  (when the results kept predictions) — the SD over runs measures the runs' randomness
+  only, the CI the noise of the test set. A dot's position, not a bar's length,
+  carries the value, so the axis need not start at 0 — it starts at the task's
+  **chance level** (the score of an uninformed predictor, drawn as a dashed line with
+  the region below it shaded), or, when the results record none, at the metric's floor
+  (0 for F1 and nDCG, 0.5 for ROC-AUC).
   The distance from that line is the gain over chance, on the same scale for every model
   of the panel.
 * Legends sit below the panels, outside the data; labels are the metrics' and models'
@@ -27,7 +30,7 @@ from hdpmusic.evaluation.protocol import RunResult
 from hdpmusic.report.labels import metric_label, model_label
 from hdpmusic.report.tables import History, MainTable, epoch_means, weight_summary
 
-__all__ = ["METRIC_FLOOR", "factor_figure", "model_figure", "profile_columns",
+__all__ = ["METRIC_FLOOR", "confusion_figure", "factor_figure", "model_figure", "profile_columns",
            "profile_figure", "save_figure", "score_limits", "scores_figure"]
 
 METRIC_FLOOR = {"roc_auc_macro": 0.5}
@@ -35,6 +38,7 @@ METRIC_FLOOR = {"roc_auc_macro": 0.5}
 
 _RUN = dict(s=14, color="#4c72b0", alpha=0.6, linewidths=0, zorder=3)
 _MEAN = dict(fmt="D", color="#1b1b1b", ms=5, capsize=3, lw=1.2, zorder=4)
+_CI = dict(fmt="none", ecolor="#dd8452", elinewidth=5, alpha=0.55, capsize=0, zorder=2)
 _CHANCE = dict(ls="--", color="#b22222", lw=1.1)
 _BELOW = dict(color="#eeeeee", zorder=0)
 
@@ -108,6 +112,11 @@ def scores_figure(results: Sequence[RunResult], table: MainTable) -> Any:
                 continue
             ax.scatter(pts, i + rng.uniform(-0.16, 0.16, pts.size), **_RUN)
             sd = float(np.std(pts, ddof=1)) if pts.size > 1 else 0.0
+            cell = table.cells.get((model, task))
+            if cell is not None and cell.ci_text():
+                ax.errorbar([pts.mean()], [i], xerr=[[pts.mean() - cell.ci_low],
+                                                     [cell.ci_high - pts.mean()]], **_CI)
+                shown.append(np.array([cell.ci_low, cell.ci_high]))
             ax.errorbar([pts.mean()], [i], xerr=[sd], **_MEAN)
             shown.append(np.append(pts, [pts.mean() - sd, pts.mean() + sd]))
         lo, hi = score_limits(np.concatenate(shown), baseline)
@@ -124,11 +133,58 @@ def scores_figure(results: Sequence[RunResult], table: MainTable) -> Any:
     handles = [Line2D([], [], ls="", marker="o", color=_RUN["color"], alpha=0.6, label="run"),
                Line2D([], [], ls="-", marker="D", color="#1b1b1b", ms=5,
                       label="mean ± SD over runs")]
+    if any(c.ci_text() for c in table.cells.values()):
+        handles.append(Line2D([], [], color=_CI["ecolor"], lw=_CI["elinewidth"],
+                              alpha=_CI["alpha"], label="95 % CI (bootstrap over test songs)"))
     if table.chance:
         handles += [Line2D([], [], label="chance level", **_CHANCE),
                     Patch(label="below chance", **_BELOW)]
     fig.tight_layout()
     _legend_below(fig, handles)
+    return fig
+
+
+def confusion_figure(matrices: Mapping[str, tuple[Sequence[str], np.ndarray]],
+                     task: str) -> Any:
+    """One titled panel per model: its confusion matrix on a genre task, each row (true
+    class) as shares of its songs, the counts written in the cells when they fit.
+
+    Parameters
+    ----------
+    matrices : mapping
+        ``model → (labels, matrix (C, C))``
+        (:func:`~hdpmusic.report.tables.confusion_matrices`), rows the true class.
+    task : str
+        The task, in the titles.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    models = list(matrices)
+    size = max(len(labels) for labels, _ in matrices.values())
+    side = min(max(2.6, 0.42 * size + 1.4), 7.0)
+    fig, axes = plt.subplots(1, len(models), squeeze=False,
+                             figsize=(side * len(models) + 0.8, side + 0.6))
+    image = None
+    for ax, model in zip(axes[0], models, strict=True):
+        labels, matrix = matrices[model]
+        matrix = np.asarray(matrix, dtype=np.float64)
+        shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        ticks = np.arange(len(labels))
+        ax.set_xticks(ticks, labels, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(ticks, labels, fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{model_label(model)} on {task}", fontsize=10)
+        if len(labels) <= 12:
+            for (row, col), count in np.ndenumerate(matrix):
+                ax.text(col, row, f"{count:g}", ha="center", va="center", fontsize=7,
+                        color="white" if shares[row, col] > 0.6 else "#1b1b1b")
+    fig.tight_layout()
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="share of the true class")
     return fig
 
 

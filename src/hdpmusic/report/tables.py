@@ -1,4 +1,5 @@
-"""The numbers of the report: the main table, factor sweeps and training traces.
+"""The numbers of the report: the main table (with bootstrap CIs), paired differences,
+confusion matrices, factor sweeps and training traces.
 
 Pure computation over :class:`~hdpmusic.evaluation.protocol.RunResult` lists and
 ``history_`` records; the plotting (:mod:`hdpmusic.report.plots`) and the pages
@@ -34,11 +35,14 @@ __all__ = [
     "Cell",
     "History",
     "MainTable",
+    "confusion_matrices",
     "epoch_means",
     "factor_series",
     "format_number",
     "history_series",
     "main_table",
+    "paired_html",
+    "paired_markdown",
     "parse_size",
     "relabel",
     "table_html",
@@ -129,16 +133,28 @@ def format_number(x: float, digits: int = 4) -> str:
 
 @dataclass
 class Cell:
-    """One (model, task) entry of the main table."""
+    """One (model, task) entry of the main table.
+
+    ``ci_low``, ``ci_high``: the 95 % bootstrap CI of the mean (NaN when the results
+    kept no predictions).
+    """
 
     mean: float
     sd: float
     runs: int
     best: bool = False
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
 
     def text(self, digits: int = 4) -> str:
         """``mean ± sd``."""
         return f"{format_number(self.mean, digits)} ± {format_number(self.sd, digits)}"
+
+    def ci_text(self, digits: int = 4) -> str:
+        """``[low, high]``, or ``""`` without a CI."""
+        if not (math.isfinite(self.ci_low) and math.isfinite(self.ci_high)):
+            return ""
+        return f"[{format_number(self.ci_low, digits)}, {format_number(self.ci_high, digits)}]"
 
 
 @dataclass
@@ -167,7 +183,9 @@ class MainTable:
     chance: dict[str, float] = field(default_factory=dict)
 
 
-def main_table(results: Sequence[RunResult]) -> MainTable:
+def main_table(results: Sequence[RunResult], *,
+               distributions: Mapping[tuple[str, str], Mapping[str, np.ndarray]]
+               | None = None) -> MainTable:
     """Summarise results (already labelled) into the main table; mark the best per task.
 
     The best cell of a task is the highest mean (all ties bold).
@@ -175,12 +193,15 @@ def main_table(results: Sequence[RunResult]) -> MainTable:
     Parameters
     ----------
     results : sequence of RunResult
+    distributions : mapping, optional
+        :func:`~hdpmusic.evaluation.summary.model_distributions` of ``results`` (the
+        bootstrap behind the CIs), when already computed.
 
     Returns
     -------
     MainTable
     """
-    summary = summarise(results)
+    summary = summarise(results, distributions=distributions)
     models: list[str] = []
     tasks: list[str] = []
     metrics: dict[str, list[str]] = {}
@@ -196,7 +217,8 @@ def main_table(results: Sequence[RunResult]) -> MainTable:
         key = (s["model"], s["task"])
         if key in cells:   # same model and task under two metrics: keep the first
             continue
-        cells[key] = Cell(s["mean"], s["sd"], s["runs"])
+        cells[key] = Cell(s["mean"], s["sd"], s["runs"], ci_low=s["ci_low"],
+                          ci_high=s["ci_high"])
     for task in tasks:
         means = [c.mean for (m, t), c in cells.items() if t == task and math.isfinite(c.mean)]
         if means:
@@ -226,7 +248,8 @@ def table_markdown(table: MainTable, digits: int = 4) -> str:
                 row.append("")
                 continue
             text = f"**{cell.text(digits)}**" if cell.best else cell.text(digits)
-            row.append(f"{text} (n={cell.runs})")
+            ci = f" {cell.ci_text(digits)}" if cell.ci_text(digits) else ""
+            row.append(f"{text}{ci} (n={cell.runs})")
         lines.append("| " + " | ".join(row) + " |")
     if table.chance:
         row = ["chance", *(format_number(table.chance[t], digits) if t in table.chance
@@ -251,13 +274,89 @@ def table_html(table: MainTable, digits: int = 4) -> str:
             text = esc(cell.text(digits))
             if cell.best:
                 text = f"<b>{text}</b>"
-            tds.append(f"<td>{text} <small>(n={cell.runs})</small></td>")
+            ci = f"<br><small>95 % CI {cell.ci_text(digits)}</small>" \
+                if cell.ci_text(digits) else ""
+            tds.append(f"<td>{text} <small>(n={cell.runs})</small>{ci}</td>")
         rows.append(f"<tr><td>{esc(model_label(model))}</td>{''.join(tds)}</tr>")
     if table.chance:
         tds = "".join(f"<td>{format_number(table.chance[t], digits)}</td>"
                       if t in table.chance else "<td></td>" for t in table.tasks)
         rows.append(f"<tr><td><i>chance</i></td>{tds}</tr>")
     return "<table>\n" + "\n".join(rows) + "\n</table>\n"
+
+
+_PAIRED_HEADER = ("A", "B", "A − B", "95 % CI", "A wins", "B wins")
+
+
+def _paired_cells(row: Mapping[str, Any], digits: int) -> list[str]:
+    ci = (f"[{format_number(row['ci_low'], digits)}, {format_number(row['ci_high'], digits)}]"
+          if math.isfinite(row["ci_low"]) else "–")
+    return [model_label(row["model_a"]), model_label(row["model_b"]),
+            f"{row['difference']:+.{digits}f}", ci, f"{row['wins_a']:.0%}",
+            f"{row['wins_b']:.0%}"]
+
+
+def _by_task(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row["task"], []).append(row)
+    return out
+
+
+def paired_markdown(rows: Sequence[Mapping[str, Any]], digits: int = 4) -> str:
+    """The paired differences (:func:`~hdpmusic.evaluation.summary.paired_differences`)
+    as one markdown table per task, under a ``### task (metric)`` heading."""
+    lines: list[str] = []
+    for task, mine in _by_task(rows).items():
+        lines += [f"### {task} ({metric_label(mine[0]['metric'])})", "",
+                  "| " + " | ".join(_PAIRED_HEADER) + " |", "|---|---" + "|---:" * 4 + "|"]
+        lines += ["| " + " | ".join(c.replace("|", "/") for c in _paired_cells(r, digits))
+                  + " |" for r in mine]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def paired_html(rows: Sequence[Mapping[str, Any]], digits: int = 4) -> str:
+    """The paired differences as one HTML ``<table>`` per task, under an ``<h3>``."""
+    esc = html.escape
+    parts = []
+    for task, mine in _by_task(rows).items():
+        head = "".join(f"<th>{esc(h)}</th>" for h in _PAIRED_HEADER)
+        body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _paired_cells(r, digits))
+                       + "</tr>\n" for r in mine)
+        parts.append(f"<h3>{esc(task)} <small>({esc(metric_label(mine[0]['metric']))})"
+                     f"</small></h3>\n<table>\n<tr>{head}</tr>\n{body}</table>\n")
+    return "".join(parts)
+
+
+def confusion_matrices(results: Sequence[RunResult], task: str,
+                       ) -> dict[str, tuple[list[str], np.ndarray]]:
+    """The confusion matrix of each model on a genre task, summed over its runs.
+
+    Parameters
+    ----------
+    results : sequence of RunResult
+        Runs recording ``config["confusion"]`` (``{"labels", "matrix"}``, rows the true
+        class); others are skipped.
+    task : str
+
+    Returns
+    -------
+    dict
+        ``model → (labels, matrix)``, the matrix of int, shape (C, C); in order of first
+        appearance. Runs whose labels differ from the model's first run are skipped.
+    """
+    out: dict[str, tuple[list[str], np.ndarray]] = {}
+    for r in results:
+        confusion = r.config.get("confusion")
+        if r.task != task or not confusion:
+            continue
+        labels, matrix = list(confusion["labels"]), np.asarray(confusion["matrix"])
+        if r.model not in out:
+            out[r.model] = (labels, matrix.copy())
+        elif out[r.model][0] == labels:
+            out[r.model][1][...] += matrix
+    return out
 
 
 def factor_series(results: Sequence[RunResult], factor: str,
