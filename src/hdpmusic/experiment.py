@@ -291,9 +291,10 @@ def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path,
     where = evals_dir / f"{variant.name}_{task.name}" / kind
     if (where / "results.json").exists():
         old = read_results(where)
+        # results without predictions (format version 1) are redone to get their CIs
         if ([r.config.get("seed") for r in old] == list(run_seeds(seed, runs))
                 and all(r.task == (label or kind) and r.config.get("n_splits", n_splits)
-                        == n_splits for r in old)):
+                        == n_splits and r.predictions is not None for r in old)):
             _say(log, f"reusing {where / 'results.json'}")
             return old
     reps = Representations.load(reps_path)
