@@ -111,6 +111,9 @@ def test_transform_options_and_existing_output(corpus_file, tmp_path, capsys):
     assert main(["transform", str(g1), str(corpus_file), "--out", str(tmp_path / "r.h5"),
                  "--no-log"]) == 1
     one_line_error(capsys, "--no-log does not apply to g1")
+    assert main(["transform", str(g1), str(corpus_file), "--out", str(tmp_path / "r.h5"),
+                 "--min-weight", "0.1"]) == 1
+    one_line_error(capsys, "--min-weight applies to hdpgmm models, not g1")
     assert not (tmp_path / "r.h5").exists()
 
 

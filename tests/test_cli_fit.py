@@ -34,11 +34,46 @@ def test_fit_then_transform(corpus_file, tmp_path, capsys):
     assert main(["transform", str(model_path), str(corpus_file), "--out", str(reps_path),
                  "--kind", "responsibility"]) == 0
     reps = Representations.load(reps_path)
-    assert reps.ids[0] == "song000" and reps.X.shape == (45, 10)
-    np.testing.assert_allclose(np.exp(reps.X).sum(1), 1.0, atol=1e-3)
-    assert reps.attrs["kind"] == "responsibility"
+    live = model.song_components()
+    assert reps.ids[0] == "song000" and reps.X.shape == (45, len(live))
+    assert reps.attrs["kind"] == "responsibility" and reps.attrs["log"] is True
+    assert reps.attrs["components"] == live.tolist()
+    full = model.transform(Corpus.open(corpus_file), kind="responsibility", log=False,
+                           components="all")
+    np.testing.assert_allclose(full.sum(1), 1.0, atol=1e-3)
+    np.testing.assert_allclose(np.exp(reps.X), full[:, live], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(
         reps.X, model.transform(Corpus.open(corpus_file), kind="responsibility"), rtol=1e-6)
+
+
+def test_transform_fisher_kinds_and_batch_size(corpus_file, tmp_path, capsys):
+    """--kind fisher / fisher-mean with --min-weight write what the estimator computes and
+    record the components; a batch size that is not a whole number >= 1 is refused by the
+    parser (it wrote NaN vectors for -1)."""
+    model_path = tmp_path / "m.hdp"
+    assert main(["-q", "fit", str(corpus_file), "--out", str(model_path), "--epochs", "2",
+                 *ARGS]) == 0
+    model = HDPGMM.load(model_path)
+    corpus = Corpus.open(corpus_file)
+    w = float(np.sort(model.weights_)[-3])
+    for kind in ("fisher", "fisher-mean"):
+        out = tmp_path / f"{kind}.h5"
+        assert main(["-q", "transform", str(model_path), str(corpus_file), "--out", str(out),
+                     "--kind", kind, "--min-weight", str(w), "--batch-size", "7"]) == 0
+        reps = Representations.load(out)
+        kept = model.song_components(min_weight=w)
+        assert reps.attrs["components"] == kept.tolist() and len(kept) == 3
+        assert reps.attrs["kind"] == kind and reps.attrs["log"] is False
+        np.testing.assert_allclose(reps.X, model.transform(corpus, kind=kind, min_weight=w),
+                                   rtol=1e-5, atol=1e-6)
+    assert Representations.load(tmp_path / "fisher.h5").X.shape == (45, 3 * 2 * 3)
+    for bad in ("-1", "0", "2.5"):
+        with pytest.raises(SystemExit) as stop:
+            main(["transform", str(model_path), str(corpus_file), "--out",
+                  str(tmp_path / "bad.h5"), "--batch-size", bad])
+        assert stop.value.code == 2
+        assert "whole number >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad.h5").exists()
 
 
 def test_fit_refuses_existing_output(corpus_file, tmp_path, capsys):

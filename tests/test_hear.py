@@ -14,6 +14,7 @@ from fitted_models import songs_and_models
 from hdpmusic import Corpus, hear
 from hdpmusic.cli import main
 from hdpmusic.errors import DataError, ParameterError
+from hdpmusic.model.kinds import EMBED_KIND
 from hdpmusic.registry import load_model as load_estimator
 
 KINDS = ("hdpgmm", "g1", "vq", "clmr", "kim")
@@ -54,6 +55,7 @@ def test_load_model_needs_a_file(tmp_path):
 def test_options(models):
     m = hear.load_model(str(models["hdpgmm"]), kind="loglik", log=False)
     assert m.options == {"kind": "loglik", "log": False}
+    assert hear.load_model(str(models["hdpgmm"])).options == {"kind": EMBED_KIND}
     with pytest.raises(ParameterError, match="kind applies to hdpgmm models, not vq"):
         hear.load_model(str(models["vq"]), kind="loglik")
     with pytest.raises(ParameterError, match="log applies to hdpgmm and vq models, not g1"):
@@ -96,7 +98,7 @@ def test_scene_equals_transform_of_the_same_audio(loaded, models, sounds, name):
     if name in ("kim", "clmr"):
         want = estimator.transform(paths)
     else:
-        want = estimator.transform(Corpus.open(corpus))
+        want = estimator.transform(Corpus.open(corpus), **loaded[name].options)
     got = hear.get_scene_embeddings(audio, loaded[name])
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
 

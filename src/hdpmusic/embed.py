@@ -35,8 +35,9 @@ from hdpmusic.extract import (
     write_failures,
 )
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
+from hdpmusic.model.kinds import EMBED_KIND
 from hdpmusic.progress import progress_bar
-from hdpmusic.registry import load_model, model_input
+from hdpmusic.registry import load_model, model_input, representation_attrs
 from hdpmusic.representations import Representations
 
 __all__ = ["EmbedReport", "embed_collection"]
@@ -95,7 +96,9 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         written atomically at the end.
     options : dict, optional
         Keyword arguments of the model's ``transform`` (HDPGMM: ``kind``, ``log``,
-        ``batch_size``; ...); ``kind`` and ``log`` are recorded in the file.
+        ``min_weight``, ``batch_size``; ...; HDPGMM's kind defaults to
+        :data:`hdpmusic.model.kinds.EMBED_KIND` here); what they give is recorded in the
+        file (:func:`hdpmusic.registry.representation_attrs`).
     device : str, optional
         Overrides the model's saved device.
     cache : path-like, optional
@@ -145,6 +148,8 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
     if hasattr(model, "verbose"):
         model.verbose = False  # one bar over the tracks instead of one per chunk
     options = dict(options or {})
+    if name == "hdpgmm":
+        options.setdefault("kind", EMBED_KIND)
     chunks = [tracks[lo:lo + chunk_songs] for lo in range(0, len(tracks), chunk_songs)]
     with progress_bar(len(tracks), "embedding", unit="track", enabled=progress,
                       leave=True) as bar:
@@ -158,8 +163,8 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
                                               jobs=jobs, backend=backend, bar=bar,
                                               recompute=recompute,
                                               content_hash=content_hash)
-    attrs = {"model": name, **{k: options[k] for k in ("kind", "log") if k in options},
-             "source": os.fspath(model_path), "audio": str(Path(source).resolve())}
+    attrs = {**representation_attrs(name, model, options), "source": os.fspath(model_path),
+             "audio": str(Path(source).resolve())}
     Representations(ids, np.concatenate(rows), attrs).save(out, overwrite=overwrite)
     return report
 

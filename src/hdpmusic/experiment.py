@@ -246,7 +246,7 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
     """
     from hdpmusic.corpus import Corpus
     from hdpmusic.extract import audio_paths
-    from hdpmusic.registry import model_class, model_input
+    from hdpmusic.registry import model_class, model_input, representation_attrs
     from hdpmusic.representations import Representations
 
     out = reps_dir / f"{variant.name}_{task_path.stem}.h5"
@@ -267,7 +267,7 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
         accepted = inspect.signature(model.transform).parameters
         options = {k: accepted[k].default for k in ("kind", "log") if k in accepted}
         X = model.transform(corpus, **options)
-    attrs = {"model": variant.model, **options, "source": str(model_path),
+    attrs = {**representation_attrs(variant.model, model, options), "source": str(model_path),
              "corpus": str(task_path), **variant.config}
     Representations(ids, X, attrs).save(out, overwrite=True)
     _say(log, f"wrote {out}: {X.shape[0]} songs x {X.shape[1]} dims")

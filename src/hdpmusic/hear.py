@@ -51,6 +51,7 @@ from torch import Tensor
 
 from hdpmusic.errors import DataError, ParameterError
 from hdpmusic.features import DEFAULT_CONFIG, signal_features
+from hdpmusic.model.kinds import EMBED_KIND
 from hdpmusic.registry import load_model as _load_estimator
 from hdpmusic.registry import model_input
 
@@ -70,10 +71,12 @@ def load_model(model_file_path: str = "", *, kind: str | None = None,
     model_file_path : str
         A model file from ``hdpmusic fit`` (hear-eval-kit passes ``--model``). Required:
         hdpmusic has no pretrained default.
-    kind : {"posterior", "responsibility", "loglik"}, optional
-        HDPGMM scene representation (default ``posterior``, as ``hdpmusic transform``).
+    kind : {"posterior", "responsibility", "loglik", "fisher", "fisher-mean"}, optional
+        HDPGMM scene representation (default :data:`hdpmusic.model.kinds.EMBED_KIND`,
+        as ``hdpmusic embed``).
     log : bool, optional
-        HDPGMM, VQ: log of the scene vector (default True, as ``hdpmusic transform``).
+        HDPGMM, VQ: log of the scene vector (default: the model's, as ``hdpmusic
+        transform``: True for VQ and HDPGMM's share kinds, never for the Fisher kinds).
     device : str, optional
         Where the model runs (default: its saved device, ``"auto"`` = CUDA when there);
         ``model.to(device)`` moves it later.
@@ -281,9 +284,12 @@ def _padded(y: np.ndarray) -> np.ndarray:
 
 def _transform_options(name: str, estimator: Any, *, kind: str | None,
                        log: bool | None) -> dict[str, Any]:
-    """``kind`` and ``log`` for the model's ``transform`` (an error where it takes none)."""
+    """``kind`` and ``log`` for the model's ``transform`` (an error where it takes none);
+    HDPGMM's kind defaults to :data:`~hdpmusic.model.kinds.EMBED_KIND`."""
     accepted = inspect.signature(estimator.transform).parameters
     options: dict[str, Any] = {}
+    if kind is None and name == "hdpgmm":
+        kind = EMBED_KIND
     for key, value, who in (("kind", kind, "hdpgmm models"), ("log", log, "hdpgmm and vq "
                                                                 "models")):
         if value is None:

@@ -90,3 +90,14 @@ def load_model(path: str | os.PathLike, *, device: str | None = None) -> tuple[s
     if "device" not in inspect.signature(cls.load).parameters:
         raise ParameterError(f"--device does not apply to {name} models")
     return name, cls.load(path, device=device)
+
+
+def representation_attrs(name: str, model: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """What a representation file records of a model's ``transform(data, **options)``:
+    ``model`` (the registry name), and the model's ``transform_attrs(**options)`` where it
+    has one (HDPGMM: ``kind``, ``log`` resolved, ``components`` kept, ``min_weight``),
+    else the ``kind`` and ``log`` options given."""
+    describe = getattr(model, "transform_attrs", None)
+    if describe is not None:
+        return {"model": name, **describe(**options)}
+    return {"model": name, **{k: options[k] for k in ("kind", "log") if k in options}}

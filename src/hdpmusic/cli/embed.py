@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hdpmusic.cli.transform import add_transform_options
+from hdpmusic.model.kinds import EMBED_KIND
 from hdpmusic.threads import jobs_option
 
 
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "one audio file")
     p.add_argument("--out", required=True, metavar="REPS.h5",
                    help="representation file to write")
-    add_transform_options(p)
+    add_transform_options(p, default_kind=EMBED_KIND)
     p.add_argument("--jobs", type=jobs_option, default=1,
                    help="feature extraction (audio models: decoding) processes; -1: one "
                         "per core (default 1)")

@@ -1,8 +1,9 @@
 """``hdpmusic transform``: song-level representations of a corpus from a fitted model.
 
 The checkpoint header names the model; the model's ``transform`` gets only the options
-it accepts (HDPGMM: ``kind``, ``log``, ``batch_size``; VQ: ``log``, ``batch_size``;
-G1: ``batch_size``), and an option given for a model that does not take it is an error.
+it accepts (HDPGMM: ``kind``, ``log``, ``min_weight``, ``batch_size``; VQ: ``log``,
+``batch_size``; G1: ``batch_size``), and an option given for a model that does not take
+it is an error.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="model file from `hdpmusic fit`")
     p.add_argument("corpus", help="corpus .h5")
     p.add_argument("--out", required=True, help="representation .h5 to write")
-    add_transform_options(p)
+    add_transform_options(p, default_kind="posterior")
     p.add_argument("--audio-root", default=None,
                    help="audio models: the folder the corpus ids are relative to, or the "
                         "list file given to `hdpmusic extract` (default: what extract "
@@ -32,20 +33,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def add_transform_options(p: argparse.ArgumentParser) -> None:
-    """``--kind``, ``--no-log``, ``--batch-size`` and ``--device`` (read by
-    :func:`transform_options` and the model loading)."""
-    p.add_argument("--kind", choices=["posterior", "responsibility", "loglik"],
-                   default=None, help="HDPGMM representation (default: posterior)")
+def add_transform_options(p: argparse.ArgumentParser, *, default_kind: str) -> None:
+    """``--kind``, ``--min-weight``, ``--no-log``, ``--batch-size`` and ``--device`` (read
+    by :func:`transform_options` and the model loading); ``default_kind`` is the HDPGMM
+    kind without ``--kind``."""
+    from hdpmusic.model.kinds import KINDS
+
+    p.add_argument("--kind", choices=KINDS, default=None,
+                   help="HDPGMM representation: the study's posterior, the song's "
+                        "responsibility or loglik shares, or the improved Fisher vector "
+                        "(fisher: 2d values per component, fisher-mean: d) "
+                        f"(default: {default_kind})")
+    p.set_defaults(default_kind=default_kind)
+    p.add_argument("--min-weight", type=float, default=None, metavar="W",
+                   help="HDPGMM: keep only components whose corpus weight E[beta_k] is at "
+                        "least W (default: every live component)")
     p.add_argument("--no-log", action="store_true",
-                   help="HDPGMM, VQ: skip log(max(y, 1e-8))")
-    p.add_argument("--batch-size", type=int, default=None, help="songs per batch")
+                   help="HDPGMM share kinds, VQ: skip log(max(y, 1e-8)) (the Fisher kinds "
+                        "are never logged)")
+    p.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
+                   help="songs per batch (default: the model's)")
     p.add_argument("--device", default=None, help="override the model's device")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (``0``, ``-1`` and ``2.5`` are refused)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     from hdpmusic.extract import audio_paths
-    from hdpmusic.registry import load_model, model_input
+    from hdpmusic.registry import load_model, model_input, representation_attrs
     from hdpmusic.representations import Representations
 
     name, model = load_model(args.model, device=args.device)
@@ -62,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
                              dim=getattr(model, "n_features_in_", None))
         data = corpus
     X = model.transform(data, **options)
-    attrs = {"model": name, **{k: options[k] for k in ("kind", "log") if k in options},
-             "source": args.model, "corpus": args.corpus}
+    attrs = {**representation_attrs(name, model, options), "source": args.model,
+             "corpus": args.corpus}
     Representations(corpus.ids, X, attrs).save(args.out, overwrite=args.overwrite)
     print(f"wrote {args.out}: {X.shape[0]} songs x {X.shape[1]} dims")
     return 0
@@ -74,24 +98,31 @@ def transform_options(name: str, model: Any, args: argparse.Namespace) -> dict[s
 
     ``model`` may be the model or its class (only the signature of ``transform`` is read).
 
-    ``kind`` and ``log`` are always passed to a model that takes them (so that the
-    representation file records them), ``batch_size`` when given.
+    ``kind`` (``args.kind``, else ``args.default_kind``) and ``log`` are always passed to
+    a model that takes them (so that the representation file records them; ``log`` is
+    False with ``--no-log``, else the model's default), ``min_weight`` and
+    ``batch_size`` when given.
 
     Raises
     ------
     ParameterError
-        ``--kind``, ``--no-log`` or ``--batch-size`` for a model that does not take it.
+        ``--kind``, ``--min-weight``, ``--no-log`` or ``--batch-size`` for a model that
+        does not take it.
     """
     accepted = inspect.signature(model.transform).parameters
     options: dict[str, Any] = {}
     if "kind" in accepted:
-        options["kind"] = args.kind or accepted["kind"].default
+        options["kind"] = args.kind or args.default_kind
     elif args.kind is not None:
         raise ParameterError(f"--kind applies to hdpgmm models, not {name}")
     if "log" in accepted:
-        options["log"] = not args.no_log
+        options["log"] = False if args.no_log else accepted["log"].default
     elif args.no_log:
         raise ParameterError(f"--no-log does not apply to {name} models")
+    if args.min_weight is not None:
+        if "min_weight" not in accepted:
+            raise ParameterError(f"--min-weight applies to hdpgmm models, not {name}")
+        options["min_weight"] = args.min_weight
     if args.batch_size is not None:
         if "batch_size" not in accepted:
             raise ParameterError(f"--batch-size does not apply to {name} models")

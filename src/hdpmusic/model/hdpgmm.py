@@ -23,6 +23,7 @@ from hdpmusic.model import expectations as ex
 from hdpmusic.model import online
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
 from hdpmusic.model.fisher import FisherEncoder
+from hdpmusic.model.kinds import KINDS, SHARE_KINDS
 from hdpmusic.model.local import (
     LocalParams,
     SongSummary,
@@ -51,10 +52,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_MODEL = "hdpgmm"
 CHECKPOINT_VERSION = 2
 Kind = Literal["posterior", "responsibility", "loglik", "fisher", "fisher-mean"]
-#: every representation kind of :meth:`HDPGMM.transform`
-KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik", "fisher", "fisher-mean")
-#: kinds whose columns are per-component shares (logged by default)
-SHARE_KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik")
 Components = Literal["live", "all"]
 #: expected training frames below which a component is dead (holds only its prior)
 LIVE_FRAMES = 1.0

@@ -1,0 +1,16 @@
+"""The names of HDPGMM's song representations (light: no torch, for the command line).
+
+See :meth:`hdpmusic.model.hdpgmm.HDPGMM.transform` for what each kind computes.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EMBED_KIND", "KINDS", "SHARE_KINDS"]
+
+#: every representation kind of ``HDPGMM.transform``
+KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik", "fisher", "fisher-mean")
+#: kinds whose columns are per-component shares (logged by default)
+SHARE_KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik")
+#: the kind ``hdpmusic embed`` and the HEAR module give by default: the best-scoring one
+#: of ``benchmarks/bench_representation.py`` (``transform`` keeps the study's posterior)
+EMBED_KIND = "posterior"
