@@ -36,12 +36,19 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert "chance" in html and "hdpgmm" in html
     assert "The embedded demo: 40 excerpts" in html and "bach" in html
     md = (report / "report.md").read_text()
-    assert [line.split(" | ")[0] for line in md.splitlines() if line.startswith("| ")][1:] \
-        == [f"| {model_label(m)}" for m in plan.models] + ["| chance"]
+    main_table = md[:md.index("## Paired differences")]
+    assert [line.split(" | ")[0] for line in main_table.splitlines()
+            if line.startswith("| ")][1:] == [f"| {model_label(m)}" for m in plan.models] \
+        + ["| chance"]
+    assert "95 % CI [" in html and "confusion_genre.png" in html
     assert list(report.glob("*.png"))
     # the printed table: every model and task with its chance level, and the report path
     for model in plan.models:
         assert f"\n{model} " in printed
+    # with the 95 % CI of every mean
+    header = next(line for line in printed.splitlines() if line.startswith("model "))
+    assert "95 % CI" in header
+    assert all(s["ci_low"] <= s["mean"] <= s["ci_high"] for s in summary.values())
     assert f"report: {report / 'report.html'}" in printed
     # Table 4 in miniature: printed, and in the report with songs, profiles and audio
     rows = [line for line in printed.splitlines() if line.startswith("| ")][1:]

@@ -67,6 +67,21 @@ def test_compare_end_to_end_and_resume(data, tmp_path, capsys):
     assert {p.name: p.stat().st_mtime_ns for p in (out / "reps").iterdir()} == reps
     again = read_results(out / "results.json")
     assert [r.score for r in again] == [r.score for r in results]
+    assert all(r.predictions is not None for r in again)      # reused with predictions
+
+    # results of an older version (no predictions, hence no CI) are evaluated again
+    import json
+
+    pair = out / "evals" / "g1_gtzan" / "genre"
+    content = json.loads((pair / "results.json").read_text())
+    old = {"format": content["format"], "format_version": 1,
+           "results": [{k: v for k, v in r.items() if k != "predictions"}
+                       for r in content["results"]]}
+    (pair / "results.json").write_text(json.dumps(old))
+    (pair / "predictions.npz").unlink()
+    assert main(argv) == 0
+    assert (pair / "predictions.npz").exists()
+    assert read_results(pair)[0].predictions is not None
 
     # a changed HDPGMM setting does not silently reuse the old model
     changed = [a if a != "6" else "5" for a in argv]
