@@ -1,5 +1,7 @@
 """Frame features against librosa computed block by block from the raw signal."""
 
+import os
+
 import librosa
 import numpy as np
 import pytest
@@ -194,6 +196,38 @@ def test_file_cut_in_half_is_refused(tmp_path, suffix):
                rf"\(88200 frames\), only [12]\.\d\d s could be decoded")
     with pytest.raises(DataError, match=message):
         extract_features(path)
+
+
+def test_flac_cut_in_half_names_the_truncation(tmp_path):
+    """libsndfile stops with an error part-way through a cut FLAC file."""
+    path = cut(write_music(tmp_path / "song.flac", seconds=4.0), 0.5)
+    with pytest.raises(DataError, match=r"song.flac: the file is truncated: its header "
+                                        r"declares 4.00 s \(88200 frames\), only [0-3]\.\d\d s"):
+        extract_features(path)
+
+
+@pytest.mark.parametrize("keep", [0.5, "pages"])
+def test_ogg_cut_short_is_refused(tmp_path, keep):
+    """An Ogg file declares no length: a cut one lacks its end-of-stream page (cut
+    part-way through a page, or at a page boundary)."""
+    path = write_music(tmp_path / "song.ogg", seconds=10.0)
+    assert extract_features(path).shape == (431, 52)
+    if keep == "pages":
+        data = path.read_bytes()
+        path.write_bytes(data[:data.rindex(b"OggS")])
+    else:
+        cut(path, keep)
+    with pytest.raises(DataError, match=r"song.ogg: the file is truncated: its Ogg stream "
+                                        r"stops before its last \(end-of-stream\) page, "
+                                        r"only \d\.\d\d s could be decoded"):
+        extract_features(path)
+
+
+def test_fifo_is_not_read(tmp_path):
+    path = tmp_path / "pipe.wav"
+    os.mkfifo(path)
+    with pytest.raises(DataError, match="pipe.wav: not a regular file"):
+        load_audio(path)
 
 
 def test_wav_of_unknown_length_is_read_whole(tmp_path):

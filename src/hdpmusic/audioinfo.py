@@ -7,7 +7,12 @@ a complete one. libsndfile clamps the length of PCM containers to the file's siz
 their headers are read here (WAV: the data chunk's size; AIFF: the COMM chunk's frame
 count; AU, GTZAN's format: the data size); an MP3 declares its length only in a Xing, Info
 or VBRI tag (without one, the decoder's length is an estimate from the bit rate, so
-nothing is declared).
+nothing is declared); a FLAC file declares it in its STREAMINFO block.
+
+An Ogg file (Vorbis, Opus) declares no length: libsndfile takes it from the granule
+position of the last page it finds, which in a cut file is the last page left. A
+complete Ogg stream ends with a page flagged end-of-stream, ending at the end of the
+file; :func:`stream_complete` checks that.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ import os
 import struct
 from typing import BinaryIO
 
-__all__ = ["declared_frames"]
+__all__ = ["declared_frames", "stream_complete"]
 
 _UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data chunk size of a WAV written as a stream
+
+#: the longest Ogg page: a 27-byte header, 255 lacing values, 255 segments of 255 bytes
+_OGG_MAX_PAGE = 27 + 255 + 255 * 255
+_OGG_END_OF_STREAM = 0x04  # header_type flag of a stream's last page
 
 #: bytes per sample of the AU encodings (μ-law, 8/16/24/32-bit PCM, float, double, A-law)
 _AU_SAMPLE_BYTES = {1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 7: 8, 27: 1}
@@ -54,6 +63,46 @@ def declared_frames(path: str | os.PathLike, format: str, frames: int) -> int | 
         with open(path, "rb") as fh:
             return frames if _mp3_has_length_tag(fh) else None
     return frames
+
+
+def stream_complete(path: str | os.PathLike, format: str) -> bool:
+    """Whether a file ends where its stream ends (for containers that declare no length).
+
+    Parameters
+    ----------
+    path : path-like
+        The audio file.
+    format : str
+        Its container as soundfile names it (``SoundFile.format``).
+
+    Returns
+    -------
+    bool
+        OGG: whether the file ends with a whole page flagged end-of-stream (a file cut
+        short ends part-way through a page, or after a page without the flag); any
+        other format: True (see :func:`declared_frames` for those).
+    """
+    if format != "OGG":
+        return True
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - _OGG_MAX_PAGE))
+        tail = fh.read()
+    header_type = _last_ogg_page(tail)
+    return header_type is not None and bool(header_type & _OGG_END_OF_STREAM)
+
+
+def _last_ogg_page(tail: bytes) -> int | None:
+    """header_type of the Ogg page that ends exactly at the end of ``tail``, if any."""
+    start = tail.rfind(b"OggS")
+    while start >= 0:
+        segments = tail[start + 26] if start + 27 <= len(tail) else None
+        if segments is not None and start + 27 + segments <= len(tail):
+            lacing = tail[start + 27:start + 27 + segments]
+            if start + 27 + segments + sum(lacing) == len(tail):
+                return tail[start + 5]
+        start = tail.rfind(b"OggS", 0, start)
+    return None
 
 
 def _wav_frames(fh: BinaryIO) -> int | None:

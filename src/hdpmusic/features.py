@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, fields
@@ -56,6 +57,9 @@ SILENCE_PEAK = 1e-6
 #: a file decoding to more than this many frames fewer than its header declares is
 #: truncated (four MP3 frames: decoders may trim the encoder's delay and padding)
 _TRUNCATION_SLACK = 4 * 1152
+
+#: frames decoded (and mixed down) at a time
+_READ_BLOCK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -204,11 +208,12 @@ def load_audio(path: str | os.PathLike, sr: int = 22050, *,
     """Decode an audio file to a mono float32 signal at ``sr``, as :func:`librosa.load`.
 
     The file is read with soundfile (WAV, FLAC, OGG/Vorbis, MP3, AU, AIFF, …; anything
-    else through :func:`librosa.load`'s audioread fallback), the channels are averaged
-    and the signal is resampled to ``sr`` with :func:`librosa.resample` (its default
-    ``soxr_hq``). The result equals ``librosa.load(path, sr=sr, mono=True)[0]``; the
-    mix-down is done on the decoded frames directly, which is much faster than
-    librosa's on the transposed array.
+    else through :func:`librosa.load`'s audioread fallback) a block of frames at a time,
+    each block's channels are averaged, and the signal is resampled to ``sr`` with
+    :func:`librosa.resample` (its default ``soxr_hq``). The result equals
+    ``librosa.load(path, sr=sr, mono=True)[0]``; mixing down block by block is much
+    faster than librosa's mix-down of the transposed array and never holds the
+    multi-channel signal whole.
 
     Parameters
     ----------
@@ -226,56 +231,128 @@ def load_audio(path: str | os.PathLike, sr: int = 22050, *,
     Raises
     ------
     DataError
-        The file is missing, cannot be decoded or is truncated (decodes to less than its
-        header declares, see :func:`hdpmusic.audioinfo.declared_frames`), or the audio
-        is empty, shorter than ``min_samples``, silent, or not finite (see
-        :func:`check_signal`).
+        The file is missing or not a regular file (a FIFO, a device), cannot be decoded
+        or is truncated (decodes to less than its header declares, see
+        :func:`hdpmusic.audioinfo.declared_frames`, or an Ogg stream without its end,
+        see :func:`hdpmusic.audioinfo.stream_complete`), or the audio is empty, shorter
+        than ``min_samples``, silent, or not finite (see :func:`check_signal`).
     """
     import librosa
-    import soundfile as sf
-
-    from hdpmusic.audioinfo import declared_frames
 
     name = os.fspath(path)
-    if not os.path.exists(name):
-        raise DataError(f"{name}: no such file")
-    if os.path.isdir(name):
-        raise DataError(f"{name}: is a directory, not an audio file")
+    _check_regular_file(name)
     try:
-        try:
-            with sf.SoundFile(name) as fh:
-                native_sr = fh.samplerate
-                declared = declared_frames(name, fh.format, fh.frames)
-                frames = fh.read(dtype="float32", always_2d=True)
-        except sf.LibsndfileError:  # not a soundfile format: let librosa try audioread
-            with warnings.catch_warnings():  # librosa warns before using audioread
-                warnings.simplefilter("ignore", (UserWarning, FutureWarning,
-                                                 DeprecationWarning))
-                y, native_sr = librosa.load(name, sr=None, mono=True, dtype=np.float32)
-        else:
-            if declared is not None and len(frames) + _TRUNCATION_SLACK < declared:
-                raise DataError(f"{name}: the file is truncated: its header declares "
-                                f"{declared / native_sr:.2f} s ({declared} frames), only "
-                                f"{len(frames) / native_sr:.2f} s could be decoded; "
-                                f"copy or download it again")
-            if frames.shape[1] == 1:
-                y = np.ascontiguousarray(frames[:, 0])
-            elif frames.shape[1] == 2:  # == librosa.to_mono(frames.T), bit for bit
-                y = (frames[:, 0] + frames[:, 1]) / np.float32(2)
-            else:
-                y = librosa.to_mono(frames.T)
-            del frames
+        y, native_sr = _decode(name)
         check_signal(y, name, min_samples=1)
         y = librosa.resample(y, orig_sr=native_sr, target_sr=sr)
     except DataError:
         raise
     except Exception as err:  # soundfile, audioread and resampler errors vary
-        text = str(err).strip()
-        first = text.splitlines()[0] if text else type(err).__name__
-        raise DataError(f"{name}: cannot decode audio ({first}); check that it is a "
-                        f"complete audio file (WAV, FLAC, OGG, MP3, AU, AIFF)") from err
+        raise _undecodable(name, err) from err
     check_signal(y, name, min_samples=min_samples, sr=sr)
     return y
+
+
+def _check_regular_file(name: str) -> None:
+    """Raise :class:`DataError` unless ``name`` is a regular file (reading a FIFO blocks)."""
+    try:
+        mode = os.stat(name).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{name}: no such file") from None
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{name}: is a directory, not an audio file")
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{name}: not a regular file (a FIFO, a device or a socket); "
+                        f"skipped, as reading it may never end")
+
+
+def _undecodable(name: str, err: BaseException) -> DataError:
+    """The error for a file no decoder could read, with the decoder's first line."""
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else type(err).__name__
+    return DataError(f"{name}: cannot decode audio ({first}); check that it is a "
+                     f"complete audio file (WAV, FLAC, OGG, MP3, AU, AIFF)")
+
+
+def _decode(name: str) -> tuple[np.ndarray, int]:
+    """The mono float32 signal of an audio file at its own rate, and that rate.
+
+    Raises
+    ------
+    DataError
+        The file is truncated, or its decoder stopped part-way for another reason.
+    """
+    import librosa
+    import soundfile as sf
+
+    from hdpmusic.audioinfo import declared_frames, stream_complete
+
+    try:
+        fh = sf.SoundFile(name)
+    except sf.LibsndfileError:  # not a soundfile format: let librosa try audioread
+        with warnings.catch_warnings():  # librosa warns before using audioread
+            warnings.simplefilter("ignore", (UserWarning, FutureWarning, DeprecationWarning))
+            y, native_sr = librosa.load(name, sr=None, mono=True, dtype=np.float32)
+        return y, native_sr
+    with fh:
+        declared = declared_frames(name, fh.format, fh.frames)
+        y, stopped = _read_mono(fh)
+        complete = stream_complete(name, fh.format)
+    short = declared is not None and len(y) + _TRUNCATION_SLACK < declared
+    if short or not complete:
+        raise DataError(f"{name}: the file is truncated: "
+                        f"{_declared_text(fh.format, declared, fh.samplerate)}, only "
+                        f"{len(y) / fh.samplerate:.2f} s could be decoded; copy or "
+                        f"download it again")
+    if stopped is not None:
+        raise _undecodable(name, stopped)
+    return y, fh.samplerate
+
+
+def _declared_text(format: str, declared: int | None, sr: int) -> str:
+    """What a truncated file was meant to hold, for the error message."""
+    if format == "OGG":
+        return "its Ogg stream stops before its last (end-of-stream) page"
+    return f"its header declares {declared / sr:.2f} s ({declared} frames)"
+
+
+def _read_mono(fh: Any, block: int = _READ_BLOCK) -> tuple[np.ndarray, Exception | None]:
+    """Every frame of an open ``soundfile.SoundFile``, mixed down a block at a time.
+
+    Returns
+    -------
+    y : np.ndarray, shape (n_frames,), float32
+        The frames decoded (up to the decoder's error, if any).
+    stopped : Exception or None
+        The error that stopped the decoder part-way (a cut FLAC file), else None.
+    """
+    import soundfile as sf
+
+    buffer = np.empty((block, fh.channels), dtype=np.float32)
+    y = np.empty(max(fh.frames, 0), dtype=np.float32)
+    n = 0
+    while True:
+        try:
+            frames = fh.read(dtype="float32", always_2d=True, out=buffer)
+        except sf.LibsndfileError as err:
+            return y[:n], err
+        if not len(frames):
+            return y[:n], None
+        if n + len(frames) > len(y):  # longer than announced (an estimated length)
+            y = np.concatenate([y[:n], np.empty(max(len(y) // 2, block), np.float32)])
+        y[n:n + len(frames)] = _mix_down(frames)
+        n += len(frames)
+
+
+def _mix_down(frames: np.ndarray) -> np.ndarray:
+    """The mono signal of ``frames`` (n, channels), equal to ``librosa.to_mono(frames.T)``."""
+    import librosa
+
+    if frames.shape[1] == 1:
+        return frames[:, 0]
+    if frames.shape[1] == 2:  # == librosa.to_mono(frames.T), bit for bit
+        return (frames[:, 0] + frames[:, 1]) / np.float32(2)
+    return librosa.to_mono(frames.T)
 
 
 @functools.lru_cache(maxsize=8)
