@@ -191,23 +191,46 @@ def weighted_macro_f1(weights: np.ndarray, y_true: np.ndarray,
     return _ratio(f1.sum(axis=1), present.sum(axis=1).astype(np.float64))
 
 
-def _tie_groups(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Order of ``scores`` (descending) and the starts of its runs of equal scores."""
-    order = np.argsort(-scores, kind="stable")
-    ranked = scores[order]
-    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-    return order, starts
+def _ranked_weights(weights_t: np.ndarray, Y: np.ndarray, scores: np.ndarray,
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """For each tag, the weights around each of its distinct positive scores.
 
+    One sparse product per tag sums the weight of the songs of each cell — positives at
+    each distinct positive score u_k (ascending), negatives strictly between u_(k-1)
+    and u_k, negatives equal to u_k — reading every weight once, without sorting them.
 
-def _per_tag(weights: np.ndarray, Y: np.ndarray, scores: np.ndarray,
-             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """For each tag: positive and negative weight per tie group of its scores, in
-    descending score order → (B, n_ties) each."""
+    Parameters
+    ----------
+    weights_t : np.ndarray, shape (n, B)
+        Transposed weights.
+    Y : np.ndarray of bool, shape (n, n_tags)
+    scores : np.ndarray, shape (n, n_tags)
+
+    Yields
+    ------
+    positive, below, equal : np.ndarray, each shape (m, B)
+        Per distinct positive score u_k: weight of the positives scored u_k, of the
+        negatives scored below u_k, of the negatives scored u_k (m = 0: no positive).
+    """
+    import scipy.sparse as sp
+
+    n = Y.shape[0]
     for tag in range(Y.shape[1]):
-        order, starts = _tie_groups(scores[:, tag])
-        w, positive = weights[:, order], Y[order, tag]
-        yield (np.add.reduceat(w * positive, starts, axis=1),
-               np.add.reduceat(w * ~positive, starts, axis=1))
+        positive, score = Y[:, tag], scores[:, tag]
+        levels = np.unique(score[positive])
+        m = levels.size
+        k = np.searchsorted(levels, score)                  # distinct positive scores below
+        equal = (k < m) & (levels[np.minimum(k, m - 1)] == score) if m else np.zeros(n, bool)
+        # rows: 0..m-1 positives at u_k; m + 2k: negatives in (u_(k-1), u_k); m + 2k + 1:
+        # negatives at u_k
+        row = np.where(positive, k, m + 2 * k + equal)
+        cells = sp.csr_matrix((np.ones(n), (row, np.arange(n))), shape=(3 * m + 1, n))
+        summed = cells @ weights_t
+        between, at = summed[m::2], summed[m + 1::2]
+        below = np.cumsum(between[:m], axis=0) + np.vstack([np.zeros((1, summed.shape[1])),
+                                                             np.cumsum(at[:-1], axis=0)]) \
+            if m else np.zeros((0, summed.shape[1]))
+        yield summed[:m], below, at[:m]
 
 
 def _macro(per_tag: list[np.ndarray]) -> np.ndarray:
@@ -232,20 +255,23 @@ def weighted_macro_auc(weights: np.ndarray, Y: np.ndarray, scores: np.ndarray) -
     np.ndarray, shape (B,)
         NaN where no tag has both classes.
     """
-    weights = np.asarray(weights, dtype=np.float64)
+    weights_t = np.ascontiguousarray(np.asarray(weights, dtype=np.float64).T)
     Y, scores = np.asarray(Y, dtype=bool), np.asarray(scores)
+    total = weights_t.sum(axis=0)
     aucs = []
-    for pos, neg in _per_tag(weights, Y, scores):
-        total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
-        below = total_neg[:, None] - np.cumsum(neg, axis=1)
-        wins = (pos * (below + 0.5 * neg)).sum(axis=1)
-        aucs.append(_ratio(wins, total_pos * total_neg))
+    for pos, below, equal in _ranked_weights(weights_t, Y, scores):
+        total_neg = total - pos.sum(axis=0)
+        wins = (pos * (below + 0.5 * equal)).sum(axis=0)
+        aucs.append(_ratio(wins, pos.sum(axis=0) * total_neg))
     return _macro(aucs)
 
 
 def weighted_macro_ap(weights: np.ndarray, Y: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Macro average precision (PR-AUC, scikit-learn's step-wise definition) under each
     row of weights, over the tags with positive and negative weight in that resample.
+
+    At each distinct positive score u (the thresholds where recall changes), precision
+    counts every song scored ≥ u.
 
     Parameters
     ----------
@@ -258,13 +284,15 @@ def weighted_macro_ap(weights: np.ndarray, Y: np.ndarray, scores: np.ndarray) ->
     np.ndarray, shape (B,)
         NaN where no tag has both classes.
     """
-    weights = np.asarray(weights, dtype=np.float64)
+    weights_t = np.ascontiguousarray(np.asarray(weights, dtype=np.float64).T)
     Y, scores = np.asarray(Y, dtype=bool), np.asarray(scores)
+    total = weights_t.sum(axis=0)
     aps = []
-    for pos, neg in _per_tag(weights, Y, scores):
-        total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
-        hits, seen = np.cumsum(pos, axis=1), np.cumsum(pos + neg, axis=1)
+    for pos, below, _ in _ranked_weights(weights_t, Y, scores):
+        total_neg = total - pos.sum(axis=0)
+        hits = np.cumsum(pos[::-1], axis=0)[::-1]           # positives scored >= u_k
+        seen = hits + total_neg - below                     # all songs scored >= u_k
         precision = np.where(seen > 0, _ratio(hits, seen), 0.0)
-        ap = _ratio((pos * precision).sum(axis=1), total_pos)
+        ap = _ratio((pos * precision).sum(axis=0), pos.sum(axis=0))
         aps.append(np.where(total_neg > 0, ap, np.nan))
     return _macro(aps)
