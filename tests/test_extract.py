@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -276,7 +278,7 @@ def test_dask_cluster_backend(collection, tmp_path, capsys):
                                       extract_features(collection / "a" / "tone.wav"))
 
 
-def _job_dying_on(song_id, path, target, config, recompute, limit_threads=False):
+def _job_dying_on(song_id, path, target, config, recompute, timeout, where="here"):
     """Stands for ``hdpmusic.extract._job`` in a worker: the worker kills itself (SIGKILL)
     on ``crash*`` files, and on ``flaky*`` files the first time only."""
     marker = path.with_suffix(".died")
@@ -481,3 +483,79 @@ def test_file_name_that_is_not_utf8_fails_alone(tmp_path, capsys):
     assert failure["id"] == "caf\\xe9.wav" and failure["path"].endswith("caf\\xe9.wav")
     assert "file name is not valid UTF-8" in failure["error"]
     assert "1 failed" in capsys.readouterr().out
+
+
+def test_fifo_in_the_folder_is_skipped_not_waited_for(tmp_path):
+    root = tmp_path / "audio"
+    write_tone(root / "ok.wav")
+    os.mkfifo(root / "pipe.wav")
+    out = tmp_path / "c.h5"
+    done = subprocess.run([sys.executable, "-m", "hdpmusic", "extract", str(root), "--out",
+                           str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{root / 'pipe.wav'}: skipped: not a regular file" in done.stderr
+    assert Corpus.open(out).ids == ["ok.wav"]
+
+
+def test_fifo_named_in_a_list_file_fails_alone(tmp_path):
+    write_tone(tmp_path / "ok.wav")
+    os.mkfifo(tmp_path / "pipe.wav")
+    (tmp_path / "list.txt").write_text("ok.wav\npipe.wav\n")
+    report = extract_collection(tmp_path / "list.txt", tmp_path / "c.h5", progress=False,
+                                content_hash=True)
+    assert report.failed_ids == ["pipe.wav"]
+    assert "not a regular file" in read_failures(report.failures)[0]["error"]
+
+
+def _slow_features(path, config=None):
+    """Stands for ``extract_features``: never ends on ``slow*`` files."""
+    if Path(path).stem.startswith("slow"):
+        time.sleep(3600)
+    return REAL_EXTRACT_FEATURES(path, config=config)
+
+
+def _stuck_features(path, config=None):
+    """Stands for ``extract_features`` in a worker: on ``stuck*`` files, stuck where no
+    signal is handled (as in a decoder's C code)."""
+    if Path(path).stem.startswith("stuck"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(3600)
+    return REAL_EXTRACT_FEATURES(path, config=config)
+
+
+def _job_with_stuck_features(*args):
+    """Stands for ``hdpmusic.extract._job`` in a worker, with :func:`_stuck_features` and
+    a short grace before the worker ends itself."""
+    extract_module.extract_features = _stuck_features
+    extract_module._HARD_GRACE = 0.5
+    return REAL_JOB(*args)
+
+
+REAL_EXTRACT_FEATURES, REAL_JOB = extract_module.extract_features, extract_module._job
+
+
+def test_a_track_past_the_timeout_is_listed_as_failed(tmp_path, monkeypatch):
+    root = tmp_path / "audio"
+    write_tone(root / "ok.wav")
+    write_tone(root / "slow.wav")
+    monkeypatch.setattr(extract_module, "extract_features", _slow_features)
+    report = extract_collection(root, tmp_path / "c.h5", progress=False, timeout=0.5)
+    assert report.failed_ids == ["slow.wav"] and report.n_ok == 1
+    error = read_failures(report.failures)[0]["error"]
+    assert "slow.wav: took longer than 0.5 s (--timeout)" in error
+
+
+def test_a_worker_stuck_past_the_timeout_ends_and_its_track_fails(tmp_path, monkeypatch):
+    root = tmp_path / "audio"
+    for name in ("a.wav", "b.wav", "stuck.wav"):
+        write_tone(root / name)
+    monkeypatch.setattr(extract_module, "_job", _job_with_stuck_features)
+    report = extract_collection(root, tmp_path / "c.h5", jobs=2, progress=False, timeout=1.0)
+    assert report.failed_ids == ["stuck.wav"] and report.n_ok == 2
+    assert "stuck past --timeout" in read_failures(report.failures)[0]["error"]
+
+
+def test_bad_timeout_is_refused(tmp_path, capsys):
+    assert main(["extract", str(tmp_path), "--out", str(tmp_path / "c.h5"),
+                 "--timeout", "-1"]) == 1
+    assert "--timeout -1: give a number of seconds >= 0" in capsys.readouterr().err

@@ -30,11 +30,13 @@ The steps are public for :mod:`hdpmusic.embed`, which shares the cache: :func:`o
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
+import stat
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
@@ -50,9 +52,11 @@ from hdpmusic.errors import DataError, HdpmusicError
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig, extract_features, warm_up
 from hdpmusic.locking import exclusive_lock
 from hdpmusic.progress import progress_bar
+from hdpmusic.workers import TimeLimitError, exit_after, time_limit
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "DEFAULT_TIMEOUT",
     "ExtractionReport",
     "audio_paths",
     "cache_path",
@@ -78,6 +82,12 @@ _CONFIG_FILE = "features.json"
 _FAILURES_FILE = "failures.jsonl"
 _LOCK_FILE = ".lock"
 _KEY_SEP = "#"  # between the quoted id and the key in a cache file name (quote escapes #)
+
+#: seconds a track may take by default (an hour of audio takes about a minute)
+DEFAULT_TIMEOUT = 600.0
+
+#: seconds past its timeout after which the worker of a track stuck in C code is ended
+_HARD_GRACE = 30.0
 
 #: a track being processed: (id, audio file, cache file)
 _Task = tuple[str, Path, Path]
@@ -121,7 +131,8 @@ def find_tracks(source: str | os.PathLike) -> list[tuple[str, Path]]:
     ----------
     source : path-like
         * a directory: searched recursively for files with an extension in
-          :data:`AUDIO_EXTENSIONS` (hidden files and folders skipped); ids are the paths
+          :data:`AUDIO_EXTENSIONS` (hidden files and folders skipped, and files that are
+          not regular files, such as a FIFO, with a warning); ids are the paths
           relative to it, with ``/`` separators, sorted (bytes of a file name that are
           not UTF-8 are written ``\\xNN`` in its id; :func:`track_entries` fails it);
         * a list file (UTF-8 text): one track per line, ``path`` or ``path<TAB>id``;
@@ -142,12 +153,8 @@ def find_tracks(source: str | os.PathLike) -> list[tuple[str, Path]]:
     source = Path(source)
     if source.is_dir():
         tracks = []
-        for root, dirs, files in os.walk(source):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in files:
-                if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS:
-                    path = Path(root) / name
-                    tracks.append((_text(path.relative_to(source).as_posix()), path))
+        for path in _audio_files(source):
+            tracks.append((_text(path.relative_to(source).as_posix()), path))
         if not tracks:
             raise HdpmusicError(f"{source}: no audio files found (looked for "
                                 f"{', '.join(sorted(AUDIO_EXTENSIONS))}); give a folder "
@@ -180,6 +187,22 @@ def find_tracks(source: str | os.PathLike) -> list[tuple[str, Path]]:
         raise HdpmusicError(f"{source}: the list file names no tracks "
                             f"(one 'path' or 'path<TAB>id' per line)")
     return tracks
+
+
+def _audio_files(folder: Path) -> Iterator[Path]:
+    """The regular files with an audio extension under ``folder`` (not hidden ones); the
+    others (a FIFO would block the reader forever, a device) are skipped with a warning."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            path = Path(root) / name
+            if name.startswith(".") or path.suffix.lower() not in AUDIO_EXTENSIONS:
+                continue
+            if path.is_file():
+                yield path
+            else:
+                log.warning("%s: skipped: not a regular file (a FIFO, a device or a "
+                            "socket)", _text(str(path)))
 
 
 def cache_path(cache: str | os.PathLike, song_id: str, key: str) -> Path:
@@ -224,18 +247,21 @@ def source_key(path: str | os.PathLike, content_hash: bool = False) -> str:
     Raises
     ------
     OSError
-        The file cannot be read.
+        The file cannot be read, or is not a regular file (hashing a FIFO would wait
+        for a writer forever).
     """
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file: a FIFO, a device or a socket")
     if content_hash:
         with open(path, "rb") as fh:
             return "sha256-" + hashlib.file_digest(fh, "sha256").hexdigest()[:32]
-    stat = os.stat(path)
-    return f"{stat.st_size}-{stat.st_mtime_ns}"
+    return f"{info.st_size}-{info.st_mtime_ns}"
 
 
 def extract_track(path: str | os.PathLike, target: str | os.PathLike,
-                  config: FeatureConfig = DEFAULT_CONFIG,
-                  recompute: bool = False) -> tuple[str, str | None]:
+                  config: FeatureConfig = DEFAULT_CONFIG, recompute: bool = False,
+                  timeout: float | None = None) -> tuple[str, str | None]:
     """Compute one track's features into ``target`` atomically, unless it exists.
 
     Parameters
@@ -247,6 +273,10 @@ def extract_track(path: str | os.PathLike, target: str | os.PathLike,
     config : FeatureConfig
     recompute : bool
         Compute (and replace ``target``) even if ``target`` exists.
+    timeout : float, optional
+        Give up after this many seconds (:func:`hdpmusic.workers.time_limit`: in the
+        main thread; a decoder stuck in C code is only stopped by the worker's
+        :func:`~hdpmusic.workers.exit_after`); None or 0: no limit.
 
     Returns
     -------
@@ -258,7 +288,11 @@ def extract_track(path: str | os.PathLike, target: str | os.PathLike,
     if target.exists() and not recompute:
         return "cached", None
     try:
-        features = extract_features(path, config=config)
+        with time_limit(timeout):
+            features = extract_features(path, config=config)
+    except TimeLimitError as err:
+        return "failed", _one_line(f"{path}: {err} (--timeout); a decoder may be stuck "
+                                   f"on it, or raise --timeout for a very long track")
     except DataError as err:
         return "failed", _one_line(str(err))
     except Exception as err:  # anything a decoder may throw: keep the run going
@@ -272,7 +306,8 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
                        cache: str | os.PathLike | None = None, overwrite: bool = False,
                        recompute: bool = False, content_hash: bool = False,
                        config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True,
-                       backend: str | None = None) -> ExtractionReport:
+                       backend: str | None = None,
+                       timeout: float | None = DEFAULT_TIMEOUT) -> ExtractionReport:
     """Extract the features of every track of ``source`` and pack them into ``out``.
 
     Parameters
@@ -308,6 +343,12 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         features are bit-identical to a local run when the workers' BLAS uses one
         thread, as dask's nanny-started workers do by default — OpenBLAS ignores
         limits set from a worker thread).
+    timeout : float, optional
+        Seconds a track may take (default :data:`DEFAULT_TIMEOUT`); a track that takes
+        longer is listed as failed. A worker process stuck in a decoder's C code is
+        ended ``_HARD_GRACE`` seconds later (and the track retried once, see
+        :func:`compute_features`). Not enforced in dask's worker threads. None or 0: no
+        limit.
 
     Returns
     -------
@@ -333,7 +374,8 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
     with open_cache(cache, config):
         tasks, failures = track_entries(tracks, cache, content_hash)
         statuses = compute_features(tasks, config, jobs=jobs, progress=progress,
-                                    backend=backend, recompute=recompute, total=len(tracks))
+                                    backend=backend, recompute=recompute, total=len(tracks),
+                                    timeout=timeout)
         failures.update({song_id: error for song_id, (status, error) in statuses.items()
                          if status == "failed"})
         targets = {song_id: target for song_id, _, target in tasks}
@@ -524,8 +566,9 @@ def _entry_track(entry: Path) -> Path:
 
 def compute_features(tasks: list[_Task], config: FeatureConfig, *, jobs: int = 1,
                      progress: bool = True, backend: str | None = None,
-                     recompute: bool = False,
-                     total: int | None = None) -> dict[str, tuple[str, str | None]]:
+                     recompute: bool = False, total: int | None = None,
+                     timeout: float | None = DEFAULT_TIMEOUT,
+                     ) -> dict[str, tuple[str, str | None]]:
     """Cache the features of every track not cached yet (in parallel).
 
     Parameters
@@ -533,7 +576,7 @@ def compute_features(tasks: list[_Task], config: FeatureConfig, *, jobs: int = 1
     tasks : list of (str, pathlib.Path, pathlib.Path)
         ``(id, audio file, cache file)``, from :func:`track_entries`.
     config : FeatureConfig
-    jobs, progress, backend, recompute
+    jobs, progress, backend, recompute, timeout
         As in :func:`extract_collection`.
     total : int, optional
         Tracks counted by the progress bar (default ``len(tasks)``); those not in
@@ -553,7 +596,7 @@ def compute_features(tasks: list[_Task], config: FeatureConfig, *, jobs: int = 1
     with progress_bar(n_tracks, "extracting", unit="track", enabled=progress,
                       initial=n_tracks - len(todo), leave=True) as bar:
         for song_id, status, error in _map(todo, config, jobs=jobs, backend=backend,
-                                           recompute=recompute):
+                                           recompute=recompute, timeout=timeout):
             statuses[song_id] = ("done" if status == "cached" else status, error)
             bar.update(1)
     return statuses
@@ -567,7 +610,7 @@ def _file_size(path: Path) -> int:
 
 
 def _map(todo: list[_Task], config: FeatureConfig, *, jobs: int, backend: str | None,
-         recompute: bool) -> Iterator[tuple[str, str, str | None]]:
+         recompute: bool, timeout: float | None) -> Iterator[tuple[str, str, str | None]]:
     """Run :func:`_job` on every track, yielding results as they finish.
 
     In worker processes (unless ``jobs == 1`` without a backend), after compiling
@@ -584,7 +627,7 @@ def _map(todo: list[_Task], config: FeatureConfig, *, jobs: int, backend: str | 
     if jobs == 1 and backend is None:
         with threadpool_limits(limits=1):  # same numbers as in the worker processes
             for song_id, path, target in todo:
-                yield _job(song_id, path, target, config, recompute)
+                yield _job(song_id, path, target, config, recompute, timeout)
         return
     queue = deque(todo)
     while queue:
@@ -592,7 +635,7 @@ def _map(todo: list[_Task], config: FeatureConfig, *, jobs: int, backend: str | 
         finished: set[str] = set()
         try:
             for result in _parallel(queue, dispatched, config, jobs=jobs, backend=backend,
-                                    recompute=recompute):
+                                    recompute=recompute, timeout=timeout):
                 finished.add(result[0])
                 yield result
         except BrokenProcessPool as err:  # queue: what was not dispatched
@@ -602,17 +645,18 @@ def _map(todo: list[_Task], config: FeatureConfig, *, jobs: int, backend: str | 
             for task in suspects:
                 try:
                     yield from _parallel(deque([task]), [], config, jobs=jobs,
-                                         backend=backend, recompute=recompute)
+                                         backend=backend, recompute=recompute,
+                                         timeout=timeout)
                 except BrokenProcessPool as again:
                     yield (task[0], "failed",
                            _one_line(f"{task[1]}: the worker process extracting it died "
-                                     f"twice (a crash in a decoder, or killed for memory; "
-                                     f"{_exit_codes(again)})"))
+                                     f"twice (a crash in a decoder, killed for memory, or "
+                                     f"stuck past --timeout; {_exit_codes(again)})"))
 
 
 def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfig, *,
-              jobs: int, backend: str | None,
-              recompute: bool) -> Iterator[tuple[str, str, str | None]]:
+              jobs: int, backend: str | None, recompute: bool,
+              timeout: float | None) -> Iterator[tuple[str, str, str | None]]:
     """Results of :func:`_job` over ``queue`` in worker processes, as they finish.
 
     Tasks are taken from ``queue`` only when a worker is free and appended to
@@ -631,7 +675,8 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
         while queue:
             task = queue.popleft()
             dispatched.append(task)
-            yield delayed(_job)(*task, config, recompute, backend is not None)
+            yield delayed(_job)(*task, config, recompute, timeout,
+                                "cluster" if backend else "worker")
 
     with context:
         yield from Parallel(n_jobs=_workers(jobs, len(queue), backend),
@@ -658,14 +703,22 @@ def _exit_codes(err: BaseException) -> str:
 
 
 def _job(song_id: str, path: Path, target: Path, config: FeatureConfig, recompute: bool,
-         limit_threads: bool = False) -> tuple[str, str, str | None]:
-    """One track (a worker's task): ``(id, status, error)``."""
-    if limit_threads:  # loky workers already start with one thread per library
-        from threadpoolctl import threadpool_limits
+         timeout: float | None, where: str = "here") -> tuple[str, str, str | None]:
+    """One track (a worker's task): ``(id, status, error)``.
 
-        with threadpool_limits(limits=1):
-            return (song_id, *extract_track(path, target, config, recompute))
-    return (song_id, *extract_track(path, target, config, recompute))
+    ``where`` runs it: ``"here"`` (this process), ``"worker"`` (a loky worker process,
+    which ends itself if the track is stuck past ``timeout``, see
+    :func:`hdpmusic.workers.exit_after`) or ``"cluster"`` (a dask worker thread, limited
+    to one BLAS thread here; loky workers already start with one per library).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with contextlib.ExitStack() as stack:
+        if where == "cluster":
+            stack.enter_context(threadpool_limits(limits=1))
+        if where == "worker" and timeout:
+            stack.enter_context(exit_after(timeout + _HARD_GRACE))
+        return (song_id, *extract_track(path, target, config, recompute, timeout))
 
 
 def audio_paths(corpus: Any, audio_root: str | os.PathLike | None = None) -> list[str]:

@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="recognise unchanged audio files by a hash of their content "
                         "(reads each file once more) instead of their size and "
                         "modification time, e.g. after copying the collection")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="seconds a track may take before it is listed as failed (default "
+                        "600; 0: no limit)")
     p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                    help="run the per-track jobs on a dask.distributed cluster")
     p.set_defaults(func=run)
@@ -55,8 +58,21 @@ def run(args: argparse.Namespace) -> int:
         report = extract_collection(args.source, args.out, jobs=args.jobs, cache=args.cache,
                                     overwrite=args.overwrite, recompute=args.overwrite,
                                     content_hash=args.hash, progress=not args.quiet,
-                                    backend=backend)
+                                    backend=backend, timeout=_timeout(args.timeout))
     print(f"{report.corpus}: {report.n_ok} tracks ({report.n_computed} computed, "
           f"{report.n_cached} from the cache)"
           + (f", {report.n_failed} failed (see {report.failures})" if report.n_failed else ""))
     return 0
+
+
+def _timeout(seconds: float | None) -> float | None:
+    """The per-track time limit of ``--timeout`` (None: the default; 0: none)."""
+    from hdpmusic.errors import ParameterError
+    from hdpmusic.extract import DEFAULT_TIMEOUT
+
+    if seconds is None:
+        return DEFAULT_TIMEOUT
+    if not seconds >= 0:
+        raise ParameterError(f"--timeout {seconds:g}: give a number of seconds >= 0 "
+                             f"(0: no limit)")
+    return seconds or None
