@@ -28,6 +28,7 @@ from hdpmusic.features import (
     check_features,
     extract_features,
     load_audio,
+    signal_features,
 )
 
 SR = 22050
@@ -69,6 +70,20 @@ def test_every_block_matches_librosa(kind):
     np.testing.assert_allclose(got[:, 26:39], ref["dd"], **TIGHT)
     np.testing.assert_allclose(got[:, 39], ref["onset"], **TIGHT)
     np.testing.assert_allclose(got[:, 40:52], ref["chroma"], **TIGHT)
+
+
+@pytest.mark.parametrize("chunk_frames", [64, 100, 137])
+def test_chunks_equal_the_whole_signal_at_once(chunk_frames):
+    """A sound several chunks long (the last one short, down to a single frame) gives
+    librosa's whole-signal features: the dB scale's maximum, the tuning, the Δ windows
+    and the onset lag all span the chunks."""
+    y = (music(seconds=16.0, seed=4) + 0.1 * tone(233.0, seconds=16.0))[:685 * 512 + 100]
+    assert 1 + len(y) // 512 == 686 == 5 * 137 + 1  # a final chunk of one frame
+    got = signal_features(y, chunk_frames=chunk_frames)
+    ref = reference_blocks(y)
+    np.testing.assert_allclose(got, np.hstack([ref["mfcc"], ref["d"], ref["dd"],
+                                               ref["onset"][:, None], ref["chroma"]]), **TIGHT)
+    np.testing.assert_allclose(got, signal_features(y, chunk_frames=len(y)), **TIGHT)
 
 
 def test_other_settings_match_librosa():

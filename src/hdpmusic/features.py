@@ -4,9 +4,12 @@ The study's feature set (paper, Table 2; REFERENCE_NOTES §3.1), computed with l
 defaults: 22 050 Hz mono, ``n_fft`` 2048, hop 512 (≈ 43.07 frames/s, centred frames), a
 128-band mel power spectrogram converted to dB (``power_to_db``: ref 1, amin 1e-10,
 top_db 80) for the MFCCs and the onset strength, and the power spectrogram for the
-chroma (``chroma_stft`` with its default tuning estimation). The STFT is computed once;
-the power spectrogram and the dB mel spectrogram are shared by every block, so the
-result equals each block computed on its own from the signal with librosa's public API.
+chroma (``chroma_stft`` with its default tuning estimation). The power spectrogram and
+the dB mel spectrogram are shared by every block, so the result equals each block
+computed on its own from the signal with librosa's public API (up to float rounding).
+A long sound's spectrogram is computed in chunks of :data:`CHUNK_FRAMES` frames, so that
+memory stays bounded (:func:`signal_features`); the file is decoded a block of frames at
+a time (:func:`load_audio`).
 
 Columns, in the paper's Table 2 order (the study's code put the chroma before the
 onset strength; corpora record the order in their ``columns`` attribute)::
@@ -35,6 +38,7 @@ from hdpmusic.errors import DataError, ParameterError
 from hdpmusic.locking import exclusive_lock
 
 __all__ = [
+    "CHUNK_FRAMES",
     "DEFAULT_CONFIG",
     "PITCH_CLASSES",
     "SILENCE_PEAK",
@@ -60,6 +64,10 @@ _TRUNCATION_SLACK = 4 * 1152
 
 #: frames decoded (and mixed down) at a time
 _READ_BLOCK = 1 << 16
+
+#: spectrogram frames computed at a time (≈ 190 s at 22 050 Hz, hop 512); see
+#: :func:`signal_features`
+CHUNK_FRAMES = 1 << 13
 
 
 @dataclass(frozen=True)
@@ -209,7 +217,7 @@ def load_audio(path: str | os.PathLike, sr: int = 22050, *,
 
     The file is read with soundfile (WAV, FLAC, OGG/Vorbis, MP3, AU, AIFF, …; anything
     else through :func:`librosa.load`'s audioread fallback) a block of frames at a time,
-    each block's channels are averaged, and the signal is resampled to ``sr`` with
+    each chunk's channels are averaged, and the signal is resampled to ``sr`` with
     :func:`librosa.resample` (its default ``soxr_hq``). The result equals
     ``librosa.load(path, sr=sr, mono=True)[0]``; mixing down block by block is much
     faster than librosa's mix-down of the transposed array and never holds the
@@ -254,7 +262,7 @@ def load_audio(path: str | os.PathLike, sr: int = 22050, *,
 
 
 def _check_regular_file(name: str) -> None:
-    """Raise :class:`DataError` unless ``name`` is a regular file (reading a FIFO blocks)."""
+    """Raise :class:`DataError` unless ``name`` is a regular file (reading a FIFO chunks)."""
     try:
         mode = os.stat(name).st_mode
     except FileNotFoundError:
@@ -409,7 +417,8 @@ def extract_features(y_or_path: np.ndarray | str | os.PathLike, sr: int | None =
         onset = librosa.onset.onset_strength(S=M, sr=sr, n_fft=n_fft, hop_length=hop)
         chroma = librosa.feature.chroma_stft(S=P, sr=sr, n_fft=n_fft, hop_length=hop)
 
-    with the STFT computed once and the mel filter bank built once per process.
+    with the spectrogram computed in chunks (see :func:`signal_features`) and the mel
+    filter bank built once per process.
 
     Examples
     --------
@@ -437,21 +446,33 @@ def extract_features(y_or_path: np.ndarray | str | os.PathLike, sr: int | None =
 
 
 def signal_features(y: np.ndarray, config: FeatureConfig = DEFAULT_CONFIG,
-                    name: str = "signal") -> np.ndarray:
+                    name: str = "signal", *, chunk_frames: int = CHUNK_FRAMES) -> np.ndarray:
     """The frame features of a float32 signal at ``config.sr``, without the audio checks.
 
     What :func:`extract_features` computes once the signal has passed
     :func:`check_signal`; callers that must give every input a result (silent or very
     short clips in a benchmark, see :mod:`hdpmusic.hear`) call it directly.
 
+    The spectrogram (``n_fft // 2 + 1`` rows) is computed ``chunk_frames`` frames at a
+    time, so that memory does not grow with it for a long sound: a first pass keeps each
+    chunk's mel spectrogram (``n_mels`` rows) and its spectral peaks, from which the
+    song's tuning is estimated as :func:`librosa.estimate_tuning` would from the whole
+    spectrogram; the MFCC, Δ and onset columns are then computed from the whole mel
+    spectrogram (its dB scale is relative to the song's maximum), and a second pass
+    computes each chunk's chroma with that tuning (the last chunk's spectrogram is kept
+    from the first pass, so a sound of one chunk is transformed once). The result
+    equals the whole-signal computation up to float rounding.
+
     Parameters
     ----------
     y : np.ndarray, shape (n_samples,), float32
         Mono signal at ``config.sr``; at least ``config.n_fft // 2 + 1`` samples (the
-        STFT's reflection padding).
+        STFT's padding).
     config : FeatureConfig
     name : str
         What to call the signal in messages.
+    chunk_frames : int
+        Spectrogram frames computed at a time.
 
     Returns
     -------
@@ -462,33 +483,104 @@ def signal_features(y: np.ndarray, config: FeatureConfig = DEFAULT_CONFIG,
     DataError
         Non-finite features.
     """
-    import librosa
-
-    stft = librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length)
-    power = np.abs(stft) ** 2
-    del stft
-    # == librosa.feature.melspectrogram(S=power, sr, n_fft, n_mels), without rebuilding
-    # the filter bank for every track
-    mel_db = librosa.power_to_db(_mel_basis(config.sr, config.n_fft, config.n_mels) @ power)
-    mfcc = librosa.feature.mfcc(S=mel_db, sr=config.sr, n_mfcc=config.n_mfcc)
-    d1 = librosa.feature.delta(mfcc, width=config.delta_width, order=1)
-    d2 = librosa.feature.delta(mfcc, width=config.delta_width, order=2)
-    onset = librosa.onset.onset_strength(S=mel_db, sr=config.sr, n_fft=config.n_fft,
-                                         hop_length=config.hop_length)
-    with warnings.catch_warnings():  # harmless: no peaks in 150–4000 Hz → tuning 0
-        warnings.filterwarnings("ignore", "Trying to estimate tuning from empty frequency")
-        chroma = librosa.feature.chroma_stft(S=power, sr=config.sr, n_fft=config.n_fft,
-                                             hop_length=config.hop_length)
-    floor = config.log_floor
-    features = np.empty((mfcc.shape[1], config.dim), dtype=np.float32)
-    k = config.n_mfcc
-    features[:, 0:k] = mfcc.T
-    features[:, k:2 * k] = d1.T
-    features[:, 2 * k:3 * k] = d2.T
-    features[:, 3 * k] = np.log(np.maximum(onset, floor))
-    features[:, 3 * k + 1:] = np.log(np.maximum(chroma, floor)).T
+    if chunk_frames < 1:
+        raise ParameterError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    n_frames = config.n_frames(len(y))
+    chunks = [(start, min(start + chunk_frames, n_frames))
+              for start in range(0, n_frames, chunk_frames)]
+    mel, tuning, last_power = _mel_and_tuning(y, config, chunks)
+    features = np.empty((n_frames, config.dim), dtype=np.float32)
+    _mel_columns(features, mel, config)
+    del mel
+    _chroma_columns(features, y, config, chunks, tuning, last_power)
     check_features(features, name)
     return features
+
+
+def _chunk_power(y: np.ndarray, start: int, stop: int, config: FeatureConfig) -> np.ndarray:
+    """Frames ``start:stop`` of ``np.abs(librosa.stft(y, n_fft, hop_length)) ** 2``.
+
+    The samples those frames cover, with the zeros ``librosa.stft``'s centring pads the
+    signal with (``pad_mode="constant"``) where they run past either end.
+    """
+    import librosa
+
+    pad, hop = config.n_fft // 2, config.hop_length
+    first, last = start * hop - pad, (stop - 1) * hop + config.n_fft - pad
+    segment = y[max(first, 0):min(last, len(y))]
+    if first < 0 or last > len(y):
+        segment = np.pad(segment, (max(-first, 0), max(last - len(y), 0)))
+    stft = librosa.stft(segment, n_fft=config.n_fft, hop_length=hop, center=False)
+    return np.abs(stft) ** 2
+
+
+def _mel_and_tuning(y: np.ndarray, config: FeatureConfig, chunks: list[tuple[int, int]],
+                    ) -> tuple[np.ndarray, float, np.ndarray]:
+    """The mel power spectrogram of ``y``, its tuning and the last chunk's power
+    spectrogram, computed chunk by chunk (the first pass of :func:`signal_features`).
+
+    The tuning is :func:`librosa.estimate_tuning` of the whole power spectrogram (what
+    :func:`librosa.feature.chroma_stft` uses): the peaks of every chunk
+    (:func:`librosa.piptrack`, frame by frame) are pooled, and those at least as strong
+    as their median vote.
+    """
+    import librosa
+
+    n_frames = chunks[-1][1]
+    basis = _mel_basis(config.sr, config.n_fft, config.n_mels)
+    mel = np.empty((config.n_mels, n_frames), dtype=np.float32)
+    pitches, magnitudes = [], []
+    for start, stop in chunks:
+        power = _chunk_power(y, start, stop, config)
+        # == librosa.feature.melspectrogram(S=power, sr, n_fft, n_mels), without
+        # rebuilding the filter bank for every track
+        mel[:, start:stop] = basis @ power
+        pitch, magnitude = librosa.piptrack(S=power, sr=config.sr, n_fft=config.n_fft)
+        peaks = pitch > 0
+        pitches.append(pitch[peaks])
+        magnitudes.append(magnitude[peaks])
+    pitch, magnitude = np.concatenate(pitches), np.concatenate(magnitudes)
+    threshold = np.median(magnitude) if magnitude.size else 0.0
+    with warnings.catch_warnings():  # harmless: no peaks in 150–4000 Hz → tuning 0
+        warnings.filterwarnings("ignore", "Trying to estimate tuning from empty frequency")
+        tuning = librosa.pitch_tuning(pitch[magnitude >= threshold],
+                                      bins_per_octave=len(PITCH_CLASSES))
+    return mel, float(tuning), power
+
+
+def _mel_columns(features: np.ndarray, mel: np.ndarray, config: FeatureConfig) -> None:
+    """Fill the MFCC, Δ, ΔΔ and log onset columns of ``features`` from the mel power
+    spectrogram of the whole signal."""
+    import librosa
+
+    mel_db = librosa.power_to_db(mel)
+    mfcc = librosa.feature.mfcc(S=mel_db, sr=config.sr, n_mfcc=config.n_mfcc)
+    k = config.n_mfcc
+    features[:, 0:k] = mfcc.T
+    features[:, k:2 * k] = librosa.feature.delta(mfcc, width=config.delta_width, order=1).T
+    features[:, 2 * k:3 * k] = librosa.feature.delta(mfcc, width=config.delta_width,
+                                                     order=2).T
+    onset = librosa.onset.onset_strength(S=mel_db, sr=config.sr, n_fft=config.n_fft,
+                                         hop_length=config.hop_length)
+    features[:, 3 * k] = np.log(np.maximum(onset, config.log_floor))
+
+
+def _chroma_columns(features: np.ndarray, y: np.ndarray, config: FeatureConfig,
+                    chunks: list[tuple[int, int]], tuning: float,
+                    last_power: np.ndarray) -> None:
+    """Fill the log chroma columns of ``features`` chunk by chunk (the second pass of
+    :func:`signal_features`; the last chunk first, from ``last_power``)."""
+    import librosa
+
+    column = 3 * config.n_mfcc + 1
+    power: np.ndarray | None = last_power
+    for start, stop in reversed(chunks):
+        if power is None:
+            power = _chunk_power(y, start, stop, config)
+        chroma = librosa.feature.chroma_stft(S=power, sr=config.sr, n_fft=config.n_fft,
+                                             hop_length=config.hop_length, tuning=tuning)
+        features[start:stop, column:] = np.log(np.maximum(chroma, config.log_floor)).T
+        power = None
 
 
 def warm_up(config: FeatureConfig = DEFAULT_CONFIG) -> None:
