@@ -1,0 +1,468 @@
+"""Build a labelled collection of real recorded music from Debian's game-music packages.
+
+The demo corpus is rendered MIDI; this script assembles *recorded* music (produced
+soundtracks shipped as Ogg Vorbis / Opus / MP3 by Debian packages) into a genre-like
+task: one class per soundtrack whose style differs from the others, each track cut
+into non-overlapping 30 s excerpts at 22.05 kHz mono, each excerpt's group being its
+source track (so a split never puts excerpts of one track on both sides).
+
+Install the sources first (Debian 12 "bookworm" versions, download sizes)::
+
+    apt-get update
+    apt-get install --no-install-recommends \\
+        wesnoth-1.16-music nexuiz-music supertux-data warzone2100-music \\
+        singularity-music drascula-music            # collection 1 (~750 MB)
+    apt-get install --no-install-recommends \\
+        ufoai-music hyperrogue-music asc-music      # + collection 2 (~285 MB)
+
+Collection 1 (``--collection 1``, six classes):
+
+``orchestral``
+    wesnoth-1.16-music 1:1.16.9 (153 MB): The Battle for Wesnoth's symphonic fantasy
+    score (strings, brass, choir, timpani; several composers, one orchestral idiom).
+``electronic``
+    nexuiz-music 2.5.2 (84 MB): Nexuiz's club electronica (techno, breakbeat,
+    industrial), beat-driven, bright and strongly percussive (``thunder.ogg``, a
+    48 s thunderstorm effect at 11 kHz, left out).
+``chiptune``
+    supertux-data 0.6.3 (162 MB, of which ~100 min of music): SuperTux's bright melodic
+    platformer synth-pop / chiptune (square leads, arpeggios, simple drum loops).
+``dark_ambient``
+    warzone2100-music 4.3.3 (86 MB), only LupusMechanicus's *Legacy* and *Aftermath*
+    albums (one composer): slow (80 bpm) dark industrial / ambient sci-fi RTS score;
+    Martin Severn's three 1999 tracks are left out.
+``ambient_electronic``
+    singularity-music 007 (52 MB), Max McCracken's score for Endgame: Singularity:
+    calm synth-pad and piano electronica (the short win/lose stingers left out).
+``adventure``
+    drascula-music 1.0 (36 MB): the 1996 CD soundtrack of Alcachofa Soft's comic
+    point-and-click adventure Drascula (short light-hearted cues: synth, guitar,
+    pastiche); older, lo-fi production.
+
+Collection 2 (``--collection 2``, other packages and composers, five classes):
+
+``cinematic``
+    ufoai-music 2.5 (210 MB), tracks by Crystan: cinematic orchestral sci-fi score.
+``psymong``
+    ufoai-music, tracks by Psymong: synth-led electronic sci-fi action music.
+``marine``
+    ufoai-music, the "Marine*" tracks: military drum-and-brass action cues.
+``world_ambient``
+    hyperrogue-music 12.0q (64 MB): HyperRogue's land themes (ambient / world
+    music loops by several composers).
+``rock``
+    asc-music 1.3 (10 MB) + warzone2100-music's original 1999 soundtrack by
+    Martin Severn: guitar-and-drums game rock.
+
+Output::
+
+    DIR/audio/<class>/<track>_<i>.wav   30 s, 22.05 kHz, mono, 16-bit
+    DIR/labels.csv                      path,label,group  (hdpmusic prepare table --labels)
+    DIR/manifest.csv                    path,label,group,package,source,offset_s
+
+Excerpts are taken from the full 30 s windows of a track (tails shorter than 30 s are
+dropped), at most ``--per-track`` of them per track, spread evenly over the track;
+windows that are mostly silent are skipped. Classes are balanced by taking excerpts
+round-robin over a class's tracks (one from each track, then a second, ...) up to
+``--per-class``. Everything is deterministic.
+
+Then::
+
+    hdpmusic prepare table --labels DIR/labels.csv --out DIR/task.h5 --jobs 1
+
+Examples
+--------
+``python benchmarks/real_collection.py --out /work/realmusic``
+``python benchmarks/real_collection.py --collection 2 --out /work/realmusic2``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import glob
+import io
+import os
+import re
+import sys
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 22050
+EXCERPT_S = 30.0
+SILENCE_DB = -50.0  # a frame quieter than this (dBFS) counts as silent
+MAX_SILENT_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a class's tracks are installed.
+
+    Attributes
+    ----------
+    package : str
+        Debian package that installs them (named when they are missing).
+    pattern : str
+        Glob of the audio files (``**`` recursive); for an archive, the archive file.
+    member : str or None
+        For a zip archive (``.pk3``): glob of its members to take; None for plain files.
+    exclude : tuple of str
+        Globs (matched against the file or member path) of tracks to leave out.
+    """
+
+    package: str
+    pattern: str
+    member: str | None = None
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    """One class of the collection.
+
+    Attributes
+    ----------
+    name : str
+        Label.
+    why : str
+        What makes its style differ from the other classes.
+    sources : tuple of Source
+        Its tracks.
+    """
+
+    name: str
+    why: str
+    sources: tuple[Source, ...] = field(default_factory=tuple)
+
+
+_WESNOTH = "/usr/share/games/wesnoth/1.16/data/core/music/*.ogg"
+_WZ = "/usr/share/games/warzone2100/music/albums"
+_UFO = "/usr/share/games/ufoai/base/0music.pk3"
+
+COLLECTIONS: dict[str, tuple[ClassSpec, ...]] = {
+    "1": (
+        ClassSpec("orchestral", "symphonic fantasy score (Wesnoth)",
+                  (Source("wesnoth-1.16-music", _WESNOTH),)),
+        ClassSpec("electronic", "percussive club electronica (Nexuiz)",
+                  (Source("nexuiz-music", "/usr/share/games/nexuiz/data/music.pk3",
+                          member="sound/cdtracks/*.ogg", exclude=("*/thunder.ogg",)),)),
+        ClassSpec("chiptune", "bright melodic platformer synth-pop (SuperTux)",
+                  (Source("supertux-data", "/usr/share/games/supertux2/music/**/*.ogg"),)),
+        ClassSpec("dark_ambient", "slow dark industrial sci-fi (Warzone 2100, LupusMechanicus)",
+                  (Source("warzone2100-music", f"{_WZ}/legacy_soundtrack/*.opus"),
+                   Source("warzone2100-music", f"{_WZ}/aftermath_soundtrack/*.opus"))),
+        ClassSpec("ambient_electronic", "calm pad/piano electronica (Endgame: Singularity)",
+                  (Source("singularity-music", "/usr/share/games/singularity/music/*.ogg"),)),
+        ClassSpec("adventure", "1996 comic adventure-game cues, lo-fi (Drascula)",
+                  (Source("drascula-music", "/usr/share/scummvm/drascula/audio/*.ogg"),)),
+    ),
+    "2": (
+        ClassSpec("cinematic", "cinematic orchestral sci-fi (UFO:AI, Crystan)",
+                  (Source("ufoai-music", _UFO, member="music/Crystan-*.ogg"),)),
+        ClassSpec("psymong", "synth-led electronic sci-fi (UFO:AI, Psymong)",
+                  (Source("ufoai-music", _UFO, member="music/Psymong*.ogg"),)),
+        ClassSpec("marine", "military drum-and-brass action cues (UFO:AI, Marine*)",
+                  (Source("ufoai-music", _UFO, member="music/Marine*.ogg"),)),
+        ClassSpec("world_ambient", "ambient / world-music land themes (HyperRogue)",
+                  (Source("hyperrogue-music", "/usr/share/hyperrogue/music/*.ogg"),)),
+        ClassSpec("rock", "guitar-and-drums game rock (ASC; Warzone 2100 original)",
+                  (Source("asc-music", "/usr/share/games/asc/music/*.mp3"),
+                   Source("warzone2100-music", f"{_WZ}/original_soundtrack/*.opus"))),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Track:
+    """One source recording.
+
+    Attributes
+    ----------
+    label : str
+        Its class.
+    name : str
+        File-name-safe track name, unique within the class (the excerpts' group).
+    package : str
+        Debian package it comes from.
+    source : str
+        Installed file (``archive:member`` for a member of a zip archive).
+    read : callable
+        Returns the file's bytes or path for :func:`soundfile.read`.
+    """
+
+    label: str
+    name: str
+    package: str
+    source: str
+    read: Callable[[], str | io.BytesIO]
+
+
+def _safe(name: str) -> str:
+    """File-name-safe version of a track path (no extension, ``/`` → ``-``).
+
+    Parameters
+    ----------
+    name : str
+        Path relative to the source's folder.
+
+    Returns
+    -------
+    str
+    """
+    stem = os.path.splitext(name)[0].replace("/", "-")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_")
+
+
+def _excluded(path: str, source: Source) -> bool:
+    return any(fnmatch.fnmatch(path, pattern) for pattern in source.exclude)
+
+
+def find_tracks(spec: ClassSpec) -> list[Track]:
+    """The installed tracks of one class, sorted by name.
+
+    Parameters
+    ----------
+    spec : ClassSpec
+        The class.
+
+    Returns
+    -------
+    list of Track
+
+    Raises
+    ------
+    SystemExit
+        When a source's files are not installed (names the package to install).
+    """
+    tracks: list[Track] = []
+    for source in spec.sources:
+        found: list[Track] = []
+        if source.member is None:
+            base = source.pattern.split("*", 1)[0].rsplit("/", 1)[0]
+            for path in sorted(glob.glob(source.pattern, recursive=True)):
+                if os.path.isfile(path) and not _excluded(path, source):
+                    found.append(Track(spec.name, _safe(os.path.relpath(path, base)),
+                                       source.package, path,
+                                       lambda path=path: path))
+        elif os.path.isfile(source.pattern):
+            archive = zipfile.ZipFile(source.pattern)
+            for member in sorted(archive.namelist()):
+                if fnmatch.fnmatch(member, source.member) and not _excluded(member, source):
+                    found.append(Track(
+                        spec.name, _safe(os.path.basename(member)), source.package,
+                        f"{source.pattern}:{member}",
+                        lambda archive=archive, member=member: io.BytesIO(archive.read(member))))
+        if not found:
+            raise SystemExit(
+                f"real_collection: no tracks at {source.pattern} for class {spec.name!r}: "
+                f"apt-get install --no-install-recommends {source.package}")
+        tracks.extend(found)
+    names = [track.name for track in tracks]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"real_collection: duplicate track names in class {spec.name!r}")
+    return tracks
+
+
+def load_mono(track: Track) -> np.ndarray:
+    """Decode a track to mono float32 at :data:`SAMPLE_RATE`.
+
+    Parameters
+    ----------
+    track : Track
+        The track.
+
+    Returns
+    -------
+    numpy.ndarray
+        Samples in [-1, 1] (mean of the channels, then resampled).
+    """
+    import librosa
+    import soundfile as sf
+
+    audio, rate = sf.read(track.read(), dtype="float32", always_2d=True)
+    mono = audio.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        mono = librosa.resample(mono, orig_sr=rate, target_sr=SAMPLE_RATE)
+    return np.asarray(mono, dtype=np.float32)
+
+
+def good_windows(mono: np.ndarray) -> list[int]:
+    """Start samples of the full, not mostly silent, 30 s windows of a track.
+
+    Parameters
+    ----------
+    mono : numpy.ndarray
+        The track at :data:`SAMPLE_RATE`.
+
+    Returns
+    -------
+    list of int
+        Starts of the non-overlapping windows ``[k*30 s, (k+1)*30 s)`` that have at
+        most :data:`MAX_SILENT_FRACTION` of their 50 ms frames below :data:`SILENCE_DB`.
+    """
+    length = int(EXCERPT_S * SAMPLE_RATE)
+    hop = SAMPLE_RATE // 20
+    starts = []
+    for start in range(0, len(mono) - length + 1, length):
+        window = mono[start:start + length]
+        frames = window[: len(window) // hop * hop].reshape(-1, hop)
+        level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+        if np.mean(level < SILENCE_DB) <= MAX_SILENT_FRACTION:
+            starts.append(start)
+    return starts
+
+
+def spread(starts: Sequence[int], count: int) -> list[int]:
+    """``count`` of ``starts`` spread evenly over the track (all when fewer).
+
+    Parameters
+    ----------
+    starts : sequence of int
+        Candidate window starts, in order.
+    count : int
+        How many to keep.
+
+    Returns
+    -------
+    list of int
+    """
+    if len(starts) <= count:
+        return list(starts)
+    picks = np.unique(np.round(np.linspace(0, len(starts) - 1, count)).astype(int))
+    return [starts[i] for i in picks]
+
+
+def allocate(available: Sequence[int], per_class: int, per_track: int) -> list[int]:
+    """Excerpts per track: round-robin over the tracks up to ``per_class`` in all.
+
+    Parameters
+    ----------
+    available : sequence of int
+        Usable windows of each track.
+    per_class : int
+        Excerpts wanted for the class.
+    per_track : int
+        At most this many from one track.
+
+    Returns
+    -------
+    list of int
+        How many excerpts to take from each track.
+    """
+    caps = [min(n, per_track) for n in available]
+    take = [0] * len(caps)
+    total = 0
+    while total < per_class and any(t < c for t, c in zip(take, caps, strict=True)):
+        for i, cap in enumerate(caps):
+            if take[i] < cap and total < per_class:
+                take[i] += 1
+                total += 1
+    return take
+
+
+def build_class(spec: ClassSpec, out: Path, per_class: int,
+                per_track: int) -> Iterator[dict[str, str]]:
+    """Write one class's excerpts and yield their manifest rows.
+
+    Parameters
+    ----------
+    spec : ClassSpec
+        The class.
+    out : pathlib.Path
+        Collection folder (excerpts go to ``out/audio/<class>/``).
+    per_class : int
+        Excerpts wanted for the class.
+    per_track : int
+        At most this many from one track.
+
+    Yields
+    ------
+    dict
+        ``path, label, group, package, source, offset_s`` of each excerpt.
+    """
+    import soundfile as sf
+
+    tracks = find_tracks(spec)
+    length = int(EXCERPT_S * SAMPLE_RATE)
+    candidates: list[dict[int, np.ndarray]] = []  # ≤ per_track windows of each track
+    for track in tracks:
+        mono = load_mono(track)
+        starts = spread(good_windows(mono), per_track)
+        candidates.append({s: mono[s:s + length].copy() for s in starts})
+        del mono
+    take = allocate([len(c) for c in candidates], per_class, per_track)
+    folder = out / "audio" / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for track, windows, count in zip(tracks, candidates, take, strict=True):
+        for i, start in enumerate(spread(sorted(windows), count)):
+            rel = f"audio/{spec.name}/{track.name}_{i}.wav"
+            sf.write(out / rel, np.clip(windows[start], -1.0, 1.0),
+                     SAMPLE_RATE, subtype="PCM_16")
+            yield {"path": rel, "label": spec.name, "group": f"{spec.name}/{track.name}",
+                   "package": track.package, "source": track.source,
+                   "offset_s": f"{start / SAMPLE_RATE:.1f}"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
+    parser = argparse.ArgumentParser(
+        description="Cut Debian game soundtracks into a labelled collection of 30 s "
+                    "excerpts (labels.csv: path,label,group) for hdpmusic prepare table.")
+    parser.add_argument("--out", type=Path, required=True, help="collection folder to write")
+    parser.add_argument("--collection", choices=sorted(COLLECTIONS), default="1",
+                        help="which set of classes (see the module docstring)")
+    parser.add_argument("--per-class", type=int, default=60,
+                        help="excerpts wanted per class (default 60)")
+    parser.add_argument("--per-track", type=int, default=6,
+                        help="at most this many excerpts per track (default 6)")
+    parser.add_argument("--classes", nargs="*", default=None,
+                        help="only these classes of the collection")
+    args = parser.parse_args(argv)
+
+    specs = [s for s in COLLECTIONS[args.collection]
+             if args.classes is None or s.name in args.classes]
+    for spec in specs:  # fail before any work when a package is missing
+        find_tracks(spec)
+    if (args.out / "labels.csv").exists():
+        raise SystemExit(f"real_collection: {args.out / 'labels.csv'} exists; "
+                         "choose another --out or remove it")
+    rows: list[dict[str, str]] = []
+    for spec in specs:
+        before = len(rows)
+        rows.extend(build_class(spec, args.out, args.per_class, args.per_track))
+        groups = {r["group"] for r in rows[before:]}
+        print(f"{spec.name}: {len(rows) - before} excerpts from {len(groups)} tracks "
+              f"({spec.why})", flush=True)
+    with open(args.out / "labels.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "group"],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(args.out / "manifest.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    hours = len(rows) * EXCERPT_S / 3600
+    print(f"{len(rows)} excerpts ({hours:.2f} h), {len({r['group'] for r in rows})} tracks, "
+          f"{len(specs)} classes -> {args.out / 'labels.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
