@@ -70,6 +70,8 @@ def test_task_checks():
         evaluate(task, reps, task_kind="retrieval", progress=False)
     with pytest.raises(ParameterError, match="runs"):
         evaluate(task, reps, runs=0, progress=False)
+    with pytest.raises(ParameterError, match="--resamples must be >= 1; got 0"):
+        evaluate(task, reps, n_resamples=0, progress=False)
     no_split = TaskData(task.ids, targets=task.targets)
     with pytest.raises(DataError, match="no 'split'"):
         evaluate(no_split, reps, progress=False)

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Score representation files on the task stored in a corpus file "
                     "(genre: macro F1, tagging: macro ROC-AUC, recommendation: nDCG@500); "
                     "writes results.json, results.csv and predictions.npz and prints mean "
-                    "± SD and a 95 %% bootstrap CI per model (over the test songs, whole "
+                    "± SD and a 95 % bootstrap CI per model (over the test songs, whole "
                     "groups where the task file has them), and with several models their "
                     "paired differences.")
     parser.add_argument("task", help="corpus file (.h5) holding the task annotations")

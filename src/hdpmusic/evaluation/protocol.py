@@ -354,6 +354,8 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
         raise DataError(f"task {task.name!r} has no {kind} annotations")
     if runs < 1:
         raise ParameterError(f"runs must be >= 1; got {runs}")
+    if n_resamples < 1:
+        raise ParameterError(f"--resamples must be >= 1; got {n_resamples}")
     if cv is not None and (cv < 2 or cv_repeats < 1):
         raise ParameterError(f"--cv needs K >= 2 and --cv-repeats >= 1; got {cv}, "
                              f"{cv_repeats}")
