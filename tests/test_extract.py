@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,7 +37,8 @@ from hdpmusic.extract import (
     find_tracks,
     source_key,
 )
-from hdpmusic.features import FeatureConfig, extract_features
+from hdpmusic.features import FeatureConfig, extract_features, warm_up_lock
+from hdpmusic.locking import exclusive_lock, output_lock
 from hdpmusic.threads import worker_count
 from processes import dead_pid, descendants, kill_when, wait_gone
 
@@ -559,3 +561,70 @@ def test_bad_timeout_is_refused(tmp_path, capsys):
     assert main(["extract", str(tmp_path), "--out", str(tmp_path / "c.h5"),
                  "--timeout", "-1"]) == 1
     assert "--timeout -1: give a number of seconds >= 0" in capsys.readouterr().err
+
+
+def test_a_run_leaves_no_lock_files(collection, tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    extract_collection(collection / "a", tmp_path / "c.h5", cache=tmp_path / "cache",
+                       jobs=2, progress=False)
+    assert warm_up_lock().parent == tmp_path / "numba" and not warm_up_lock().exists()
+    assert not list((tmp_path / "cache").glob(".*lock"))
+    with output_lock(tmp_path / "model.hdp"):
+        assert (tmp_path / ".model.hdp.lock").exists()
+    assert not (tmp_path / ".model.hdp.lock").exists()
+
+
+def test_a_lock_removed_by_its_holder_is_taken_afresh(tmp_path):
+    """A run that waited on the lock file its holder then removed locks the new file,
+    so a third run is refused while it holds it."""
+    path = tmp_path / ".x.lock"
+    seen = []
+
+    def second_run():
+        with exclusive_lock(path, wait=True):
+            seen.append(path.exists())
+            try:
+                with exclusive_lock(path, "busy"):
+                    seen.append("third run got the lock")
+            except HdpmusicError:
+                seen.append("third run refused")
+
+    with exclusive_lock(path):
+        waiting = threading.Thread(target=second_run)
+        waiting.start()
+        for _ in range(500):  # until it waits on this file (a cap, not a timing)
+            if _waiting_on_lock(path):
+                break
+            time.sleep(0.01)
+    waiting.join()
+    assert seen == [True, "third run refused"] and not path.exists()
+
+
+def _waiting_on_lock(path):
+    """Whether a process blocks on a lock of the file at ``path`` (/proc/locks)."""
+    inode = os.stat(path).st_ino
+    locks = Path("/proc/locks").read_text() if Path("/proc/locks").exists() else ""
+    return any(":" + str(inode) + " " in line and "->" in line for line in locks.splitlines())
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 130), (signal.SIGKILL, -9)])
+def test_a_killed_run_leaves_no_semaphore_warnings(tmp_path, sig, code):
+    root = tmp_path / "audio"
+    for i in range(4):
+        write_music(root / f"m{i}.wav", seconds=15.0, seed=i)
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen([sys.executable, "-m", "hdpmusic", "-q", "extract", str(root),
+                             "--out", str(tmp_path / "c.h5"), "--cache", str(cache),
+                             "--jobs", "2"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    for _ in range(6000):
+        if any(cache.rglob("*.npy")) or proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    err = proc.communicate()[1]  # until the workers and loky's resource tracker are gone
+    assert proc.returncode == code, err[-2000:]
+    assert "leaked" not in err and "resource_tracker" not in err, err[-2000:]
+    if sig == signal.SIGTERM:
+        assert err == "hdpmusic: interrupted\n"
+        assert not list(cache.glob(".*lock"))

@@ -20,7 +20,8 @@ corrupt numba's disk cache; runs started together take turns), workers end withi
 of this process's death (:func:`hdpmusic.workers.exit_with_parent`), and a worker that
 dies on a track (a crash, the kernel's out-of-memory killer) does not end the run: the
 tracks it may have held are retried one at a time in fresh workers, and a track whose
-worker dies again is recorded as failed.
+worker dies again is recorded as failed. ``SIGTERM`` ends a run as Ctrl-C does (workers
+shut down, lock files removed; :func:`hdpmusic.workers.terminate_as_interrupt`).
 
 The steps are public for :mod:`hdpmusic.embed`, which shares the cache: :func:`open_cache`,
 :func:`track_entries`, :func:`compute_features`, :func:`load_cached`,
@@ -52,7 +53,12 @@ from hdpmusic.errors import DataError, HdpmusicError
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig, extract_features, warm_up
 from hdpmusic.locking import exclusive_lock
 from hdpmusic.progress import progress_bar
-from hdpmusic.workers import TimeLimitError, exit_after, time_limit
+from hdpmusic.workers import (
+    TimeLimitError,
+    exit_after,
+    terminate_as_interrupt,
+    time_limit,
+)
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -371,7 +377,7 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
     cache = Path(cache) if cache is not None else out.with_name(out.name + ".cache")
     check_writable(out.parent, "output folder")
     remove_stale_temporaries(out)
-    with open_cache(cache, config):
+    with terminate_as_interrupt(), open_cache(cache, config):
         tasks, failures = track_entries(tracks, cache, content_hash)
         statuses = compute_features(tasks, config, jobs=jobs, progress=progress,
                                     backend=backend, recompute=recompute, total=len(tracks),
@@ -593,8 +599,9 @@ def compute_features(tasks: list[_Task], config: FeatureConfig, *, jobs: int = 1
     if jobs != 1 or backend is not None:  # largest first: no long track left for the end
         todo = sorted(todo, key=lambda task: -_file_size(task[1]))
     statuses: dict[str, tuple[str, str | None]] = {}
-    with progress_bar(n_tracks, "extracting", unit="track", enabled=progress,
-                      initial=n_tracks - len(todo), leave=True) as bar:
+    with terminate_as_interrupt(), \
+            progress_bar(n_tracks, "extracting", unit="track", enabled=progress,
+                         initial=n_tracks - len(todo), leave=True) as bar:
         for song_id, status, error in _map(todo, config, jobs=jobs, backend=backend,
                                            recompute=recompute, timeout=timeout):
             statuses[song_id] = ("done" if status == "cached" else status, error)
@@ -665,8 +672,9 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
     """
     from joblib import Parallel, delayed, parallel_config
 
-    from hdpmusic.workers import exit_with_parent
+    from hdpmusic.workers import exit_with_parent, quiet_resource_tracker
 
+    quiet_resource_tracker()
     context = (parallel_config(backend=backend) if backend else
                parallel_config(backend="loky", inner_max_num_threads=1,
                                initializer=exit_with_parent, initargs=(os.getpid(),)))

@@ -5,6 +5,12 @@ their tasks.
 Python code runs or a system call waits (reading a FIFO, a stalled network file);
 :func:`exit_after` ends a worker process whose task is stuck where no signal reaches
 it (a loop inside a decoder's C code).
+
+A run ended by ``SIGTERM`` unwinds as after Ctrl-C (:func:`terminate_as_interrupt`):
+its worker pool shuts down, its lock files are removed. A run killed outright (SIGKILL)
+cannot clean up: loky's resource tracker process then unlinks the semaphores and
+folders its pool had registered, as it is meant to, and :func:`quiet_resource_tracker`
+keeps it from warning about each of them as "leaked" on the terminal.
 """
 
 from __future__ import annotations
@@ -13,11 +19,16 @@ import contextlib
 import faulthandler
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
 
-__all__ = ["TimeLimitError", "exit_after", "exit_with_parent", "time_limit"]
+__all__ = ["TimeLimitError", "exit_after", "exit_with_parent", "quiet_resource_tracker",
+           "terminate_as_interrupt", "time_limit"]
+
+#: the warning filter handed to loky's resource tracker (see quiet_resource_tracker)
+_TRACKER_FILTER = "ignore:resource_tracker:UserWarning"
 
 
 class TimeLimitError(Exception):
@@ -103,3 +114,39 @@ def exit_after(seconds: float | None) -> Iterator[None]:
             yield
         finally:
             faulthandler.cancel_dump_traceback_later()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """During the block, ``SIGTERM`` raises :class:`KeyboardInterrupt` in the main thread.
+
+    ``kill PID`` then ends the run as Ctrl-C does: context managers unwind (worker
+    pools shut down and unregister their semaphores, lock files are removed) instead of
+    the process vanishing. Elsewhere than in the main thread, nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def quiet_resource_tracker() -> None:
+    """Keep loky's resource tracker from warning after this process is killed.
+
+    The tracker, a process the first worker pool starts, unlinks the semaphores and
+    shared-memory folders of a pool whose process died without unregistering them (a
+    SIGKILL), and warns about each one ("There appear to be 8 leaked semlock objects").
+    The clean-up is right, the warnings only alarm: the tracker takes its warning
+    filters from this process's ``-W`` options (``sys.warnoptions``) when it starts,
+    so one filter is added there. Call before the first pool starts.
+    """
+    if _TRACKER_FILTER not in sys.warnoptions:
+        sys.warnoptions.append(_TRACKER_FILTER)
