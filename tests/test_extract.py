@@ -485,6 +485,10 @@ def test_file_name_that_is_not_utf8_fails_alone(tmp_path, capsys):
     assert failure["id"] == "caf\\xe9.wav" and failure["path"].endswith("caf\\xe9.wav")
     assert "file name is not valid UTF-8" in failure["error"]
     assert "1 failed" in capsys.readouterr().out
+    assert main(["-q", "extract", os.fsdecode(bad), "--out", str(tmp_path / "d.h5")]) == 1
+    assert "all 1 tracks failed" in capsys.readouterr().err
+    [failure] = read_failures(tmp_path / "d.h5.cache" / "failures.jsonl")
+    assert failure["id"] == "caf\\xe9.wav"
 
 
 def test_fifo_in_the_folder_is_skipped_not_waited_for(tmp_path):

@@ -169,7 +169,7 @@ def find_tracks(source: str | os.PathLike) -> list[tuple[str, Path]]:
     if not source.exists():
         raise HdpmusicError(f"{source}: no such directory or list file")
     if source.suffix.lower() in AUDIO_EXTENSIONS:
-        return [(source.name, source)]
+        return [(_text(source.name), source)]
     try:
         lines = source.read_text(encoding="utf-8").splitlines()
     except (UnicodeDecodeError, OSError) as err:
