@@ -111,6 +111,12 @@ def test_recommendation_runs_resample_users():
     assert [r.metric for r in results] == ["ndcg@500"] * 2
     assert results[0].score != results[1].score
     assert all(0 < r.score <= 1 and r.config["keep_consumed"] is False for r in results)
+    # the bootstrap resamples users: each split's test users, nDCG per user
+    users = results[0].predictions
+    assert results[0].config["resampled"] == "test users"
+    assert users.groups.dtype.kind == "i" and sorted(set(users.block)) == [0, 1, 2, 3, 4]
+    assert users.score("ndcg@500") == pytest.approx(results[0].score)
+    assert users.score("ndcg@500") == pytest.approx(np.mean(results[0].config["split_scores"]))
     kept = evaluate(task, reps, runs=1, seed=3, progress=False, keep_consumed=True)
     assert kept[0].config["keep_consumed"] is True
     eligible = (np.diff(interaction.indptr) >= 2).sum()
