@@ -556,7 +556,7 @@ def test_a_worker_stuck_past_the_timeout_ends_and_its_track_fails(tmp_path, monk
     for name in ("a.wav", "b.wav", "stuck.wav"):
         write_tone(root / name)
     monkeypatch.setattr(extract_module, "_job", _job_with_stuck_features)
-    report = extract_collection(root, tmp_path / "c.h5", jobs=2, progress=False, timeout=1.0)
+    report = extract_collection(root, tmp_path / "c.h5", jobs=2, progress=False, timeout=5.0)
     assert report.failed_ids == ["stuck.wav"] and report.n_ok == 2
     assert "stuck past --timeout" in read_failures(report.failures)[0]["error"]
 
@@ -564,7 +564,7 @@ def test_a_worker_stuck_past_the_timeout_ends_and_its_track_fails(tmp_path, monk
 def test_bad_timeout_is_refused(tmp_path, capsys):
     assert main(["extract", str(tmp_path), "--out", str(tmp_path / "c.h5"),
                  "--timeout", "-1"]) == 1
-    assert "--timeout -1: give a number of seconds >= 0" in capsys.readouterr().err
+    assert "timeout -1 s (--timeout): give a number of seconds >= 0" in capsys.readouterr().err
 
 
 def test_a_run_leaves_no_lock_files(collection, tmp_path, monkeypatch):
@@ -632,3 +632,14 @@ def test_a_killed_run_leaves_no_semaphore_warnings(tmp_path, sig, code):
     if sig == signal.SIGTERM:
         assert err == "hdpmusic: interrupted\n"
         assert not list(cache.glob(".*lock"))
+
+
+@pytest.mark.parametrize("name, cut_at", [("song.ogg", 0.5), ("song.flac", 0.5)])
+def test_cut_ogg_and_flac_are_listed_as_truncated(tmp_path, name, cut_at):
+    root = tmp_path / "audio"
+    write_tone(root / "ok.wav")
+    path = write_music(root / name, seconds=10.0)
+    path.write_bytes(path.read_bytes()[:int(cut_at * path.stat().st_size)])
+    report = extract_collection(root, tmp_path / "c.h5", progress=False)
+    assert report.failed_ids == [name]
+    assert "the file is truncated" in read_failures(report.failures)[0]["error"]

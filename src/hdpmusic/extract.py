@@ -49,7 +49,7 @@ from urllib.parse import quote
 import numpy as np
 
 from hdpmusic.atomic import atomic_path, check_writable, remove_stale_temporaries
-from hdpmusic.errors import DataError, HdpmusicError
+from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig, extract_features, warm_up
 from hdpmusic.locking import exclusive_lock
 from hdpmusic.progress import progress_bar
@@ -371,6 +371,7 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
 
     out = Path(out)
     check_jobs(jobs)
+    _check_timeout(timeout)
     if out.exists() and not overwrite:
         raise HdpmusicError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
     tracks = find_tracks(source)
@@ -423,6 +424,13 @@ def check_jobs(jobs: int) -> None:
     from hdpmusic.threads import check_jobs as check
 
     check(jobs)
+
+
+def _check_timeout(timeout: float | None) -> None:
+    """Raise :class:`ParameterError` unless ``timeout`` is None or a number >= 0."""
+    if timeout is not None and not timeout >= 0:
+        raise ParameterError(f"timeout {timeout:g} s (--timeout): give a number of seconds "
+                             f">= 0 (0: no limit)")
 
 
 @contextlib.contextmanager
@@ -672,12 +680,12 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
     """
     from joblib import Parallel, delayed, parallel_config
 
-    from hdpmusic.workers import exit_with_parent, quiet_resource_tracker
+    from hdpmusic.workers import quiet_resource_tracker
 
     quiet_resource_tracker()
     context = (parallel_config(backend=backend) if backend else
                parallel_config(backend="loky", inner_max_num_threads=1,
-                               initializer=exit_with_parent, initargs=(os.getpid(),)))
+                               initializer=_start_worker, initargs=(os.getpid(), config)))
 
     def calls() -> Iterable[Any]:
         while queue:
@@ -690,6 +698,17 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
         yield from Parallel(n_jobs=_workers(jobs, len(queue), backend),
                             return_as="generator_unordered",
                             batch_size=1, pre_dispatch="n_jobs")(calls())
+
+
+def _start_worker(parent_pid: int, config: FeatureConfig) -> None:
+    """Set up a worker process: end it with its parent
+    (:func:`~hdpmusic.workers.exit_with_parent`), and load librosa's modules and
+    compiled functions (:func:`~hdpmusic.features.warm_up`, compiled by the parent)
+    before its first track, whose time limit should not count them."""
+    from hdpmusic.workers import exit_with_parent
+
+    exit_with_parent(parent_pid)
+    warm_up(config, lock=False)
 
 
 def _workers(jobs: int, n_tasks: int, backend: str | None) -> int:

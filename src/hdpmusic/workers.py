@@ -31,8 +31,13 @@ __all__ = ["TimeLimitError", "exit_after", "exit_with_parent", "quiet_resource_t
 _TRACKER_FILTER = "ignore:resource_tracker:UserWarning"
 
 
-class TimeLimitError(Exception):
-    """A task ran past its :func:`time_limit`."""
+class TimeLimitError(BaseException):
+    """A task ran past its :func:`time_limit`.
+
+    A :class:`BaseException`, as :class:`KeyboardInterrupt`: raised wherever the task
+    happens to be, it must not be taken for an error of the code it interrupts (a
+    decoder's ``except Exception``).
+    """
 
 
 def exit_with_parent(parent_pid: int, poll: float = 0.5) -> None:

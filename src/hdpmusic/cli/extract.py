@@ -16,8 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "path[<TAB>id]) or one audio file, and pack them into a corpus file. "
                     "Tracks are cached one by one; a rerun (after a kill, or with more "
                     "audio) skips finished tracks whose audio file is unchanged. Failed "
-                    "tracks (unreadable, truncated or silent audio) are listed in "
-                    "CACHE/failures.jsonl; the command fails only if every track failed.")
+                    "tracks (unreadable, truncated or silent audio, names that are not "
+                    "UTF-8, tracks past --timeout) are listed in CACHE/failures.jsonl; "
+                    "the command fails only if every track failed. Files that are not "
+                    "regular files (a FIFO) are skipped with a warning.")
     p.add_argument("source", metavar="AUDIO_DIR_OR_LIST")
     p.add_argument("--out", required=True, metavar="CORPUS.h5", help="corpus file to write")
     p.add_argument("--jobs", type=jobs_option, default=1,
@@ -58,21 +60,14 @@ def run(args: argparse.Namespace) -> int:
         report = extract_collection(args.source, args.out, jobs=args.jobs, cache=args.cache,
                                     overwrite=args.overwrite, recompute=args.overwrite,
                                     content_hash=args.hash, progress=not args.quiet,
-                                    backend=backend, timeout=_timeout(args.timeout))
+                                    backend=backend, **_timeout(args))
     print(f"{report.corpus}: {report.n_ok} tracks ({report.n_computed} computed, "
           f"{report.n_cached} from the cache)"
           + (f", {report.n_failed} failed (see {report.failures})" if report.n_failed else ""))
     return 0
 
 
-def _timeout(seconds: float | None) -> float | None:
-    """The per-track time limit of ``--timeout`` (None: the default; 0: none)."""
-    from hdpmusic.errors import ParameterError
-    from hdpmusic.extract import DEFAULT_TIMEOUT
 
-    if seconds is None:
-        return DEFAULT_TIMEOUT
-    if not seconds >= 0:
-        raise ParameterError(f"--timeout {seconds:g}: give a number of seconds >= 0 "
-                             f"(0: no limit)")
-    return seconds or None
+def _timeout(args: argparse.Namespace) -> dict:
+    """``timeout=`` for :func:`~hdpmusic.extract.extract_collection` when given."""
+    return {} if args.timeout is None else {"timeout": args.timeout}
