@@ -11,54 +11,75 @@ Install the sources first (Debian 12 "bookworm" versions, download sizes)::
     apt-get update
     apt-get install --no-install-recommends \\
         wesnoth-1.16-music nexuiz-music supertux-data warzone2100-music \\
-        singularity-music drascula-music            # collection 1 (~750 MB)
+        singularity-music drascula-music            # collection 1 (~575 MB)
     apt-get install --no-install-recommends \\
         ufoai-music hyperrogue-music asc-music      # + collection 2 (~285 MB)
 
-Collection 1 (``--collection 1``, six classes):
+Collection 1 (``--collection 1``, six classes, genre-like; default 60 excerpts a class):
 
 ``orchestral``
     wesnoth-1.16-music 1:1.16.9 (153 MB): The Battle for Wesnoth's symphonic fantasy
-    score (strings, brass, choir, timpani; several composers, one orchestral idiom).
+    score (several composers, one orchestral idiom).
 ``electronic``
-    nexuiz-music 2.5.2 (84 MB): Nexuiz's club electronica (techno, breakbeat,
-    industrial), beat-driven, bright and strongly percussive (``thunder.ogg``, a
-    48 s thunderstorm effect at 11 kHz, left out).
+    nexuiz-music 2.5.2 (84 MB): Nexuiz's beat-driven club electronica (techno,
+    breakbeat, industrial); ``thunder.ogg``, a 48 s thunderstorm effect at 11 kHz, is
+    left out.
 ``chiptune``
-    supertux-data 0.6.3 (162 MB, of which ~100 min of music): SuperTux's bright melodic
-    platformer synth-pop / chiptune (square leads, arpeggios, simple drum loops).
+    supertux-data 0.6.3 (162 MB, ~100 min of it music): SuperTux's bright, melodic
+    platformer synth-pop / chiptune.
 ``dark_ambient``
     warzone2100-music 4.3.3 (86 MB), only LupusMechanicus's *Legacy* and *Aftermath*
-    albums (one composer): slow (80 bpm) dark industrial / ambient sci-fi RTS score;
-    Martin Severn's three 1999 tracks are left out.
+    albums (one composer, 80 bpm by the albums' metadata): dark, slow industrial /
+    ambient sci-fi RTS score; Martin Severn's three 1999 tracks are left out.
 ``ambient_electronic``
     singularity-music 007 (52 MB), Max McCracken's score for Endgame: Singularity:
-    calm synth-pad and piano electronica (the short win/lose stingers left out).
+    calm, mid-tempo ambient electronica (the short win/lose stingers left out).
 ``adventure``
-    drascula-music 1.0 (36 MB): the 1996 CD soundtrack of Alcachofa Soft's comic
-    point-and-click adventure Drascula (short light-hearted cues: synth, guitar,
-    pastiche); older, lo-fi production.
+    drascula-music 1.0+ds4 (36 MB): the 1996 CD soundtrack of Alcachofa Soft's comic
+    point-and-click adventure Drascula: short cues, older and noisier (lo-fi)
+    production.
 
-Collection 2 (``--collection 2``, other packages and composers, five classes):
+Measured on a middle 30 s of a few tracks each, the classes differ: the percussive
+share of the energy (HPSS) is 0.04 for orchestral against 0.41 for electronic (others
+0.18-0.25), the spectral centroid ~1.0 kHz for chiptune against ~2.5 kHz for
+electronic, the spectral flatness highest for electronic and adventure.
 
-``cinematic``
-    ufoai-music 2.5 (210 MB), tracks by Crystan: cinematic orchestral sci-fi score.
-``psymong``
-    ufoai-music, tracks by Psymong: synth-led electronic sci-fi action music.
-``marine``
-    ufoai-music, the "Marine*" tracks: military drum-and-brass action cues.
-``world_ambient``
-    hyperrogue-music 12.0q (64 MB): HyperRogue's land themes (ambient / world
-    music loops by several composers).
-``rock``
-    asc-music 1.3 (10 MB) + warzone2100-music's original 1999 soundtrack by
-    Martin Severn: guitar-and-drums game rock.
+Collection 2 (``--collection 2``, other packages, seven classes; classes are
+soundtracks or composers, harder, closer to artist identification; use ``--per-class 40``):
+
+``ufoai_crystan``
+    ufoai-music 2.5 (210 MB), the tracks by Crystan: cinematic orchestral sci-fi
+    (little percussion, HPSS share 0.12).
+``ufoai_psymong``
+    ufoai-music, the tracks by Psymong: dark, low-register score (centroid ~0.7 kHz).
+``ufoai_marine``
+    ufoai-music, the "Marine*" tracks: brighter, more percussive action cues.
+``ufoai_david``
+    ufoai-music, the "David*" tracks: the brightest, noisiest textures (centroid
+    ~2.8 kHz, flatness 0.03).
+``ufoai_van``
+    ufoai-music, the "van_*" tracks (geoscape and mission themes; centroid ~1.9 kHz).
+``hyperrogue``
+    hyperrogue-music 12.0q (64 MB): HyperRogue's land themes (short loops, several
+    composers).
+``asc_wz1999``
+    asc-music 1.3 (10 MB; Michael Kievernagel, 2002) and warzone2100-music's original
+    1999 soundtrack (Martin Severn): the strategy-game scores of that era, the most
+    percussive of this collection (HPSS share 0.35-0.39).
 
 Output::
 
     DIR/audio/<class>/<track>_<i>.wav   30 s, 22.05 kHz, mono, 16-bit
     DIR/labels.csv                      path,label,group  (hdpmusic prepare table --labels)
+    DIR/labels_split.csv                the same + split (train/valid/test by track)
     DIR/manifest.csv                    path,label,group,package,source,offset_s
+
+``labels_split.csv`` carries an explicit split drawn here (:func:`assign_split`: per
+class, whole tracks to train/valid/test in shares 0.5/0.25/0.25 of the excerpts, each
+part getting at least one track of every class that has three or more). Use it where
+the split ``prepare`` draws leaves a class out of a part, as it does for classes with
+few, large groups (hdpmusic's ``group_split`` hands such groups to its folds in
+fold order, the same for every seed, and maps runs of folds to parts).
 
 Excerpts are taken from the full 30 s windows of a track (tails shorter than 30 s are
 dropped), at most ``--per-track`` of them per track, spread evenly over the track;
@@ -68,12 +89,15 @@ round-robin over a class's tracks (one from each track, then a second, ...) up t
 
 Then::
 
-    hdpmusic prepare table --labels DIR/labels.csv --out DIR/task.h5 --jobs 1
+    hdpmusic prepare table --labels DIR/labels.csv --out DIR/task.h5 \
+        --cache DIR/features.cache --jobs 1 --seed 0          # split drawn by prepare
+    hdpmusic prepare table --labels DIR/labels_split.csv --out DIR/task_split.h5 \
+        --cache DIR/features.cache --jobs 1                   # split from this script
 
 Examples
 --------
 ``python benchmarks/real_collection.py --out /work/realmusic``
-``python benchmarks/real_collection.py --collection 2 --out /work/realmusic2``
+``python benchmarks/real_collection.py --collection 2 --per-class 40 --out /work/realmusic2``
 """
 
 from __future__ import annotations
@@ -156,21 +180,25 @@ COLLECTIONS: dict[str, tuple[ClassSpec, ...]] = {
         ClassSpec("dark_ambient", "slow dark industrial sci-fi (Warzone 2100, LupusMechanicus)",
                   (Source("warzone2100-music", f"{_WZ}/legacy_soundtrack/*.opus"),
                    Source("warzone2100-music", f"{_WZ}/aftermath_soundtrack/*.opus"))),
-        ClassSpec("ambient_electronic", "calm pad/piano electronica (Endgame: Singularity)",
+        ClassSpec("ambient_electronic", "calm ambient electronica (Endgame: Singularity)",
                   (Source("singularity-music", "/usr/share/games/singularity/music/*.ogg"),)),
         ClassSpec("adventure", "1996 comic adventure-game cues, lo-fi (Drascula)",
                   (Source("drascula-music", "/usr/share/scummvm/drascula/audio/*.ogg"),)),
     ),
     "2": (
-        ClassSpec("cinematic", "cinematic orchestral sci-fi (UFO:AI, Crystan)",
+        ClassSpec("ufoai_crystan", "cinematic orchestral sci-fi (UFO:AI, Crystan)",
                   (Source("ufoai-music", _UFO, member="music/Crystan-*.ogg"),)),
-        ClassSpec("psymong", "synth-led electronic sci-fi (UFO:AI, Psymong)",
+        ClassSpec("ufoai_psymong", "dark low-register score (UFO:AI, Psymong)",
                   (Source("ufoai-music", _UFO, member="music/Psymong*.ogg"),)),
-        ClassSpec("marine", "military drum-and-brass action cues (UFO:AI, Marine*)",
+        ClassSpec("ufoai_marine", "bright percussive action cues (UFO:AI, Marine*)",
                   (Source("ufoai-music", _UFO, member="music/Marine*.ogg"),)),
-        ClassSpec("world_ambient", "ambient / world-music land themes (HyperRogue)",
+        ClassSpec("ufoai_david", "bright, noisy-textured action score (UFO:AI, David*)",
+                  (Source("ufoai-music", _UFO, member="music/David*.ogg"),)),
+        ClassSpec("ufoai_van", "mid-bright mission themes (UFO:AI, van_*)",
+                  (Source("ufoai-music", _UFO, member="music/van_*.ogg"),)),
+        ClassSpec("hyperrogue", "land-theme loops (HyperRogue)",
                   (Source("hyperrogue-music", "/usr/share/hyperrogue/music/*.ogg"),)),
-        ClassSpec("rock", "guitar-and-drums game rock (ASC; Warzone 2100 original)",
+        ClassSpec("asc_wz1999", "percussive 1999-2002 strategy-game scores (ASC, Warzone 1999)",
                   (Source("asc-music", "/usr/share/games/asc/music/*.mp3"),
                    Source("warzone2100-music", f"{_WZ}/original_soundtrack/*.opus"))),
     ),
@@ -408,6 +436,63 @@ def build_class(spec: ClassSpec, out: Path, per_class: int,
                    "offset_s": f"{start / SAMPLE_RATE:.1f}"}
 
 
+def assign_split(labels: Sequence[str], groups: Sequence[str], seed: int = 0,
+                 fractions: tuple[float, float, float] = (0.5, 0.25, 0.25)) -> list[str]:
+    """A seeded split by whole groups, stratified by label.
+
+    Per class, the groups (shuffled, then taken largest first) go one by one to the
+    part furthest below its share of the class's excerpts; then, while a part is
+    empty and another holds two or more groups, the smallest group of the fullest
+    part moves to it.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        Class of each excerpt.
+    groups : sequence of str
+        Group (source track) of each excerpt.
+    seed : int
+        Seed of the shuffle.
+    fractions : (float, float, float)
+        Shares of train, valid and test.
+
+    Returns
+    -------
+    list of str
+        ``train``, ``valid`` or ``test`` for each excerpt.
+    """
+    parts = ("train", "valid", "test")
+    rng = np.random.default_rng(seed)
+    part_of: dict[str, int] = {}
+    for label in sorted(set(labels)):
+        size: dict[str, int] = {}
+        for lab, group in zip(labels, groups, strict=True):
+            if lab == label:
+                size[group] = size.get(group, 0) + 1
+        names = sorted(size)
+        order = [names[i] for i in rng.permutation(len(names))]
+        order.sort(key=lambda g: -size[g])
+        total = sum(size.values())
+        filled = [0, 0, 0]
+        members: list[list[str]] = [[], [], []]
+        for group in order:
+            deficit = [f * total - n for f, n in zip(fractions, filled, strict=True)]
+            k = int(np.argmax(deficit))
+            filled[k] += size[group]
+            members[k].append(group)
+        for k in range(3):
+            if not members[k]:
+                donor = max(range(3), key=lambda j: len(members[j]))
+                if len(members[donor]) < 2:
+                    continue
+                group = min(members[donor], key=lambda g: size[g])
+                members[donor].remove(group)
+                members[k].append(group)
+        for k, groups_k in enumerate(members):
+            part_of.update(dict.fromkeys(groups_k, k))
+    return [parts[part_of[g]] for g in groups]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point.
 
@@ -429,6 +514,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="which set of classes (see the module docstring)")
     parser.add_argument("--per-class", type=int, default=60,
                         help="excerpts wanted per class (default 60)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the split written to labels_split.csv")
     parser.add_argument("--per-track", type=int, default=6,
                         help="at most this many excerpts per track (default 6)")
     parser.add_argument("--classes", nargs="*", default=None,
@@ -454,6 +541,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+    splits = assign_split([r["label"] for r in rows], [r["group"] for r in rows], args.seed)
+    with open(args.out / "labels_split.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "group", "split"],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({**r, "split": p} for r, p in zip(rows, splits, strict=True))
     with open(args.out / "manifest.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
