@@ -11,7 +11,7 @@ Figures: frames/s per epoch (whole ``fit`` epochs, data loading included), secon
 epoch of the three phases (E_q[log p] GEMM, local iterations, statistics) measured on one
 batch and scaled, padding share, peak memory, and the held-out per-frame log predictive
 density after the run. ``us_per_frame_epoch`` is comparable with the study's ≈265 µs per
-frame per epoch at 97 local iterations on 2 CPU cores (REFERENCE_NOTES §4.3).
+frame per epoch at 97 local iterations on 2 CPU cores.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def test_fit_says_what_it_expects_and_what_it_got(files, tmp_path, capsys, given
 
 
 def test_no_design_references_in_messages():
-    """Users do not have DESIGN.md: no string other than a docstring mentions it."""
+    """Users have no design notes outside the package: no string but a docstring cites one."""
     found = []
     for path in SRC.rglob("*.py"):
         tree = ast.parse(path.read_text())

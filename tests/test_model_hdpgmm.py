@@ -248,7 +248,7 @@ def test_bad_input(fitted, corpus):
 
 
 def test_loads_a_study_checkpoint(tmp_path):
-    """The pytorch-hdpgmm format (REFERENCE_NOTES §1.12) keeps its components exactly."""
+    """The study's pytorch-hdpgmm checkpoint format keeps its components exactly."""
     rng = np.random.default_rng(0)
     K, T, d = 5, 3, 3
     m = rng.normal(size=(K, d))

@@ -1,6 +1,6 @@
 """Ragged song frames in memory or in an HDF5 file, served as packed mini-batches.
 
-On disk a corpus is the CSR layout of the study's own code (DESIGN §3): ``data``
+On disk a corpus is the CSR layout of the study's own code (``docs/design.md`` §3): ``data``
 (N, d) float32 holds every song's frames one after another, ``indptr`` (J+1,) gives the
 song boundaries (song j is ``data[indptr[j]:indptr[j+1]]``) and ``ids`` (J,) names the
 songs. Files written here also carry JSON attributes (``format``, ``format_version``,

@@ -1,6 +1,6 @@
 """Frame-level audio features: audio → (n_frames, 52) float32.
 
-The study's feature set (paper, Table 2; REFERENCE_NOTES §3.1), computed with librosa's
+The study's feature set (paper, Table 2), computed with librosa's
 defaults: 22 050 Hz mono, ``n_fft`` 2048, hop 512 (≈ 43.07 frames/s, centred frames), a
 128-band mel power spectrogram converted to dB (``power_to_db``: ref 1, amin 1e-10,
 top_db 80) for the MFCCs and the onset strength, and the power spectrogram for the

@@ -1,7 +1,7 @@
 """Downstream-task annotations stored inside a corpus HDF5 file.
 
-Next to a corpus's ``data`` / ``indptr`` / ``ids`` (DESIGN §3), a file may carry the
-annotations of one evaluation task, in the study's layout (REFERENCE_NOTES §2.1):
+Next to a corpus's ``data`` / ``indptr`` / ``ids`` (``docs/design.md`` §3), a file may carry the
+annotations of one evaluation task, in the study's layout:
 
 * ``targets`` (J,) utf-8 strings — genre labels (GTZAN);
 * ``annotations/{indptr, indices, data, tags}`` — a J × n_tags CSR tag matrix (MTAT);

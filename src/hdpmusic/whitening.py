@@ -1,7 +1,7 @@
 """Whitening of frame features: z = (x − mean) @ W with Cov(z) = I.
 
-The study whitened with the Cholesky factor of the precision matrix (REFERENCE_NOTES
-§1.15: L = cholesky(Σ⁻¹), z = (x − μ) L, so Cov(z) = Lᵀ Σ L = I); PCA and ZCA whitening
+The study whitened with the Cholesky factor of the precision matrix
+(L = cholesky(Σ⁻¹), z = (x − μ) L, so Cov(z) = Lᵀ Σ L = I); PCA and ZCA whitening
 are offered too. Mean and covariance are accumulated in float64 over a stream of chunks,
 merging per-chunk centred moments (Chan et al.), so no raw second moment E[xxᵀ] of
 uncentred data is ever formed.

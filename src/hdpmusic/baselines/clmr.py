@@ -1,6 +1,6 @@
 """CLMR: contrastive learning of a SampleCNN on raw audio (Spijkervet & Burgoyne 2021).
 
-As the study ran it (REFERENCE_NOTES §3.7, eldrin/CLMR ``hdpgmm_study_mod``): the
+As the study ran it (eldrin/CLMR ``hdpgmm_study_mod``): the
 small SampleCNN (``SampleCNNS``: 3^9 design, 256-d last hidden layer) on 59 049-sample
 crops of 22 050 Hz audio; two random crops of a song form a positive pair, the other
 songs of the batch the negatives; NT-Xent loss (temperature 0.5) on a 64-d projection

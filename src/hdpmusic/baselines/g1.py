@@ -1,6 +1,6 @@
 """G1: each song summarised by one diagonal Gaussian — the mean and spread of its frames.
 
-The study (REFERENCE_NOTES §3.5) fits ``GaussianMixture(n_components=1,
+The study fits ``GaussianMixture(n_components=1,
 covariance_type="diag", reg_covar=1e-6)`` to every song's raw frames and keeps
 ``[mean, sqrt(diag covariance)]``. That fit has a closed form — the population mean and
 variance of the frames, plus ``reg_covar`` on the variance — which is what is computed

@@ -1,7 +1,7 @@
 """KIM: a siamese CNN on dB mel spectrograms trained to tell whether two clips share a song.
 
 The self-supervised model of Kim et al. (2020, "One deep music representation to rule
-them all?"), as the study ran it (REFERENCE_NOTES §3.7, ``musmtl`` with the ``self_``
+them all?"), as the study ran it (``musmtl`` with the ``self_``
 task): 22 050 Hz audio, a 128-band dB mel spectrogram (n_fft 1024, hop 256),
 standardised per band, cut into 216-frame (2.5 s) chunks. A VGG-like CNN maps a chunk
 to a 256-d hidden layer; a head on the concatenated embeddings of two chunks predicts

@@ -1,6 +1,6 @@
 """VQ codebook: mini-batch k-means on frames, songs as histograms of codewords.
 
-The study's baseline (REFERENCE_NOTES §3.5) is ``Pipeline([StandardScaler(),
+The study's baseline is ``Pipeline([StandardScaler(),
 MiniBatchKMeans(K)])`` fitted on every frame of the corpus loaded into RAM (≈74 GB for
 the MSD), with a song's feature the normalised histogram of its frames' hard
 assignments. Here the same estimator streams: standardisation statistics in one pass

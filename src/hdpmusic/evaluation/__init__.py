@@ -1,4 +1,4 @@
-"""Downstream evaluation of song representations (DESIGN §6).
+"""Downstream evaluation of song representations (``docs/design.md`` §6).
 
 Protocols consume representation arrays or files (:mod:`hdpmusic.representations`) and
 task annotations (:mod:`hdpmusic.taskdata`); they never import a model.

@@ -1,6 +1,6 @@
 """Genre classification: standardised features → logistic regression, macro F1.
 
-The study's protocol (REFERENCE_NOTES §3.4): ``Pipeline([StandardScaler,
+The study's protocol: ``Pipeline([StandardScaler,
 LogisticRegression(max_iter=20000)])``, a randomized search of 64 draws over
 ``C ~ loguniform(1e-4, 1e4)`` scored by macro F1 on the single predefined
 train → validation fold, refit on train + validation, macro F1 once on test
