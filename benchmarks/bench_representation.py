@@ -42,7 +42,7 @@ REGIMES: dict[str, dict[str, Any]] = {
     "online64-nosplash": {"n_components": 64, "n_song_components": 16,
                           "algorithm": "online", "eta0": 0.0, "max_epochs": 10},
     "memo256": {"n_components": 256, "n_song_components": 32, "algorithm": "memoized",
-                "eta0": 0.0, "max_epochs": 60},
+                "eta0": 0.0, "max_epochs": 40},
     "online256": {"n_components": 256, "n_song_components": 32, "algorithm": "online",
                   "eta0": 0.1, "max_epochs": 10},
 }
@@ -166,7 +166,7 @@ def main() -> None:
     for task_path in args.tasks:
         from hdpmusic.taskdata import read_task
 
-        work = args.work / task_path.parent.parent.name / task_path.stem
+        work = args.work / "_".join(task_path.resolve().parts[-3:]).removesuffix(".h5")
         start = time.perf_counter()
         models = fit_all(task_path, work, regimes, args.seed)
         reps = representations(models, task_path, work, kinds)
