@@ -135,6 +135,16 @@ def test_load_audio_equals_librosa_load(tmp_path, channels, name):
                                   librosa.load(path, sr=None, mono=True)[0])
 
 
+@pytest.mark.parametrize("rate, name", [(44100, "x.flac"), (48000, "x.wav"),
+                                        (16000, "x.ogg")])
+def test_file_of_many_read_blocks_equals_librosa_load(tmp_path, rate, name):
+    """Decoded, mixed down and resampled a block at a time, as librosa does at once."""
+    y = librosa.resample(music(seconds=9.0, seed=5), orig_sr=SR, target_sr=rate)
+    path = write(tmp_path / name, np.stack([y, 0.5 * y], 1), sr=rate)
+    np.testing.assert_array_equal(load_audio(path, SR),
+                                  librosa.load(path, sr=SR, mono=True)[0])
+
+
 def test_file_input_resamples_and_mixes_down(tmp_path):
     y44 = librosa.resample(music(seconds=2.0, seed=2), orig_sr=SR, target_sr=44100)
     stereo = np.stack([y44, 0.5 * y44], 1)
