@@ -49,6 +49,61 @@ def test_group_split_keeps_groups_whole_and_is_seeded():
         group_split(["a", "b", "a"], ["x", "y", "x"])
 
 
+def planted_collection():
+    """Classes whose groups differ a lot in size (a track cut into 1-12 excerpts), and
+    two artists heard in two classes → (labels, groups), each of shape (n,)."""
+    sizes = {"few_large": [12, 11, 10, 3, 2, 1], "equal": [6] * 6, "three": [9, 2, 1],
+             "many_small": [1, 2, 3] * 15, "mixed": [12, 8, 5, 4, 3, 2, 2, 1, 1, 1],
+             "two": [4, 3]}
+    labels, groups = [], []
+    for label, counts in sizes.items():
+        for k, n in enumerate(counts):
+            labels += [label] * n
+            groups += [f"{label}/{k}"] * n
+    labels += ["equal"] * 3 + ["mixed"] * 2 + ["three"] * 2 + ["mixed"] * 2
+    groups += ["crossover"] * 5 + ["duo"] * 4
+    return np.asarray(labels, dtype=object), np.asarray(groups, dtype=object)
+
+
+@pytest.mark.parametrize("fractions", [(0.5, 0.25, 0.25), (0.7, 0.1, 0.2)])
+def test_group_split_meets_the_fractions_per_class_for_every_seed(fractions):
+    labels, groups = planted_collection()
+    shares = np.asarray(fractions) / sum(fractions)
+    drawn = set()
+    for seed in range(20):
+        split = group_split(labels, groups, fractions, seed=seed)
+        drawn.add(tuple(split))
+        for g in set(groups):   # no group straddles parts
+            assert len(set(split[groups == g])) == 1, (seed, g)
+        for label in set(labels):
+            members = labels == label
+            n_groups = len(set(groups[members]))
+            largest = max(np.sum(members & (groups == g)) for g in set(groups[members]))
+            for part, share in zip(("train", "valid", "test"), shares, strict=True):
+                n = int(np.sum(split[members] == part))
+                # within the class's largest group of its share of the class
+                assert abs(n - share * members.sum()) <= largest, (seed, label, part, n)
+                if n_groups >= 3:   # every class with 3 groups or more is in each part
+                    assert n > 0, (seed, label, part)
+    assert len(drawn) == 20   # the seed changes the split
+
+
+def test_group_split_does_not_favour_a_part_across_seeds():
+    """Six equal groups of a class: train gets its three, the other parts share three,
+    each part getting the odd group in turn as the seed changes."""
+    labels = ["a"] * 36 + ["b"] * 60
+    groups = [f"a{k // 6}" for k in range(36)] + [f"b{k // 2}" for k in range(60)]
+    counts = {tuple(np.sum((np.asarray(labels) == "a") & (split == part))
+                    for part in ("train", "valid", "test"))
+              for split in (group_split(labels, groups, seed=s) for s in range(20))}
+    assert counts == {(18, 12, 6), (18, 6, 12)}
+
+
+def test_group_split_leaves_no_part_empty_with_one_group_per_class():
+    split = group_split(["a", "a", "b", "c"], ["x", "x", "y", "z"], seed=4)
+    assert sorted(set(split)) == ["test", "train", "valid"]
+
+
 def test_folder_tracks_any_format_any_depth(collection, tmp_path):
     tracks = find_folder_tracks(collection / "audio")
     assert len(tracks) == 12
@@ -71,14 +126,17 @@ def test_prepare_folder(collection, cache, tmp_path):
         assert parts == ["test", "train", "train", "valid"]
 
 
-def write_table(collection, path, *, split=False, extra=""):
+def write_table(collection, path, *, split=False, extra="", parts=None):
+    """The label table of ``collection``; with ``split``, clips 0-3 of a label in
+    train, valid, test, train, or in ``parts[label]`` where given."""
     rows = ["path,label,tags,group" + (",split" if split else "") + extra]
     for n, label in enumerate(LABELS):
+        order = (parts or {}).get(label, ("train", "valid", "test", "train"))
         for k in range(4):
             sub = "live/" if k == 3 else ""
             tags = "piano;slow" if k % 2 else "drums"
             row = f"audio/{label}/{sub}clip{k}{FORMATS[k % 3]},{label},{tags},band{n}{k // 2}"
-            rows.append(row + (f",{('train', 'valid', 'test', 'train')[k]}" if split else ""))
+            rows.append(row + (f",{order[k]}" if split else ""))
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -119,6 +177,20 @@ def test_table_with_split_column_keeps_it(collection, cache, tmp_path, caplog):
     # 3 test songs, one per label: prepare says so and names the fix
     assert "only 3 test songs (fewer than 30)" in caplog.text
     assert "evaluate with --cv K" in caplog.text
+
+
+def test_prepare_warns_of_classes_missing_from_train_or_valid(collection, cache, tmp_path,
+                                                              caplog):
+    table = write_table(collection, collection / "gaps.csv", split=True,
+                        parts={"loud": ("valid", "valid", "test", "test"),
+                               "odd": ("train", "test", "test", "train")})
+    with caplog.at_level("WARNING"):
+        assert main(["-q", "prepare", "table", "--labels", str(table), "--out",
+                     str(tmp_path / "task.h5"), "--cache", str(cache)]) == 0
+    assert "1 class(es) have test songs but none in train" in caplog.text
+    assert "(only the final refit on train + valid does): loud" in caplog.text
+    assert "1 class(es) have no valid songs, so the validation search over C cannot " \
+           "score them: odd" in caplog.text
 
 
 def test_table_refusals(collection, tmp_path):

@@ -167,6 +167,9 @@ def test_results_files(tmp_path):
 
 def test_split_warnings_name_unscorable_classes_and_tags():
     task, _ = genre_problem()
+    # the problem's valid songs are all jazz; alternate blocks of six give both in each part
+    rock = (np.arange(len(task.ids)) // 6) % 2 == 0
+    task = TaskData(task.ids, split=task.split, targets=np.where(rock, "rock", "jazz"))
     assert split_warnings(task) == []
     targets = task.targets.copy()
     targets[np.flatnonzero(task.split == "test")[:2]] = ["blues", "metal"]
@@ -194,6 +197,29 @@ def test_split_warnings_name_unscorable_classes_and_tags():
         "rock: scores are noisy (see their 95 % CI); evaluate with --cv K "
         "(cross-validation over all labelled songs)"]
     assert split_warnings(tagged, kind="recommendation") == []
+
+
+def test_split_warnings_name_classes_missing_from_train_or_valid():
+    ids = [f"s{j}" for j in range(120)]
+    split = np.array(["train", "train", "valid", "test"] * 30)
+    targets = np.repeat(["a", "b", "c"] * 10, 4).astype(object)   # every part
+    targets[[0, 4, 8]] = "e"           # train only
+    targets[[2, 3, 6, 7]] = "f"        # valid and test: no train song
+    targets[[11, 15]] = "g"            # test only (warned as before, not again)
+    targets[[1, 19, 23]] = "h"         # train and test: no valid song
+    only_test, no_train, no_valid, small = split_warnings(
+        TaskData(ids, split=split, targets=targets))
+    assert only_test.startswith("1 class(es) appear only in the test split")
+    assert only_test.endswith(": g")
+    assert no_train.startswith("1 class(es) have test songs but none in train, so the "
+                               "validation search over C never fits them")
+    assert no_train.endswith(": f")
+    assert no_valid.startswith("2 class(es) have no valid songs, so the validation "
+                               "search over C cannot score them")
+    assert no_valid.endswith(": e, h")
+    assert small.startswith("4 class(es) with fewer than 5 test songs: e, f, g, h")
+    cv = split_warnings(TaskData(ids, split=split, targets=targets), cv=3)
+    assert not any("train" in m or "valid" in m for m in cv)   # every song is scored once
 
 
 def test_runs_keep_predictions_that_rescore_to_their_score():

@@ -154,9 +154,12 @@ def split_warnings(task: TaskData, kind: str | None = None,
     """What the task's split leaves that cannot be scored fairly, as sentences to warn.
 
     Genre: classes with test songs but none in train or valid (their F1 is 0 by
-    construction). Tagging: tags with test positives but none in train or valid (nothing
-    to learn from), and tags without both a positive and a negative test song (left out
-    of the macro ROC-AUC). Both: a test split too small to tell models apart — fewer
+    construction), else with test songs but none in train (the validation search over
+    C never fits them; only the final refit on train + valid sees them), and classes
+    without valid songs (the validation search cannot score them). Tagging: tags with
+    test positives but none in train or valid (nothing to learn from), and tags
+    without both a positive and a negative test song (left out of the macro ROC-AUC).
+    Both: a test split too small to tell models apart — fewer
     than :data:`MIN_TEST` (30) songs, or a class (a tag's positives) with fewer than
     :data:`MIN_CLASS_TEST` (5) test songs — naming the fix, cross-validation
     (``--cv``). Recommendation has no such split: nothing to say.
@@ -193,6 +196,8 @@ def split_warnings(task: TaskData, kind: str | None = None,
         if only_test:
             messages.append(f"{len(only_test)} class(es) appear only in the test split, so "
                             f"their F1 is 0 whatever the features: {_some(only_test)}")
+        if cv is None:
+            messages += _missing_part_warnings(task.targets, split, set(only_test))
         classes = np.unique(task.targets[labelled])
         in_test = np.array([np.sum(task.targets[test] == c) for c in classes])
         messages += _small_test(int(test.sum()), classes[in_test < MIN_CLASS_TEST],
@@ -214,6 +219,40 @@ def split_warnings(task: TaskData, kind: str | None = None,
                             f"train or valid: {_some(names[unlearned])}")
         rare = names[(in_test > 0) & (in_test < MIN_CLASS_TEST)]
         messages += _small_test(int(test.sum()), rare, "tag(s)", cv)
+    return messages
+
+
+def _missing_part_warnings(targets: np.ndarray, split: np.ndarray,
+                           named: set[str]) -> list[str]:
+    """The warnings of classes lacking train or valid songs, leaving out those ``named``
+    already (only in test).
+
+    Parameters
+    ----------
+    targets : np.ndarray of str, shape (n,)
+    split : np.ndarray of str, shape (n,)
+        ``train`` / ``valid`` / ``test`` per song (other values are ignored).
+    named : set of str
+
+    Returns
+    -------
+    list of str
+        Up to two sentences, empty when every class has train and valid songs.
+    """
+    def having(part: str) -> set[str]:
+        return set(targets[split == part])
+
+    labelled = having("train") | having("valid") | having("test")
+    no_train = sorted((having("test") - having("train")) - named)
+    no_valid = sorted((labelled - having("valid")) - named)
+    messages = []
+    if no_train:
+        messages.append(f"{len(no_train)} class(es) have test songs but none in train, so "
+                        "the validation search over C never fits them (only the final "
+                        f"refit on train + valid does): {_some(no_train)}")
+    if no_valid:
+        messages.append(f"{len(no_valid)} class(es) have no valid songs, so the validation "
+                        f"search over C cannot score them: {_some(no_valid)}")
     return messages
 
 
