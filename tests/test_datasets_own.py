@@ -1,5 +1,7 @@
 """A user's own collection: label folders, label tables with groups, tags, interactions."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -207,3 +209,13 @@ def test_table_refusals(collection, tmp_path):
     assert main(["-q", "prepare", "table", "--labels", str(bad), "--out",
                  str(tmp_path / "x.h5")]) == 1
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_prepare_says_its_closing_line_once(collection, cache, tmp_path, capsys, caplog):
+    table = write_table(collection, collection / "labels.csv")
+    with caplog.at_level("INFO"):
+        assert main(["prepare", "table", "--labels", str(table), "--out",
+                     str(tmp_path / "task.h5"), "--cache", str(cache), "--seed", "5"]) == 0
+    said = capsys.readouterr().out + caplog.text
+    assert said.count("12 songs; split") == 1
+    assert re.search(r"12 songs; split train \d+, valid \d+, test \d+; 3 classes", said)

@@ -213,7 +213,6 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
                 log.warning("warning: %s: %s", dataset, message)
             write_task(tmp, task)
         _write_attrs(tmp, {"dataset": dataset, "prepare": dict(provenance or {})})
-    log.info("%s: %s", out, describe_task(out))
     return out
 
 
@@ -239,8 +238,9 @@ def describe_task(path: str | os.PathLike) -> str:
     task = read_task(path)
     parts = [f"{len(task.ids)} songs"]
     if task.split is not None:
-        counts = {s: int((task.split == s).sum()) for s in dict.fromkeys(task.split)}
-        parts.append("split " + ", ".join(f"{s} {n}" for s, n in sorted(counts.items())))
+        split = task.split.astype(str)
+        names = [s for s in SPLITS if s in split] + sorted(set(split) - set(SPLITS))
+        parts.append("split " + ", ".join(f"{s} {int((split == s).sum())}" for s in names))
     if task.targets is not None:
         parts.append(f"{len(set(task.targets))} classes")
     if task.annotations is not None:
