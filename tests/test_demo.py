@@ -49,6 +49,10 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     header = next(line for line in printed.splitlines() if line.startswith("model "))
     assert "95 % CI" in header
     assert all(s["ci_low"] < s["ci_high"] for s in summary.values())
+    # and the paired differences of every two models on every task
+    for task in ("genre", "tagging", "recommendation"):
+        assert f"paired differences on {task} (" in printed
+    assert "hdpgmm  g1 " in printed and "g1      vq " in printed
     assert f"report: {report / 'report.html'}" in printed
     # Table 4 in miniature: printed, and in the report with songs, profiles and audio
     rows = [line for line in printed.splitlines() if line.startswith("| ")][1:]

@@ -31,7 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hdpmusic.demo import run_demo
-    from hdpmusic.evaluation.protocol import format_summary, summarise
+    from hdpmusic.evaluation.protocol import (
+        format_paired,
+        format_summary,
+        model_distributions,
+        paired_differences,
+        summarise,
+    )
 
     def log(msg: str) -> None:
         if not args.quiet or msg.startswith("note:"):
@@ -41,9 +47,12 @@ def run(args: argparse.Namespace) -> int:
                        seed=args.seed, jobs=args.jobs, progress=not args.quiet, log=log)
     print()
     print(f"hdpmusic demo: {outcome.n_songs} songs, classes {', '.join(outcome.classes)}")
-    print(format_summary(summarise(outcome.results)))
+    distributions = model_distributions(outcome.results)
+    print(format_summary(summarise(outcome.results, distributions=distributions)))
     print("chance: the expected score of an uninformed predictor on the same test data "
           "(uniform guesses, random scores, random rankings)")
+    print()
+    print(format_paired(paired_differences(outcome.results, distributions=distributions)))
     print()
     print("HDPGMM's most loaded components and their most enriched tags:")
     print(outcome.components, end="")
