@@ -7,6 +7,7 @@ import pytest
 from hdpmusic.cli import main
 from hdpmusic.demo import CPU_CLMR_CHANNELS, demo_plan
 from hdpmusic.evaluation.protocol import read_results, summarise
+from hdpmusic.model.hdpgmm import HDPGMM
 from hdpmusic.report import model_label
 from hdpmusic.report.components import excerpt_suffix
 from page_check import referenced_files
@@ -54,6 +55,9 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
         assert f"paired differences on {task} (" in printed
     assert "hdpgmm  g1 " in printed and "g1      vq " in printed
     assert f"report: {report / 'report.html'}" in printed
+    # a fit stopped by the demo's cap says so (the ConvergenceWarning it silences)
+    fitted = HDPGMM.load(root / "experiment" / "models" / "hdpgmm.hdp")
+    assert ("note: HDPGMM stopped at the demo's cap" in printed) == (not fitted.converged_)
     # Table 4 in miniature: printed, and in the report with songs, profiles and audio
     rows = [line for line in printed.splitlines() if line.startswith("| ")][1:]
     rows = [row for row in rows if row.split(" | ")[0].strip("| ").isdigit()]

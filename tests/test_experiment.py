@@ -176,3 +176,25 @@ def test_task_kinds_label_by_kind_and_file_when_shared(tmp_path):
     pairs = task_kinds([Path("mine.h5"), Path("gtzan.h5")], [a, b])
     assert pairs == {Path("mine.h5"): [("genre", "genre (mine)")],
                      Path("gtzan.h5"): [("genre", "genre (gtzan)"), ("tagging", "tagging")]}
+
+
+def test_compare_scores_further_hdpgmm_kinds_from_one_fit(data, tmp_path):
+    """hdpgmm_kinds adds a row per kind, transformed from the one fitted model."""
+    from hdpmusic.experiment import compare
+    from hdpmusic.model.hdpgmm import HDPGMM
+    from hdpmusic.representations import Representations
+
+    train, task = data
+    out = tmp_path / "kinds"
+    results = compare(train, [task], out, models=("hdpgmm",), runs=1, device="cpu",
+                      n_iter=2, params={"hdpgmm": {"n_components": 6, "n_song_components": 3,
+                                                   "max_epochs": 1, "batch_size": 16}},
+                      hdpgmm_kinds=("fisher-mean",))
+    assert [r.model for r in results] == ["hdpgmm", "hdpgmm fisher-mean"]
+    assert sorted(p.name for p in (out / "models").iterdir()) == ["hdpgmm.hdp"]
+    model = HDPGMM.load(out / "models" / "hdpgmm.hdp")
+    reps = Representations.load(out / "reps" / "hdpgmm_fisher-mean_gtzan.h5")
+    assert reps.attrs["kind"] == "fisher-mean"
+    np.testing.assert_allclose(reps.X, model.transform(Corpus.open(task), kind="fisher-mean"),
+                               rtol=1e-5, atol=1e-6)
+    assert Representations.load(out / "reps" / "hdpgmm_gtzan.h5").attrs["kind"] == "posterior"

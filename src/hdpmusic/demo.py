@@ -57,12 +57,15 @@ class DemoPlan:
         Evaluation runs per (model, task).
     n_iter : int
         Randomized-search draws of the genre and tagging probes.
+    hdpgmm_kinds : tuple of str
+        HDPGMM representations scored beside the study's posterior, from the same fit.
     """
 
     models: tuple[str, ...]
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: int = 5
     n_iter: int = 32
+    hdpgmm_kinds: tuple[str, ...] = ()
 
 
 #: SampleCNN widths of CLMR on a CPU: a quarter of the paper's width and 9 blocks (crops
@@ -104,6 +107,21 @@ def demo_plan(*, quick: bool = False, deep: bool = False, cuda: bool = False) ->
         params["clmr"] = dict(common) if cuda else {**common, "channels": CPU_CLMR_CHANNELS}
         models += ("kim", "clmr")
     return DemoPlan(models, params, runs=3 if quick else 5, n_iter=16 if quick else 32)
+
+
+def _say_unsettled(model_path: Path, say: Callable[[str], None]) -> None:
+    """A note when the demo's capped HDPGMM fit stopped before its ELBO settled (the
+    ConvergenceWarning the fit would raise, which the demo silences to say it here)."""
+    from hdpmusic.model.hdpgmm import HDPGMM
+
+    model = HDPGMM.load(model_path)
+    if model.converged_ or len(model.passes_) < 2:
+        return
+    now, before = (p["elbo_per_frame"] for p in model.passes_[-1:-3:-1])
+    say(f"note: HDPGMM stopped at the demo's cap of {len(model.passes_)} passes with its "
+        f"ELBO still moving ({abs(now - before) / abs(now):.1g} relative in the last pass, "
+        f"tol {model.tol:g}); the scores are those of this capped fit (the training "
+        "figure of the report shows the trace)")
 
 
 @dataclass
@@ -211,7 +229,8 @@ def run_demo(out_dir: str | os.PathLike = "hdpmusic-demo", *, quick: bool = Fals
         results = compare(corpus, [tasks[t] for t in TASKS], experiment, models=plan.models,
                           runs=plan.runs, seed=seed, device=device, params=plan.params,
                           n_iter=plan.n_iter, verbose=progress, log=log, title=DEMO_TITLE,
-                          intro=intro, timings=timings)
+                          intro=intro, timings=timings, hdpgmm_kinds=plan.hdpgmm_kinds)
+    _say_unsettled(experiment / "models" / "hdpgmm.hdp", say)
     say("[5/5] HDPGMM's most loaded components: tags, excerpts, profiles, audio")
     model = experiment / "models" / "hdpgmm.hdp"
     report = experiment / "report"

@@ -53,6 +53,14 @@ class Variant:
         Added to every RunResult's config (e.g. ``eta0``, ``n_train``).
     indices : np.ndarray, optional
         Training songs (a random subset); None for the whole corpus.
+    transform : dict
+        Options of the model's ``transform`` (e.g. ``{"kind": "fisher"}``); empty: its
+        defaults.
+    fit_name : str, optional
+        The model file stem when the variant shares another variant's fitted model (a
+        second representation of one fit); default ``name``.
+    label : str, optional
+        The model's label in the results (default ``model``).
     """
 
     name: str
@@ -60,6 +68,19 @@ class Variant:
     params: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     indices: np.ndarray | None = None
+    transform: dict[str, Any] = field(default_factory=dict)
+    fit_name: str | None = None
+    label: str | None = None
+
+    @property
+    def results_label(self) -> str:
+        """The model's label in the results."""
+        return self.label or self.model
+
+    @property
+    def model_file(self) -> str:
+        """The stem of the fitted model's file under ``models/``."""
+        return self.fit_name or self.name
 
 
 def _say(log: Callable[[str], None] | None, msg: str) -> None:
@@ -110,7 +131,7 @@ def _hdpgmm_params(hdpgmm: dict[str, Any] | None, seed: int, device: str) -> dic
 
 def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "auto",
                      params: Mapping[str, Mapping[str, Any]] | None = None,
-                     audio: bool = False,
+                     audio: bool = False, hdpgmm_kinds: Sequence[str] = (),
                      log: Callable[[str], None] | None = None) -> list[Variant]:
     """The Table 3 grid: one variant per model.
 
@@ -126,6 +147,10 @@ def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "aut
     audio : bool
         The songs' audio files can be found (``audio_root`` of :func:`compare`); without
         them the audio models (KIM, CLMR) are skipped with a note.
+    hdpgmm_kinds : sequence of str, default=()
+        Further HDPGMM representation kinds, each a variant of the same fit labelled
+        ``hdpgmm <kind>`` (the ``hdpgmm`` row keeps ``transform``'s default, the study's
+        posterior).
     log : callable, optional
     """
     from hdpmusic.registry import model_class, model_input
@@ -146,6 +171,10 @@ def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "aut
                                         **params.get(name, {})}.items()
                       if k in accepted and v is not None}
         variants.append(Variant(name, name, chosen))
+        if name == "hdpgmm":
+            variants += [Variant(f"hdpgmm_{kind}", name, chosen, transform={"kind": kind},
+                                 fit_name=name, label=f"hdpgmm {kind}")
+                         for kind in dict.fromkeys(hdpgmm_kinds)]
     return variants
 
 
@@ -204,7 +233,7 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
     from hdpmusic.extract import audio_paths
     from hdpmusic.registry import model_class, model_input
 
-    path = models_dir / f"{variant.name}.hdp"
+    path = models_dir / f"{variant.model_file}.hdp"
     cls = model_class(variant.model)
     if path.exists():
         _check_saved_params(path, variant.params)
@@ -219,7 +248,7 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
         params["verbose"] = verbose
     _say(log, f"fitting {variant.name} on {len(data)} songs")
     if variant.model == "hdpgmm":
-        partial = models_dir / f"{variant.name}.partial.hdp"
+        partial = models_dir / f"{variant.model_file}.partial.hdp"
         if partial.exists():
             _check_saved_params(partial, variant.params)
             model = cls.load(partial, device=params.get("device"))
@@ -266,6 +295,7 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
         ids = corpus.ids
         accepted = inspect.signature(model.transform).parameters
         options = {k: accepted[k].default for k in ("kind", "log") if k in accepted}
+        options.update(variant.transform)
         X = model.transform(corpus, **options)
     attrs = {**representation_attrs(variant.model, model, options), "source": str(model_path),
              "corpus": str(task_path), **variant.config}
@@ -299,7 +329,7 @@ def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path,
             return old
     reps = Representations.load(reps_path)
     results = evaluate(task, reps, task_kind=kind, task_label=label, runs=runs, seed=seed,
-                       device=device, progress=progress, model=variant.model,
+                       device=device, progress=progress, model=variant.results_label,
                        n_iter=n_iter, n_splits=n_splits)
     for r in results:
         r.config.update(variant.config)
@@ -379,7 +409,7 @@ def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
         with stage_timer(timings, f"fit {variant.name}"):
             model_path = fit_variant(variant, corpus, out / "models", verbose=verbose,
                                      audio_root=audio_root, log=log)
-        if variant.model == "hdpgmm":
+        if variant.model == "hdpgmm" and model_path not in model_files:
             model_files.append(model_path)
         for task_path, task in zip(task_paths, task_data, strict=True):
             with stage_timer(timings, f"transform {variant.name}"):
@@ -408,10 +438,12 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
             n_splits: int = 5, verbose: bool = False,
             log: Callable[[str], None] | None = None,
             title: str = "Model comparison", intro: str = "",
-            timings: dict[str, float] | None = None) -> list[Any]:
+            timings: dict[str, float] | None = None,
+            hdpgmm_kinds: Sequence[str] = ()) -> list[Any]:
     """Table 3: every model fitted once on ``train`` and scored on every task.
 
-    ``params`` holds per-model constructor overrides (see :func:`compare_variants`);
+    ``params`` holds per-model constructor overrides and ``hdpgmm_kinds`` further HDPGMM
+    representations of the same fit (see :func:`compare_variants`);
     ``timings`` receives stage times (see :func:`run_grid`).
     Audio models (KIM, CLMR) read the songs' audio through
     :func:`hdpmusic.extract.audio_paths`: from ``audio_root`` (a folder or a list file)
@@ -423,7 +455,7 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
     audio = audio_root is not None or (
         Path(train).is_file() and bool(Corpus.open(train).attrs.get("audio_root")))
     variants = compare_variants(models, seed=seed, device=device, params=params,
-                                audio=audio, log=log)
+                                audio=audio, hdpgmm_kinds=hdpgmm_kinds, log=log)
     return run_grid(variants, train, tasks, out_dir, runs=runs, seed=seed, device=device,
                     n_iter=n_iter, n_splits=n_splits, verbose=verbose,
                     audio_root=audio_root, log=log, title=title, intro=intro,
