@@ -37,7 +37,7 @@ from hdpmusic.extract import (
     find_tracks,
     source_key,
 )
-from hdpmusic.features import FeatureConfig, extract_features, warm_up_lock
+from hdpmusic.features import FeatureConfig, extract_features, warm_up, warm_up_lock
 from hdpmusic.locking import exclusive_lock, output_lock
 from hdpmusic.threads import worker_count
 from processes import dead_pid, descendants, kill_when, wait_gone
@@ -504,13 +504,16 @@ def test_fifo_in_the_folder_is_skipped_not_waited_for(tmp_path):
 
 
 def test_fifo_named_in_a_list_file_fails_alone(tmp_path):
+    """Neither hashed (--hash) nor decoded: both would wait for a writer forever."""
     write_tone(tmp_path / "ok.wav")
     os.mkfifo(tmp_path / "pipe.wav")
     (tmp_path / "list.txt").write_text("ok.wav\npipe.wav\n")
-    report = extract_collection(tmp_path / "list.txt", tmp_path / "c.h5", progress=False,
-                                content_hash=True)
-    assert report.failed_ids == ["pipe.wav"]
-    assert "not a regular file" in read_failures(report.failures)[0]["error"]
+    done = subprocess.run([sys.executable, "-m", "hdpmusic", "-q", "extract",
+                           str(tmp_path / "list.txt"), "--out", str(tmp_path / "c.h5"),
+                           "--hash"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [failure] = read_failures(tmp_path / "c.h5.cache" / "failures.jsonl")
+    assert failure["id"] == "pipe.wav" and "not a regular file" in failure["error"]
 
 
 def _slow_features(path, config=None):
@@ -568,11 +571,12 @@ def test_bad_timeout_is_refused(tmp_path, capsys):
 
 
 def test_a_run_leaves_no_lock_files(collection, tmp_path, monkeypatch):
-    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
     extract_collection(collection / "a", tmp_path / "c.h5", cache=tmp_path / "cache",
                        jobs=2, progress=False)
-    assert warm_up_lock().parent == tmp_path / "numba" and not warm_up_lock().exists()
     assert not list((tmp_path / "cache").glob(".*lock"))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))  # (no other run's)
+    warm_up()
+    assert warm_up_lock().parent == tmp_path / "numba" and not warm_up_lock().exists()
     with output_lock(tmp_path / "model.hdp"):
         assert (tmp_path / ".model.hdp.lock").exists()
     assert not (tmp_path / ".model.hdp.lock").exists()

@@ -1,6 +1,7 @@
 """Frame features against librosa computed block by block from the raw signal."""
 
 import os
+import threading
 
 import librosa
 import numpy as np
@@ -249,10 +250,25 @@ def test_ogg_cut_short_is_refused(tmp_path, keep):
 
 
 def test_fifo_is_not_read(tmp_path):
+    """Opening a FIFO to read waits for a writer: a writer thread answers every open
+    (sending nothing), so that a reader fails instead of waiting forever."""
     path = tmp_path / "pipe.wav"
     os.mkfifo(path)
-    with pytest.raises(DataError, match="pipe.wav: not a regular file"):
-        load_audio(path)
+    stop = threading.Event()
+
+    def write_nothing():
+        while not stop.is_set():
+            os.close(os.open(path, os.O_WRONLY))
+
+    writer = threading.Thread(target=write_nothing)
+    writer.start()
+    try:
+        with pytest.raises(DataError, match="pipe.wav: not a regular file"):
+            load_audio(path)
+    finally:
+        stop.set()
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))  # lets the writer open
+        writer.join()
 
 
 def test_wav_of_unknown_length_is_read_whole(tmp_path):

@@ -20,8 +20,11 @@ corrupt numba's disk cache; runs started together take turns), workers end withi
 of this process's death (:func:`hdpmusic.workers.exit_with_parent`), and a worker that
 dies on a track (a crash, the kernel's out-of-memory killer) does not end the run: the
 tracks it may have held are retried one at a time in fresh workers, and a track whose
-worker dies again is recorded as failed. ``SIGTERM`` ends a run as Ctrl-C does (workers
-shut down, lock files removed; :func:`hdpmusic.workers.terminate_as_interrupt`).
+worker dies again is recorded as failed. Workers are at most one per CPU granted and
+per track (:func:`hdpmusic.threads.worker_count`). A track that takes longer than the
+``timeout`` (:data:`DEFAULT_TIMEOUT`) is recorded as failed; a worker stuck in C code
+past it ends itself. ``SIGTERM`` ends a run as Ctrl-C does (workers shut down, lock
+files removed; :func:`hdpmusic.workers.terminate_as_interrupt`).
 
 The steps are public for :mod:`hdpmusic.embed`, which shares the cache: :func:`open_cache`,
 :func:`track_entries`, :func:`compute_features`, :func:`load_cached`,
@@ -703,12 +706,12 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
 def _start_worker(parent_pid: int, config: FeatureConfig) -> None:
     """Set up a worker process: end it with its parent
     (:func:`~hdpmusic.workers.exit_with_parent`), and load librosa's modules and
-    compiled functions (:func:`~hdpmusic.features.warm_up`, compiled by the parent)
+    compiled functions (:func:`~hdpmusic.features.warm_up`; compiled by the parent)
     before its first track, whose time limit should not count them."""
     from hdpmusic.workers import exit_with_parent
 
     exit_with_parent(parent_pid)
-    warm_up(config, lock=False)
+    warm_up(config)
 
 
 def _workers(jobs: int, n_tasks: int, backend: str | None) -> int:

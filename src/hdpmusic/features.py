@@ -23,7 +23,6 @@ onset strength; corpora record the order in their ``columns`` attribute)::
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import stat
@@ -632,7 +631,7 @@ def _chroma_columns(features: np.ndarray, y: np.ndarray, config: FeatureConfig,
         power = None
 
 
-def warm_up(config: FeatureConfig = DEFAULT_CONFIG, *, lock: bool = True) -> None:
+def warm_up(config: FeatureConfig = DEFAULT_CONFIG) -> None:
     """Compile, in this process, every numba function :func:`extract_features` uses.
 
     librosa compiles some functions with numba (the peak picking of the chroma's tuning
@@ -645,22 +644,20 @@ def warm_up(config: FeatureConfig = DEFAULT_CONFIG, *, lock: bool = True) -> Non
     through a lock file (:func:`warm_up_lock`): the first compiles and writes the cache,
     the others wait and then load it.
 
-    A worker process calls it without the lock once its parent has: it then only loads
-    librosa's lazily imported modules and the compiled functions, before its first
-    track (whose time limit should not count them).
+    Worker processes call it too when they start, after their parent: they then load
+    librosa's lazily imported modules and the compiled functions (taking turns, in case
+    their numba cache is not their parent's) before their first track, whose time
+    limit should not count them.
 
     Parameters
     ----------
     config : FeatureConfig
         The settings the workers will use.
-    lock : bool
-        Take turns with other runs through :func:`warm_up_lock` (False: only where
-        the functions are already compiled).
     """
     seconds = 2 * config.min_samples / config.sr
     t = np.arange(int(seconds * config.sr)) / config.sr
     y = sum(np.sin(2 * np.pi * 440.0 * h * t) / h for h in range(1, 5))  # pitches to tune
-    with exclusive_lock(warm_up_lock(), wait=True) if lock else contextlib.nullcontext():
+    with exclusive_lock(warm_up_lock(), wait=True):
         extract_features((0.3 * y).astype(np.float32), sr=config.sr, config=config)
 
 
