@@ -45,3 +45,18 @@ def test_check_writable_makes_the_folder_or_says_why_not(tmp_path):
         check_writable(tmp_path / "f", "cache folder")
     with pytest.raises(HdpmusicError, match=r"output folder .*f/g is not writable"):
         check_writable(tmp_path / "f" / "g")
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path):
+    """The same file by another spelling or through a link is refused; others pass."""
+    from hdpmusic.atomic import check_not_input
+
+    corpus = tmp_path / "c.h5"
+    corpus.write_bytes(b"hours of extraction")
+    link = tmp_path / "link.h5"
+    link.symlink_to(corpus)
+    for out in (corpus, tmp_path / "." / "c.h5", link):
+        with pytest.raises(HdpmusicError, match="is the corpus given as input"):
+            check_not_input(out, {"the model file": tmp_path / "m.hdp", "the corpus": corpus})
+    check_not_input(tmp_path / "r.h5", {"the corpus": corpus, "the cache": None})
+    assert corpus.read_bytes() == b"hours of extraction"

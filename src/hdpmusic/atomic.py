@@ -4,7 +4,8 @@
 ``.NAME.tmp-PID``, and renames it into place. A process killed while writing leaves that
 temporary behind; :func:`remove_stale_temporaries` removes those of dead processes (call
 it before writing the same output again). :func:`check_writable` tells before any work
-whether an output folder can be written.
+whether an output folder can be written. :func:`check_not_input` refuses an output that
+is one of the command's inputs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from hdpmusic.errors import HdpmusicError
 
-__all__ = ["atomic_path", "check_writable", "remove_stale_temporaries"]
+__all__ = ["atomic_path", "check_not_input", "check_writable", "remove_stale_temporaries"]
 
 _TMP_MARK = ".tmp-"
 
@@ -117,6 +118,43 @@ def check_writable(folder: str | os.PathLike, what: str = "output folder") -> Pa
         raise HdpmusicError(f"{what} {folder} is not writable ({reason}); choose another "
                             f"path or fix its permissions") from None
     return folder
+
+
+def check_not_input(out: str | os.PathLike, inputs: dict[str, str | os.PathLike | None],
+                    option: str = "--out") -> None:
+    """Refuse an output path that is one of the inputs, whatever ``--overwrite`` says.
+
+    Writing the output would replace that input (a corpus, a model, a list file) for
+    good; the paths are compared after resolving links (:func:`os.path.samefile` where
+    both exist).
+
+    Parameters
+    ----------
+    out : path-like
+        The file about to be written.
+    inputs : dict of str to path-like or None
+        What each input is (for the message, e.g. ``"the corpus"``) -> its path; None
+        entries are skipped.
+    option : str
+        The option that names ``out`` (for the message).
+
+    Raises
+    ------
+    HdpmusicError
+        ``out`` is the same file as one of ``inputs``.
+    """
+    for what, path in inputs.items():
+        if path is not None and _same_file(out, path):
+            raise HdpmusicError(f"{option} {out} is {what} given as input; writing it would "
+                                f"destroy it: choose another {option} path")
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (links resolved; missing files by their path)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _alive(pid: int) -> bool:
