@@ -277,7 +277,7 @@ def test_to_device_serves_batches_from_memory(h5_corpus, songs, monkeypatch):
     np.testing.assert_array_equal(batch.frames.numpy(), naive(songs, [15, 4]))
     got = list(on.iter_batches([[1], [0, 2]], dtype=torch.float64))
     np.testing.assert_array_equal(got[1].frames.numpy(), naive(songs, [4, 15]))
-    monkeypatch.setattr(corpus_mod, "_available_bytes", lambda device: 100)
+    monkeypatch.setattr(corpus_mod, "available_bytes", lambda device: 100)
     with pytest.raises(DataError, match="do not fit"):
         h5_corpus.to("cpu")
 
@@ -442,3 +442,35 @@ def test_corpus_fingerprint_tells_corpora_apart(tmp_path):
                   Corpus.from_arrays(songs[::-1], ids=["c", "b", "a"]),
                   Corpus.from_arrays([songs[0], songs[1][:4], songs[2]], ids=["a", "b", "c"])):
         assert corpus_fingerprint(other) != print_
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_frames_declared_beyond_the_stored_data_are_refused(tmp_path, chunked):
+    """A small file declaring 1e11 frames is refused on opening, before anything is
+    allocated for them."""
+    path = tmp_path / "huge.h5"
+    n = 10**11
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset("data", shape=(n, DIM), dtype="f4",
+                          chunks=(4096, DIM) if chunked else None)
+        fh["indptr"] = np.array([0, n], dtype=np.int64)
+        fh["ids"] = np.array([b"a"])
+    assert path.stat().st_size < 10_000
+    with pytest.raises(FormatError, match="declares 100000000000 frames"):
+        Corpus.open(path)
+
+
+def test_content_fingerprint_tells_rescaled_frames_apart(tmp_path):
+    from hdpmusic.corpus import content_fingerprint
+
+    songs = make_songs()
+    a = Corpus.from_arrays(songs)
+    a.save(tmp_path / "a.h5")
+    opened = Corpus.open(tmp_path / "a.h5")
+    assert content_fingerprint(opened) == content_fingerprint(a)
+    scaled = Corpus.from_arrays([s * 1000 for s in songs])
+    assert corpus_fingerprint(scaled) == corpus_fingerprint(a)
+    assert content_fingerprint(scaled) != content_fingerprint(a)
+    view = opened.subset([3, 1])
+    assert content_fingerprint(view) == content_fingerprint(Corpus.from_arrays(
+        [songs[3], songs[1]]))

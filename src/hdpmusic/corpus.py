@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from hdpmusic.whitening import Whitener
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Corpus", "CorpusWriter", "PackedBatch",
-           "corpus_fingerprint"]
+           "content_fingerprint", "corpus_fingerprint"]
 
 FORMAT = "hdpmusic-corpus"
 FORMAT_VERSION = 1
@@ -341,8 +341,19 @@ def _consecutive_groups(order: np.ndarray, lengths: np.ndarray,
         start = stop
 
 
-def _available_bytes(device: torch.device) -> int | None:
-    """Free memory on ``device`` in bytes (None when it cannot be told)."""
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory on ``device`` in bytes (None when it cannot be told).
+
+    Parameters
+    ----------
+    device : torch.device
+        ``cuda`` (the driver's free memory) or ``cpu`` (``MemAvailable`` of
+        ``/proc/meminfo``, else the available physical pages).
+
+    Returns
+    -------
+    int or None
+    """
     import torch
 
     if device.type == "cuda":
@@ -607,6 +618,7 @@ class Corpus:
             attrs = {k: _decode_attr(v) for k, v in fh.attrs.items()}
             _check_format(attrs, path)
             indptr = _check_indptr(fh["indptr"], data.shape[0], path)
+            _check_stored(data, path)
             ids = _decode_ids(fh["ids"], path)
             file_dim = int(data.shape[1])
             cache = _READ_CACHE_BYTES if data.compression or data.shuffle else 0
@@ -983,7 +995,7 @@ class Corpus:
         device = torch.device(device)
         dtype = dtype or torch.float32
         need = self.n_frames * self._dim * torch.empty((), dtype=dtype).element_size()
-        free = _available_bytes(device)
+        free = available_bytes(device)
         if free is not None and need > 0.9 * free:
             raise DataError(f"{self.path or 'corpus'}: {need / 2**30:.1f} GiB of frames do "
                             f"not fit in the {free / 2**30:.1f} GiB free on {device}; stream "
@@ -1019,6 +1031,32 @@ def corpus_fingerprint(corpus: Corpus) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def content_fingerprint(corpus: Corpus, *, n_songs: int = 16, n_frames: int = 16) -> str:
+    """A hash of a fixed sample of a corpus's frames (to tell apart corpora whose ids and
+    lengths agree but whose frames differ, e.g. rescaled or extracted otherwise).
+
+    The sample is up to ``n_frames`` frames from the middle of each of up to ``n_songs``
+    songs spread evenly over the corpus order: one small read per song.
+
+    Parameters
+    ----------
+    corpus : Corpus
+    n_songs, n_frames : int
+        Size of the sample.
+
+    Returns
+    -------
+    str
+        ``"sha256:<hex>"`` of the sampled float32 frames.
+    """
+    songs = np.unique(np.linspace(0, len(corpus) - 1, min(len(corpus), n_songs)).astype(int))
+    lengths = corpus.lengths[songs]
+    take = np.minimum(lengths, n_frames)
+    starts = corpus._starts[songs] + (lengths - take) // 2
+    frames = corpus._store.read_runs(starts, starts + take)
+    return "sha256:" + hashlib.sha256(np.ascontiguousarray(frames, "<f4").tobytes()).hexdigest()
+
+
 def _check_format(attrs: Mapping[str, Any], path: Path) -> None:
     """Refuse a file written by another program or a newer version of this one."""
     fmt = attrs.get("format")
@@ -1028,6 +1066,42 @@ def _check_format(attrs: Mapping[str, Any], path: Path) -> None:
     if version is not None and int(version) > FORMAT_VERSION:
         raise FormatError(f"{path}: corpus format version {version} is newer than this "
                           f"hdpmusic reads ({FORMAT_VERSION}); upgrade hdpmusic")
+
+
+def _check_stored(data: h5py.Dataset, path: Path) -> None:
+    """Refuse a ``data`` dataset that declares more frames than the file stores.
+
+    A contiguous dataset must occupy its full size; a chunked one (compressed or not)
+    needs every chunk that its shape declares. External and virtual datasets are not
+    checked.
+
+    Raises
+    ------
+    FormatError
+        Frames declared but not stored: the file is truncated or damaged.
+    """
+    if data.size == 0 or data.external or data.is_virtual:
+        return
+    if data.chunks is None:
+        stored, full = data.id.get_storage_size(), data.size * data.dtype.itemsize
+        missing = stored < full
+    else:
+        full = int(np.prod([-(-n // c) for n, c in zip(data.shape, data.chunks, strict=True)]))
+        stored = data.id.get_num_chunks()
+        missing = stored < full
+    if missing:
+        n, d = data.shape
+        raise FormatError(f"{path}: 'data' declares {n} frames of dimension {d} "
+                          f"({n * d * data.dtype.itemsize / 2**30:.3g} GiB) but the file "
+                          f"stores only {_stored_part(data, stored, full)}; it is truncated "
+                          "or damaged, re-create it")
+
+
+def _stored_part(data: h5py.Dataset, stored: int, full: int) -> str:
+    """What a dataset stores: bytes (contiguous) or chunks (chunked)."""
+    if data.chunks is None:
+        return f"{stored} of {full} bytes"
+    return f"{stored} of its {full} chunks"
 
 
 def _check_indptr(dset: h5py.Dataset, n_rows: int, path: Path) -> np.ndarray:
