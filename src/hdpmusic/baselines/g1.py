@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from hdpmusic.checkpoint import load_checkpoint, save_checkpoint
+from hdpmusic.checkpoint import corpus_header, load_checkpoint, restore_corpus, save_checkpoint
 from hdpmusic.devices import as_corpus, require_frames, resolve_device, song_index
 from hdpmusic.errors import DataError, ParameterError
 
@@ -133,7 +133,8 @@ class G1(TransformerMixin, BaseEstimator):
         self._check_fitted()
         save_checkpoint(path, model=CHECKPOINT_MODEL, version=CHECKPOINT_VERSION,
                         header={"params": self.get_params(),
-                                "n_features_in": self.n_features_in_},
+                                "n_features_in": self.n_features_in_,
+                                **corpus_header(self)},
                         tensors={})
 
     @classmethod
@@ -144,6 +145,7 @@ class G1(TransformerMixin, BaseEstimator):
         if device is not None:
             model.device = device
         model.n_features_in_ = int(header["n_features_in"])
+        restore_corpus(model, header)
         return model
 
     # -------------------------------------------------------------------- checks

@@ -25,7 +25,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from torch import Tensor
 
-from hdpmusic.checkpoint import load_checkpoint, save_checkpoint
+from hdpmusic.checkpoint import corpus_header, load_checkpoint, restore_corpus, save_checkpoint
 from hdpmusic.devices import as_corpus, require_frames, resolve_device, song_index
 from hdpmusic.errors import DataError, FormatError, ParameterError
 from hdpmusic.progress import progress_bar
@@ -340,7 +340,7 @@ class VQCodebook(TransformerMixin, BaseEstimator):
         self._check_fitted()
         header = {"params": self.get_params(), "n_features_in": self.n_features_in_,
                   "n_steps": self.n_steps_, "inertia": self.inertia_,
-                  "history": self.history_}
+                  "history": self.history_, **corpus_header(self)}
         tensors = {"centers": self._centers, "mean": self._mean, "scale": self._scale,
                    "weight_sums": self._weight_sums}
         save_checkpoint(path, model=CHECKPOINT_MODEL, version=CHECKPOINT_VERSION,
@@ -366,6 +366,7 @@ class VQCodebook(TransformerMixin, BaseEstimator):
         model.n_steps_ = int(header["n_steps"])
         model.inertia_ = float(header["inertia"])
         model.history_ = list(header["history"])
+        restore_corpus(model, header)
         return model
 
     # -------------------------------------------------------------------- helpers

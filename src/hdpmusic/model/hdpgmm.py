@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
-from hdpmusic.checkpoint import load_checkpoint, save_checkpoint
+from hdpmusic.checkpoint import corpus_header, load_checkpoint, restore_corpus, save_checkpoint
 from hdpmusic.devices import as_corpus, require_frames, resolve_device, song_index
 from hdpmusic.errors import DataError, FormatError, ParameterError
 from hdpmusic.model import expectations as ex
@@ -212,6 +212,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             uninterrupted run.
         """
         corpus = self._as_corpus(X)
+        self._validate_params()
+        self._check_memory(corpus)
         if resume and hasattr(self, "stats_"):
             self.converged_ = bool(getattr(self, "converged_", False))
             self._validate_params()
@@ -547,6 +549,7 @@ default="posterior"
             "passes": self.passes_,
             "converged": bool(getattr(self, "converged_", False)),
             "corpus_fingerprint": getattr(self, "corpus_fingerprint_", None),
+            **corpus_header(self),
         }
         save_checkpoint(path, model=CHECKPOINT_MODEL, version=CHECKPOINT_VERSION,
                         header=header, tensors=tensors)
@@ -555,6 +558,7 @@ default="posterior"
     def load(cls, path: str | os.PathLike, *, device: str | None = None) -> HDPGMM:
         """Load a model saved by :meth:`save` (``device`` overrides the saved one)."""
         header, t = load_checkpoint(path, model=CHECKPOINT_MODEL, version=CHECKPOINT_VERSION)
+        _check_checkpoint_shapes(path, header, t)
         model = cls(**header["params"])
         if device is not None:
             model.device = device
@@ -573,6 +577,7 @@ default="posterior"
         model.history_, model.passes_ = list(header["history"]), list(header["passes"])
         model.converged_ = bool(header["converged"])
         model.corpus_fingerprint_ = header["corpus_fingerprint"]
+        restore_corpus(model, header)
         memo = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith("memo.")}
         model.memo_ = (MemoizedVI.from_state_tensors(memo, model._memo_device(
             len(memo["songs"]))) if memo else None)
@@ -747,6 +752,42 @@ default="posterior"
         if dev.type == "cuda" and need > 0.25 * torch.cuda.mem_get_info(dev)[0]:
             return torch.device("cpu")
         return dev
+
+    def _memory_needs(self, corpus: Any) -> dict[torch.device, int]:
+        """Bytes a fit on ``corpus`` holds at least, per device, from K, T, d and the
+        batch: the statistics and global parameters, the larger of the initial
+        assignments and one batch's local step, and the memoized per-batch statistics."""
+        K, T, d = self.n_components, self.n_song_components, corpus.dim
+        songs = min(self.batch_size, len(corpus))
+        frames = -(-corpus.n_frames * songs // len(corpus))
+        item = 8 if self.dtype == "float64" else 4
+        local = item * (frames * (K + T) + songs * T * K)
+        init = 16 * min(self.init_samples, corpus.n_frames) * K
+        dev = self._device()
+        needs = {dev: 4 * 8 * K * (3 + d + d * d) + max(local, init)}
+        if self.algorithm == "memoized":
+            n_batches = -(-len(corpus) // self.batch_size)
+            memo = n_batches * K * (3 + d + d * (d + 1) // 2) * 8
+            memo_dev = self._memo_device(n_batches) if dev.type == "cuda" else dev
+            needs[memo_dev] = needs.get(memo_dev, 0) + memo
+        return needs
+
+    def _check_memory(self, corpus: Any) -> None:
+        """Refuse a fit whose arrays cannot fit in the memory available, before any is
+        allocated (see :meth:`_memory_needs`)."""
+        from hdpmusic.corpus import available_bytes
+
+        if len(corpus) == 0:  # refused by the fit itself
+            return
+        for dev, need in self._memory_needs(corpus).items():
+            free = available_bytes(dev)
+            if free is not None and need > free:
+                raise ParameterError(
+                    f"fitting K={self.n_components} components (T={self.n_song_components}) "
+                    f"on {corpus.dim}-d frames, {min(self.batch_size, len(corpus))} songs "
+                    f"per batch, needs about {need / 2**30:.3g} GiB on {dev}, which has "
+                    f"{free / 2**30:.3g} GiB available: lower n_components (--n-components) "
+                    "or batch_size (--batch-size)")
 
     def _warn_short_schedule(self, corpus: Any) -> None:
         if self.algorithm != "online":
@@ -992,6 +1033,34 @@ def _hold_on_gpu(corpus: Any, device: torch.device, share: float = 0.5) -> Any:
         return corpus
     log.info("holding the corpus on %s (%.2f GiB)", device, need / 2**30)
     return corpus.to(device)
+
+
+def _check_checkpoint_shapes(path: str | os.PathLike, header: dict[str, Any],
+                             tensors: dict[str, Tensor]) -> None:
+    """Refuse a checkpoint whose header's K and d disagree with its tensors, before
+    anything is built from the header (a damaged K could ask for any amount of memory).
+
+    Raises
+    ------
+    FormatError
+        A tensor of another shape than the header's K and d imply.
+    """
+    K, d = header["params"]["n_components"], header["n_features_in"]
+    if not all(isinstance(v, int) and v >= 1 for v in (K, d)):
+        raise FormatError(f"{path}: the header's K={K!r} and d={d!r} are not whole numbers "
+                          ">= 1; the file is damaged (refit the model)")
+    expected = {"stats.N": (K,), "stats.S1": (K, d), "stats.S2": (K, d, d),
+                "stats.su": (K - 1,), "stats.sv": (K - 1,), "stats.usage": (K,),
+                "prior.m0": (d,), "prior.W0_inv": (d, d)}
+    if "memo.components" in tensors:
+        n_batches = tensors["memo.components"].shape[0]
+        expected["memo.components"] = (n_batches, K, 3 + d + d * (d + 1) // 2)
+    for name, shape in expected.items():
+        got = tuple(tensors[name].shape)
+        if got != shape:
+            raise FormatError(f"{path}: the header declares K={K} components of dimension "
+                              f"{d}, but tensor {name!r} has shape {got}, not {shape}; the "
+                              "file is damaged (refit the model)")
 
 
 def _whitener_from(meta: dict | None, tensors: dict[str, Tensor]) -> Any:
