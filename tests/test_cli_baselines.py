@@ -201,3 +201,45 @@ def test_audio_model_resume_keeps_its_settings(audio_corpus, tmp_path, capsys):
     assert main(["-q", "fit", str(audio_corpus), "--model", "kim", "--out", ckpt, "--resume",
                  "--steps", "2", "--batch-size", "4", *options]) == 0   # the same: fine
     assert KIM.load(ckpt).n_steps_ == 2
+
+
+@pytest.fixture(scope="module")
+def configured_corpora(tmp_path_factory):
+    """The same frames recorded as extracted with the default settings and with hop 256."""
+    from hdpmusic.features import FeatureConfig
+
+    X, _ = planted_hdp(seed=2, n_true=4, d=3, songs=20, frames=(20, 40))
+    root = tmp_path_factory.mktemp("configs")
+    paths = {}
+    for name, config in (("default", FeatureConfig()), ("hop256", FeatureConfig(hop_length=256))):
+        paths[name] = root / f"{name}.h5"
+        Corpus.from_arrays(X, attrs={"feature_config": config.to_dict()}).save(paths[name])
+    return paths
+
+
+@pytest.mark.parametrize("options", [
+    ["--model", "g1"], ["--model", "vq", "--n-clusters", "3", "--epochs", "1"],
+    ["--n-components", "4", "--n-song-components", "2", "--epochs", "1"],
+])
+def test_transform_refuses_features_of_other_settings(configured_corpora, tmp_path, capsys,
+                                                      options):
+    """Every frame model records its corpus's feature settings; transform refuses a corpus
+    extracted otherwise, naming both settings, and an older file is not checked."""
+    from hdpmusic.registry import load_model
+
+    model, reps = tmp_path / "m.ckpt", tmp_path / "r.h5"
+    assert main(["-q", "fit", str(configured_corpora["default"]), "--out", str(model),
+                 *options]) == 0
+    _, fitted = load_model(model)
+    assert fitted.fitted_corpus_["feature_config"]["hop_length"] == 512
+    assert main(["-q", "transform", str(model), str(configured_corpora["default"]),
+                 "--out", str(reps)]) == 0
+    capsys.readouterr()
+    assert main(["-q", "transform", str(model), str(configured_corpora["hop256"]), "--out",
+                 str(tmp_path / "bad.h5")]) == 1
+    one_line_error(capsys, "hop_length=512", "hop_length=256", "hop256.h5")
+    assert not (tmp_path / "bad.h5").exists()
+    fitted.fitted_corpus_ = None  # as a file written before the settings were recorded
+    fitted.save(model)
+    assert main(["-q", "transform", str(model), str(configured_corpora["hop256"]), "--out",
+                 str(tmp_path / "old.h5")]) == 0

@@ -210,3 +210,102 @@ def test_meaningless_values_are_refused(corpus_file, tmp_path, capsys, option, v
         fit(corpus_file, out, option, value)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
     assert not out.exists()
+
+
+def one_line_error(capsys, *parts):
+    err = capsys.readouterr().err
+    assert err.startswith("hdpmusic: error: ") and err.count("\n") == 1, err
+    for part in parts:
+        assert part in err, err
+    return err
+
+
+def test_an_output_that_is_an_input_is_refused_whatever_the_flags(corpus_file, tmp_path,
+                                                                   capsys):
+    """transform/fit --out CORPUS --overwrite would replace the corpus with a small file."""
+    model = tmp_path / "m.hdp"
+    assert fit(corpus_file, model, "--epochs", "1", *ARGS) == 0
+    capsys.readouterr()
+    corpus_bytes, model_bytes = corpus_file.read_bytes(), model.read_bytes()
+    link = tmp_path / "link.h5"
+    link.symlink_to(corpus_file)
+    for out in (corpus_file, link):
+        assert main(["transform", str(model), str(corpus_file), "--out", str(out),
+                     "--overwrite"]) == 1
+        one_line_error(capsys, "is the corpus given as input")
+    assert main(["transform", str(model), str(corpus_file), "--out", str(model),
+                 "--overwrite"]) == 1
+    one_line_error(capsys, "is the model file given as input")
+    for extra in ([], ["--model", "g1"]):
+        assert fit(corpus_file, corpus_file, "--overwrite", *extra) == 1
+        one_line_error(capsys, "is the corpus given as input")
+    assert corpus_file.read_bytes() == corpus_bytes and model.read_bytes() == model_bytes
+
+
+@pytest.mark.parametrize("options, flag, algorithm", [
+    (["--kappa", "0.5"], "--kappa", "online"),
+    (["--tau0", "10"], "--tau0", "online"),
+    (["--algorithm", "memoized", "--tau0", "10"], "--tau0", "online"),
+    (["--algorithm", "online", "--tol", "0"], "--tol", "memoized"),
+    (["--algorithm", "online", "--no-moves"], "--no-moves", "memoized"),
+])
+def test_options_the_algorithm_does_not_use_are_refused(corpus_file, tmp_path, capsys,
+                                                        options, flag, algorithm):
+    out = tmp_path / "m.hdp"
+    assert fit(corpus_file, out, "--epochs", "1", *options, *ARGS) == 1
+    one_line_error(capsys, flag, f"--algorithm {algorithm} only")
+    assert not out.exists()
+
+
+def test_resume_refuses_the_same_songs_with_other_frames(corpus_file, tmp_path, capsys):
+    """Same ids and lengths, frames x 1000: the content fingerprint differs."""
+    out = tmp_path / "m.hdp"
+    assert fit(corpus_file, out, "--epochs", "1", *ARGS) == 0
+    corpus = Corpus.open(corpus_file)
+    scaled = tmp_path / "scaled.h5"
+    Corpus.from_arrays([corpus[j] * 1000 for j in range(len(corpus))], ids=corpus.ids).save(
+        scaled)
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert fit(scaled, out, "--resume", "--epochs", "2") == 1
+    one_line_error(capsys, "other frames")
+    assert out.read_bytes() == before
+    assert fit(corpus_file, out, "--resume", "--epochs", "2") == 0
+
+
+def test_old_checkpoint_without_corpus_record_still_resumes(corpus_file, tmp_path):
+    out = tmp_path / "m.hdp"
+    assert fit(corpus_file, out, "--epochs", "1", *ARGS) == 0
+    model = HDPGMM.load(out)
+    assert model.fitted_corpus_["content"].startswith("sha256:")
+    del model.fitted_corpus_
+    model.save(out)
+    assert HDPGMM.load(out).fitted_corpus_ is None
+    assert fit(corpus_file, out, "--resume", "--epochs", "2") == 0
+
+
+def test_a_huge_n_components_is_refused_before_allocating(corpus_file, tmp_path, capsys):
+    out = tmp_path / "m.hdp"
+    assert fit(corpus_file, out, "--n-components", str(10**9), "--epochs", "1") == 1
+    one_line_error(capsys, "K=1000000000", "GiB", "available", "--n-components")
+    assert not out.exists()
+
+
+def test_checkpoint_header_disagreeing_with_its_tensors_is_refused(corpus_file, tmp_path,
+                                                                   capsys):
+    """A header declaring K = 1e9 over tensors of K = 10 is refused before anything is
+    built from it."""
+    import json
+
+    out = tmp_path / "m.hdp"
+    assert fit(corpus_file, out, "--epochs", "1", *ARGS) == 0
+    payload = torch.load(out, weights_only=True)
+    header = json.loads(payload["header"])
+    header["params"]["n_components"] = 10**9
+    payload["header"] = json.dumps(header)
+    torch.save(payload, out)
+    capsys.readouterr()
+    assert main(["transform", str(out), str(corpus_file), "--out",
+                 str(tmp_path / "r.h5")]) == 1
+    one_line_error(capsys, "K=1000000000", "'stats.N'", "damaged")
+    assert not (tmp_path / "r.h5").exists()

@@ -135,3 +135,28 @@ def test_embed_checks_the_output_folder_first(setup, tmp_path, capsys):
                  str(tmp_path / "file" / "e.h5"), "--cache", str(tmp_path / "cache")]) == 1
     assert "a file is in the way" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()                # nothing extracted
+
+
+def test_embed_refuses_other_feature_settings_and_its_inputs_as_output(setup, tmp_path):
+    """A model records its corpus's feature settings: embed extracts with them by default
+    and refuses others; --out may not be the model file or the list of songs."""
+    from hdpmusic.embed import frame_config
+    from hdpmusic.errors import DataError
+    from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
+
+    model = G1.load(setup["models"]["g1"])
+    hop256 = FeatureConfig(hop_length=256)
+    model.fitted_corpus_ = {"feature_config": hop256.to_dict()}
+    path = tmp_path / "g1.ckpt"
+    model.save(path)
+    assert frame_config(G1.load(path), path, None) == hop256
+    assert frame_config(G1.load(setup["models"]["g1"]), path, None) == DEFAULT_CONFIG
+    out = tmp_path / "e.h5"
+    with pytest.raises(DataError, match="hop_length=256 but the extraction asked for has "
+                                        "hop_length=512"):
+        embed_collection(path, setup["songs"], out, config=DEFAULT_CONFIG, progress=False)
+    assert not out.exists() and not (tmp_path / "e.h5.cache").exists()
+    before = path.read_bytes()
+    with pytest.raises(HdpmusicError, match="is the model file given as input"):
+        embed_collection(path, setup["songs"], path, overwrite=True, progress=False)
+    assert path.read_bytes() == before

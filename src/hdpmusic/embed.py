@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.atomic import check_writable, remove_stale_temporaries
+from hdpmusic.atomic import check_not_input, check_writable, remove_stale_temporaries
+from hdpmusic.checkpoint import check_feature_config
 from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.extract import (
     check_jobs,
@@ -80,7 +81,7 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
                      device: str | None = None, cache: str | os.PathLike | None = None,
                      jobs: int = 1, chunk_songs: int = 256, overwrite: bool = False,
                      recompute: bool = False, content_hash: bool = False,
-                     config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True,
+                     config: FeatureConfig | None = None, progress: bool = True,
                      backend: str | None = None) -> EmbedReport:
     """Write the representation of every track of ``source`` under a fitted model.
 
@@ -116,8 +117,10 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         the audio files' content, as in :func:`~hdpmusic.extract.extract_collection`
         (give the same ``content_hash`` as the ``hdpmusic extract`` that made the cache,
         or its entries are recomputed).
-    config : FeatureConfig
-        Feature settings of a frame model (the model must have been fitted on them).
+    config : FeatureConfig, optional
+        Feature settings of a frame model: by default those of the corpus the model was
+        fitted on (as its file records them; the paper's for older files); other
+        settings than those are refused.
     progress : bool
         One progress bar over the tracks.
     backend : str, optional
@@ -132,10 +135,13 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
     HdpmusicError
         ``out`` exists (without ``overwrite``), its folder or the cache folder cannot be
         written, no tracks, every track failed, a cache in use or made with other
-        settings, or features of another dimension than the model's. Nothing is written
-        to ``out`` then.
+        settings, features of another dimension or other settings than the model's
+        (:class:`~hdpmusic.errors.DataError`), or ``out`` is the
+        model file, the source or the cache. Nothing is written to ``out`` then.
     """
     out = Path(out)
+    check_not_input(out, {"the model file": model_path, "the audio source": source,
+                          "the feature cache": cache})
     check_jobs(jobs)
     if chunk_songs < 1:
         raise ParameterError(f"chunk_songs must be >= 1, got {chunk_songs}")
@@ -158,6 +164,7 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
             ids, rows, failed = _embed_audio(model, chunks, options, bar)
             report = EmbedReport(out, len(ids), len(failed), failed_ids=sorted(failed))
         else:
+            config = frame_config(model, model_path, config)
             cache = Path(cache) if cache is not None else out.with_name(out.name + ".cache")
             report, ids, rows = _embed_frames(model, chunks, options, cache, out, config,
                                               jobs=jobs, backend=backend, bar=bar,
@@ -167,6 +174,36 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
              "audio": str(Path(source).resolve())}
     Representations(ids, np.concatenate(rows), attrs).save(out, overwrite=overwrite)
     return report
+
+
+def frame_config(model: Any, model_path: str | os.PathLike,
+                 config: FeatureConfig | None) -> FeatureConfig:
+    """The feature settings to extract for a frame model.
+
+    Parameters
+    ----------
+    model : object
+        The frame model (``fitted_corpus_`` records its corpus's settings, if known).
+    model_path : path-like
+        Its file (for the message).
+    config : FeatureConfig or None
+        Settings asked for (None: the model's, else the paper's).
+
+    Returns
+    -------
+    FeatureConfig
+
+    Raises
+    ------
+    DataError
+        ``config`` differs from the settings the model was fitted on.
+    """
+    fitted = (getattr(model, "fitted_corpus_", None) or {}).get("feature_config")
+    if config is None:
+        return DEFAULT_CONFIG if fitted is None else FeatureConfig.from_dict(fitted)
+    check_feature_config(model, config.to_dict(), model_path=model_path,
+                         data="the extraction asked for")
+    return config
 
 
 def _embed_audio(model: Any, chunks: list[list[tuple[str, Path]]], options: dict[str, Any],

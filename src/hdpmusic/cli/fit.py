@@ -27,6 +27,9 @@ from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 HDPGMM_OPTIONS: dict[str, str] = {name: name for name in (
     "n_components", "n_song_components", "algorithm", "tol", "moves", "kappa", "tau0", "eta0",
     "splash", "gamma", "alpha0", "whiten", "init", "local_tol", "local_max_iter", "dtype")}
+#: HDPGMM parameters that only one ``algorithm`` uses: parameter -> that algorithm
+ALGORITHM_PARAMS: dict[str, str] = {"kappa": "online", "tau0": "online",
+                                    "tol": "memoized", "moves": "memoized"}
 #: Shared options HDPGMM takes: dest -> HDPGMM parameter
 HDPGMM_SHARED = {"batch_size": "batch_size", "epochs": "max_epochs", "seed": "random_state"}
 #: Default of --checkpoint-every for every model that writes training checkpoints
@@ -167,9 +170,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hdpmusic.atomic import check_not_input
+    from hdpmusic.checkpoint import describe_corpus
     from hdpmusic.locking import output_lock
     from hdpmusic.registry import model_class, model_input
 
+    check_not_input(args.out, {"the corpus": args.corpus})
     if args.model == "hdpgmm":
         return _fit_hdpgmm(args)
     cls = model_class(args.model)
@@ -216,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             model = cls(**params)
         model.fit(data, **kwargs)
+        if data is corpus:
+            model.fitted_corpus_ = describe_corpus(corpus)  # recorded in the header
         model.save(out)
     print(f"saved {out}: {args.model} {_summary(model)}".rstrip())
     return 0
@@ -350,12 +358,17 @@ def _int_tuple(text: str) -> tuple[int, ...]:
                                          ) from None
 
 
+#: Options that set a parameter to False: dest -> option
+NEGATED_FLAGS = {"standardize": "--no-standardize", "moves": "--no-moves"}
+
+
 def _flag(dest: str) -> str:
-    return "--" + ("no-standardize" if dest == "standardize" else dest.replace("_", "-"))
+    return NEGATED_FLAGS.get(dest, "--" + dest.replace("_", "-"))
 
 
 def _fit_hdpgmm(args: argparse.Namespace) -> int:
     from hdpmusic.atomic import check_writable, remove_stale_temporaries
+    from hdpmusic.checkpoint import describe_corpus
     from hdpmusic.corpus import corpus_fingerprint
     from hdpmusic.locking import output_lock
     from hdpmusic.model.distributed import init_from_env, world
@@ -379,12 +392,13 @@ def _fit_hdpgmm(args: argparse.Namespace) -> int:
         if out.exists() and not (args.overwrite or args.resume):
             raise HdpmusicError(f"{out} exists; pass --resume to continue it or --overwrite")
         corpus = open_songs(args)
-        fingerprint = corpus_fingerprint(corpus)
+        fingerprint, described = corpus_fingerprint(corpus), describe_corpus(corpus)
         if resume:
             model = HDPGMM.load(out, device=device)
             check_resume_settings(out, model.get_params(), given, flags)
             check_resume_corpus(out, getattr(model, "corpus_fingerprint_", None),
                                 fingerprint, model.n_songs_)
+            check_resume_content(out, model.fitted_corpus_, described)
             if model.epoch_ > given.get("max_epochs", model.max_epochs):
                 raise ParameterError(f"--epochs {given['max_epochs']} is fewer than the "
                                      f"{model.epoch_} epochs {out} has done already")
@@ -395,7 +409,9 @@ def _fit_hdpgmm(args: argparse.Namespace) -> int:
                       f"update {model.n_steps_}")
         else:
             model = HDPGMM(**given, device=device, verbose=verbose)
+        check_algorithm_params(model.algorithm, given, flags)
         model.corpus_fingerprint_ = fingerprint        # recorded in the checkpoint header
+        model.fitted_corpus_ = described
         every = CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
         model.fit(corpus, checkpoint=out, checkpoint_every=every, resume=resume)
         if not lead:
@@ -430,6 +446,32 @@ def hdpgmm_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, s
     return params, flags
 
 
+def check_algorithm_params(algorithm: str, given: dict[str, Any],
+                           flags: dict[str, str]) -> None:
+    """Refuse HDPGMM options that the chosen algorithm does not use.
+
+    Parameters
+    ----------
+    algorithm : str
+        The algorithm of the fit (given, saved in a resumed checkpoint, or the default).
+    given : dict
+        HDPGMM parameters set on the command line.
+    flags : dict
+        Parameter -> the option that sets it (for the message).
+
+    Raises
+    ------
+    ParameterError
+        E.g. ``--kappa`` or ``--tau0`` with the memoized algorithm, ``--tol`` or
+        ``--no-moves`` with the online one.
+    """
+    for param, used_by in ALGORITHM_PARAMS.items():
+        if param in given and used_by != algorithm:
+            raise ParameterError(f"{flags[param]} applies to --algorithm {used_by} only; "
+                                 f"this fit uses {algorithm}: leave {flags[param]} out "
+                                 f"or pass --algorithm {used_by}")
+
+
 def check_resume_corpus(out: Path, saved: str | None, fingerprint: str,
                         n_songs: int) -> None:
     """Refuse to resume on another corpus than the one the checkpoint was fitted on.
@@ -454,6 +496,32 @@ def check_resume_corpus(out: Path, saved: str | None, fingerprint: str,
         raise DataError(f"cannot resume {out}: it was fitted on another corpus ({n_songs} "
                         "songs with other ids or lengths); give the corpus it was fitted "
                         "on, or pass --overwrite instead of --resume to fit afresh")
+
+
+def check_resume_content(out: Path, saved: dict[str, Any] | None,
+                         given: dict[str, Any]) -> None:
+    """Refuse to resume on a corpus whose frames differ from those the checkpoint saw.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The checkpoint (for the message).
+    saved : dict or None
+        Its ``fitted_corpus_`` (None, or without ``content``: an older file, not checked).
+    given : dict
+        :func:`hdpmusic.checkpoint.describe_corpus` of the corpus given now.
+
+    Raises
+    ------
+    DataError
+        The content fingerprints differ.
+    """
+    content = (saved or {}).get("content")
+    if content is not None and content != given["content"]:
+        raise DataError(f"cannot resume {out}: the corpus has the songs and lengths it was "
+                        "fitted on but other frames (rescaled, or extracted otherwise); give "
+                        "the corpus it was fitted on, or pass --overwrite instead of "
+                        "--resume to fit afresh")
 
 
 def _at_least(low: int) -> Callable[[str], int]:

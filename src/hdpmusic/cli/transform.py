@@ -3,7 +3,8 @@
 The checkpoint header names the model; the model's ``transform`` gets only the options
 it accepts (HDPGMM: ``kind``, ``log``, ``min_weight``, ``batch_size``; VQ: ``log``,
 ``batch_size``; G1: ``batch_size``), and an option given for a model that does not take
-it is an error.
+it is an error, and so is a corpus extracted with other feature settings than the
+model's training corpus.
 """
 
 from __future__ import annotations
@@ -68,10 +69,13 @@ def positive_int(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hdpmusic.atomic import check_not_input
+    from hdpmusic.checkpoint import check_feature_config
     from hdpmusic.extract import audio_paths
     from hdpmusic.registry import load_model, model_input, representation_attrs
     from hdpmusic.representations import Representations
 
+    check_not_input(args.out, {"the model file": args.model, "the corpus": args.corpus})
     name, model = load_model(args.model, device=args.device)
     if hasattr(model, "verbose"):
         model.verbose = not args.quiet          # the progress bars of transform
@@ -84,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError(f"--audio-root applies to audio models only, not {name}")
         corpus = open_corpus(args.corpus, "transform",
                              dim=getattr(model, "n_features_in_", None))
+        check_feature_config(model, corpus.attrs.get("feature_config"),
+                             model_path=args.model, data=args.corpus)
         data = corpus
     X = model.transform(data, **options)
     attrs = {**representation_attrs(name, model, options), "source": args.model,
