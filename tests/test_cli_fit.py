@@ -291,6 +291,21 @@ def test_a_huge_n_components_is_refused_before_allocating(corpus_file, tmp_path,
     assert not out.exists()
 
 
+def test_memory_estimate_counts_k_t_d_and_the_batch(corpus_file, tmp_path, capsys,
+                                                    monkeypatch):
+    """With 1 GiB free, K = 1e6 (the one-hot initial assignments alone take 16 GB) is
+    refused at once, naming the size and the memory available; K = 10 fits."""
+    from hdpmusic import corpus as corpus_mod
+
+    monkeypatch.setattr(corpus_mod, "available_bytes", lambda device: 1 << 30)
+    out = tmp_path / "m.hdp"
+    assert fit(corpus_file, out, "--n-components", str(10**6), "--epochs", "1",
+               "--device", "cpu") == 1
+    one_line_error(capsys, "K=1000000", "GiB on cpu, which has 1 GiB available")
+    assert not out.exists()
+    assert fit(corpus_file, out, "--epochs", "1", *ARGS) == 0
+
+
 def test_checkpoint_header_disagreeing_with_its_tensors_is_refused(corpus_file, tmp_path,
                                                                    capsys):
     """A header declaring K = 1e9 over tensors of K = 10 is refused before anything is

@@ -458,6 +458,8 @@ def test_frames_declared_beyond_the_stored_data_are_refused(tmp_path, chunked):
     assert path.stat().st_size < 10_000
     with pytest.raises(FormatError, match="declares 100000000000 frames"):
         Corpus.open(path)
+    assert main(["fit", str(path), "--out", str(tmp_path / "m.hdp")]) == 1
+    assert not (tmp_path / "m.hdp").exists()
 
 
 def test_content_fingerprint_tells_rescaled_frames_apart(tmp_path):
