@@ -5,7 +5,9 @@ built generically: the options that apply to every model (``--device``, ``--seed
 ``--batch-size``, ``--epochs``) and each model's own group are mapped onto constructor
 parameters, and an option that the chosen model does not take is an error rather than
 silently ignored. Audio models (KIM, CLMR) read the audio files behind the corpus ids
-(see :func:`hdpmusic.extract.audio_paths`).
+(see :func:`hdpmusic.extract.audio_paths`). Options that the chosen HDPGMM algorithm
+does not use (``--kappa``, ``--tau0`` online; ``--tol``, ``--no-moves`` memoized) are
+errors too, and ``--out`` may not be the corpus.
 """
 
 from __future__ import annotations
@@ -75,8 +77,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Audio models (kim, clmr) read the audio files named by the corpus "
                     "ids, found under the folder the corpus was extracted from (or "
                     "--audio-root). With --resume the run continues with the settings "
-                    "saved in --out: an option that contradicts them is an error, and "
-                    "--epochs (or --steps) may extend the run.")
+                    "saved in --out, on the corpus it was fitted on (its ids, lengths and "
+                    "a sample of its frames are checked): an option that contradicts them "
+                    "is an error, and --epochs (or --steps) may extend the run. Frame "
+                    "models record the corpus's feature settings, which `hdpmusic "
+                    "transform` and `embed` check.")
     p.add_argument("corpus", help="corpus .h5 written by `hdpmusic extract` or `prepare`")
     p.add_argument("--out", required=True, help="model file to write")
     p.add_argument("--model", default="hdpgmm",
