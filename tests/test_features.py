@@ -267,8 +267,9 @@ def test_fifo_is_not_read(tmp_path):
             load_audio(path)
     finally:
         stop.set()
-        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))  # lets the writer open
+        reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # the writer's opens return
         writer.join()
+        os.close(reader)
 
 
 def test_wav_of_unknown_length_is_read_whole(tmp_path):
