@@ -22,9 +22,13 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     root = out / "quick"
     plan = demo_plan(quick=True)
     results = read_results(root / "experiment" / "results.json")
+    # every model, and HDPGMM's further kinds (the Fisher vector) from the same fit
+    rows = [m for m in plan.models for m in
+            ([m, *(f"hdpgmm {k}" for k in plan.hdpgmm_kinds)] if m == "hdpgmm" else [m])]
+    assert plan.hdpgmm_kinds == ("fisher",)
     assert sorted({(r.model, r.task) for r in results}) == sorted(
-        (m, t) for m in plan.models for t in ("genre", "tagging", "recommendation"))
-    assert len(results) == len(plan.models) * 3 * plan.runs
+        (m, t) for m in rows for t in ("genre", "tagging", "recommendation"))
+    assert len(results) == len(rows) * 3 * plan.runs
     summary = {(s["model"], s["task"]): s for s in summarise(results)}
     for (model, task), row in summary.items():
         assert 0 < row["chance"] < 1, (model, task)
@@ -39,7 +43,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     md = (report / "report.md").read_text()
     main_table = md[:md.index("## Paired differences")]
     assert [line.split(" | ")[0] for line in main_table.splitlines()
-            if line.startswith("| ")][1:] == [f"| {model_label(m)}" for m in plan.models] \
+            if line.startswith("| ")][1:] == [f"| {model_label(m)}" for m in rows] \
         + ["| chance"]
     assert "95 % CI [" in html and "confusion_genre.png" in html
     assert list(report.glob("*.png"))

@@ -106,7 +106,8 @@ def demo_plan(*, quick: bool = False, deep: bool = False, cuda: bool = False) ->
         params["kim"] = dict(common)
         params["clmr"] = dict(common) if cuda else {**common, "channels": CPU_CLMR_CHANNELS}
         models += ("kim", "clmr")
-    return DemoPlan(models, params, runs=3 if quick else 5, n_iter=16 if quick else 32)
+    return DemoPlan(models, params, runs=3 if quick else 5, n_iter=16 if quick else 32,
+                    hdpgmm_kinds=("fisher",))
 
 
 def _say_unsettled(model_path: Path, say: Callable[[str], None]) -> None:
