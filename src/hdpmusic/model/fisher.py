@@ -11,7 +11,8 @@ count) in place of a flat mixture's. Per component k, in its own whitened space
 
 with ``N_j`` the song's frames and ``w_k = E[β_k]`` the corpus weight. The vector is the
 concatenation over the selected components (component-major: ``[G^μ_k, G^σ_k]`` for each
-k in order), then signed square root and L2 normalisation ("improved"). With one
+k in order), then signed square root and L2 normalisation ("improved"); a component that explains
+less than a tenth of one of the song's frames contributes zeros. With one
 component it is the song's whitened mean and variance deviation (close to G1); with hard
 assignments it is a VQ histogram refined by each cell's mean and spread.
 """
@@ -112,6 +113,11 @@ class FisherEncoder:
         ``E[β_k]``.
     second_order : bool
         Include ``G^σ`` (dimension ``2 C d``; else ``C d``).
+    min_count : float
+        A component explaining fewer of a song's frames (``Σ_n r_jnk``) contributes zeros:
+        the song does not use it, and the traces of responsibility it still gets there
+        are rounding noise that the signed square root would magnify (and a per-column
+        standardisation downstream would blow up to unit variance).
     """
 
     components: Tensor
@@ -119,6 +125,7 @@ class FisherEncoder:
     offset: Tensor
     weights: Tensor
     second_order: bool = True
+    min_count: float = 0.1
 
     @classmethod
     def from_posterior(cls, m: Tensor, W: Tensor, nu: Tensor, weights: Tensor,
@@ -154,10 +161,10 @@ class FisherEncoder:
     def __call__(self, bucket: SongBucket) -> Tensor:
         """The normalised Fisher vectors of a bucket's songs, shape (b, :attr:`dim`)."""
         resp = bucket.resp[..., self.components]
-        _, first, second = fisher_statistics(bucket.frames, resp, self.chol, self.offset,
-                                             second_order=self.second_order)
+        counts, first, second = fisher_statistics(bucket.frames, resp, self.chol,
+                                                  self.offset, second_order=self.second_order)
         n = bucket.lengths.to(first.dtype)[:, None, None]
-        scale = self.weights.rsqrt()[None, :, None]
+        scale = self.weights.rsqrt()[None, :, None] * (counts >= self.min_count)[..., None]
         parts = [first * scale / n]
         if second is not None:
             parts.append(second * scale / (n * 2 ** 0.5))
