@@ -11,6 +11,7 @@ __all__ = ["EMBED_KIND", "KINDS", "SHARE_KINDS"]
 KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik", "fisher", "fisher-mean")
 #: kinds whose columns are per-component shares (logged by default)
 SHARE_KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik")
-#: the kind ``hdpmusic embed`` and the HEAR module give by default: the best-scoring one
-#: of ``benchmarks/bench_representation.py`` (``transform`` keeps the study's posterior)
+#: the kind ``hdpmusic embed`` and the HEAR module give by default: the best-scoring HDPGMM
+#: kind of ``benchmarks/bench_representation.py`` on real recordings (the study's
+#: posterior; see the README's representation study); ``transform`` keeps it too
 EMBED_KIND = "posterior"
