@@ -101,18 +101,11 @@ def test_encoder_matches_the_direct_formula(second_order):
     enc = FisherEncoder.from_posterior(
         torch.as_tensor(m), torch.as_tensor(W), torch.as_tensor(nu), torch.as_tensor(w),
         torch.as_tensor(keep), second_order=second_order, dtype=torch.float64)
-    L = RNG.normal(size=R.shape) * 3 * mask[..., None]
     bucket = SongBucket(torch.as_tensor(X), torch.as_tensor(mask), torch.as_tensor(R),
-                        torch.as_tensor(L), torch.as_tensor(lengths))
+                        torch.zeros(R.shape, dtype=torch.float64), torch.as_tensor(lengths))
     got = enc(bucket).numpy()
-    # frame posteriors under the song's mixture: song weights (mean r) x frame likelihood
-    post = []
-    for j, n in enumerate(lengths):
-        logit = L[j, :n] + np.log(R[j, :n].sum(0) / n)
-        p = np.exp(logit - logit.max(1, keepdims=True))
-        post.append(p / p.sum(1, keepdims=True))
-    want = _reference_fisher(X, lengths, [p[:, keep] for p in post], m[keep],
-                             nu[keep, None, None] * W[keep], w[keep], second_order)
+    want = _reference_fisher(X, lengths, R[..., keep], m[keep], nu[keep, None, None] * W[keep],
+                             w[keep], second_order)
     assert got.shape == (3, len(keep) * d * (2 if second_order else 1)) == (3, enc.dim)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 

@@ -1,9 +1,8 @@
 """The improved Fisher vector of a song under a fitted HDPGMM.
 
-Perronnin, Sánchez & Mensink (ECCV 2010), with each frame's component posterior under its
-song's own mixture (:func:`song_posteriors`: the song's weights from the HDP's local step
-times the frame's likelihood, so each song's component weights count) in place of a flat
-mixture's. Per component k, in its own whitened space
+Perronnin, Sánchez & Mensink (ECCV 2010), with the song-level responsibilities of the
+HDP (the local step's ``r_jnk = Σ_t ζ_jnt φ_jtk``, so each song's own component weights
+count) in place of a flat mixture's. Per component k, in its own whitened space
 ``u = A_kᵀ (x − m_k)`` (``A_k`` the lower Cholesky factor of the expected precision
 ``E[Λ_k] = ν_k W_k``, so that u is standard normal under the component)::
 
@@ -27,7 +26,7 @@ from torch import Tensor
 
 from hdpmusic.model.local import SongBucket
 
-__all__ = ["FisherEncoder", "fisher_statistics", "power_l2_normalise", "song_posteriors"]
+__all__ = ["FisherEncoder", "fisher_statistics", "power_l2_normalise"]
 
 
 def fisher_statistics(frames: Tensor, resp: Tensor, chol: Tensor, offset: Tensor, *,
@@ -97,21 +96,6 @@ def power_l2_normalise(F: Tensor, eps: float = 1e-12) -> Tensor:
     return F / torch.linalg.vector_norm(F, dim=1, keepdim=True).clamp_min(eps)
 
 
-def song_posteriors(bucket: SongBucket) -> Tensor:
-    """Each frame's component posterior under its song's mixture, shape (b, n, K).
-
-    ``p(k | x_jn, song j) ∝ ŵ_jk exp E_q[log p(x_jn | φ_k)]`` with ``ŵ_jk`` the song's
-    component weights (its frame-average responsibility from the local step), zero on
-    padding. Unlike the local step's ``r = ζφ``, which gives every frame of a slot a share
-    of each component the slot mixes whatever the frame's distance from it, this decays
-    with the distance, so far frames cannot dominate a component's deviations.
-    """
-    n = bucket.lengths.to(bucket.resp.dtype)[:, None]
-    weights = bucket.resp.sum(1) / n                                   # (b, K)
-    logits = bucket.loglik + torch.log(weights.clamp_min(1e-30))[:, None, :]
-    return torch.softmax(logits, dim=2) * bucket.mask[..., None]
-
-
 @dataclass
 class FisherEncoder:
     """The improved Fisher vector as a song summary of the local step
@@ -176,7 +160,7 @@ class FisherEncoder:
 
     def __call__(self, bucket: SongBucket) -> Tensor:
         """The normalised Fisher vectors of a bucket's songs, shape (b, :attr:`dim`)."""
-        resp = song_posteriors(bucket)[..., self.components]
+        resp = bucket.resp[..., self.components]
         counts, first, second = fisher_statistics(bucket.frames, resp, self.chol,
                                                   self.offset, second_order=self.second_order)
         n = bucket.lengths.to(first.dtype)[:, None, None]
