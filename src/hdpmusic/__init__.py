@@ -14,8 +14,10 @@ __version__ = "0.1.0"
 
 # OpenMP threads that spin at barriers waiting for descheduled peers make the many small
 # parallel regions of the local step many times slower on a busy machine (a K 64 fit on
-# 2 cores at load 10: 189 s spinning, 11.5 s passive); sleeping waiters cost nothing
-# measurable when the machine is idle. Read by the OpenMP runtime when torch loads it,
+# 2 cores at load 10: 189 s spinning, 11.5 s passive). Sleeping waiters cost time on an
+# idle machine (benchmarks/bench_contention.py, one run on 2 idle cores: 12.7 s passive vs
+# 8.4 s spinning; beside one busy neighbour 14.4 s vs 22.0 s), so a user of a dedicated
+# machine may set OMP_WAIT_POLICY=ACTIVE. Read by the OpenMP runtime when torch loads it,
 # so it is set before any hdpmusic module imports torch; a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
