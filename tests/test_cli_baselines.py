@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from audio_gen import write_music
+from cli_checks import one_line_error
 from hdpmusic import Corpus, Representations
 from hdpmusic.baselines.g1 import G1
 from hdpmusic.baselines.vq import VQCodebook
@@ -28,13 +29,6 @@ def audio_corpus(tmp_path_factory):
     assert main(["-q", "extract", str(root / "songs"), "--out", str(root / "c.h5")]) == 0
     return root / "c.h5"
 
-
-def one_line_error(capsys, *parts):
-    err = capsys.readouterr().err
-    assert err.startswith("hdpmusic: error: ") and err.count("\n") == 1, err
-    for part in parts:
-        assert part in err, err
-    return err
 
 
 def test_g1_fit_and_transform(corpus_file, tmp_path, capsys):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from cli_checks import one_line_error
 from hdpmusic import HDPGMM, Corpus, Representations
 from hdpmusic.cli import main
 from planted import planted_hdp
@@ -211,13 +212,6 @@ def test_meaningless_values_are_refused(corpus_file, tmp_path, capsys, option, v
     assert exit_.value.code == 2 and message in capsys.readouterr().err
     assert not out.exists()
 
-
-def one_line_error(capsys, *parts):
-    err = capsys.readouterr().err
-    assert err.startswith("hdpmusic: error: ") and err.count("\n") == 1, err
-    for part in parts:
-        assert part in err, err
-    return err
 
 
 def test_an_output_that_is_an_input_is_refused_whatever_the_flags(corpus_file, tmp_path,

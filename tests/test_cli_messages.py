@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from audio_gen import write_tone
+from cli_checks import one_line_error
 from hdpmusic import Corpus, Representations
 from hdpmusic.checkpoint import load_checkpoint
 from hdpmusic.cli import build_parser, main, subparsers_of
@@ -38,13 +39,6 @@ def files(tmp_path_factory):
     text.write_text("song ids, one per line\ns0\ns1\n")
     return {"corpus": corpus, "model": model, "reps": reps, "wav": Path(wav), "text": text}
 
-
-def one_line_error(capsys, *parts):
-    err = capsys.readouterr().err
-    assert err.startswith("hdpmusic: error: ") and err.count("\n") == 1, err
-    for part in parts:
-        assert part in err, err
-    return err
 
 
 @pytest.mark.parametrize("given, kind", [
