@@ -3,14 +3,17 @@
 :func:`atomic_path` writes to a hidden temporary name beside the destination,
 ``.NAME.tmp-PID``, and renames it into place. A process killed while writing leaves that
 temporary behind; :func:`remove_stale_temporaries` removes those of dead processes (call
-it before writing the same output again). :func:`check_writable` tells before any work
-whether an output folder can be written. :func:`check_not_input` refuses an output that
-is one of the command's inputs.
+it before writing the same output again). A write that fails for want of space or
+permission is a one-line :class:`~hdpmusic.errors.HdpmusicError` naming the file and why
+(:func:`write_failure`), and the destination is left as it was. :func:`check_output` tells
+before any work whether an output file can be written: not a folder, not one of the
+command's inputs (:func:`check_not_input`), in a writable folder (:func:`check_writable`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import shutil
@@ -20,9 +23,16 @@ from pathlib import Path
 
 from hdpmusic.errors import HdpmusicError
 
-__all__ = ["atomic_path", "check_not_input", "check_writable", "remove_stale_temporaries"]
+__all__ = ["atomic_path", "check_not_input", "check_output", "check_space",
+           "check_writable", "remove_stale_temporaries", "write_failure"]
 
 _TMP_MARK = ".tmp-"
+#: errno values of a write that failed for want of space or permission
+_WRITE_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EACCES", "EPERM") if hasattr(errno, name))
+#: free bytes under which a failed write is put down to a full disk (torch and numpy
+#: report a short write without an errno)
+_FULL_BYTES = 1 << 20
 
 
 def _temporary(path: Path, pid: int) -> Path:
@@ -46,17 +56,108 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     pathlib.Path
         Where to write (``.NAME.tmp-PID`` beside ``path``). It is removed if the block
         raises.
+
+    Raises
+    ------
+    HdpmusicError
+        ``path`` is a folder; it exists and ``overwrite`` is False; or the write failed
+        for want of space or permission (:func:`write_failure`: one line naming the
+        file and why; ``path`` is left as it was).
     """
     path = Path(path)
+    _refuse_folder(path)
     if not overwrite and path.exists():
         raise HdpmusicError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary(path, os.getpid())
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except Exception as err:
+        reason = write_failure(err, path.parent)
+        if reason is None:
+            raise
+        raise HdpmusicError(f"cannot write {path}: {reason}; nothing was written there"
+                            ) from err
     finally:
         _remove(tmp)
+
+
+def write_failure(err: BaseException, folder: str | os.PathLike) -> str | None:
+    """Why a write into ``folder`` failed, when it was for want of space or permission.
+
+    Parameters
+    ----------
+    err : BaseException
+        What the writer raised.
+    folder : path-like
+        The folder written into (its free space is looked at when ``err`` carries no
+        errno: torch reports a short write as a ``RuntimeError``, numpy as an
+        ``OSError`` without one).
+
+    Returns
+    -------
+    str or None
+        A few words to follow "cannot write PATH:" (``"no space left on device (12 KiB
+        free in out)"``, ``"Read-only file system"``), or None for any other error
+        (a bug, bad data), which the caller re-raises as it is.
+    """
+    code = getattr(err, "errno", None)
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)) or (
+            code is None and isinstance(err, OSError | RuntimeError)
+            and _free_bytes(folder) < _FULL_BYTES):
+        return (f"no space left on device ({_free_bytes(folder) >> 10} KiB free in "
+                f"{folder}); free some space or write elsewhere")
+    if code in _WRITE_ERRNOS:
+        return (f"{os.strerror(code)}; choose another path or fix its permissions")
+    return None
+
+
+def check_space(path: str | os.PathLike, need: int) -> None:
+    """Refuse to write about ``need`` bytes to ``path`` when its folder has less free.
+
+    A writer that runs out of space mid-way is refused cleanly by :func:`atomic_path`,
+    but HDF5 can crash the process at exit after a failed write; checking first also
+    spares the work of writing.
+
+    Parameters
+    ----------
+    path : path-like
+        The file about to be written (its folder must exist).
+    need : int
+        Bytes it will take, about.
+
+    Raises
+    ------
+    HdpmusicError
+        Naming both sizes.
+    """
+    folder = Path(path).parent
+    free = _free_bytes(folder)
+    if need > free:
+        raise HdpmusicError(f"cannot write {path}: it needs about {_mib(need)} and "
+                            f"{folder} has {_mib(free)} free; free some space or write "
+                            f"elsewhere")
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
+
+
+def _free_bytes(folder: str | os.PathLike) -> int:
+    """Bytes an unprivileged writer may still use in ``folder`` (huge when unknown)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
+
+
+def _refuse_folder(path: Path, option: str | None = None) -> None:
+    """Refuse a destination that is a folder (its files would be lost or the rename fail)."""
+    if path.is_dir():
+        named = f"{option} {path}" if option else str(path)
+        raise HdpmusicError(f"{named} is a folder; give the path of the file to write "
+                            f"(e.g. {path / 'NAME'})")
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
@@ -87,7 +188,8 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def check_writable(folder: str | os.PathLike, what: str = "output folder") -> Path:
+def check_writable(folder: str | os.PathLike, what: str = "output folder", *,
+                   create: bool = True) -> Path:
     """Make ``folder`` (and its parents) if needed and check that files can be written in it.
 
     Parameters
@@ -95,6 +197,9 @@ def check_writable(folder: str | os.PathLike, what: str = "output folder") -> Pa
     folder : path-like
     what : str
         What the folder is for, to name it in the message (e.g. ``"cache folder"``).
+    create : bool
+        If False, a missing ``folder`` is not made: its nearest existing parent is
+        checked instead (for a command that makes the folder only once it succeeds).
 
     Returns
     -------
@@ -108,16 +213,52 @@ def check_writable(folder: str | os.PathLike, what: str = "output folder") -> Pa
         way), before any work is done.
     """
     folder = Path(folder)
+    probe = folder
+    if not create:
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder, prefix=".write-test-"):
+        probe.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=probe, prefix=".write-test-"):
             pass
     except OSError as err:
-        reason = ("a file is in the way" if folder.is_file() else
+        reason = ("a file is in the way" if probe.is_file() else
                   err.strerror or type(err).__name__)
         raise HdpmusicError(f"{what} {folder} is not writable ({reason}); choose another "
                             f"path or fix its permissions") from None
     return folder
+
+
+def check_output(out: str | os.PathLike,
+                 inputs: dict[str, str | os.PathLike | None] | None = None,
+                 option: str = "--out") -> Path:
+    """Check before any work that the file ``out`` can be written.
+
+    Parameters
+    ----------
+    out : path-like
+        The file a command is about to write.
+    inputs : dict of str to path-like or None, optional
+        The command's inputs, as in :func:`check_not_input`.
+    option : str
+        The option that names ``out`` (for the messages).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    HdpmusicError
+        ``out`` is a folder, one of ``inputs``, or in a folder that cannot be written
+        (:func:`check_writable`).
+    """
+    out = Path(out)
+    _refuse_folder(out, option)
+    check_not_input(out, inputs or {}, option)
+    check_writable(out.parent, "output folder")
+    return out
 
 
 def check_not_input(out: str | os.PathLike, inputs: dict[str, str | os.PathLike | None],
@@ -173,6 +314,8 @@ def _alive(pid: int) -> bool:
 
 
 def _remove(tmp: Path) -> None:
+    if not os.path.lexists(tmp):  # (unlink on a read-only file system says EROFS)
+        return
     with contextlib.suppress(FileNotFoundError):
         if tmp.is_dir() and not tmp.is_symlink():
             shutil.rmtree(tmp)

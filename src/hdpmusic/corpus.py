@@ -51,6 +51,25 @@ def _default_chunk_rows(dim: int) -> int:
     return max(256, (1 << 18) // max(dim, 1))
 
 
+def corpus_bytes(n_frames: int, n_songs: int, dim: int) -> int:
+    """About the size of a corpus file that :class:`CorpusWriter` writes (an upper bound).
+
+    Parameters
+    ----------
+    n_frames, n_songs, dim : int
+        Frames, songs and feature dimension of the corpus.
+
+    Returns
+    -------
+    int
+        Bytes: whole chunks of float32 frames, ``indptr``, ids (up to 256 bytes each)
+        and 1 MiB of HDF5 metadata.
+    """
+    rows = _default_chunk_rows(dim)
+    chunks = -(-max(n_frames, 1) // rows)
+    return chunks * rows * dim * 4 + n_songs * (8 + 256) + (1 << 20)
+
+
 def _encode_attrs(attrs: Mapping[str, Any], where: str) -> dict[str, str]:
     """JSON-encode every attribute value (one HDF5 string attribute per key)."""
     out = {}

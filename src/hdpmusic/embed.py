@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.atomic import check_not_input, check_writable, remove_stale_temporaries
+from hdpmusic.atomic import check_output, remove_stale_temporaries
 from hdpmusic.checkpoint import check_feature_config
 from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.extract import (
@@ -140,15 +140,14 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         model file, the source or the cache. Nothing is written to ``out`` then.
     """
     out = Path(out)
-    check_not_input(out, {"the model file": model_path, "the audio source": source,
-                          "the feature cache": cache})
+    check_output(out, {"the model file": model_path, "the audio source": source,
+                       "the feature cache": cache})
     check_jobs(jobs)
     if chunk_songs < 1:
         raise ParameterError(f"chunk_songs must be >= 1, got {chunk_songs}")
     if out.exists() and not overwrite:
         raise HdpmusicError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
     tracks = find_tracks(source)
-    check_writable(out.parent, "output folder")
     remove_stale_temporaries(out)
     name, model = load_model(model_path, device=device)
     if hasattr(model, "verbose"):

@@ -51,7 +51,13 @@ from urllib.parse import quote
 
 import numpy as np
 
-from hdpmusic.atomic import atomic_path, check_writable, remove_stale_temporaries
+from hdpmusic.atomic import (
+    atomic_path,
+    check_output,
+    check_space,
+    check_writable,
+    remove_stale_temporaries,
+)
 from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig, extract_features, warm_up
 from hdpmusic.locking import exclusive_lock
@@ -370,16 +376,16 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         cannot be written, no tracks are found, the cache was made with other settings
         or is in use, or every track failed. Nothing is written to ``out`` then.
     """
-    from hdpmusic.corpus import CorpusWriter
+    from hdpmusic.corpus import CorpusWriter, corpus_bytes
 
     out = Path(out)
     check_jobs(jobs)
     _check_timeout(timeout)
+    check_output(out, {"the audio source": source, "the feature cache": cache})
     if out.exists() and not overwrite:
         raise HdpmusicError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
     tracks = find_tracks(source)
     cache = Path(cache) if cache is not None else out.with_name(out.name + ".cache")
-    check_writable(out.parent, "output folder")
     remove_stale_temporaries(out)
     with terminate_as_interrupt(), open_cache(cache, config):
         tasks, failures = track_entries(tracks, cache, content_hash)
@@ -402,6 +408,8 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         attrs = {"feature_config": config.to_dict(), "columns": config.column_names,
                  "sr": config.sr, "hop_length": config.hop_length}
         attrs["audio_root"] = str(Path(source).resolve())  # see audio_paths
+        cached = sum(_file_size(targets[song_id]) for song_id in ok)
+        check_space(out, corpus_bytes(cached // (4 * config.dim), len(ok), config.dim))
         with CorpusWriter(out, config.dim, attrs=attrs, overwrite=overwrite) as writer:
             for song_id in ok:
                 writer.append(song_id, load_cached(targets[song_id], config))

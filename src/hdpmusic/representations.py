@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.atomic import atomic_path
+from hdpmusic.atomic import atomic_path, check_space
 from hdpmusic.errors import DataError, FormatError
 
 FORMAT = "hdpmusic-representations"
@@ -67,9 +67,10 @@ class Representations:
         return self.X[[index[str(i)] for i in ids]]
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> None:
-        """Write to HDF5 atomically."""
+        """Write to HDF5 atomically (refused first when the disk cannot hold it)."""
         import h5py
 
+        check_space(path, np.asarray(self.X).size * 4 + len(self.ids) * 256 + (1 << 20))
         with atomic_path(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
             f.create_dataset("X", data=np.asarray(self.X, dtype=np.float32))
             f.create_dataset("ids", data=np.array(self.ids, dtype=object),

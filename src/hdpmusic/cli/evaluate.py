@@ -98,6 +98,7 @@ def check_out(out: str, overwrite: bool) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from hdpmusic.atomic import check_writable
     from hdpmusic.evaluation.protocol import (
         evaluate,
         format_paired,
@@ -113,6 +114,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     labels = model_labels(args.reps, args.names)
     check_out(args.out, args.overwrite)
+    check_writable(args.out, "results folder", create=False)
     task = read_task(args.task)
     reps = [Representations.load(p) for p in args.reps]
     tags = None if args.tags is None else _read_tags(args.tags)

@@ -175,12 +175,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.atomic import check_not_input
+    from hdpmusic.atomic import check_output
     from hdpmusic.checkpoint import describe_corpus
     from hdpmusic.locking import output_lock
     from hdpmusic.registry import model_class, model_input
 
-    check_not_input(args.out, {"the corpus": args.corpus})
+    check_output(args.out, {"the corpus": args.corpus})
     if args.model == "hdpgmm":
         return _fit_hdpgmm(args)
     cls = model_class(args.model)
@@ -372,7 +372,7 @@ def _flag(dest: str) -> str:
 
 
 def _fit_hdpgmm(args: argparse.Namespace) -> int:
-    from hdpmusic.atomic import check_writable, remove_stale_temporaries
+    from hdpmusic.atomic import remove_stale_temporaries
     from hdpmusic.checkpoint import describe_corpus
     from hdpmusic.corpus import corpus_fingerprint
     from hdpmusic.locking import output_lock
@@ -390,7 +390,6 @@ def _fit_hdpgmm(args: argparse.Namespace) -> int:
     lead = world()[0] == 0                       # rank 0 logs and writes
     verbose = lead and not args.quiet
     if lead:
-        check_writable(out.parent)
         remove_stale_temporaries(out)
     with output_lock(out) if lead else contextlib.nullcontext():
         resume = args.resume and out.exists()

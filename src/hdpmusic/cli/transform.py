@@ -69,13 +69,13 @@ def positive_int(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.atomic import check_not_input
+    from hdpmusic.atomic import check_output
     from hdpmusic.checkpoint import check_feature_config
     from hdpmusic.extract import audio_paths
     from hdpmusic.registry import load_model, model_input, representation_attrs
     from hdpmusic.representations import Representations
 
-    check_not_input(args.out, {"the model file": args.model, "the corpus": args.corpus})
+    check_output(args.out, {"the model file": args.model, "the corpus": args.corpus})
     name, model = load_model(args.model, device=args.device)
     if hasattr(model, "verbose"):
         model.verbose = not args.quiet          # the progress bars of transform

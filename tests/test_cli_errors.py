@@ -1,0 +1,118 @@
+"""What a user gets wrong or runs into, each a one-line error with nothing half-written:
+a full disk, an unwritable or folder ``--out``."""
+
+import os
+import shutil
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from audio_gen import write_tone
+from cli_checks import one_line_error
+from hdpmusic import Corpus
+from hdpmusic.cli import main
+
+TINY = ["--n-components", "3", "--n-song-components", "2", "--batch-size", "6",
+        "--epochs", "1"]
+_Usage = namedtuple("_Usage", "total used free")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny corpus and an HDPGMM fitted on it."""
+    root = tmp_path_factory.mktemp("errors")
+    rng = np.random.default_rng(0)
+    corpus = root / "corpus.h5"
+    Corpus.from_arrays([rng.normal(size=(8, 2)) for _ in range(6)],
+                       ids=[f"s{j}" for j in range(6)]).save(corpus)
+    model = root / "model.hdp"
+    assert main(["-q", "fit", str(corpus), "--out", str(model), *TINY]) == 0
+    return {"corpus": corpus, "model": model}
+
+
+def full_disk(monkeypatch, free=4096):
+    """Every folder reports ``free`` bytes left."""
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: _Usage(1 << 30, 1 << 30, free))
+
+
+def nothing_but(folder, *names):
+    """The folder holds exactly these entries (no temporary, no partial output)."""
+    assert sorted(os.listdir(folder)) == sorted(names), os.listdir(folder)
+
+
+def test_fit_on_a_full_disk(files, tmp_path, capsys, monkeypatch):
+    """torch reports a short write as a RuntimeError without errno: put down to the disk."""
+    def short_write(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"half a model")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos")
+
+    full_disk(monkeypatch)
+    monkeypatch.setattr(torch, "save", short_write)
+    out = tmp_path / "out" / "m.hdp"
+    for options in (TINY, ["--model", "g1"]):
+        assert main(["-q", "fit", str(files["corpus"]), "--out", str(out), *options]) == 1
+        one_line_error(capsys, f"cannot write {out}: no space left on device (4 KiB free")
+        nothing_but(out.parent)
+
+
+def test_transform_and_extract_on_a_full_disk(files, tmp_path, capsys, monkeypatch):
+    """Refused before writing (HDF5 may crash the process after a failed write)."""
+    write_tone(tmp_path / "audio" / "a.wav", seconds=0.2)
+    assert main(["-q", "extract", str(tmp_path / "audio"), "--out",
+                 str(tmp_path / "first.h5")]) == 0
+    full_disk(monkeypatch)
+    out = tmp_path / "out" / "r.h5"
+    assert main(["-q", "transform", str(files["model"]), str(files["corpus"]), "--out",
+                 str(out)]) == 1
+    one_line_error(capsys, f"cannot write {out}: it needs about 1.0 MiB and",
+                   "has 0.0 MiB free")
+    nothing_but(out.parent)
+    corpus = tmp_path / "out" / "c.h5"
+    assert main(["-q", "extract", str(tmp_path / "audio"), "--out", str(corpus),
+                 "--cache", str(tmp_path / "first.h5.cache")]) == 1
+    one_line_error(capsys, f"cannot write {corpus}: it needs about")
+    nothing_but(out.parent)
+
+
+def test_a_write_refused_by_the_file_system_is_one_line(tmp_path):
+    from hdpmusic.atomic import atomic_path
+    from hdpmusic.errors import HdpmusicError
+
+    out = tmp_path / "x.txt"
+    with pytest.raises(HdpmusicError, match=r"cannot write .*x.txt: Read-only file system"):
+        with atomic_path(out) as tmp:
+            tmp.write_text("partial")
+            raise OSError(30, "Read-only file system")
+    with pytest.raises(KeyError):   # not a write failure: kept as it is
+        with atomic_path(out):
+            raise KeyError("a bug")
+    nothing_but(tmp_path)
+
+
+@pytest.mark.parametrize("verb", ["fit", "fit-g1", "transform", "extract"])
+def test_an_out_that_is_a_folder_is_refused_before_any_work(files, tmp_path, capsys, verb):
+    folder = tmp_path / "results"
+    (folder / "keep").mkdir(parents=True)
+    argv = {"fit": ["fit", str(files["corpus"]), *TINY],
+            "fit-g1": ["fit", str(files["corpus"]), "--model", "g1"],
+            "transform": ["transform", str(files["model"]), str(files["corpus"])],
+            "extract": ["extract", str(tmp_path / "nothing")]}[verb]
+    assert main(["-q", *argv, "--out", str(folder), "--overwrite"]) == 1
+    one_line_error(capsys, f"--out {folder} is a folder; give the path of the file")
+    nothing_but(folder, "keep")
+
+
+@pytest.mark.parametrize("verb", ["transform", "evaluate"])
+def test_an_unwritable_output_folder_is_refused_before_any_work(files, tmp_path, capsys,
+                                                                verb):
+    """A file where the output folder should be (unwritable even for root)."""
+    (tmp_path / "file").write_text("in the way")
+    out = tmp_path / "file" / "sub"
+    argv = {"transform": ["transform", str(files["model"]), str(files["corpus"])],
+            "evaluate": ["evaluate", str(files["corpus"]), str(files["corpus"])]}[verb]
+    assert main(["-q", *argv, "--out", str(out)]) == 1
+    one_line_error(capsys, "is not writable", "choose another path")
+
