@@ -1,5 +1,6 @@
 """What a user gets wrong or runs into, each a one-line error with nothing half-written:
-a full disk, an unwritable or folder ``--out``."""
+a full disk, an unwritable or folder ``--out``,
+values no run can use and devices it cannot run on."""
 
 import os
 import shutil
@@ -115,4 +116,42 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(files, tmp_path,
             "evaluate": ["evaluate", str(files["corpus"]), str(files["corpus"])]}[verb]
     assert main(["-q", *argv, "--out", str(out)]) == 1
     one_line_error(capsys, "is not writable", "choose another path")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "C", "--out", "M", "--seed", "-1"], "--seed: expected a whole number from 0 "
+                                                 "to 4294967295, got '-1'"),
+    (["fit", "C", "--out", "M", "--seed", "1e20"], "got '1e20'"),
+    (["fit", "C", "--out", "M", "--seed", str(2**64)], f"got '{2**64}'"),
+    (["evaluate", "C", "R", "--out", "O", "--seed", "-1"], "got '-1'"),
+    (["evaluate", "C", "R", "--out", "O", "--n-iter", "0"],
+     "--n-iter: expected a whole number >= 1, got '0'"),
+])
+def test_values_no_run_can_use_are_refused_as_typed(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / a) if a in "CRMO" else a for a in argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    nothing_but(tmp_path)
+
+
+def test_an_infinite_concentration_is_refused(files, tmp_path, capsys):
+    for option in ("--gamma", "--alpha0"):
+        assert main(["-q", "fit", str(files["corpus"]), "--out", str(tmp_path / "m.hdp"),
+                     *TINY, option, "inf"]) == 1
+        one_line_error(capsys, f"{option[2:]} must be a finite number > 0")
+    nothing_but(tmp_path)
+
+
+@pytest.mark.parametrize("device", ["mps", "meta"])
+@pytest.mark.parametrize("verb", ["fit", "fit-g1", "transform", "evaluate"])
+def test_devices_hdpmusic_cannot_run_on_are_refused(files, tmp_path, capsys, verb, device):
+    """``fit --model g1 --device meta`` used to save a model that failed when used."""
+    argv = {"fit": ["fit", str(files["corpus"]), *TINY],
+            "fit-g1": ["fit", str(files["corpus"]), "--model", "g1"],
+            "transform": ["transform", str(files["model"]), str(files["corpus"])],
+            "evaluate": ["evaluate", str(files["corpus"]), str(files["corpus"])]}[verb]
+    assert main(["-q", *argv, "--out", str(tmp_path / "out"), "--device", device]) == 1
+    one_line_error(capsys, f"device {device!r} is not supported: hdpmusic computes on "
+                           "'cpu' or 'cuda'")
+    nothing_but(tmp_path)
 

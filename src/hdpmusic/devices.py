@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
     from hdpmusic.corpus import Corpus
 
-__all__ = ["as_corpus", "require_frames", "resolve_device", "song_index"]
+__all__ = ["DEVICE_TYPES", "as_corpus", "require_frames", "resolve_device", "song_index"]
+
+#: The torch device types hdpmusic computes on (others lack float64, or hold no data)
+DEVICE_TYPES = ("cpu", "cuda")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -38,7 +41,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
     Raises
     ------
     ParameterError
-        An invalid device string, or a CUDA device when CUDA is not available.
+        An invalid device string, a device type outside :data:`DEVICE_TYPES` (``mps``
+        lacks float64, ``meta`` holds no data), or a CUDA device that is not there.
     """
     import torch
 
@@ -48,9 +52,15 @@ def resolve_device(device: str | torch.device) -> torch.device:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ParameterError(f"invalid device {device!r}: {err}") from None
+    if resolved.type not in DEVICE_TYPES:
+        raise ParameterError(f"device {device!r} is not supported: hdpmusic computes on "
+                             "'cpu' or 'cuda' ('cuda:N'); use --device cpu, cuda or auto")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError(f"device {device!r} requested but CUDA is not available; "
                              "use device 'cpu' or 'auto'")
+    if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ParameterError(f"device {device!r} requested but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
     return resolved
 
 

@@ -62,6 +62,27 @@ def _add_quiet(parser: argparse.ArgumentParser) -> None:
         _add_quiet(sub)
 
 
+def check_device(args: argparse.Namespace) -> None:
+    """Refuse a ``--device`` no hdpmusic code can run on, before any work.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line; verbs without ``--device`` (or that leave it unset)
+        pass.
+
+    Raises
+    ------
+    hdpmusic.errors.ParameterError
+        As :func:`hdpmusic.devices.resolve_device` (``mps``, ``meta``, a missing GPU).
+    """
+    device = getattr(args, "device", None)
+    if device is not None:
+        from hdpmusic.devices import resolve_device
+
+        resolve_device(device)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -74,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hdpmusic.threads import configure
 
         configure(args.threads)
+        check_device(args)
         return int(args.func(args) or 0)
     except HdpmusicError as err:
         print(f"hdpmusic: error: {err}", file=sys.stderr)

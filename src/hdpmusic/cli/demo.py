@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from hdpmusic.cli._types import seed
 from hdpmusic.threads import jobs_option
 
 
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--deep", action="store_true",
                    help="also train KIM and CLMR (short CPU training; better on a GPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--seed", type=int, default=0, help="seed of the collection, fits, runs")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the collection, fits, runs")
     p.add_argument("--jobs", type=jobs_option, default=-1,
                    help="processes for rendering and extraction (default: one per core)")
     p.set_defaults(func=run)

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from hdpmusic.cli._types import positive_int, seed
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -26,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--runs", type=int, default=None,
                         help="runs per model (default 5; 1 with --cv, whose repeats "
                              "already redraw the folds)")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="base seed (default 0)")
     parser.add_argument("--task", dest="task_kind",
                         choices=("genre", "tagging", "recommendation"),
                         help="task kind (default: every kind of annotations in the file)")
@@ -37,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="torch device (default auto)")
     parser.add_argument("--log", action="store_true",
                         help="use log(max(x, 2.2e-15)) of the representations")
-    parser.add_argument("--n-iter", type=int, default=None,
+    parser.add_argument("--n-iter", type=positive_int, default=None,
                         help="randomized-search draws (default 64 genre, 32 tagging)")
     parser.add_argument("--keep-consumed", action="store_true",
                         help="recommendation: keep consumed items in the ranking (study)")

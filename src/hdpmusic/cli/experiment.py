@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hdpmusic.cli._types import positive_int, seed
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", required=True, help="training corpus .h5")
@@ -20,9 +22,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="experiment", help="output directory (default "
                                                        "./experiment)")
     p.add_argument("--runs", type=int, default=5, help="evaluation runs (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of fits, subsets and runs")
+    p.add_argument("--seed", type=seed, default=0, help="seed of fits, subsets and runs")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--n-iter", type=int, default=None,
+    p.add_argument("--n-iter", type=positive_int, default=None,
                    help="randomized-search draws (default 64 genre, 32 tagging)")
     p.add_argument("--n-splits", type=int, default=5,
                    help="recommendation: user splits averaged per run (default 5, as the "

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hdpmusic.cli._inputs import open_corpus
+from hdpmusic.cli._types import seed
 from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 
 #: HDPGMM-only options: argparse dest -> HDPGMM parameter. Their argparse default is
@@ -95,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "train,valid (no test song is seen; default: all songs)")
     c = p.add_argument_group("all models")
     c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    c.add_argument("--seed", type=int, default=None,
+    c.add_argument("--seed", type=seed, default=None,
                    help="random seed of initialisation and mini-batch order (0)")
     c.add_argument("--batch-size", type=_at_least(1), default=None,
                    help="hdpgmm: songs per mini-batch (1024); vq: frames per k-means "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from hdpmusic.cli._types import seed
 from hdpmusic.threads import jobs_option
 
 
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Sturm used by the paper - or a folder with train/valid/test_filtered.txt. "
                     "Without --split: a stratified random split (--seed).")
     _common(g)
-    g.add_argument("--seed", type=int, default=0, help="seed of the random split")
+    g.add_argument("--seed", type=seed, default=0, help="seed of the random split")
     g.set_defaults(func=run_gtzan)
 
     f = datasets.add_parser(
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "`hdpmusic extract` reads (at any depth below it); song ids are the "
                     "paths relative to ROOT. A split stratified by label is drawn (--seed).")
     _common(f, split=False)
-    f.add_argument("--seed", type=int, default=0, help="seed of the split")
+    f.add_argument("--seed", type=seed, default=0, help="seed of the split")
     f.set_defaults(func=run_folder)
 
     t = datasets.add_parser(
@@ -69,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--labels", required=True, metavar="CSV", help="the label table")
     t.add_argument("--interactions", default=None, metavar="CSV",
                    help="user,item,count lines for a recommendation task")
-    t.add_argument("--seed", type=int, default=0, help="seed of the split")
+    t.add_argument("--seed", type=seed, default=0, help="seed of the split")
     t.set_defaults(func=run_table)
 
     m = datasets.add_parser(
@@ -128,7 +129,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "'{id[2]}/{id[3]}/{id[4]}/{id}.mp3')")
     s.add_argument("--subsample", type=int, default=None, metavar="N",
                    help="keep a random subset of N tracks")
-    s.add_argument("--seed", type=int, default=0, help="seed of --subsample")
+    s.add_argument("--seed", type=seed, default=0, help="seed of --subsample")
     s.add_argument("--subsets", default=None, metavar="SIZExCOUNT,...",
                    help="also write random subsets of the corpus, SIZExCOUNT (as "
                         "`experiment sweep`), e.g. 2000x5,20000x5")

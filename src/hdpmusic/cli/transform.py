@@ -14,6 +14,7 @@ import inspect
 from typing import Any
 
 from hdpmusic.cli._inputs import open_corpus
+from hdpmusic.cli._types import positive_int
 from hdpmusic.errors import ParameterError
 
 
@@ -55,17 +56,6 @@ def add_transform_options(p: argparse.ArgumentParser, *, default_kind: str) -> N
     p.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                    help="songs per batch (default: the model's)")
     p.add_argument("--device", default=None, help="override the model's device")
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (``0``, ``-1`` and ``2.5`` are refused)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

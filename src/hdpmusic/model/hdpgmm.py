@@ -997,8 +997,10 @@ default="posterior"
             (self.init in ("kmeans++", "random"), "init must be 'kmeans++' or 'random'"),
             (self.dtype in ("float32", "float64"), "dtype must be float32 or float64"),
             (self.local_max_iter >= 1, "local_max_iter must be >= 1"),
-            (self.gamma is None or self.gamma > 0, "gamma must be > 0 or None"),
-            (self.alpha0 is None or self.alpha0 > 0, "alpha0 must be > 0 or None"),
+            (self.gamma is None or 0 < self.gamma < np.inf,
+             "gamma must be a finite number > 0 or None (learned)"),
+            (self.alpha0 is None or 0 < self.alpha0 < np.inf,
+             "alpha0 must be a finite number > 0 or None (learned)"),
         ]
         for ok, message in checks:
             if not ok:
