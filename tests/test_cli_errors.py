@@ -1,6 +1,7 @@
 """What a user gets wrong or runs into, each a one-line error with nothing half-written:
-a full disk, an unwritable or folder ``--out``,
-values no run can use and devices it cannot run on."""
+a full disk, an unwritable or folder ``--out``, values no run can use, unusable devices,
+damaged inputs (deeply nested JSON, tampered checkpoints), and messages that point at
+the right option, file or song."""
 
 import os
 import shutil
@@ -155,3 +156,48 @@ def test_devices_hdpmusic_cannot_run_on_are_refused(files, tmp_path, capsys, ver
                            "'cpu' or 'cuda'")
     nothing_but(tmp_path)
 
+
+@pytest.mark.parametrize("tensor, value, message", [
+    ("stats.N", -5.0, "tensor 'stats.N' holds negative counts (down to -5"),
+    ("stats.S1", float("nan"), "tensor 'stats.S1' holds NaN or infinite values"),
+])
+def test_tampered_checkpoint_tensors_are_refused(files, tmp_path, capsys, tensor, value,
+                                                 message):
+    payload = torch.load(files["model"], weights_only=True)
+    tensors = dict(payload["tensors"])
+    tensors[tensor] = tensors[tensor].clone()
+    tensors[tensor].view(-1)[0] = value
+    tampered = tmp_path / "tampered.hdp"
+    torch.save({**payload, "tensors": tensors}, tampered)
+    assert main(["-q", "transform", str(tampered), str(files["corpus"]), "--out",
+                 str(tmp_path / "r.h5")]) == 1
+    one_line_error(capsys, f"{tampered}: {message}", "the file is damaged")
+    assert main(["-q", "fit", str(files["corpus"]), "--out", str(tampered), "--resume",
+                 *TINY]) == 1
+    one_line_error(capsys, message)
+    nothing_but(tmp_path, "tampered.hdp")
+
+
+def test_deeply_nested_json_in_attributes_is_a_one_line_error(files, tmp_path, capsys):
+    """(Last in this module: the RecursionError it used to raise inside h5py could leave
+    h5py's lock held.)"""
+    import h5py
+
+    from hdpmusic.representations import Representations
+
+    deep = "[" * 100_000 + "]" * 100_000
+    corpus = tmp_path / "deep.h5"
+    shutil.copy(files["corpus"], corpus)
+    with h5py.File(corpus, "a") as f:
+        f.attrs["feature_config"] = deep
+    assert main(["-q", "fit", str(corpus), "--out", str(tmp_path / "m.hdp"), *TINY]) == 1
+    one_line_error(capsys, f"{corpus}: attribute 'feature_config' holds JSON nested too "
+                           "deeply to read")
+    reps = tmp_path / "reps.h5"
+    Representations(["s0", "s1"], np.zeros((2, 3)), {"model": "g1"}).save(reps)
+    with h5py.File(reps, "a") as f:
+        f.attrs["meta"] = deep
+    assert main(["-q", "evaluate", str(corpus), str(reps), "--out",
+                 str(tmp_path / "results")]) == 1
+    one_line_error(capsys, f"{reps}: its 'meta' attribute is not a JSON object")
+    nothing_but(tmp_path, "deep.h5", "reps.h5")

@@ -95,13 +95,23 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
 
 
-def _decode_attr(value: Any) -> Any:
-    """Decode one HDF5 attribute: JSON text when it parses, else a plain Python value."""
+def _decode_attr(value: Any, key: str = "", where: str = "corpus") -> Any:
+    """Decode one HDF5 attribute: JSON text when it parses, else a plain Python value.
+
+    Raises
+    ------
+    FormatError
+        JSON nested too deeply to decode (no writer of hdpmusic makes it: a damaged or
+        hostile file), naming ``where`` and the attribute ``key``.
+    """
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     if isinstance(value, str):
         try:
             return json.loads(value)
+        except RecursionError:
+            raise FormatError(f"{where}: attribute {key!r} holds JSON nested too deeply to "
+                              "read; the file is damaged (re-create it)") from None
         except ValueError:
             return value
     if isinstance(value, np.ndarray):
@@ -634,7 +644,7 @@ class Corpus:
             if data.ndim != 2:
                 raise FormatError(f"{path}: 'data' must be 2-D (frames, dim), "
                                   f"got shape {data.shape}")
-            attrs = {k: _decode_attr(v) for k, v in fh.attrs.items()}
+            attrs = {k: _decode_attr(v, k, str(path)) for k, v in fh.attrs.items()}
             _check_format(attrs, path)
             indptr = _check_indptr(fh["indptr"], data.shape[0], path)
             _check_stored(data, path)

@@ -100,7 +100,7 @@ class Representations:
                         f"{path} has format version {version}; this hdpmusic reads "
                         f"<= {FORMAT_VERSION}: upgrade hdpmusic")
                 ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
-                return cls(ids, f["X"][()], json.loads(f.attrs.get("meta", "{}")))
+                return cls(ids, f["X"][()], _meta(f.attrs.get("meta", "{}"), path))
         except OSError as err:
             from hdpmusic.filekind import describe
 
@@ -133,3 +133,22 @@ class Representations:
         except (OSError, EOFError, zipfile.BadZipFile) as err:
             raise FormatError(f"cannot read the .npz archive {path} ({err}); it is "
                               "damaged, re-create it") from None
+
+
+def _meta(text: str | bytes, path: str) -> dict[str, Any]:
+    """The ``meta`` attribute of a representation file: a JSON object.
+
+    Raises
+    ------
+    FormatError
+        Not JSON, not an object, or nested too deeply to decode (a damaged file).
+    """
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise FormatError(f"{path}: its 'meta' attribute is not a JSON object that can be "
+                          "read; the file is damaged (re-create it with `hdpmusic "
+                          "transform`)")
+    return meta

@@ -559,6 +559,7 @@ default="posterior"
         """Load a model saved by :meth:`save` (``device`` overrides the saved one)."""
         header, t = load_checkpoint(path, model=CHECKPOINT_MODEL, version=CHECKPOINT_VERSION)
         _check_checkpoint_shapes(path, header, t)
+        _check_checkpoint_values(path, t)
         model = cls(**header["params"])
         if device is not None:
             model.device = device
@@ -1063,6 +1064,40 @@ def _check_checkpoint_shapes(path: str | os.PathLike, header: dict[str, Any],
             raise FormatError(f"{path}: the header declares K={K} components of dimension "
                               f"{d}, but tensor {name!r} has shape {got}, not {shape}; the "
                               "file is damaged (refit the model)")
+
+
+#: Checkpoint tensors that count frames or slots: never below zero
+_COUNT_TENSORS = ("stats.N", "stats.su", "stats.sv", "stats.usage")
+
+
+def _check_checkpoint_values(path: str | os.PathLike, tensors: dict[str, Tensor]) -> None:
+    """Refuse a checkpoint whose tensors hold values no fit produces (a tampered or
+    damaged file): NaN or infinite numbers anywhere, negative counts.
+
+    Parameters
+    ----------
+    path : path-like
+        The checkpoint (for the message).
+    tensors : dict of str to Tensor
+        Its tensors, as :func:`~hdpmusic.checkpoint.load_checkpoint` returns them.
+
+    Raises
+    ------
+    FormatError
+        Naming the tensor.
+    """
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise FormatError(f"{path}: tensor {name!r} holds NaN or infinite values; the "
+                              "file is damaged (refit the model)")
+    for name in _COUNT_TENSORS:
+        counts = tensors[name].double()
+        floor = -1e-9 * (1.0 + float(counts.abs().max())) if counts.numel() else 0.0
+        if counts.numel() and float(counts.min()) < floor:
+            raise FormatError(f"{path}: tensor {name!r} holds negative counts (down to "
+                              f"{float(counts.min()):.4g}); the file is damaged (refit "
+                              "the model)")
 
 
 def _whitener_from(meta: dict | None, tensors: dict[str, Tensor]) -> Any:
