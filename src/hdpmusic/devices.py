@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
     from hdpmusic.corpus import Corpus
 
-__all__ = ["DEVICE_TYPES", "as_corpus", "require_frames", "resolve_device", "song_index"]
+__all__ = ["DEVICE_TYPES", "as_corpus", "compute_device", "require_frames", "resolve_device",
+           "song_index"]
 
 #: The torch device types hdpmusic computes on (others lack float64, or hold no data)
 DEVICE_TYPES = ("cpu", "cuda")
@@ -41,8 +42,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     Raises
     ------
     ParameterError
-        An invalid device string, a device type outside :data:`DEVICE_TYPES` (``mps``
-        lacks float64, ``meta`` holds no data), or a CUDA device that is not there.
+        An invalid device string, or a CUDA device that is not there.
     """
     import torch
 
@@ -52,15 +52,39 @@ def resolve_device(device: str | torch.device) -> torch.device:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ParameterError(f"invalid device {device!r}: {err}") from None
-    if resolved.type not in DEVICE_TYPES:
-        raise ParameterError(f"device {device!r} is not supported: hdpmusic computes on "
-                             "'cpu' or 'cuda' ('cuda:N'); use --device cpu, cuda or auto")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError(f"device {device!r} requested but CUDA is not available; "
                              "use device 'cpu' or 'auto'")
     if resolved.index is not None and resolved.index >= torch.cuda.device_count():
         raise ParameterError(f"device {device!r} requested but this machine has "
                              f"{torch.cuda.device_count()} CUDA device(s)")
+    return resolved
+
+
+def compute_device(device: str | torch.device) -> torch.device:
+    """:func:`resolve_device`, refusing the device types no fit or transform runs on.
+
+    The command line checks every ``--device`` with it before any work (``meta`` is
+    still accepted by :func:`resolve_device` for torch's ``Module.to_empty`` idiom).
+
+    Parameters
+    ----------
+    device : str or torch.device
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ParameterError
+        As :func:`resolve_device`, or a type outside :data:`DEVICE_TYPES` (``mps``
+        lacks float64; ``meta`` holds no data, so a model fitted there is empty).
+    """
+    resolved = resolve_device(device)
+    if resolved.type not in DEVICE_TYPES:
+        raise ParameterError(f"device {str(device)!r} is not supported: hdpmusic computes "
+                             "on 'cpu' or 'cuda' ('cuda:N'); use --device cpu, cuda or auto")
     return resolved
 
 

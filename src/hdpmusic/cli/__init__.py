@@ -74,13 +74,13 @@ def check_device(args: argparse.Namespace) -> None:
     Raises
     ------
     hdpmusic.errors.ParameterError
-        As :func:`hdpmusic.devices.resolve_device` (``mps``, ``meta``, a missing GPU).
+        As :func:`hdpmusic.devices.compute_device` (``mps``, ``meta``, a missing GPU).
     """
     device = getattr(args, "device", None)
     if device is not None:
-        from hdpmusic.devices import resolve_device
+        from hdpmusic.devices import compute_device
 
-        resolve_device(device)
+        compute_device(device)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
