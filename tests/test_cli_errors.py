@@ -178,6 +178,26 @@ def test_tampered_checkpoint_tensors_are_refused(files, tmp_path, capsys, tensor
     nothing_but(tmp_path, "tampered.hdp")
 
 
+@pytest.mark.parametrize("given, message", [
+    ("corpus", "corpus file {dir} is a folder, not a file; give a corpus .h5 made by "
+               "`hdpmusic extract`"),
+    ("model", "model file {dir} is a folder, not a file"),
+    ("reps", "representation file {dir} is a folder, not a file"),
+])
+def test_a_folder_given_for_a_file_is_called_a_folder(files, tmp_path, capsys, given,
+                                                      message):
+    folder = tmp_path / "music"
+    folder.mkdir()
+    argv = {"corpus": ["fit", str(folder), "--out", str(tmp_path / "m.hdp")],
+            "model": ["transform", str(folder), str(files["corpus"]), "--out",
+                      str(tmp_path / "r.h5")],
+            "reps": ["evaluate", str(files["corpus"]), str(folder), "--out",
+                     str(tmp_path / "results")]}[given]
+    assert main(["-q", *argv]) == 1
+    err = one_line_error(capsys, message.format(dir=folder))
+    assert "does not exist" not in err
+
+
 def test_deeply_nested_json_in_attributes_is_a_one_line_error(files, tmp_path, capsys):
     """(Last in this module: the RecursionError it used to raise inside h5py could leave
     h5py's lock held.)"""

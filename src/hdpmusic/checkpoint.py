@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hdpmusic.atomic import atomic_path
-from hdpmusic.errors import DataError, FormatError, HdpmusicError
+from hdpmusic.errors import DataError, FormatError
 
 FORMAT = "hdpmusic-checkpoint"
 #: header field (and model attribute ``fitted_corpus_``) describing the training corpus
@@ -79,10 +79,9 @@ def load_checkpoint(path: str | os.PathLike, *, model: str | None = None,
     """
     import torch
 
-    from hdpmusic.filekind import describe
+    from hdpmusic.filekind import describe, require_file
 
-    if not os.path.isfile(path):
-        raise HdpmusicError(f"model file {path} does not exist")
+    require_file(path, "model file", "give the model file written by `hdpmusic fit`")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         header = json.loads(payload["header"], object_hook=lambda d: _Fields(path, d))

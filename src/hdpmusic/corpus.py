@@ -625,9 +625,11 @@ class Corpus:
         DataError
             No songs, or the wrong dimension.
         """
+        from hdpmusic.filekind import CORPUS_HINT, require_file
+
         path = Path(path)
-        if not path.is_file():
-            raise HdpmusicError(f"corpus file {path} does not exist")
+        require_file(path, "corpus file", f"give {CORPUS_HINT} (a folder of audio files is "
+                                          "read by `hdpmusic extract`)")
         try:
             fh = h5py.File(path, "r")
         except OSError as err:

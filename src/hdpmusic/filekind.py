@@ -18,6 +18,31 @@ CORPUS_HINT = "a corpus .h5 made by `hdpmusic extract` or `hdpmusic prepare`"
 _HEAD_BYTES = 4096
 
 
+def require_file(path: str | os.PathLike, what: str, hint: str = "") -> None:
+    """Refuse a missing ``path`` or a folder where a file is expected, naming which.
+
+    Parameters
+    ----------
+    path : path-like
+    what : str
+        What the file is for, to start the message (``"corpus file"``).
+    hint : str
+        What to give instead, appended to the message about a folder.
+
+    Raises
+    ------
+    HdpmusicError
+        ``"corpus file PATH does not exist"`` or ``"corpus file PATH is a folder, not a
+        file; give ..."``.
+    """
+    from hdpmusic.errors import HdpmusicError
+
+    if os.path.isdir(path):
+        raise HdpmusicError(f"{what} {path} is a folder, not a file{'; ' + hint if hint else ''}")
+    if not os.path.isfile(path):
+        raise HdpmusicError(f"{what} {path} does not exist")
+
+
 def describe(path: str | os.PathLike) -> str:
     """A few words on what ``path`` is: ``"an audio file (WAV)"``, ``"a text file"``,
     ``"a model file (hdpgmm, from `hdpmusic fit`)"``, ``"a representation file (from

@@ -83,9 +83,11 @@ class Representations:
     def load(cls, path: str | os.PathLike) -> Representations:
         """Read a file written by :meth:`save` (or an ``.npz`` with ``ids`` and ``X``
         or the study's ``feature``)."""
+        from hdpmusic.filekind import require_file
+
         path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise DataError(f"representation file {path} does not exist")
+        require_file(path, "representation file",
+                     "give the file written by `hdpmusic transform` or `hdpmusic embed`")
         if path.endswith(".npz"):
             return cls._load_npz(path)
         import h5py
