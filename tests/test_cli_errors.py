@@ -178,6 +178,15 @@ def test_tampered_checkpoint_tensors_are_refused(files, tmp_path, capsys, tensor
     nothing_but(tmp_path, "tampered.hdp")
 
 
+def test_prepare_table_names_its_own_option_for_the_audio_folder(tmp_path, capsys):
+    table = tmp_path / "labels.csv"
+    table.write_text("path,label\nmissing.wav,rock\n")
+    assert main(["-q", "prepare", "table", "--labels", str(table), "--out",
+                 str(tmp_path / "t.h5")]) == 1
+    err = one_line_error(capsys, "audio file(s) not found", "pass --root")
+    assert "--audio-root" not in err
+
+
 @pytest.mark.parametrize("given, message", [
     ("corpus", "corpus file {dir} is a folder, not a file; give a corpus .h5 made by "
                "`hdpmusic extract`"),
@@ -196,6 +205,48 @@ def test_a_folder_given_for_a_file_is_called_a_folder(files, tmp_path, capsys, g
     assert main(["-q", *argv]) == 1
     err = one_line_error(capsys, message.format(dir=folder))
     assert "does not exist" not in err
+
+
+def test_hear_says_it_takes_a_torch_tensor():
+    from hdpmusic.errors import DataError
+    from hdpmusic.hear import get_scene_embeddings
+
+    with pytest.raises(DataError, match=r"a torch.Tensor of shape \(n_sounds, n_samples\), "
+                                        r"got a numpy.ndarray \(convert it with "
+                                        r"torch.from_numpy\)"):
+        get_scene_embeddings(np.zeros((1, 2205), dtype=np.float32), None)
+    with pytest.raises(DataError, match=r"got a list"):
+        get_scene_embeddings([[0.0] * 10], None)
+
+
+def test_vq_names_the_songs_with_nan_frames(files, tmp_path, capsys):
+    import h5py
+
+    model = tmp_path / "vq.hdp"
+    assert main(["-q", "fit", str(files["corpus"]), "--out", str(model), "--model", "vq",
+                 "--n-clusters", "2", "--epochs", "1"]) == 0
+    capsys.readouterr()
+    broken = tmp_path / "nan.h5"
+    shutil.copy(files["corpus"], broken)
+    with h5py.File(broken, "a") as f:      # song s4: frames 32..39
+        f["data"][35, 1] = np.nan
+    assert main(["-q", "transform", str(model), str(broken), "--out",
+                 str(tmp_path / "r.h5")]) == 1
+    err = one_line_error(capsys, "1 song(s) have NaN/inf frames: 's4'")
+    assert "'s0'" not in err and "positions" not in err
+    assert main(["-q", "fit", str(broken), "--out", str(tmp_path / "v2.hdp"), "--model",
+                 "vq", "--n-clusters", "2", "--epochs", "1", "--no-standardize"]) == 1
+    one_line_error(capsys, "1 song(s) have NaN/inf frames: 's4'")
+
+
+def test_extra_columns_of_a_list_file_are_refused(tmp_path, capsys):
+    write_tone(tmp_path / "a.wav", seconds=0.2)
+    listing = tmp_path / "list.txt"
+    listing.write_text("a.wav\tsong-a\trock\n")
+    assert main(["-q", "extract", str(listing), "--out", str(tmp_path / "c.h5")]) == 1
+    one_line_error(capsys, f"{listing}: line 1 has 3 tab-separated columns",
+                   "'path' or 'path<TAB>id'")
+    nothing_but(tmp_path, "a.wav", "list.txt")
 
 
 def test_deeply_nested_json_in_attributes_is_a_one_line_error(files, tmp_path, capsys):

@@ -190,8 +190,13 @@ def find_tracks(source: str | os.PathLike) -> list[tuple[str, Path]]:
         line = line.rstrip("\r")
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        path, _, song_id = line.partition("\t")
-        path, song_id = path.strip(), song_id.strip() or path.strip()
+        fields = line.split("\t")
+        if len(fields) > 2:
+            raise HdpmusicError(f"{source}: line {number} has {len(fields)} tab-separated "
+                                f"columns; a list file line is 'path' or 'path<TAB>id' (an "
+                                f"id may not hold a tab)")
+        path = fields[0].strip()
+        song_id = (fields[1].strip() if len(fields) == 2 else "") or path
         if song_id in seen:
             raise HdpmusicError(f"{source}: line {number}: track id {song_id!r} already "
                                 f"used on line {seen[song_id]}; ids must be unique")

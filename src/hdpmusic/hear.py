@@ -257,9 +257,14 @@ def get_timestamp_embeddings(audio: Tensor, model: HearModel) -> tuple[Tensor, T
 
 def _sounds(audio: Tensor) -> list[np.ndarray]:
     """The rows of a (n_sounds, n_samples) tensor as float32 arrays (checked)."""
-    if not isinstance(audio, Tensor) or audio.ndim != 2:
-        shape = tuple(audio.shape) if hasattr(audio, "shape") else type(audio).__name__
-        raise DataError(f"audio must be a tensor of shape (n_sounds, n_samples), got {shape}")
+    if not isinstance(audio, Tensor):
+        kind = f"{type(audio).__module__}.{type(audio).__name__}".removeprefix("builtins.")
+        fix = " (convert it with torch.from_numpy)" if isinstance(audio, np.ndarray) else ""
+        raise DataError(f"audio must be a torch.Tensor of shape (n_sounds, n_samples), got "
+                        f"a {kind}{fix}")
+    if audio.ndim != 2:
+        raise DataError(f"audio must be a tensor of shape (n_sounds, n_samples), got shape "
+                        f"{tuple(audio.shape)}")
     if audio.shape[0] == 0 or audio.shape[1] == 0:
         raise DataError(f"audio holds no sound (shape {tuple(audio.shape)})")
     if not bool(torch.isfinite(audio).all()):

@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -164,7 +164,7 @@ class VQCodebook(TransformerMixin, BaseEstimator):
             bar = progress_bar(len(groups), f"VQ epoch {epoch + 1}/{self.max_epochs}",
                                unit="chunk", enabled=self.verbose)
             for batch in corpus.iter_batches(groups, device=dev):
-                x = self._standardized(batch.frames, batch.indices)
+                x = self._standardized(batch.frames, corpus)
                 perm = torch.randperm(len(x), generator=gen, device=dev)
                 parts = torch.tensor_split(perm, max(1, math.ceil(len(x) / self.batch_size)))
                 chunk = []
@@ -271,7 +271,7 @@ class VQCodebook(TransformerMixin, BaseEstimator):
         out = np.empty((len(corpus), K), dtype=np.float32)
         for batch in corpus.iter_batches(self._ordered_groups(corpus, batch_size),
                                          device=self._centers.device):
-            labels, _ = self._labels(self._standardized(batch.frames, batch.indices))
+            labels, _ = self._labels(self._standardized(batch.frames, corpus))
             song = song_index(batch.lengths, labels.device, total=len(labels))
             hist = torch.bincount(song * K + labels, minlength=batch.n_songs * K)
             hist = hist.view(batch.n_songs, K).to(torch.float64)
@@ -380,8 +380,7 @@ class VQCodebook(TransformerMixin, BaseEstimator):
         _, mean, cov = streaming_moments(corpus.iter_frames(self.read_frames))
         scale = np.sqrt(np.diag(cov))
         if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
-            raise DataError(f"{corpus.path or 'corpus'}: the frames contain NaN/inf; run "
-                            "Corpus.check_finite() to find the songs")
+            _name_nonfinite_songs(corpus)
         scale[scale < 10 * np.finfo(np.float64).eps] = 1.0   # constant features
         return mean, scale
 
@@ -389,13 +388,14 @@ class VQCodebook(TransformerMixin, BaseEstimator):
         self._mean = torch.as_tensor(mean, dtype=torch.float32, device=dev)
         self._scale = torch.as_tensor(scale, dtype=torch.float32, device=dev)
 
-    def _standardized(self, frames: Tensor, indices: np.ndarray | None) -> Tensor:
+    def _standardized(self, frames: Tensor, corpus: Any = None) -> Tensor:
+        """Frames in the clustering space; NaN/inf refused, naming the corpus's songs
+        that hold them when ``corpus`` (the frames' source) is given."""
         x = (frames.to(torch.float32) - self._mean) / self._scale
         if not bool(torch.isfinite(x).all()):
-            where = (f"the songs at corpus positions {indices[:5].tolist()}..."
-                     if indices is not None else "the frames")
-            raise DataError(f"NaN or infinite values in {where}; run Corpus.check_finite() "
-                            "to find them")
+            if corpus is not None:
+                _name_nonfinite_songs(corpus)
+            raise DataError("NaN or infinite values in the frames")
         return x
 
     def _seed(self, corpus: Any, dev: torch.device) -> Tensor:
@@ -405,7 +405,7 @@ class VQCodebook(TransformerMixin, BaseEstimator):
         sample = corpus.sample_frames(size, seed=self.random_state).astype(np.float64)
         z = (sample - self._mean.double().cpu().numpy()) / self._scale.double().cpu().numpy()
         if not np.isfinite(z).all():
-            raise DataError("NaN or infinite frames in the corpus; run Corpus.check_finite()")
+            _name_nonfinite_songs(corpus)
         if self.init == "k-means++":
             from sklearn.cluster import kmeans_plusplus
 
@@ -438,7 +438,7 @@ class VQCodebook(TransformerMixin, BaseEstimator):
         total = torch.zeros((), dtype=torch.float64, device=self._centers.device)
         for batch in corpus.iter_batches(self._ordered_groups(corpus, None),
                                          device=self._centers.device):
-            total += self._labels(self._standardized(batch.frames, batch.indices))[1].sum(
+            total += self._labels(self._standardized(batch.frames, corpus))[1].sum(
                 dtype=torch.float64)
         return float(total)
 
@@ -534,3 +534,17 @@ def _split_by_frames(order: np.ndarray, lengths: np.ndarray,
     cuts = np.searchsorted(ends, np.arange(max_frames, ends[-1], max_frames), side="left") + 1
     cuts = np.unique(cuts[(cuts > 0) & (cuts < len(order))])
     return [g for g in np.split(order, cuts) if len(g)]
+
+
+def _name_nonfinite_songs(corpus: Any) -> NoReturn:
+    """Raise the error that names the songs of ``corpus`` holding NaN/inf frames.
+
+    Raises
+    ------
+    DataError
+        From :meth:`~hdpmusic.corpus.Corpus.check_finite` (up to five ids), or, when
+        every frame is finite (the values overflowed once standardised), saying so.
+    """
+    corpus.check_finite()
+    raise DataError(f"{corpus.path or 'corpus'}: the frames overflow float32 once "
+                    "standardised; rescale the features")

@@ -189,7 +189,8 @@ def read_label_table(path: str | os.PathLike,
         raise FormatError(f"{path}: no song rows below the header")
     if missing:
         raise HdpmusicError(f"{path}: {len(missing)} audio file(s) not found under {base}: "
-                            f"{name_some(missing)}; fix the paths or pass --audio-root")
+                            f"{name_some(missing)}; fix the paths or pass --root "
+                            "(audio_root=), the folder they are relative to")
     return tracks
 
 
