@@ -249,6 +249,37 @@ def test_extra_columns_of_a_list_file_are_refused(tmp_path, capsys):
     nothing_but(tmp_path, "a.wav", "list.txt")
 
 
+def test_model_names_cannot_put_formulas_in_results_csv(tmp_path):
+    import csv
+
+    import h5py
+
+    from hdpmusic.representations import Representations
+    from hdpmusic.taskdata import TaskData, write_task
+
+    ids = [f"s{j}" for j in range(36)]
+    y = np.array(["a", "b", "c"] * 12)
+    task = tmp_path / "task.h5"
+    with h5py.File(task, "w") as f:
+        f.create_dataset("ids", data=np.array(ids, dtype=object),
+                         dtype=h5py.string_dtype("utf-8"))
+    write_task(task, TaskData(ids, split=["train"] * 24 + ["valid"] * 6 + ["test"] * 6,
+                              targets=y))
+    rng = np.random.default_rng(0)
+    names = ['=HYPERLINK("http://x","y")', "+1", "-2", "@SUM(A1)", "plain"]
+    reps = []
+    for j in range(len(names)):
+        reps.append(str(tmp_path / f"r{j}.h5"))
+        Representations(ids, rng.normal(size=(36, 2))).save(reps[-1])
+    argv = [arg for name in names for arg in ("--name", name)]
+    assert main(["-q", "evaluate", str(task), *reps, *argv, "--runs", "1", "--n-iter", "1",
+                 "--resamples", "20", "--out", str(tmp_path / "results")]) == 0
+    with open(tmp_path / "results" / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["model"] for row in rows] == ["'" + n for n in names[:-1]] + ["plain"]
+    assert all(float(row["score"]) >= 0 for row in rows)      # numbers stay numbers
+
+
 def test_deeply_nested_json_in_attributes_is_a_one_line_error(files, tmp_path, capsys):
     """(Last in this module: the RecursionError it used to raise inside h5py could leave
     h5py's lock held.)"""

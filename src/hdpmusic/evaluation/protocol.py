@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from hdpmusic.atomic import atomic_path
+from hdpmusic.csvtext import spreadsheet_text
 from hdpmusic.errors import DataError, FormatError, ParameterError
 from hdpmusic.evaluation.predictions import (
     Predictions,
@@ -468,7 +469,8 @@ def write_results(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for record in records:
-            writer.writerow({**record, "score": repr(record["score"]),
+            writer.writerow({**record, "model": spreadsheet_text(record["model"]),
+                             "score": repr(record["score"]),
                              "config": json.dumps(record["config"], sort_keys=True)})
     return json_path, csv_path
 
