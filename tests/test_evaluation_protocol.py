@@ -143,6 +143,13 @@ def test_summarise_and_format():
     assert table[2].split() == ["b", "t", "m", "1", "0.2500"]    # one run: no "± nan"
 
 
+def test_deeply_nested_results_are_a_format_error(tmp_path):
+    """A results.json nested past Python's recursion limit is refused in one line."""
+    (tmp_path / "results.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(FormatError, match="nested too deeply"):
+        read_results(tmp_path)
+
+
 def test_results_files(tmp_path):
     results = [RunResult("g1", "gtzan", 0, 0.625, "f1_macro", {"C": 0.5, "seed": 7}),
                RunResult("g1", "gtzan", 1, 0.75, "f1_macro", {"C": 2.0, "seed": 8})]

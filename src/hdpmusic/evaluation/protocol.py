@@ -485,6 +485,8 @@ def read_results(path: str | os.PathLike) -> list[RunResult]:
         content = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise FormatError(f"cannot read results {path}: {err}") from err
+    except RecursionError:
+        raise FormatError(f"cannot read results {path}: JSON nested too deeply") from None
     if not isinstance(content, dict) or content.get("format") != RESULTS_FORMAT:
         raise FormatError(f"{path} is not an hdpmusic results file")
     if int(content.get("format_version", 0)) > RESULTS_VERSION:
