@@ -393,3 +393,25 @@ def test_scores_figure_draws_the_ci():
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["run", "mean ± SD over runs", "95 % CI (bootstrap over test songs)"]
     _legends_clear_of_axes(fig)
+
+
+def test_quiet_report_shows_no_progress_bar(tmp_path, tiny_model, capsys):
+    """``-q`` silences the components section's transform, even of a model saved with
+    ``verbose=True``."""
+    from hdpmusic import Corpus
+
+    _, model = tiny_model
+    model.set_params(verbose=True)
+    model.save(tmp_path / "loud.hdp")
+    model.set_params(verbose=False)
+    rng = np.random.default_rng(1)
+    corpus = tmp_path / "songs.h5"
+    Corpus.from_arrays([rng.normal(size=(20, 3)).astype(np.float32) for _ in range(6)],
+                       ids=[f"s{j}" for j in range(6)]).save(corpus)
+    args = ["report", "--models", str(tmp_path / "loud.hdp"), "--components-corpus",
+            str(corpus), "--no-audio", "--top-components", "2", "--out", str(tmp_path / "r")]
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "transform" in capsys.readouterr().err           # its progress bar
+    assert main(["-q", *args]) == 0
+    assert capsys.readouterr().err == ""

@@ -1,5 +1,6 @@
-"""The one progress bar style of long loops (tqdm on stderr, cleared when done), and
-the timer of pipeline stages."""
+"""The one progress bar style of long loops (tqdm on stderr, cleared when done), the
+switch that silences every bar of a run (``hdpmusic -q``), and the timer of pipeline
+stages."""
 
 from __future__ import annotations
 
@@ -7,6 +8,29 @@ import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
+
+_silenced = False
+
+
+@contextlib.contextmanager
+def silenced(quiet: bool = True) -> Iterator[None]:
+    """Hide every :func:`progress_bar` during the block when ``quiet`` is True.
+
+    ``hdpmusic -q`` runs its verb inside, so that no bar shows whatever the ``enabled``
+    flag of its caller (a model saved with ``verbose=True`` included).
+
+    Parameters
+    ----------
+    quiet : bool
+        False leaves the bars as their callers ask.
+    """
+    global _silenced
+    before = _silenced
+    _silenced = before or quiet
+    try:
+        yield
+    finally:
+        _silenced = before
 
 
 def progress_bar(total: int, desc: str, *, unit: str, enabled: bool, initial: int = 0,
@@ -22,7 +46,7 @@ def progress_bar(total: int, desc: str, *, unit: str, enabled: bool, initial: in
     unit : str
         What a step is ("batch", "track", ...).
     enabled : bool
-        ``False`` gives a silent bar with the same methods.
+        ``False`` gives a silent bar with the same methods (as does :func:`silenced`).
     initial : int
         Steps already done (a resumed loop).
     leave : bool
@@ -30,8 +54,8 @@ def progress_bar(total: int, desc: str, *, unit: str, enabled: bool, initial: in
     """
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled,
-                leave=leave, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit,
+                disable=_silenced or not enabled, leave=leave, dynamic_ncols=True)
 
 
 @contextlib.contextmanager

@@ -92,11 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s")
     try:
+        from hdpmusic.progress import silenced
         from hdpmusic.threads import configure
 
         configure(args.threads)
         check_device(args)
-        return int(args.func(args) or 0)
+        with silenced(args.quiet):
+            return int(args.func(args) or 0)
     except HdpmusicError as err:
         print(f"hdpmusic: error: {err}", file=sys.stderr)
         return 1
