@@ -159,6 +159,9 @@ def test_score_axis_starts_at_chance():
     # a run below chance stays in view
     lo, _ = score_limits(np.array([0.05, 0.3]), 0.1)
     assert lo < 0.05
+    # no score passes 1: a mean + SD over it and the margin stop there
+    assert score_limits(np.array([0.90, 1.0, 1.04]), 0.1)[1] == 1.0
+    assert score_limits(np.array([0.97, 0.99]), 0.5)[1] == 1.0
 
 
 def test_history_series_online_records():
@@ -286,6 +289,7 @@ def test_profile_figure_groups_the_columns(tmp_path):
     assert ticks[:2] == ["0", "1"] and ticks[-12:] == ["C", "C#", "D", "D#", "E", "F",
                                                         "F#", "G", "G#", "A", "A#", "B"]
     assert {t.get_text() for t in ax.texts} == {"MFCC", "onset", "chroma"}
+    assert ax.get_title() == "component 3\n(Δ MFCC and ΔΔ MFCC not shown)"
     save_figure(fig, tmp_path / "p.png")
     _assert_png(tmp_path / "p.png")
 
@@ -415,3 +419,25 @@ def test_quiet_report_shows_no_progress_bar(tmp_path, tiny_model, capsys):
     assert "transform" in capsys.readouterr().err           # its progress bar
     assert main(["-q", *args]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_figures_hold_their_glyphs_whatever_the_users_font(tmp_path):
+    """A matplotlibrc font without − or η (cmr10) gives no glyph warnings: the figures
+    draw in matplotlib's bundled DejaVu fonts."""
+    import warnings
+
+    import matplotlib
+
+    from hdpmusic.features import DEFAULT_CONFIG
+
+    hist = history_series([{"pass": i + 1, "elbo": -3.0 + 0.1 * i, "n_components": 5}
+                           for i in range(4)])
+    with matplotlib.rc_context({"font.family": "cmr10"}), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save_figure(model_figure(hist, np.array([0.5, 0.3, 0.2]), "HDPGMM η0"),
+                    tmp_path / "m.png")
+        save_figure(profile_figure(np.linspace(-2, 2, DEFAULT_CONFIG.dim),
+                                   DEFAULT_CONFIG.column_names, "component 3"),
+                    tmp_path / "p.png")
+    assert [str(w.message) for w in caught] == []

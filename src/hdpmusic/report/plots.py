@@ -13,13 +13,17 @@ Choices that keep the figures honest and readable:
   (0 for F1 and nDCG, 0.5 for ROC-AUC).
   The distance from that line is the gain over chance, on the same scale for every model
   of the panel.
+  Every metric the report scores tops out at 1, and so does the axis.
 * Legends sit below the panels, outside the data; labels are the metrics' and models'
   display names (:mod:`hdpmusic.report.labels`); every panel has a title.
+* Figures are drawn in matplotlib's bundled DejaVu fonts (:data:`STYLE`), which hold
+  every glyph they use, whatever font a user's matplotlibrc sets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +34,17 @@ from hdpmusic.evaluation.protocol import RunResult
 from hdpmusic.report.labels import metric_label, model_label
 from hdpmusic.report.tables import History, MainTable, epoch_means, weight_summary
 
-__all__ = ["METRIC_FLOOR", "confusion_figure", "factor_figure", "model_figure", "profile_columns",
+__all__ = ["HIDDEN_GROUPS", "METRIC_FLOOR", "SCORE_CEILING", "STYLE", "confusion_figure",
+           "factor_figure", "hidden_groups", "model_figure", "profile_columns",
            "profile_figure", "save_figure", "score_limits", "scores_figure"]
 
 METRIC_FLOOR = {"roc_auc_macro": 0.5}
 """Lower end of a score axis when no chance level is recorded (default 0)."""
+SCORE_CEILING = 1.0
+"""The highest score of every metric (F1, ROC-AUC, nDCG): no score axis goes past it."""
+STYLE = {"font.family": "DejaVu Sans", "mathtext.fontset": "dejavusans"}
+"""matplotlib settings of every figure: the fonts bundled with matplotlib, which hold the
+glyphs the figures use (the minus sign of negative ticks, η, 𝔼 in math text)."""
 
 _RUN = dict(s=14, color="#4c72b0", alpha=0.6, linewidths=0, zorder=3)
 _MEAN = dict(fmt="D", color="#1b1b1b", ms=5, capsize=3, lw=1.2, zorder=4)
@@ -52,6 +62,17 @@ def _pyplot() -> Any:
     return plt
 
 
+def _styled(draw: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``draw`` under :data:`STYLE` (text takes its font when created, math text when
+    drawn: both the figure functions and :func:`save_figure` are wrapped)."""
+    @functools.wraps(draw)
+    def styled(*args: Any, **kwargs: Any) -> Any:
+        with _pyplot().rc_context(STYLE):
+            return draw(*args, **kwargs)
+    return styled
+
+
+@_styled
 def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
     """Write a figure as PNG (atomically, the legends below the axes included) and
     close it."""
@@ -61,13 +82,15 @@ def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
     plt.close(fig)
 
 
-def score_limits(values: np.ndarray, baseline: float) -> tuple[float, float]:
+def score_limits(values: np.ndarray, baseline: float,
+                 ceiling: float = SCORE_CEILING) -> tuple[float, float]:
     """Axis limits of a score panel: from ``baseline`` (or below it, when a value is)
-    to the highest value (scores and mean ± SD), with a 6 % margin."""
+    to the highest value (scores, mean ± SD, CI), with a 6 % margin that stops at
+    ``ceiling`` (a mean + SD past it is cut there, as no score can be)."""
     lo = min(float(np.min(values)), baseline)
-    hi = max(float(np.max(values)), baseline)
+    hi = min(max(float(np.max(values)), baseline), ceiling)
     pad = 0.06 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1e-3)
-    return lo - pad, hi + pad
+    return lo - pad, min(hi + pad, ceiling)
 
 
 def _legend_below(fig: Any, handles: Sequence[Any], ncol: int | None = None) -> None:
@@ -75,6 +98,7 @@ def _legend_below(fig: Any, handles: Sequence[Any], ncol: int | None = None) -> 
                ncol=ncol or len(handles), fontsize=8, frameon=False)
 
 
+@_styled
 def scores_figure(results: Sequence[RunResult], table: MainTable) -> Any:
     """One titled dot-plot panel per task, the models as rows (see the module doc).
 
@@ -144,6 +168,7 @@ def scores_figure(results: Sequence[RunResult], table: MainTable) -> Any:
     return fig
 
 
+@_styled
 def confusion_figure(matrices: Mapping[str, tuple[Sequence[str], np.ndarray]],
                      task: str) -> Any:
     """One titled panel per model: its confusion matrix on a genre task, each row (true
@@ -188,6 +213,7 @@ def confusion_figure(matrices: Mapping[str, tuple[Sequence[str], np.ndarray]],
     return fig
 
 
+@_styled
 def factor_figure(series: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
                   xlabel: str, ylabels: Mapping[str, str] | None = None) -> Any:
     """One titled panel per task: mean ± SD against the factor (log x when positive), and
@@ -287,6 +313,7 @@ def _weights_panel(ax: Any, weights: np.ndarray) -> list[Any]:
     return handles
 
 
+@_styled
 def model_figure(hist: History | None, weights: np.ndarray | None, title: str) -> Any:
     """An HDPGMM's training trace and weights: up to three titled panels.
 
@@ -346,6 +373,7 @@ def profile_columns(columns: Sequence[str] | None, dim: int) -> tuple[np.ndarray
     return np.array(mfcc + onset + chroma), ticks, groups
 
 
+@_styled
 def profile_figure(z: np.ndarray, columns: Sequence[str] | None, title: str) -> Any:
     """A small bar chart of a component's mean frame, as z-scores against all frames.
 
@@ -381,5 +409,30 @@ def profile_figure(z: np.ndarray, columns: Sequence[str] | None, title: str) -> 
         ax.text(start + (n - 1) / 2, -0.32, name, ha="center", va="top", fontsize=7,
                 transform=ax.get_xaxis_transform())
         start += n
-    ax.set_title(title, fontsize=8)
+    hidden = hidden_groups(columns, len(z))
+    ax.set_title(f"{title}\n({' and '.join(hidden)} not shown)" if hidden else title,
+                 fontsize=8)
     return fig
+
+
+#: Column-name prefixes of the feature groups a profile leaves out, and their names
+HIDDEN_GROUPS = (("d_mfcc_", "Δ MFCC"), ("dd_mfcc_", "ΔΔ MFCC"))
+
+
+def hidden_groups(columns: Sequence[str] | None, dim: int) -> list[str]:
+    """Names of the feature groups of ``columns`` that :func:`profile_columns` leaves out
+    (the MFCC's Δ and ΔΔ), for the profile's title.
+
+    Parameters
+    ----------
+    columns : sequence of str or None
+    dim : int
+
+    Returns
+    -------
+    list of str
+        e.g. ``["Δ MFCC", "ΔΔ MFCC"]``; empty when every column is shown.
+    """
+    shown = set(profile_columns(columns, dim)[0].tolist())
+    left = [c for i, c in enumerate(columns or []) if i not in shown]
+    return [name for prefix, name in HIDDEN_GROUPS if any(c.startswith(prefix) for c in left)]
