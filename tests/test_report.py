@@ -441,3 +441,23 @@ def test_figures_hold_their_glyphs_whatever_the_users_font(tmp_path):
                                    DEFAULT_CONFIG.column_names, "component 3"),
                     tmp_path / "p.png")
     assert [str(w.message) for w in caught] == []
+
+
+def test_report_provenance_and_chance_note_of_the_tasks_present(tmp_path):
+    from hdpmusic import __version__
+
+    write_results(_predicted_results(), tmp_path / "res")
+    assert main(["-q", "report", str(tmp_path / "res"), "--out", str(tmp_path / "r")]) == 0
+    md = (tmp_path / "r" / "report.md").read_text()
+    provenance = md[md.index("## Provenance"):]
+    assert f"- hdpmusic {__version__}\n" in provenance
+    assert f"- command: hdpmusic -q report {tmp_path / 'res'} --out {tmp_path / 'r'}\n" \
+        in provenance
+    assert re.search(r"- written \d{4}-\d\d-\d\d \d\d:\d\d", provenance)
+    assert "- genre: seeds 0, 1; test songs per class blues 20, metal 20, pop 20" in provenance
+    # planted results: chance recorded for an F1 task only
+    write_results(_planted_results(), tmp_path / "planted")
+    assert main(["-q", "report", str(tmp_path / "planted"), "--out", str(tmp_path / "p")]) == 0
+    md = (tmp_path / "p" / "report.md").read_text()
+    assert "(uniform guesses for macro F1)." in md
+    assert "ROC-AUC" not in md[md.index("Chance:"):md.index("Chance:") + 200]

@@ -172,3 +172,28 @@ def test_report_loads_in_a_browser(planted, tmp_path):
     Path(out / "model_training.png").unlink()
     broken = browser_check(out / "report.html")
     assert any(img["width"] == 0 for img in broken["images"])
+
+
+def test_cards_list_only_enriched_labels_and_loading_songs(planted, tmp_path):
+    """Asked for more labels and songs than there are: a card keeps the labels over-
+    represented among its songs (lift > 1) and the songs that load on it (≥ 0.005);
+    cards are ranked by the share each shows first."""
+    from hdpmusic.report.page import Page, render_html, render_markdown
+
+    model_path, task, _, _ = planted
+    section = components_section(_load(model_path), "hdpgmm", task, tmp_path,
+                                 top_components=4, top_labels=2, top_songs=2 * N_PER_CLASS,
+                                 audio=False)
+    cards = section.cards
+    assert all(score > 1 for card in cards for _, score in card.labels)
+    assert all(r >= 0.005 for card in cards for _, r, _ in card.songs)
+    assert any(len(card.songs) < 2 * N_PER_CLASS for card in cards)
+    shares = [card.share for card in cards]
+    assert shares == sorted(shares, reverse=True)
+    md = render_markdown(Page("t", components=[section]))
+    first = cards[0]
+    assert f"### 1. component {first.component} — {first.share:.1%} of the songs' " in md
+    assert "ranked by their share of the songs' responsibility" in md
+    # long song names and captions wrap inside the card
+    css = render_html(Page("t"))
+    assert ".card{" in css and "min-width:0" in css and "overflow-wrap:anywhere" in css

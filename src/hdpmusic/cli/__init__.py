@@ -86,6 +86,7 @@ def check_device(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # as typed: provenance
     if args.command is None:
         parser.print_help()
         return 0

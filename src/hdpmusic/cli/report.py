@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import shlex
+
     from hdpmusic.report import ComponentsOptions, write_report
 
     components = None
@@ -47,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
                                        seconds=args.excerpt_seconds, audio=not args.no_audio,
                                        audio_root=args.audio_root)
     md, html = write_report(args.results, args.out, model_paths=args.models,
-                            components=components, title=args.title)
+                            components=components, title=args.title,
+                            command=shlex.join(["hdpmusic", *args.argv]))
     print(f"wrote {md} and {html}")
     return 0

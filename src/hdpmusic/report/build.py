@@ -29,6 +29,7 @@ from hdpmusic.report.tables import (
     history_series,
     main_table,
     relabel,
+    task_facts,
 )
 
 __all__ = ["ComponentsOptions", "build_report", "find_results", "write_report"]
@@ -63,7 +64,8 @@ class ComponentsOptions:
 def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
                  models: Mapping[str, Any] | None = None,
                  components: ComponentsOptions | None = None,
-                 title: str = "hdpmusic report", intro: str = "") -> tuple[Path, Path]:
+                 title: str = "hdpmusic report", intro: str = "",
+                 command: str | None = None) -> tuple[Path, Path]:
     """Write the report of in-memory results and fitted models into ``out_dir``.
 
     Parameters
@@ -79,6 +81,8 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
     title : str
     intro : str
         A paragraph under the title (what was run on what).
+    command : str, optional
+        The command line that wrote the report, for its provenance section.
 
     Returns
     -------
@@ -88,7 +92,7 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    page = Page(title, intro)
+    page = Page(title, intro, provenance=provenance(results, command))
     if results:
         labelled = relabel(results)
         distributions = model_distributions(labelled)
@@ -143,6 +147,30 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
     return md_path, html_path
 
 
+def provenance(results: Sequence[RunResult], command: str | None = None) -> list[str]:
+    """The report's provenance: the hdpmusic version, the command, the date and, per
+    task, the runs' seeds and split sizes (:func:`~hdpmusic.report.tables.task_facts`).
+
+    Parameters
+    ----------
+    results : sequence of RunResult
+    command : str, optional
+
+    Returns
+    -------
+    list of str
+        One fact per line.
+    """
+    from datetime import datetime
+
+    from hdpmusic import __version__
+
+    facts = [f"hdpmusic {__version__}"]
+    facts += [f"command: {command}"] if command else []
+    facts.append(f"written {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
+    return facts + [f"{task}: {text}" for task, text in task_facts(results).items()]
+
+
 def find_results(paths: Iterable[str | os.PathLike]) -> list[RunResult]:
     """Read results files; a directory means its ``results.json``, else any below it.
 
@@ -167,7 +195,8 @@ def find_results(paths: Iterable[str | os.PathLike]) -> list[RunResult]:
 def write_report(result_paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *,
                  model_paths: Iterable[str | os.PathLike] = (),
                  components: ComponentsOptions | None = None,
-                 title: str = "hdpmusic report", intro: str = "") -> tuple[Path, Path]:
+                 title: str = "hdpmusic report", intro: str = "",
+                 command: str | None = None) -> tuple[Path, Path]:
     """Read results and HDPGMM model files and write the report (see the package doc).
 
     Returns
@@ -190,4 +219,4 @@ def write_report(result_paths: Iterable[str | os.PathLike], out_dir: str | os.Pa
     if components is not None and not models:
         raise DataError("a components section needs an HDPGMM model (--models)")
     return build_report(results, out_dir, models=models, components=components,
-                        title=title, intro=intro)
+                        title=title, intro=intro, command=command)

@@ -30,8 +30,8 @@ from hdpmusic.atomic import atomic_path
 from hdpmusic.errors import HdpmusicError, ParameterError
 from hdpmusic.report.labels import file_stem
 
-__all__ = ["AUDIO_SR", "AUDIO_TYPES", "ComponentCard", "ComponentsSection",
-           "components_section", "excerpt_suffix", "write_excerpt"]
+__all__ = ["AUDIO_SR", "AUDIO_TYPES", "MIN_LOADING", "NEUTRAL_SCORE", "ComponentCard",
+           "ComponentsSection", "components_section", "excerpt_suffix", "write_excerpt"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,11 @@ _CODECS = {".mp3": ("MP3", "MPEG_LAYER_III", "audio/mpeg"),
            ".ogg": ("OGG", "VORBIS", "audio/ogg"), ".wav": ("WAV", "PCM_16", "audio/wav")}
 AUDIO_TYPES = {suffix: codec[2] for suffix, codec in _CODECS.items()}
 """Media type of each excerpt file suffix (the ``type`` of its ``<source>``)."""
+MIN_LOADING = 0.005
+"""Least song-level responsibility of a song listed under a component (shown as 0.01;
+a song below it does not load on the component)."""
+NEUTRAL_SCORE = {"lift": 1.0, "log_odds": 0.0}
+"""Enrichment score of a label no more frequent among a component's songs than overall."""
 
 
 def excerpt_suffix() -> str:
@@ -68,9 +73,11 @@ class ComponentCard:
         Its share of the songs' responsibility (the load of :func:`~hdpmusic.interpret.
         interpret`).
     labels : list of (str, float)
-        Most enriched labels and their lift (or log-odds ratio).
+        Most enriched labels and their lift (or log-odds ratio): only labels over-
+        represented among its songs (lift > 1, log-odds ratio > 0).
     songs : list of (str, float, str)
-        Song id, the component's song-level responsibility, the song's labels.
+        Song id, the component's song-level responsibility (at least
+        :data:`MIN_LOADING`), the song's labels.
     profile : str or None
         File name of the feature profile PNG.
     audio : str or None
@@ -169,8 +176,9 @@ def _ranked(R: np.ndarray, labels: Any, top_components: int, top_labels: int,
         Y, names, _ = labels
         rows = interpret(R, Y, names, top_components=top_components, top_tags=top_labels,
                          method=method)
-        return [(r.component, r.share, list(zip(r.tags, r.scores, strict=True)))
-                for r in rows]
+        return [(r.component, r.share, [(t, float(v)) for t, v in zip(r.tags, r.scores,
+                                                                       strict=True)
+                                        if v > NEUTRAL_SCORE[method]]) for r in rows]
     load = component_load(R)
     order = np.argsort(-load, kind="stable")[:top_components]
     return [(int(k), float(load[k] / load.sum()), []) for k in order]
@@ -252,7 +260,9 @@ def components_section(model: Any, model_name: str, corpus_path: str | os.PathLi
     z = found.zscores()
     weights = np.asarray(model.weights_, dtype=np.float64)
     ids = corpus.ids
-    notes = [f"Feature profiles and excerpts from the frames of {found.n_songs} of "
+    notes = ["Components are ranked by their share of the songs' responsibility over "
+             "this corpus, the first figure of each card.",
+             f"Feature profiles and excerpts from the frames of {found.n_songs} of "
              f"{len(ids)} songs ({found.n_frames} frames); profiles are z-scores of the "
              "component's responsibility-weighted mean frame against all those frames."]
     paths, audio_note = _audio_files(corpus, audio, audio_root)
@@ -263,7 +273,8 @@ def components_section(model: Any, model_name: str, corpus_path: str | os.PathLi
         order, values = song_ranking(R, k, top_songs)
         card = ComponentCard(c + 1, k, float(weights[k]), share, top,
                              [(ids[j], float(v), _song_labels(labels, j))
-                              for j, v in zip(order, values, strict=True)])
+                              for j, v in zip(order, values, strict=True)
+                              if v >= MIN_LOADING])
         card.profile = f"{slug}_component_{k}.png"
         save_figure(profile_figure(z[c], attrs.get("columns"),
                                    f"component {k}: mean frame vs all frames"),

@@ -20,11 +20,16 @@ from hdpmusic.report.tables import (
     table_markdown,
 )
 
-__all__ = ["CHANCE_NOTE", "PAIRED_NOTE", "Figure", "Page", "render_html", "render_markdown"]
+__all__ = ["CHANCE_GUESSES", "PAIRED_NOTE", "Figure", "Page", "chance_note", "render_html",
+           "render_markdown"]
 
-CHANCE_NOTE = ("Chance: the expected score of an uninformed predictor on the same test data "
-               "(uniform guesses for macro F1, random scores for ROC-AUC, random rankings "
-               "for nDCG).")
+CHANCE_GUESSES = {"f1_macro": "uniform guesses for macro F1",
+                  "roc_auc_macro": "random scores for ROC-AUC",
+                  "ndcg": "random rankings for nDCG"}
+"""The uninformed predictor behind the chance level of each metric (``ndcg@N`` reads as
+``ndcg``)."""
+NO_SONGS = "none above 0.005"
+"""What a card says when no song loads on its component."""
 TABLE_NOTE = ("Mean ± SD over runs (n = number of runs); in brackets, where the results kept "
               "their predictions, the 95 % percentile bootstrap CI of the mean over the test "
               "songs (whole groups where the task has them; users for recommendation); "
@@ -43,9 +48,9 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 td:first-child{text-align:left}
 figure{margin:12px 0}img{max-width:100%}figcaption{font-size:90%;color:#555}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px}
-.card{border:1px solid #ddd;border-radius:6px;padding:8px 12px}
+.card{border:1px solid #ddd;border-radius:6px;padding:8px 12px;min-width:0;
+ overflow-wrap:anywhere}
 .card h3{margin:4px 0;font-size:105%}.card ol{margin:4px 0;padding-left:22px}
-.card li{overflow-wrap:anywhere}
 .meta,.small{font-size:88%;color:#555;margin:4px 0}audio{width:100%}
 """
 
@@ -69,6 +74,16 @@ class Page:
     paired: list[dict[str, Any]] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     components: list[ComponentsSection] = field(default_factory=list)
+    provenance: list[str] = field(default_factory=list)
+
+
+def chance_note(table: MainTable) -> str:
+    """What the chance row means, naming only the metrics of the tasks that have one."""
+    metrics = {table.metrics[task].split("@")[0] for task in table.chance}
+    guesses = [text for metric, text in CHANCE_GUESSES.items() if metric in metrics]
+    how = f" ({', '.join(guesses)})" if guesses else ""
+    return ("Chance: the expected score of an uninformed predictor on the same test data"
+            f"{how}.")
 
 
 def _score(value: float, score_name: str) -> str:
@@ -80,8 +95,13 @@ def _section_title(section: ComponentsSection) -> str:
 
 
 def _card_heading(card: ComponentCard) -> str:
-    return (f"{card.rank}. component {card.component} — 𝔼[βₖ] = {card.weight:.3g}, "
-            f"{card.share:.1%} of the songs' responsibility")
+    return (f"{card.rank}. component {card.component} — {_share(card)} "
+            f"(𝔼[βₖ] = {card.weight:.3g})")
+
+
+def _share(card: ComponentCard) -> str:
+    """The weight the cards are ranked by, as each card shows it first."""
+    return f"{card.share:.1%} of the songs' responsibility"
 
 
 def _components_markdown(section: ComponentsSection) -> list[str]:
@@ -92,8 +112,9 @@ def _components_markdown(section: ComponentsSection) -> list[str]:
         if card.labels:
             lines.append(f"- {section.label_kind} ({section.score_name}): " + ", ".join(
                 f"{t} ({_score(s, section.score_name)})" for t, s in card.labels))
-        lines.append("- songs: " + "; ".join(
-            f"{song} ({r:.2f}{', ' + lab if lab else ''})" for song, r, lab in card.songs))
+        lines.append("- songs: " + ("; ".join(
+            f"{song} ({r:.2f}{', ' + lab if lab else ''})" for song, r, lab in card.songs)
+            or NO_SONGS))
         if card.audio:
             lines.append(f"- excerpt: [{card.excerpt}]({card.audio})")
         else:
@@ -112,7 +133,7 @@ def render_markdown(page: Page) -> str:
     if page.table is not None:
         lines += ["## Main results", "", TABLE_NOTE, "", table_markdown(page.table)]
         if page.table.chance:
-            lines += ["", CHANCE_NOTE]
+            lines += ["", chance_note(page.table)]
         lines.append("")
     if page.paired:
         lines += ["## Paired differences", "", PAIRED_NOTE, "", paired_markdown(page.paired)]
@@ -124,6 +145,8 @@ def render_markdown(page: Page) -> str:
         lines += [f"![{fig.caption}]({fig.file})", "", f"*{fig.caption}*", ""]
     for comp in page.components:
         lines += _components_markdown(comp)
+    if page.provenance:
+        lines += ["## Provenance", "", *(f"- {fact}" for fact in page.provenance), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -131,8 +154,8 @@ def _card_html(card: ComponentCard, section: ComponentsSection) -> str:
     esc = html.escape
     parts = ['<div class="card">',
              f"<h3>{card.rank}. Component {card.component}</h3>",
-             f'<p class="meta">𝔼[β<sub>k</sub>] = {card.weight:.3g} · '
-             f"{card.share:.1%} of the songs' responsibility</p>"]
+             f'<p class="meta">{esc(_share(card))} · 𝔼[β<sub>k</sub>] = '
+             f"{card.weight:.3g}</p>"]
     if card.labels:
         labels = ", ".join(f"{esc(t)} <small>{esc(_score(s, section.score_name))}</small>"
                            for t, s in card.labels)
@@ -140,8 +163,8 @@ def _card_html(card: ComponentCard, section: ComponentsSection) -> str:
                      f"<small>({esc(section.score_name)})</small>: {labels}</p>")
     songs = "".join(f"<li>{esc(song)} <small>{r:.2f}{' · ' + esc(lab) if lab else ''}"
                     "</small></li>" for song, r, lab in card.songs)
-    parts.append(f"<p><b>Songs loading on it most</b> <small>(responsibility)</small></p>"
-                 f"<ol>{songs}</ol>")
+    parts.append("<p><b>Songs loading on it most</b> <small>(responsibility)</small></p>"
+                 + (f"<ol>{songs}</ol>" if songs else f"<p>{esc(NO_SONGS)}</p>"))
     if card.profile:
         parts.append(f'<img src="{esc(card.profile)}" alt="feature profile of component '
                      f'{card.component}">')
@@ -178,7 +201,7 @@ def render_html(page: Page) -> str:
         parts += ["<h2>Main results</h2>", f"<p>{esc(TABLE_NOTE)}</p>",
                   table_html(page.table)]
         if page.table.chance:
-            parts.append(f"<p>{esc(CHANCE_NOTE)}</p>")
+            parts.append(f"<p>{esc(chance_note(page.table))}</p>")
     if page.paired:
         parts += ["<h2>Paired differences</h2>", f"<p>{esc(PAIRED_NOTE)}</p>",
                   paired_html(page.paired)]
@@ -191,6 +214,9 @@ def render_html(page: Page) -> str:
                      f"<figcaption>{esc(fig.caption)}</figcaption></figure>")
     for comp in page.components:
         parts += _components_html(comp)
+    if page.provenance:
+        parts += ["<h2>Provenance</h2>", "<ul>",
+                  *(f"<li>{esc(fact)}</li>" for fact in page.provenance), "</ul>"]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

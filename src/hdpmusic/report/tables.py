@@ -47,6 +47,7 @@ __all__ = [
     "relabel",
     "table_html",
     "table_markdown",
+    "task_facts",
     "variant_label",
     "weight_summary",
 ]
@@ -327,6 +328,39 @@ def paired_html(rows: Sequence[Mapping[str, Any]], digits: int = 4) -> str:
         parts.append(f"<h3>{esc(task)} <small>({esc(metric_label(mine[0]['metric']))})"
                      f"</small></h3>\n<table>\n<tr>{head}</tr>\n{body}</table>\n")
     return "".join(parts)
+
+
+def task_facts(results: Sequence[RunResult]) -> dict[str, str]:
+    """What the runs of each task were: their seeds, split sizes and test songs per class.
+
+    Parameters
+    ----------
+    results : sequence of RunResult
+
+    Returns
+    -------
+    dict of str to str
+        ``task → "seeds 0, 1; split train 6, valid 2, test 2; test songs per class a 1,
+        b 1"``, each part only when the results record it (``config["seed"]``,
+        ``config["split_sizes"]`` and the row sums of ``config["confusion"]`` of the
+        task's first run that has them).
+    """
+    facts: dict[str, str] = {}
+    for task in dict.fromkeys(r.task for r in results):
+        mine = [r.config for r in results if r.task == task]
+        seeds = sorted({c["seed"] for c in mine if c.get("seed") is not None})
+        parts = [f"seeds {', '.join(map(str, seeds))}"] if seeds else []
+        sizes = next((c["split_sizes"] for c in mine if c.get("split_sizes")), None)
+        if sizes:
+            parts.append("split " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+        confusion = next((c["confusion"] for c in mine if c.get("confusion")), None)
+        if confusion:
+            rows = np.asarray(confusion["matrix"]).sum(axis=1)
+            parts.append("test songs per class " + ", ".join(
+                f"{label} {int(n)}" for label, n in zip(confusion["labels"], rows,
+                                                        strict=True)))
+        facts[task] = "; ".join(parts) or "no seeds or split sizes recorded"
+    return facts
 
 
 def confusion_matrices(results: Sequence[RunResult], task: str,
