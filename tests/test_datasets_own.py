@@ -218,4 +218,5 @@ def test_prepare_says_its_closing_line_once(collection, cache, tmp_path, capsys,
                      str(tmp_path / "task.h5"), "--cache", str(cache), "--seed", "5"]) == 0
     said = capsys.readouterr().out + caplog.text
     assert said.count("12 songs; split") == 1
+    assert said.count("split train") == 1        # the split is summed up once, at the end
     assert re.search(r"12 songs; split train \d+, valid \d+, test \d+; 3 classes", said)

@@ -321,8 +321,6 @@ def _prepare(tracks: list[OwnTrack], out: str | os.PathLike, *, dataset: str,
              provenance: dict[str, Any], seed: int, fractions: Sequence[float],
              interactions: Any = None, **options: Any) -> Path:
     splits, split_source = _splits(tracks, seed, fractions)
-    counts = {s: splits.count(s) for s in SPLITS}
-    log.info("%s: split %s", dataset, ", ".join(f"{s} {n}" for s, n in counts.items()))
     return prepare_corpus(
         [(t.id, t.path) for t in tracks], out,
         lambda kept: build_task(tracks, kept, splits, interactions, name=dataset),
