@@ -13,12 +13,9 @@ import pytest
 import torch
 
 from audio_gen import write_tone
-from cli_checks import one_line_error
-from hdpmusic import Corpus
+from cli_checks import TINY, one_line_error, tiny_fitted
 from hdpmusic.cli import main
 
-TINY = ["--n-components", "3", "--n-song-components", "2", "--batch-size", "6",
-        "--epochs", "1"]
 _Usage = namedtuple("_Usage", "total used free")
 
 
@@ -26,12 +23,7 @@ _Usage = namedtuple("_Usage", "total used free")
 def files(tmp_path_factory):
     """A tiny corpus and an HDPGMM fitted on it."""
     root = tmp_path_factory.mktemp("errors")
-    rng = np.random.default_rng(0)
-    corpus = root / "corpus.h5"
-    Corpus.from_arrays([rng.normal(size=(8, 2)) for _ in range(6)],
-                       ids=[f"s{j}" for j in range(6)]).save(corpus)
-    model = root / "model.hdp"
-    assert main(["-q", "fit", str(corpus), "--out", str(model), *TINY]) == 0
+    corpus, model = tiny_fitted(root)
     return {"corpus": corpus, "model": model}
 
 

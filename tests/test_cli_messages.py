@@ -11,28 +11,22 @@ import pytest
 import torch
 
 from audio_gen import write_tone
-from cli_checks import one_line_error
-from hdpmusic import Corpus, Representations
+from cli_checks import one_line_error, tiny_fitted
+from hdpmusic import Representations
 from hdpmusic.checkpoint import load_checkpoint
 from hdpmusic.cli import build_parser, main, subparsers_of
 from hdpmusic.errors import FormatError, HdpmusicError
 from hdpmusic.filekind import describe
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hdpmusic"
-TINY = ["--n-components", "3", "--n-song-components", "2", "--batch-size", "6",
-        "--epochs", "1"]
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A corpus, a fitted model, its representations, a WAV and a text file."""
     root = tmp_path_factory.mktemp("messages")
-    rng = np.random.default_rng(0)
-    corpus = root / "corpus.h5"
-    Corpus.from_arrays([rng.normal(size=(8, 2)) for _ in range(6)],
-                       ids=[f"s{j}" for j in range(6)]).save(corpus)
-    model, reps = root / "model.hdp", root / "reps.h5"
-    assert main(["-q", "fit", str(corpus), "--out", str(model), *TINY]) == 0
+    corpus, model = tiny_fitted(root)
+    reps = root / "reps.h5"
     assert main(["-q", "transform", str(model), str(corpus), "--out", str(reps)]) == 0
     wav = write_tone(root / "song.wav", seconds=0.2)
     text = root / "notes.txt"
