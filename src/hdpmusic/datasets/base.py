@@ -152,7 +152,8 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
                    make_task: Callable[[list[str]], TaskData] | None, *, dataset: str,
                    provenance: Mapping[str, Any] | None = None, jobs: int = 1,
                    cache: str | os.PathLike | None = None, overwrite: bool = False,
-                   config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True) -> Path:
+                   recompute: bool = False, config: FeatureConfig = DEFAULT_CONFIG,
+                   progress: bool = True) -> Path:
     """Extract the features of ``tracks`` and store them with their task data in ``out``.
 
     Parameters
@@ -170,7 +171,7 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
     provenance : dict, optional
         JSON-serialisable facts stored in the file's ``prepare`` attribute (split source,
         thresholds, seed, ...).
-    jobs, cache, overwrite, config, progress
+    jobs, cache, overwrite, recompute, config, progress
         As in :func:`hdpmusic.extract.extract_collection`; ``cache`` defaults to
         ``<out>.cache`` beside ``out``.
 
@@ -199,7 +200,7 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
         # (hdpmusic.extract.audio_paths, for the audio models)
         listing = write_list_file(tracks, cache / "tracks.tsv")
         report = extract_collection(listing, tmp, jobs=jobs, cache=cache, overwrite=True,
-                                    config=config, progress=progress)
+                                    recompute=recompute, config=config, progress=progress)
         if report.failed_ids:
             log.warning("%s: %d of %d tracks failed extraction and are left out of the "
                         "corpus and its task data (see %s): %s", dataset, report.n_failed,

@@ -272,7 +272,8 @@ def prepare_echonest(root: str | os.PathLike, out: str | os.PathLike, *,
                      min_user_songs: int = 20, min_song_users: int = 200,
                      filter_rounds: int | None = 1, jobs: int = 1,
                      cache: str | os.PathLike | None = None, overwrite: bool = False,
-                     config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True) -> Path:
+                     recompute: bool = False, config: FeatureConfig = DEFAULT_CONFIG,
+                     progress: bool = True) -> Path:
     """Build the Echonest task file: frames of the items and the ``interaction`` CSR.
 
     Parameters
@@ -291,7 +292,7 @@ def prepare_echonest(root: str | os.PathLike, out: str | os.PathLike, *,
         Audio path of a track id under ``root`` (default the MSD layout).
     min_user_songs, min_song_users, filter_rounds
         The Liang et al. filter (see :func:`frequency_filter`).
-    jobs, cache, overwrite, config, progress
+    jobs, cache, overwrite, recompute, config, progress
         As in :func:`hdpmusic.extract.extract_collection`.
 
     Returns
@@ -358,5 +359,5 @@ def prepare_echonest(root: str | os.PathLike, out: str | os.PathLike, *,
                   "filter_rounds": filter_rounds, "filter": result.history,
                   "triplets": str(triplets.resolve())}
     return prepare_corpus(found, out, make_task, dataset="echonest", provenance=provenance,
-                          jobs=jobs, cache=cache, overwrite=overwrite, config=config,
-                          progress=progress)
+                          jobs=jobs, cache=cache, overwrite=overwrite, recompute=recompute,
+                          config=config, progress=progress)

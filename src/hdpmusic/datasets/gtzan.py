@@ -227,7 +227,8 @@ def prepare_gtzan(root: str | os.PathLike, out: str | os.PathLike, *,
                   split: str | os.PathLike | None = None, seed: int = 0,
                   fractions: Sequence[float] = (0.5, 0.25, 0.25), jobs: int = 1,
                   cache: str | os.PathLike | None = None, overwrite: bool = False,
-                  config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True) -> Path:
+                  recompute: bool = False, config: FeatureConfig = DEFAULT_CONFIG,
+                  progress: bool = True) -> Path:
     """Build the GTZAN task file: frames, ``targets`` (genre) and ``split``.
 
     Parameters
@@ -241,7 +242,7 @@ def prepare_gtzan(root: str | os.PathLike, out: str | os.PathLike, *,
         None: a stratified random split (``seed``, ``fractions``), not the paper's.
     seed, fractions
         Of the random split when ``split`` is None.
-    jobs, cache, overwrite, config, progress
+    jobs, cache, overwrite, recompute, config, progress
         As in :func:`hdpmusic.extract.extract_collection`.
 
     Returns
@@ -274,5 +275,5 @@ def prepare_gtzan(root: str | os.PathLike, out: str | os.PathLike, *,
         raise FormatError(f"{split}: assigns no track on disk to train, valid or test")
     return prepare_corpus([(t.id, t.path) for t in tracks], out, make_task,
                           dataset="gtzan", provenance={"split": source}, jobs=jobs,
-                          cache=cache, overwrite=overwrite, config=config,
-                          progress=progress)
+                          cache=cache, overwrite=overwrite, recompute=recompute,
+                          config=config, progress=progress)

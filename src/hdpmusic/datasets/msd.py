@@ -274,7 +274,8 @@ def prepare_msd(root: str | os.PathLike | None, out: str | os.PathLike, *,
                 subsets: Sequence[tuple[int, int]] = (), subset_seed: int = 2022,
                 list_out: str | os.PathLike | None = None, jobs: int = 1,
                 cache: str | os.PathLike | None = None, overwrite: bool = False,
-                config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True) -> Path:
+                recompute: bool = False, config: FeatureConfig = DEFAULT_CONFIG,
+                progress: bool = True) -> Path:
     """Build an MSD training corpus (frames only) and optionally its random subsets.
 
     Parameters
@@ -296,7 +297,7 @@ def prepare_msd(root: str | os.PathLike | None, out: str | os.PathLike, *,
         ``subset_seed``).
     list_out : path-like, optional
         Write the resolved list file (``path<TAB>id``, for ``hdpmusic extract``) here.
-    jobs, cache, overwrite, config, progress
+    jobs, cache, overwrite, recompute, config, progress
         As in :func:`hdpmusic.extract.extract_collection`.
 
     Returns
@@ -322,7 +323,8 @@ def prepare_msd(root: str | os.PathLike | None, out: str | os.PathLike, *,
     provenance = {"track_list": str(track_list) if track_list else None,
                   "subsample": subsample, "seed": seed}
     prepare_corpus(tracks, out, None, dataset="msd", provenance=provenance, jobs=jobs,
-                   cache=cache, overwrite=overwrite, config=config, progress=progress)
+                   cache=cache, overwrite=overwrite, recompute=recompute, config=config,
+                   progress=progress)
     if subsets:
         make_subsets(out, subsets, seed=subset_seed, overwrite=overwrite)
     return Path(out)

@@ -211,7 +211,8 @@ def prepare_mtat(root: str | os.PathLike, out: str | os.PathLike, *,
                  tags: str | Sequence[str] = "top50", n_tags: int = 50,
                  drop_untagged: bool = False, jobs: int = 1,
                  cache: str | os.PathLike | None = None, overwrite: bool = False,
-                 config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True) -> Path:
+                 recompute: bool = False, config: FeatureConfig = DEFAULT_CONFIG,
+                 progress: bool = True) -> Path:
     """Build the MTAT task file: frames, ``annotations`` (tag CSR + names) and ``split``.
 
     Parameters
@@ -231,7 +232,7 @@ def prepare_mtat(root: str | os.PathLike, out: str | os.PathLike, *,
         Tag selection (see :func:`select_tags`).
     drop_untagged : bool
         Also drop clips with none of the selected tags.
-    jobs, cache, overwrite, config, progress
+    jobs, cache, overwrite, recompute, config, progress
         As in :func:`hdpmusic.extract.extract_collection`.
 
     Returns
@@ -291,5 +292,5 @@ def prepare_mtat(root: str | os.PathLike, out: str | os.PathLike, *,
     provenance = {"split": source, "tags": tags if isinstance(tags, str) else "list",
                   "n_tags": len(keep_tags), "drop_untagged": drop_untagged}
     return prepare_corpus(tracks, out, make_task, dataset="mtat", provenance=provenance,
-                          jobs=jobs, cache=cache, overwrite=overwrite, config=config,
-                          progress=progress)
+                          jobs=jobs, cache=cache, overwrite=overwrite, recompute=recompute,
+                          config=config, progress=progress)

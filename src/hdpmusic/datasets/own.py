@@ -330,7 +330,8 @@ def _prepare(tracks: list[OwnTrack], out: str | os.PathLike, *, dataset: str,
 def prepare_folder(root: str | os.PathLike, out: str | os.PathLike, *, seed: int = 0,
                    fractions: Sequence[float] = DEFAULT_FRACTIONS, jobs: int = 1,
                    cache: str | os.PathLike | None = None, overwrite: bool = False,
-                   config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True) -> Path:
+                   recompute: bool = False, config: FeatureConfig = DEFAULT_CONFIG,
+                   progress: bool = True) -> Path:
     """Build a genre task file from a folder of label sub-folders.
 
     Parameters
@@ -341,7 +342,7 @@ def prepare_folder(root: str | os.PathLike, out: str | os.PathLike, *, seed: int
         The task file to write.
     seed, fractions
         Of the drawn split (stratified by label).
-    jobs, cache, overwrite, config, progress
+    jobs, cache, overwrite, recompute, config, progress
         As in :func:`hdpmusic.extract.extract_collection`.
 
     Returns
@@ -352,7 +353,7 @@ def prepare_folder(root: str | os.PathLike, out: str | os.PathLike, *, seed: int
     return _prepare(find_folder_tracks(root), out, dataset="folder",
                     provenance={"root": str(Path(root).resolve())}, seed=seed,
                     fractions=fractions, jobs=jobs, cache=cache, overwrite=overwrite,
-                    config=config, progress=progress)
+                    recompute=recompute, config=config, progress=progress)
 
 
 def prepare_table(labels: str | os.PathLike, out: str | os.PathLike, *,
@@ -360,7 +361,8 @@ def prepare_table(labels: str | os.PathLike, out: str | os.PathLike, *,
                   interactions: str | os.PathLike | None = None, seed: int = 0,
                   fractions: Sequence[float] = DEFAULT_FRACTIONS, jobs: int = 1,
                   cache: str | os.PathLike | None = None, overwrite: bool = False,
-                  config: FeatureConfig = DEFAULT_CONFIG, progress: bool = True) -> Path:
+                  recompute: bool = False, config: FeatureConfig = DEFAULT_CONFIG,
+                  progress: bool = True) -> Path:
     """Build a task file (genre and/or tagging, recommendation) from a label table.
 
     Parameters
@@ -375,7 +377,7 @@ def prepare_table(labels: str | os.PathLike, out: str | os.PathLike, *,
         ``user,item,count`` lines (items: song ids) for a recommendation task.
     seed, fractions
         Of the drawn split when the table has no ``split`` column.
-    jobs, cache, overwrite, config, progress
+    jobs, cache, overwrite, recompute, config, progress
         As in :func:`hdpmusic.extract.extract_collection`.
 
     Returns
@@ -390,4 +392,5 @@ def prepare_table(labels: str | os.PathLike, out: str | os.PathLike, *,
         provenance["interactions"] = str(Path(interactions).resolve())
     return _prepare(tracks, out, dataset="table", provenance=provenance, seed=seed,
                     fractions=fractions, interactions=plays, jobs=jobs, cache=cache,
-                    overwrite=overwrite, config=config, progress=progress)
+                    overwrite=overwrite, recompute=recompute, config=config,
+                    progress=progress)
