@@ -128,6 +128,26 @@ def test_prepare_folder(collection, cache, tmp_path):
         assert parts == ["test", "train", "train", "valid"]
 
 
+def test_prepare_overwrite_keeps_the_cache_and_recompute_renews_it(collection, tmp_path):
+    """--overwrite replaces --out only; --recompute computes every track again."""
+    cache = tmp_path / "cache"
+    argv = ["-q", "prepare", "folder", "--root", str(collection / "audio"), "--out",
+            str(tmp_path / "task.h5"), "--cache", str(cache), "--jobs", "1"]
+
+    def stamps():
+        return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in cache.rglob("*.npy")}
+
+    assert main(argv) == 0
+    made = stamps()
+    assert len(made) == 12
+    assert main([*argv, "--overwrite"]) == 0
+    assert stamps() == made
+    assert main([*argv, "--overwrite", "--recompute"]) == 0
+    again = stamps()
+    assert again.keys() == made.keys() and all(again[p] != made[p] for p in made)
+    assert len(Corpus.open(tmp_path / "task.h5")) == 12
+
+
 def write_table(collection, path, *, split=False, extra="", parts=None):
     """The label table of ``collection``; with ``split``, clips 0-3 of a label in
     train, valid, test, train, or in ``parts[label]`` where given."""

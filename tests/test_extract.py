@@ -417,7 +417,7 @@ def _stamp(path):
     return path.stat().st_ino, path.stat().st_mtime_ns
 
 
-def test_changed_audio_is_recomputed_and_overwrite_recomputes_all(tmp_path, capsys):
+def test_changed_audio_is_recomputed_and_recompute_recomputes_all(tmp_path, capsys):
     root, cache = tmp_path / "audio", tmp_path / "cache"
     write_tone(root / "a.wav", 220.0)
     write_tone(root / "b.wav", 330.0)
@@ -435,7 +435,14 @@ def test_changed_audio_is_recomputed_and_overwrite_recomputes_all(tmp_path, caps
     with threadpool_limits(limits=1):
         np.testing.assert_array_equal(corpus[corpus.ids.index("b.wav")],
                                       extract_features(root / "b.wav"))
-    assert main([*argv, "--overwrite"]) == 0
+    assert main([*argv, "--overwrite"]) == 0       # replaces --out only: the cache is kept
+    assert "2 tracks (0 computed, 2 from the cache)" in capsys.readouterr().out
+    assert _stamp(a_entry) == a_made
+    assert main([*argv[:4], str(tmp_path / "e.h5"), *argv[5:], "--recompute"]) == 0
+    assert "2 tracks (2 computed, 0 from the cache)" in capsys.readouterr().out
+    assert _stamp(a_entry) != a_made
+    a_made = _stamp(a_entry)
+    assert main([*argv, "--overwrite", "--recompute"]) == 0
     assert "2 tracks (2 computed, 0 from the cache)" in capsys.readouterr().out
     assert _stamp(a_entry) != a_made
 

@@ -348,7 +348,7 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         Replace an existing ``out``.
     recompute : bool
         Compute every track again, replacing its cache entry (``hdpmusic extract
-        --overwrite`` sets it). Otherwise a track is taken from the cache when its audio
+        --recompute``). Otherwise a track is taken from the cache when its audio
         file is unchanged (same :func:`source_key`).
     content_hash : bool
         Key cache entries on a hash of each audio file's bytes instead of its size and

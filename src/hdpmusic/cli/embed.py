@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from hdpmusic.cli._options import add_recompute
 from hdpmusic.cli.transform import add_transform_options
 from hdpmusic.model.kinds import EMBED_KIND
 from hdpmusic.threads import jobs_option
@@ -34,9 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "an earlier `hdpmusic extract` works too)")
     p.add_argument("--chunk-songs", type=int, default=256, metavar="N",
                    help="songs extracted and embedded together (bounds memory; default 256)")
-    p.add_argument("--recompute", action="store_true",
-                   help="frame models: compute every track's features again instead of "
-                        "taking them from the cache")
+    add_recompute(p, "frame models: ")
     p.add_argument("--hash", action="store_true",
                    help="frame models: recognise unchanged audio files by a hash of their "
                         "content, as `hdpmusic extract --hash` (give it when the cache was "

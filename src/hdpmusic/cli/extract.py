@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from hdpmusic.cli._options import add_recompute
 from hdpmusic.threads import jobs_option
 
 
@@ -27,8 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="feature cache folder (default: OUT.cache beside OUT)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing --out and compute every track again instead "
-                        "of taking it from the cache")
+                   help="replace an existing --out; its tracks still come from the cache "
+                        "(--recompute computes them again, which --overwrite used to do)")
+    add_recompute(p)
     p.add_argument("--hash", action="store_true",
                    help="recognise unchanged audio files by a hash of their content "
                         "(reads each file once more) instead of their size and "
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         context, backend = Client(args.dask_scheduler), "dask"
     with context:
         report = extract_collection(args.source, args.out, jobs=args.jobs, cache=args.cache,
-                                    overwrite=args.overwrite, recompute=args.overwrite,
+                                    overwrite=args.overwrite, recompute=args.recompute,
                                     content_hash=args.hash, progress=not args.quiet,
                                     backend=backend, **_timeout(args))
     print(f"{report.corpus}: {report.n_ok} tracks ({report.n_computed} computed, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from hdpmusic.cli._options import add_recompute
 from hdpmusic.cli._types import seed
 from hdpmusic.threads import jobs_option
 
@@ -23,6 +24,7 @@ def _common(p: argparse.ArgumentParser, *, root_required: bool = True,
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="feature cache folder (default: OUT.cache beside OUT)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_recompute(p)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -143,7 +145,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _options(args: argparse.Namespace) -> dict:
     return {"jobs": args.jobs, "cache": args.cache, "overwrite": args.overwrite,
-            "progress": not args.quiet}
+            "recompute": args.recompute, "progress": not args.quiet}
 
 
 def _done(path) -> int:
