@@ -40,6 +40,7 @@ from hdpmusic.model.kinds import EMBED_KIND
 from hdpmusic.progress import progress_bar
 from hdpmusic.registry import load_model, model_input, representation_attrs
 from hdpmusic.representations import Representations
+from hdpmusic.threads import worker_count
 
 __all__ = ["EmbedReport", "embed_collection"]
 
@@ -106,8 +107,10 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         Frame models: the feature cache (default ``<out>.cache`` beside ``out``; give
         the cache of an earlier ``hdpmusic extract`` to reuse its features).
     jobs : int
-        Frame models: extraction processes (-1: one per core). Audio models: audio
+        Frame models: extraction processes (-1: one per CPU granted). Audio models: audio
         decoding processes (the model's ``num_workers``; 1 decodes in this process).
+        Either way at most one per CPU granted and per track
+        (:func:`hdpmusic.threads.worker_count`).
     chunk_songs : int
         Songs extracted and embedded together (bounds memory).
     overwrite : bool
@@ -159,7 +162,8 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
     with progress_bar(len(tracks), "embedding", unit="track", enabled=progress,
                       leave=True) as bar:
         if model_input(name) == "audio":
-            model.num_workers = 0 if jobs == 1 else jobs if jobs > 0 else os.cpu_count() or 1
+            workers = worker_count(jobs, len(tracks))   # within the CPUs granted
+            model.num_workers = 0 if workers == 1 else workers
             ids, rows, failed = _embed_audio(model, chunks, options, bar)
             report = EmbedReport(out, len(ids), len(failed), failed_ids=sorted(failed))
         else:
