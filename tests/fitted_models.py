@@ -24,7 +24,7 @@ def songs_and_models(root, n_songs=6, seconds=1.5, kinds=("hdpgmm", "g1", "vq", 
         write(songs / ("a" if i < n_songs // 2 else "b") / f"s{i}.wav",
               music(seconds, seed=i), subtype="FLOAT")
     corpus_path = root / "corpus.h5"
-    assert main(["-q", "extract", str(songs), "--out", str(corpus_path)]) == 0
+    assert main(["-q", "extract", str(songs), "--out", str(corpus_path), "--jobs", "1"]) == 0
     corpus = Corpus.open(corpus_path)
     paths = [str(songs / song) for song in corpus.ids]
     makers = {

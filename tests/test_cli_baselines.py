@@ -26,7 +26,8 @@ def audio_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("audio")
     for i in range(4):
         write_music(root / "songs" / f"s{i}.wav", seconds=2.0, seed=i)
-    assert main(["-q", "extract", str(root / "songs"), "--out", str(root / "c.h5")]) == 0
+    assert main(["-q", "extract", str(root / "songs"), "--out", str(root / "c.h5"),
+                 "--jobs", "1"]) == 0
     return root / "c.h5"
 
 
@@ -156,7 +157,7 @@ def test_audio_of_a_corpus_extracted_from_a_list_file(audio_corpus, tmp_path, ca
     listing = tmp_path / "tracks.tsv"
     listing.write_text("".join(f"{songs / f's{i}.wav'}\tTRACK{i:03d}\n" for i in range(4)))
     corpus_path = tmp_path / "msd.h5"
-    assert main(["-q", "extract", str(listing), "--out", str(corpus_path)]) == 0
+    assert main(["-q", "extract", str(listing), "--out", str(corpus_path), "--jobs", "1"]) == 0
     corpus = Corpus.open(corpus_path)
     assert corpus.ids == [f"TRACK{i:03d}" for i in range(4)]
     assert audio_paths(corpus) == [str(songs / f"s{i}.wav") for i in range(4)]

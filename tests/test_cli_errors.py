@@ -56,7 +56,7 @@ def test_transform_and_extract_on_a_full_disk(files, tmp_path, capsys, monkeypat
     """Refused before writing (HDF5 may crash the process after a failed write)."""
     write_tone(tmp_path / "audio" / "a.wav", seconds=0.2)
     assert main(["-q", "extract", str(tmp_path / "audio"), "--out",
-                 str(tmp_path / "first.h5")]) == 0
+                 str(tmp_path / "first.h5"), "--jobs", "1"]) == 0
     full_disk(monkeypatch)
     out = tmp_path / "out" / "r.h5"
     assert main(["-q", "transform", str(files["model"]), str(files["corpus"]), "--out",
@@ -66,7 +66,7 @@ def test_transform_and_extract_on_a_full_disk(files, tmp_path, capsys, monkeypat
     nothing_but(out.parent)
     corpus = tmp_path / "out" / "c.h5"
     assert main(["-q", "extract", str(tmp_path / "audio"), "--out", str(corpus),
-                 "--cache", str(tmp_path / "first.h5.cache")]) == 1
+                 "--cache", str(tmp_path / "first.h5.cache"), "--jobs", "1"]) == 1
     one_line_error(capsys, f"cannot write {corpus}: it needs about")
     nothing_but(out.parent)
 

@@ -160,7 +160,8 @@ def test_cli(echonest, tmp_path, capsys):
     argv = ["-q", "prepare", "echonest", "--root", str(audio), "--out", str(out),
             "--triplets", str(root / "train_triplets.txt"),
             "--track-map", str(root / "unique_tracks.txt"), "--layout", layout,
-            "--min-user-songs", "2", "--min-song-users", "2", "--filter-rounds", "0"]
+            "--min-user-songs", "2", "--min-song-users", "2", "--filter-rounds", "0",
+            "--jobs", "1"]
     assert main(argv) == 0
     assert "3 users x 2 items, 5 interactions" in capsys.readouterr().out
     check_task(read_task(out))

@@ -178,7 +178,7 @@ def test_cli_end_to_end(gtzan, cache, tmp_path, capsys):
     split.write_text("\n".join(split_lines()))
     out = tmp_path / "task.h5"
     argv = ["-q", "prepare", "gtzan", "--root", str(gtzan), "--split", str(split),
-            "--out", str(out), "--cache", str(cache)]
+            "--out", str(out), "--cache", str(cache), "--jobs", "1"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "9 songs" in printed and "test 3" in printed and "3 classes" in printed

@@ -125,11 +125,11 @@ def test_cli(msd, tmp_path, capsys):
                  "--write-list", str(listing)]) == 0
     assert "4 tracks" in capsys.readouterr().out
     out = tmp_path / "corpus.h5"
-    assert main(["-q", "extract", str(listing), "--out", str(out)]) == 0
+    assert main(["-q", "extract", str(listing), "--out", str(out), "--jobs", "1"]) == 0
     assert Corpus.open(out).ids == IDS[:4]
     out2 = tmp_path / "msd.h5"
     assert main(["-q", "prepare", "msd", "--root", str(msd), "--out", str(out2),
-                 "--subsets", "2x2"]) == 0
+                 "--subsets", "2x2", "--jobs", "1"]) == 0
     printed = capsys.readouterr().out
     assert "6 songs" in printed and "msd_subset2_1.h5: 2 songs" in printed
     assert main(["-q", "prepare", "msd", "--root", str(msd)]) == 1

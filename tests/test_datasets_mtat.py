@@ -142,7 +142,7 @@ def test_cli(mtat, tmp_path, capsys):
     split.write_text(SPLIT.replace(",", "\t"))
     out = tmp_path / "task.h5"
     assert main(["-q", "prepare", "mtat", "--root", str(mtat), "--split", str(split),
-                 "--out", str(out), "--tags", "choral,guitar"]) == 0
+                 "--out", str(out), "--tags", "choral,guitar", "--jobs", "1"]) == 0
     assert "4 songs" in capsys.readouterr().out
     task = read_task(out)
     assert task.tags == ["choral", "guitar"]

@@ -172,7 +172,8 @@ def test_table_with_groups_tags_and_interactions(collection, cache, tmp_path, ca
                      "u3,not/a/song.wav,5\n")
     out = tmp_path / "task.h5"
     assert main(["-q", "prepare", "table", "--labels", str(table), "--interactions",
-                 str(plays), "--out", str(out), "--cache", str(cache), "--seed", "5"]) == 0
+                 str(plays), "--out", str(out), "--cache", str(cache), "--seed", "5",
+                 "--jobs", "1"]) == 0
     assert "12 songs" in capsys.readouterr().out
     task = read_task(out)
     assert task.kinds == ("genre", "tagging", "recommendation")
@@ -193,7 +194,7 @@ def test_table_with_split_column_keeps_it(collection, cache, tmp_path, caplog):
     out = tmp_path / "task.h5"
     with caplog.at_level("WARNING"):
         assert main(["-q", "prepare", "table", "--labels", str(table), "--out", str(out),
-                     "--cache", str(cache)]) == 0
+                     "--cache", str(cache), "--jobs", "1"]) == 0
     task = read_task(out)
     assert list(task.split[:4]) == ["train", "valid", "test", "train"]
     # 3 test songs, one per label: prepare says so and names the fix
@@ -208,7 +209,7 @@ def test_prepare_warns_of_classes_missing_from_train_or_valid(collection, cache,
                                "odd": ("train", "test", "test", "train")})
     with caplog.at_level("WARNING"):
         assert main(["-q", "prepare", "table", "--labels", str(table), "--out",
-                     str(tmp_path / "task.h5"), "--cache", str(cache)]) == 0
+                     str(tmp_path / "task.h5"), "--cache", str(cache), "--jobs", "1"]) == 0
     assert "1 class(es) have test songs but none in train" in caplog.text
     assert "(only the final refit on train + valid does): loud" in caplog.text
     assert "1 class(es) have no valid songs, so the validation search over C cannot " \
@@ -235,7 +236,8 @@ def test_prepare_says_its_closing_line_once(collection, cache, tmp_path, capsys,
     table = write_table(collection, collection / "labels.csv")
     with caplog.at_level("INFO"):
         assert main(["prepare", "table", "--labels", str(table), "--out",
-                     str(tmp_path / "task.h5"), "--cache", str(cache), "--seed", "5"]) == 0
+                     str(tmp_path / "task.h5"), "--cache", str(cache), "--seed", "5",
+                     "--jobs", "1"]) == 0
     said = capsys.readouterr().out + caplog.text
     assert said.count("12 songs; split") == 1
     assert said.count("split train") == 1        # the split is summed up once, at the end

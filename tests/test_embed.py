@@ -29,7 +29,7 @@ def test_embed_equals_extract_then_transform(setup, tmp_path, name):
     assert main(["-q", "transform", model, str(setup["corpus"]), "--out",
                  str(tmp_path / "t.h5")]) == 0
     assert main(["-q", "embed", model, str(setup["songs"]), "--out", str(tmp_path / "e.h5"),
-                 "--chunk-songs", "4"]) == 0
+                 "--chunk-songs", "4", "--jobs", "1"]) == 0
     want, got = Representations.load(tmp_path / "t.h5"), Representations.load(tmp_path / "e.h5")
     assert got.ids == want.ids == Corpus.open(setup["corpus"]).ids
     assert "b/broken.wav" not in got.ids
@@ -47,7 +47,7 @@ def test_embed_hdpgmm_options(setup, tmp_path):
     model = str(setup["models"]["hdpgmm"])
     out = tmp_path / "e.h5"
     assert main(["-q", "embed", model, str(setup["songs"]), "--out", str(out),
-                 "--kind", "loglik", "--no-log", "--batch-size", "2"]) == 0
+                 "--kind", "loglik", "--no-log", "--batch-size", "2", "--jobs", "1"]) == 0
     reps = Representations.load(out)
     assert reps.attrs["kind"] == "loglik" and reps.attrs["log"] is False
     corpus = Corpus.open(setup["corpus"])
@@ -110,10 +110,10 @@ def test_embed_errors(setup, tmp_path, capsys):
 def test_embed_shares_extracts_cache_keys_and_quiet_after_the_verb(setup, tmp_path, capsys):
     cache = tmp_path / "cache"
     assert main(["-q", "extract", str(setup["songs"]), "--out", str(tmp_path / "c.h5"),
-                 "--cache", str(cache), "--hash"]) == 0
+                 "--cache", str(cache), "--hash", "--jobs", "1"]) == 0
     capsys.readouterr()
     embed = ["embed", str(setup["models"]["g1"]), str(setup["songs"]), "--cache", str(cache),
-             "--out", str(tmp_path / "e.h5"), "--overwrite"]
+             "--out", str(tmp_path / "e.h5"), "--overwrite", "--jobs", "1"]
     assert main([*embed, "--hash", "-q"]) == 0
     out = capsys.readouterr()
     assert "(0 extracted, 6 from the cache), 1 failed" in out.out

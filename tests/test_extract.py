@@ -125,7 +125,7 @@ def test_refuses_existing_output_unless_overwrite(collection, tmp_path, capsys):
     assert str(out) in err and "--overwrite" in err
     assert out.read_bytes() == b"keep me" and not (tmp_path / "corpus.h5.cache").exists()
     assert main(["-q", "extract", str(collection / "a"), "--out", str(out),
-                 "--overwrite"]) == 0
+                 "--overwrite", "--jobs", "1"]) == 0
     assert sorted(Corpus.open(out).ids) == ["chord.flac", "tone.wav"]
 
 
@@ -134,7 +134,7 @@ def test_all_failed_is_an_error_and_writes_nothing(tmp_path, capsys):
     write_silence(root / "silent.wav")
     write_corrupt(root / "junk.wav", b"RIFF....")
     out = tmp_path / "corpus.h5"
-    assert main(["-q", "extract", str(root), "--out", str(out)]) == 1
+    assert main(["-q", "extract", str(root), "--out", str(out), "--jobs", "1"]) == 1
     err = capsys.readouterr().err
     assert "all 2 tracks failed" in err and "failures.jsonl" in err and err.count("\n") == 1
     assert not out.exists() and not list(tmp_path.glob(".corpus.h5*"))
@@ -195,7 +195,7 @@ def test_corrupt_cache_file_leaves_no_partial_corpus(collection, tmp_path, capsy
     bad = cache_path(cache, "tone.wav", source_key(collection / "a" / "tone.wav"))
     bad.write_bytes(b"garbage")
     assert main(["-q", "extract", str(collection / "a"), "--out", str(tmp_path / "new.h5"),
-                 "--cache", str(cache)]) == 1
+                 "--cache", str(cache), "--jobs", "1"]) == 1
     err = capsys.readouterr().err
     assert str(bad) in err and "delete it" in err
     assert not list(tmp_path.glob("*new.h5*"))
@@ -243,7 +243,8 @@ def test_kill_and_resume_redoes_no_finished_track(tmp_path, capsys):
     done = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in cache.rglob("*.npy")}
     assert 3 <= len(done) < n, "the run should have been killed part-way"
     assert not out.exists()
-    assert main(["-q", "extract", str(root), "--out", str(out), "--cache", str(cache)]) == 0
+    assert main(["-q", "extract", str(root), "--out", str(out), "--cache", str(cache),
+                 "--jobs", "1"]) == 0
     summary = capsys.readouterr().out
     assert f"{n} tracks ({n - len(done)} computed, {len(done)} from the cache)" in summary
     for p, stamp in done.items():
@@ -349,7 +350,8 @@ def test_two_runs_at_once_on_an_empty_numba_cache(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_cache), "NUMBA_DEBUG_CACHE": "1"}
     runs = [subprocess.Popen([sys.executable, "-m", "hdpmusic", "-q", "extract", str(root),
                               "--out", str(tmp_path / f"c{i}.h5"), "--cache",
-                              str(tmp_path / f"cache{i}")], env=env, stdout=subprocess.PIPE,
+                              str(tmp_path / f"cache{i}"), "--jobs", "1"], env=env,
+                             stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True) for i in range(2)]
     outputs = [run.communicate() for run in runs]
     for run, (_, err) in zip(runs, outputs, strict=True):
@@ -421,7 +423,8 @@ def test_changed_audio_is_recomputed_and_recompute_recomputes_all(tmp_path, caps
     root, cache = tmp_path / "audio", tmp_path / "cache"
     write_tone(root / "a.wav", 220.0)
     write_tone(root / "b.wav", 330.0)
-    argv = ["-q", "extract", str(root), "--out", str(tmp_path / "c.h5"), "--cache", str(cache)]
+    argv = ["-q", "extract", str(root), "--out", str(tmp_path / "c.h5"), "--cache", str(cache),
+            "--jobs", "1"]
     assert main(argv) == 0
     a_entry = cache_path(cache, "a.wav", source_key(root / "a.wav"))
     a_made = _stamp(a_entry)
@@ -452,7 +455,7 @@ def test_hash_keys_the_cache_on_content(tmp_path, capsys):
     write_tone(root / "a.wav", 220.0)
     write_tone(root / "b.wav", 330.0)
     argv = ["-q", "extract", str(root), "--out", str(tmp_path / "c.h5"), "--cache", str(cache),
-            "--hash"]
+            "--hash", "--jobs", "1"]
     assert main(argv) == 0
     os.utime(root / "a.wav", ns=(1, 1))  # same bytes, another time: still cached
     when = (root / "b.wav").stat()
@@ -492,7 +495,8 @@ def test_file_name_that_is_not_utf8_fails_alone(tmp_path, capsys):
     assert failure["id"] == "caf\\xe9.wav" and failure["path"].endswith("caf\\xe9.wav")
     assert "file name is not valid UTF-8" in failure["error"]
     assert "1 failed" in capsys.readouterr().out
-    assert main(["-q", "extract", os.fsdecode(bad), "--out", str(tmp_path / "d.h5")]) == 1
+    assert main(["-q", "extract", os.fsdecode(bad), "--out", str(tmp_path / "d.h5"),
+                 "--jobs", "1"]) == 1
     assert "all 1 tracks failed" in capsys.readouterr().err
     [failure] = read_failures(tmp_path / "d.h5.cache" / "failures.jsonl")
     assert failure["id"] == "caf\\xe9.wav"
@@ -504,7 +508,8 @@ def test_fifo_in_the_folder_is_skipped_not_waited_for(tmp_path):
     os.mkfifo(root / "pipe.wav")
     out = tmp_path / "c.h5"
     done = subprocess.run([sys.executable, "-m", "hdpmusic", "extract", str(root), "--out",
-                           str(out)], capture_output=True, text=True, timeout=300)
+                           str(out), "--jobs", "1"], capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"{root / 'pipe.wav'}: skipped: not a regular file" in done.stderr
     assert Corpus.open(out).ids == ["ok.wav"]
@@ -517,7 +522,8 @@ def test_fifo_named_in_a_list_file_fails_alone(tmp_path):
     (tmp_path / "list.txt").write_text("ok.wav\npipe.wav\n")
     done = subprocess.run([sys.executable, "-m", "hdpmusic", "-q", "extract",
                            str(tmp_path / "list.txt"), "--out", str(tmp_path / "c.h5"),
-                           "--hash"], capture_output=True, text=True, timeout=300)
+                           "--hash", "--jobs", "1"], capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     [failure] = read_failures(tmp_path / "c.h5.cache" / "failures.jsonl")
     assert failure["id"] == "pipe.wav" and "not a regular file" in failure["error"]

@@ -36,7 +36,8 @@ def sounds(tmp_path_factory):
     root = tmp_path_factory.mktemp("sounds")
     ys = [music(3.1, seed=10 + i) for i in range(3)]
     paths = [write(root / "audio" / f"{i}.wav", y, subtype="FLOAT") for i, y in enumerate(ys)]
-    assert main(["-q", "extract", str(root / "audio"), "--out", str(root / "c.h5")]) == 0
+    assert main(["-q", "extract", str(root / "audio"), "--out", str(root / "c.h5"),
+                 "--jobs", "1"]) == 0
     return torch.from_numpy(np.stack(ys)), [str(p) for p in paths], root / "c.h5"
 
 

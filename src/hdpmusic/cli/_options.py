@@ -1,6 +1,7 @@
 """Options several verbs share, one definition each, so that an option reads and behaves
 the same in every verb:
 
+* ``--jobs``: :func:`add_jobs`, default :data:`DEFAULT_JOBS` everywhere;
 * ``--recompute``: :func:`add_recompute` (the verbs that use the feature cache);
   ``--overwrite`` means only "replace an existing --out" in every verb.
 """
@@ -9,9 +10,29 @@ from __future__ import annotations
 
 import argparse
 
+from hdpmusic.threads import jobs_option
+
+#: ``--jobs`` of every verb that starts worker processes: one per CPU granted to the
+#: process (:func:`hdpmusic.threads.worker_count` also caps it by the number of tasks)
+DEFAULT_JOBS = -1
+
 #: help of ``--recompute``
 RECOMPUTE_HELP = ("compute every track's features again instead of taking them from the "
                   "feature cache (the new features replace the cached ones)")
+
+
+def add_jobs(p: argparse.ArgumentParser, what: str = "worker processes") -> None:
+    """Add ``--jobs N`` (default :data:`DEFAULT_JOBS`) to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+    what : str
+        What the processes do, the start of the help.
+    """
+    p.add_argument("--jobs", type=jobs_option, default=DEFAULT_JOBS, metavar="N",
+                   help=f"{what}; -1: one per CPU this process may use (or hdpmusic "
+                        "--threads N), never more than one per track (default -1)")
 
 
 def add_recompute(p: argparse.ArgumentParser, prefix: str = "") -> None:

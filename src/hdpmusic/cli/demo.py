@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hdpmusic.cli._options import add_jobs
 from hdpmusic.cli._types import seed
-from hdpmusic.threads import jobs_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also train KIM and CLMR (short CPU training; better on a GPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--seed", type=seed, default=0, help="seed of the collection, fits, runs")
-    p.add_argument("--jobs", type=jobs_option, default=-1,
-                   help="processes for rendering and extraction (default: one per core)")
+    add_jobs(p, "processes for rendering and extraction")
     p.set_defaults(func=run)
 
 

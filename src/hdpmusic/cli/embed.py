@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from hdpmusic.cli._options import add_recompute
+from hdpmusic.cli._options import add_jobs, add_recompute
 from hdpmusic.cli.transform import add_transform_options
 from hdpmusic.model.kinds import EMBED_KIND
-from hdpmusic.threads import jobs_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,9 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="REPS.h5",
                    help="representation file to write")
     add_transform_options(p, default_kind=EMBED_KIND)
-    p.add_argument("--jobs", type=jobs_option, default=1,
-                   help="feature extraction (audio models: decoding) processes; -1: one "
-                        "per core (default 1)")
+    add_jobs(p, "feature extraction (audio models: decoding) processes")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="feature cache folder (default: OUT.cache beside OUT; the cache of "
                         "an earlier `hdpmusic extract` works too)")

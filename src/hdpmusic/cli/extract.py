@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hdpmusic.cli._options import add_recompute
-from hdpmusic.threads import jobs_option
+from hdpmusic.cli._options import add_jobs, add_recompute
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,8 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "regular files (a FIFO) are skipped with a warning.")
     p.add_argument("source", metavar="AUDIO_DIR_OR_LIST")
     p.add_argument("--out", required=True, metavar="CORPUS.h5", help="corpus file to write")
-    p.add_argument("--jobs", type=jobs_option, default=1,
-                   help="worker processes (-1: one per core; default 1)")
+    add_jobs(p)
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="feature cache folder (default: OUT.cache beside OUT)")
     p.add_argument("--overwrite", action="store_true",

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from hdpmusic.cli._options import add_recompute
+from hdpmusic.cli._options import add_jobs, add_recompute
 from hdpmusic.cli._types import seed
-from hdpmusic.threads import jobs_option
 
 
 def _common(p: argparse.ArgumentParser, *, root_required: bool = True,
@@ -19,8 +18,7 @@ def _common(p: argparse.ArgumentParser, *, root_required: bool = True,
                             "substitute split is used, not comparable with the paper")
     p.add_argument("--out", required=out_required, metavar="TASK.h5",
                    help="corpus file to write (frames + task data)")
-    p.add_argument("--jobs", type=jobs_option, default=1,
-                   help="worker processes (-1: one per core; default 1)")
+    add_jobs(p)
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="feature cache folder (default: OUT.cache beside OUT)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
