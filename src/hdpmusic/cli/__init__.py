@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from hdpmusic import __version__
+from hdpmusic.cli._options import DefaultsHelpFormatter
 from hdpmusic.errors import HdpmusicError
 
 QUIET_HELP = "no progress bars or progress messages"
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hdpmusic",
         description="Music representation learning with HDPGMM and its baselines.",
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"hdpmusic {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
@@ -38,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         if not module.name.startswith("_"):
             importlib.import_module(f"{__name__}.{module.name}").register(subparsers)
     _add_quiet(parser)
+    for each in all_parsers(parser):
+        each.formatter_class = DefaultsHelpFormatter   # every option's help: its default
     return parser
 
 
@@ -48,6 +52,14 @@ def subparsers_of(parser: argparse.ArgumentParser) -> list[argparse.ArgumentPars
         if isinstance(action, argparse._SubParsersAction):
             found.update((id(p), p) for p in action.choices.values())
     return list(found.values())
+
+
+def all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and every sub-parser below it, at any depth (``prepare folder``)."""
+    found = [parser]
+    for sub in subparsers_of(parser):
+        found.extend(all_parsers(sub))
+    return found
 
 
 def _add_quiet(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "recommendation over several runs, and write a report. A second run "
                     "reuses everything already made.")
     p.add_argument("--out", default="hdpmusic-demo",
-                   help="output folder (default ./hdpmusic-demo)")
+                   help="output folder")
     p.add_argument("--quick", action="store_true",
                    help="a smaller run: 4 classes x 10 excerpts and smaller fits")
     p.add_argument("--deep", action="store_true",

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="feature cache folder (default: OUT.cache beside OUT; the cache of "
                         "an earlier `hdpmusic extract` works too)")
     p.add_argument("--chunk-songs", type=int, default=256, metavar="N",
-                   help="songs extracted and embedded together (bounds memory; default 256)")
+                   help="songs extracted and embedded together; bounds memory")
     add_recompute(p, "frame models: ")
     p.add_argument("--hash", action="store_true",
                    help="frame models: recognise unchanged audio files by a hash of their "

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--runs", type=int, default=None,
                         help="runs per model (default 5; 1 with --cv, whose repeats "
                              "already redraw the folds)")
-    parser.add_argument("--seed", type=seed, default=0, help="base seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="base seed")
     parser.add_argument("--task", dest="task_kind",
                         choices=("genre", "tagging", "recommendation"),
                         help="task kind (default: every kind of annotations in the file)")
@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="NAME",
                         help="label of a model in the results, once per representation "
                              "file in order (default: the file name without extension)")
-    parser.add_argument("--device", default="auto", help="torch device (default auto)")
+    parser.add_argument("--device", default="auto",
+                        help="torch device: auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--log", action="store_true",
                         help="use log(max(x, 2.2e-15)) of the representations")
     parser.add_argument("--n-iter", type=positive_int, default=None,
@@ -44,19 +45,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--keep-consumed", action="store_true",
                         help="recommendation: keep consumed items in the ranking (study)")
     parser.add_argument("--n-splits", type=int, default=5,
-                        help="recommendation: user splits averaged per run (default 5, "
-                             "as the study)")
+                        help="recommendation: user splits averaged per run, as in the "
+                             "study")
     parser.add_argument("--tags", default=None,
-                        help="tagging: file with the tags to score, one per line")
+                        help="tagging: file with the tags to score, one per line (default: "
+                             "every tag of the task)")
     parser.add_argument("--cv", type=int, default=None, metavar="K",
                         help="genre and tagging: repeated stratified group K-fold over all "
-                             "labelled songs instead of the task's fixed split (for "
-                             "collections without a published split; C chosen by an inner "
-                             "group CV); recommendation is unaffected")
+                             "labelled songs, for collections without a published split "
+                             "(C chosen by an inner group CV; default: the task's fixed "
+                             "split); recommendation is unaffected")
     parser.add_argument("--cv-repeats", type=int, default=3,
-                        help="repeats of the K-fold per run with --cv (default 3)")
+                        help="repeats of the K-fold per run with --cv")
     parser.add_argument("--resamples", type=int, default=1000,
-                        help="bootstrap resamples of the CIs (default 1000)")
+                        help="bootstrap resamples of the CIs")
     parser.set_defaults(func=run_evaluate)
 
 

@@ -19,23 +19,21 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", required=True, help="training corpus .h5")
     p.add_argument("--task", dest="tasks", action="append", required=True,
                    help="task corpus .h5 holding frames and annotations (repeatable)")
-    p.add_argument("--out", default="experiment", help="output directory (default "
-                                                       "./experiment)")
-    p.add_argument("--runs", type=int, default=5, help="evaluation runs (default 5)")
+    p.add_argument("--out", default="experiment", help="output directory")
+    p.add_argument("--runs", type=int, default=5, help="evaluation runs")
     p.add_argument("--seed", type=seed, default=0, help="seed of fits, subsets and runs")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--n-iter", type=positive_int, default=None,
                    help="randomized-search draws (default 64 genre, 32 tagging)")
     p.add_argument("--n-splits", type=int, default=5,
-                   help="recommendation: user splits averaged per run (default 5, as the "
-                        "study)")
+                   help="recommendation: user splits averaged per run, as in the study")
     g = p.add_argument_group("HDPGMM (defaults: the paper's)")
-    g.add_argument("--n-components", type=int, default=None, help="K (256)")
-    g.add_argument("--n-song-components", type=int, default=None, help="T (32)")
-    g.add_argument("--batch-size", type=int, default=None, help="songs per update (1024)")
-    g.add_argument("--epochs", type=int, default=None, help="passes (100)")
+    g.add_argument("--n-components", type=int, default=None, help="K (default: 256)")
+    g.add_argument("--n-song-components", type=int, default=None, help="T (default: 32)")
+    g.add_argument("--batch-size", type=int, default=None, help="songs per update (default: 1024)")
+    g.add_argument("--epochs", type=int, default=None, help="passes (default: 100)")
     g.add_argument("--local-max-iter", type=int, default=None,
-                   help="local-step iterations (100)")
+                   help="local-step iterations (default: 100)")
     g.add_argument("--algorithm", choices=["online", "memoized"], default=None,
                    help="online: the paper's stochastic VI (default, to reproduce its "
                         "tables); memoized: memoized VI with merge/delete moves")
@@ -55,9 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    "without either skips them with a note.")
     _common(c)
     c.add_argument("--models", default="hdpgmm,g1,vq",
-                   help="comma-separated registry names (default hdpgmm,g1,vq)")
-    c.add_argument("--eta0", type=float, default=None, help="HDPGMM splash regulariser (0.1)")
-    c.add_argument("--vq-clusters", type=int, default=None, help="VQ codebook size (256)")
+                   help="comma-separated registry names")
+    c.add_argument("--eta0", type=float, default=None,
+                   help="HDPGMM splash regulariser (default: 0.1)")
+    c.add_argument("--vq-clusters", type=int, default=None, help="VQ codebook size (default: 256)")
     c.add_argument("--audio-root", default=None,
                    help="audio of the songs for kim and clmr: a folder the ids are "
                         "relative paths in, or a list file (default: what `hdpmusic "
@@ -71,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated η0 values on the full corpus")
     s.add_argument("--subsets", default="2000x5,20000x5",
                    help="SIZExCOUNT random training subsets, comma-separated ('' for none)")
-    s.add_argument("--subset-eta0", type=float, default=0.1, help="η0 of the subsets (0.1)")
+    s.add_argument("--subset-eta0", type=float, default=0.1, help="η0 of the subsets")
     s.set_defaults(func=run_sweep)
 
 

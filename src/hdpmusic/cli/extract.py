@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seconds a track may take before it is listed as failed (default "
                         "600; 0: no limit)")
     p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
-                   help="run the per-track jobs on a dask.distributed cluster")
+                   help="run the per-track jobs on a dask.distributed cluster (default: "
+                        "worker processes on this machine)")
     p.set_defaults(func=run)
 
 

@@ -86,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("corpus", help="corpus .h5 written by `hdpmusic extract` or `prepare`")
     p.add_argument("--out", required=True, help="model file to write")
     p.add_argument("--model", default="hdpgmm",
-                   help="hdpgmm (default), g1, vq, kim or clmr")
+                   help="hdpgmm, g1, vq, kim or clmr")
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in --out, with its settings, on the same "
                         "corpus (hdpgmm, kim, clmr)")
@@ -97,33 +97,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = p.add_argument_group("all models")
     c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     c.add_argument("--seed", type=seed, default=None,
-                   help="random seed of initialisation and mini-batch order (0)")
+                   help="random seed of initialisation and mini-batch order (default: 0)")
     c.add_argument("--batch-size", type=_at_least(1), default=None,
-                   help="hdpgmm: songs per mini-batch (1024); vq: frames per k-means "
-                        "update; kim/clmr: examples per training step")
+                   help="hdpgmm: songs per mini-batch; vq: frames per k-means update; "
+                        "kim/clmr: examples per training step (default: the model's, 1024 "
+                        "for hdpgmm)")
     c.add_argument("--epochs", type=_at_least(1), default=None,
-                   help="passes over the corpus (hdpgmm: 100; vq: at most this many; "
-                        "kim/clmr: unless --steps); with --resume, the new total")
+                   help="passes over the corpus (vq: at most this many; kim/clmr: unless "
+                        "--steps); with --resume, the new total (default: the model's, 100 "
+                        "for hdpgmm)")
     c.add_argument("--checkpoint-every", type=_at_least(0), default=None,
                    help="hdpgmm, kim, clmr: also save every N updates (default 50; 0: "
                         "hdpgmm at epoch ends, kim/clmr at the end only)")
     g = p.add_argument_group("HDPGMM (--model hdpgmm)")
     g.add_argument("--n-components", type=int, default=None,
-                   help="corpus truncation K (256)")
+                   help="corpus truncation K (default: 256)")
     g.add_argument("--n-song-components", type=int, default=None,
-                   help="song truncation T (32)")
+                   help="song truncation T (default: 32)")
     g.add_argument("--algorithm", choices=["memoized", "online"], default=None,
                    help="memoized VI with moves, stopping on convergence (default), or "
                         "the paper's online VI with step (tau0 + t)^-kappa")
     g.add_argument("--tol", type=_finite_at_least(0.0), default=None,
                    help="memoized: relative ELBO change over a pass that ends the fit "
-                        "(1e-5; 0: run all --epochs)")
+                        "(default: 1e-5; 0: run all --epochs)")
     g.add_argument("--no-moves", dest="moves", action="store_const", const=False,
                    default=None, help="memoized: no merge/delete/reorder moves")
     g.add_argument("--kappa", type=float, default=None,
-                   help="online: forgetting rate of the step size (tau0 + t)^-kappa (0.6)")
+                   help="online: forgetting rate of the step size (tau0 + t)^-kappa (default: 0.6)")
     g.add_argument("--tau0", type=_finite_at_least(0.0), default=None,
-                   help="online: delay of the step size (tau0 + t)^-kappa (64)")
+                   help="online: delay of the step size (tau0 + t)^-kappa (default: 64)")
     g.add_argument("--eta0", type=float, default=None,
                    help="splash regulariser (default 0.1 online, 0 memoized)")
     g.add_argument("--splash", choices=["uniform", "simplex"], default=None,
@@ -140,21 +142,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "random hard assignments (the study's)")
     g.add_argument("--local-tol", type=float, default=None,
                    help="change of a song's local bound per frame (nats) that stops its "
-                        "local step (1e-3)")
+                        "local step (default: 1e-3)")
     g.add_argument("--local-max-iter", type=int, default=None,
-                   help="iteration cap of the local step (100)")
+                   help="iteration cap of the local step (default: 100)")
     g.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="precision of the frame computations (default float32; "
                         "statistics are always float64)")
     b = p.add_argument_group("G1 (--model g1)")
     b.add_argument("--reg-covar", type=float, default=None,
-                   help="added to the per-song variances (1e-6, the study's)")
+                   help="added to the per-song variances (default: 1e-6, the study's)")
     v = p.add_argument_group("VQ codebook (--model vq)")
-    v.add_argument("--n-clusters", type=int, default=None, help="codebook size (256)")
+    v.add_argument("--n-clusters", type=int, default=None, help="codebook size (default: 256)")
     v.add_argument("--no-standardize", dest="standardize", action="store_const",
                    const=False, default=None, help="cluster the raw frames")
     v.add_argument("--max-no-improvement", type=int, default=None,
-                   help="early stopping patience in updates (10)")
+                   help="early stopping patience in updates (default: 10)")
     a = p.add_argument_group("KIM / CLMR (--model kim | clmr; need the audio files)")
     a.add_argument("--audio-root", default=None,
                    help="folder the corpus ids are relative to, or the list file given "
@@ -164,14 +166,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--learning-rate", type=float, default=None,
                    help="optimiser learning rate (default: the model's)")
     a.add_argument("--num-workers", type=int, default=None,
-                   help="audio decoding processes (0: in the main process)")
+                   help="audio decoding processes (0: in the main process; default: 4)")
     a.add_argument("--channels", type=_int_tuple, default=None,
-                   help="convolution widths, comma-separated (e.g. 16,32,64,64,128,256)")
-    a.add_argument("--n-mels", type=int, default=None, help="kim: mel bands")
-    a.add_argument("--chunk-frames", type=int, default=None, help="kim: frames per crop")
-    a.add_argument("--hidden-dim", type=int, default=None, help="kim: embedding width")
+                   help="convolution widths, comma-separated, e.g. 16,32,64,64,128,256 "
+                        "(default: the model's)")
+    a.add_argument("--n-mels", type=int, default=None, help="kim: mel bands (default: 128)")
+    a.add_argument("--chunk-frames", type=int, default=None,
+                   help="kim: frames per crop (default: 216)")
+    a.add_argument("--hidden-dim", type=int, default=None,
+                   help="kim: embedding width (default: 256)")
     a.add_argument("--projection-dim", type=int, default=None,
-                   help="clmr: projection head width")
+                   help="clmr: projection head width (default: 64)")
     p.set_defaults(func=run)
 
 

@@ -15,15 +15,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="HDPGMM model file")
     p.add_argument("task", help="corpus .h5 holding the songs' frames and tag annotations")
     p.add_argument("--top-components", type=int, default=10,
-                   help="components listed, the most loaded first (default 10)")
+                   help="components listed, the most loaded first")
     p.add_argument("--top-tags", type=int, default=5,
-                   help="tags listed per component (default 5)")
+                   help="tags listed per component")
     p.add_argument("--method", choices=["lift", "log_odds"], default="lift",
-                   help="enrichment score (default: lift)")
+                   help="enrichment score")
     p.add_argument("--prior", type=float, default=1.0,
                    help="pseudo-count (songs) smoothing the weighted tag frequency")
     p.add_argument("--device", default=None, help="torch device (default: the model's)")
-    p.add_argument("--out", default=None, help="also write the markdown table here")
+    p.add_argument("--out", default=None,
+                   help="also write the markdown table here (default: print it only)")
     p.set_defaults(func=run)
 
 

@@ -8,16 +8,18 @@ from hdpmusic.cli._options import add_jobs, add_recompute
 from hdpmusic.cli._types import seed
 
 
-def _common(p: argparse.ArgumentParser, *, root_required: bool = True,
-            split: bool = True, out_required: bool = True) -> None:
-    p.add_argument("--root", required=root_required, metavar="DIR",
-                   help="the dataset folder in its published layout")
+def _common(p: argparse.ArgumentParser, *, root_help: str | None = None,
+            split: bool = True, out_help: str | None = None) -> None:
+    """The options of every dataset; ``root_help`` / ``out_help``: the help of an optional
+    ``--root`` / ``--out`` (saying what leaving it out does), None: required."""
+    p.add_argument("--root", required=root_help is None, metavar="DIR",
+                   help=root_help or "the dataset folder in its published layout")
     if split:
         p.add_argument("--split", default=None, metavar="FILE",
-                       help="the split file (see the format above); without it a "
-                            "substitute split is used, not comparable with the paper")
-    p.add_argument("--out", required=out_required, metavar="TASK.h5",
-                   help="corpus file to write (frames + task data)")
+                       help="the split file (see the format above; default: a substitute "
+                            "split, not comparable with the paper)")
+    p.add_argument("--out", required=out_help is None, metavar="TASK.h5",
+                   help=out_help or "corpus file to write (frames + task data)")
     add_jobs(p)
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="feature cache folder (default: OUT.cache beside OUT)")
@@ -66,10 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Without a split column a split stratified by label that keeps each "
                     "group in one part is drawn (--seed). --interactions: 'user,item,"
                     "count' lines (item = a song id) add a recommendation task.")
-    _common(t, root_required=False, split=False)
+    _common(t, root_help="folder the table's paths are relative to (default: the "
+                         "table's folder)", split=False)
     t.add_argument("--labels", required=True, metavar="CSV", help="the label table")
     t.add_argument("--interactions", default=None, metavar="CSV",
-                   help="user,item,count lines for a recommendation task")
+                   help="user,item,count lines for a recommendation task (default: no "
+                        "recommendation task)")
     t.add_argument("--seed", type=seed, default=0, help="seed of the split")
     t.set_defaults(func=run_table)
 
@@ -83,9 +87,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--annotations", default=None, metavar="CSV",
                    help="default ROOT/annotations_final.csv")
     m.add_argument("--audio-root", default=None, metavar="DIR",
-                   help="folder the mp3_path column is relative to")
+                   help="folder the mp3_path column is relative to (default: ROOT, or "
+                        "ROOT/mp3 where the paths are)")
     m.add_argument("--tags", default="top50",
-                   help="top50 (the published list, default), frequency (the --n-tags most "
+                   help="top50 (the published list), frequency (the --n-tags most "
                         "frequent), all, or a comma-separated list of tag names")
     m.add_argument("--n-tags", type=int, default=50, help="with --tags frequency")
     m.add_argument("--drop-untagged", action="store_true",
@@ -105,9 +110,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="MSD unique_tracks.txt or song<TAB>track lines "
                         "(default ROOT/unique_tracks.txt)")
     e.add_argument("--min-user-songs", type=int, default=20,
-                   help="keep users with at least this many songs (default 20)")
+                   help="keep users with at least this many songs")
     e.add_argument("--min-song-users", type=int, default=200,
-                   help="keep songs with at least this many users (default 200)")
+                   help="keep songs with at least this many users")
     e.add_argument("--filter-rounds", type=int, default=1,
                    help="rounds of the filter (1 as in Liang et al.; 0: to a fixed point)")
     e.add_argument("--layout", default=None, metavar="PATTERN",
@@ -122,22 +127,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "stem). --subsets 2000x5,20000x5 also writes the paper's random subsets "
                     "(SIZExCOUNT: 5 of 2000 songs, 5 of 20000) as "
                     "OUT-stem_subset<SIZE>_<i>.h5.")
-    _common(s, root_required=False, split=False, out_required=False)
-    s.add_argument("--list", default=None, metavar="FILE", help="track ids or audio paths")
+    _common(s, root_help="the audio in the MSD layout (default: none; --list then names "
+                         "the audio files)", split=False,
+            out_help="corpus file to write (default: none; with --write-list, only list "
+                     "the tracks)")
+    s.add_argument("--list", default=None, metavar="FILE",
+                   help="track ids or audio paths (default: every audio file under ROOT)")
     s.add_argument("--layout", default=None, metavar="PATTERN",
                    help="audio path of a track id under ROOT (default "
                         "'{id[2]}/{id[3]}/{id[4]}/{id}.mp3')")
     s.add_argument("--subsample", type=int, default=None, metavar="N",
-                   help="keep a random subset of N tracks")
+                   help="keep a random subset of N tracks (default: keep all)")
     s.add_argument("--seed", type=seed, default=0, help="seed of --subsample")
     s.add_argument("--subsets", default=None, metavar="SIZExCOUNT,...",
                    help="also write random subsets of the corpus, SIZExCOUNT (as "
-                        "`experiment sweep`), e.g. 2000x5,20000x5")
+                        "`experiment sweep`), e.g. 2000x5,20000x5 (default: none)")
     s.add_argument("--subset-seed", type=int, default=2022,
-                   help="seed of the random subsets (default 2022, the study's)")
+                   help="seed of the random subsets, the study's")
     s.add_argument("--write-list", default=None, metavar="FILE",
-                   help="write the resolved 'path<TAB>id' list for `hdpmusic extract`; "
-                        "without --out, stop there")
+                   help="write the resolved 'path<TAB>id' list for `hdpmusic extract` "
+                        "(default: no list); without --out, stop there")
     s.set_defaults(func=run_msd)
 
 

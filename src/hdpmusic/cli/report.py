@@ -18,22 +18,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "most, a feature profile and a playable audio excerpt.")
     p.add_argument("results", nargs="*",
                    help="results.json files or directories holding them")
-    p.add_argument("--models", nargs="+", default=[], metavar="MODEL",
-                   help="HDPGMM model files whose training traces are plotted")
+    p.add_argument("--models", nargs="+", default=None, metavar="MODEL",
+                   help="HDPGMM model files whose training traces are plotted (default: "
+                        "none)")
     p.add_argument("--components-corpus", default=None, metavar="CORPUS",
                    help="corpus .h5 of songs (a task file: its tags or genres name the "
-                        "components) for the components section of each model")
+                        "components) for the components section of each model (default: "
+                        "no components section)")
     p.add_argument("--top-components", type=int, default=8,
-                   help="components shown per model (default: 8)")
+                   help="components shown per model")
     p.add_argument("--excerpt-seconds", type=float, default=3.0,
-                   help="length of each component's audio excerpt (default: 3)")
+                   help="seconds of each component's audio excerpt")
     p.add_argument("--audio-root", default=None, metavar="DIR|LIST",
                    help="where the corpus's audio files are (default: what extract "
                         "recorded in the corpus)")
     p.add_argument("--no-audio", action="store_true", help="write no audio excerpts")
     p.add_argument("--out", required=True, help="report directory")
     p.add_argument("--title", default="hdpmusic report",
-                   help="title of the report (default 'hdpmusic report')")
+                   help="title of the report")
     p.set_defaults(func=run)
 
 
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                                        top_components=args.top_components,
                                        seconds=args.excerpt_seconds, audio=not args.no_audio,
                                        audio_root=args.audio_root)
-    md, html = write_report(args.results, args.out, model_paths=args.models,
+    md, html = write_report(args.results, args.out, model_paths=args.models or [],
                             components=components, title=args.title,
                             command=shlex.join(["hdpmusic", *args.argv]))
     print(f"wrote {md} and {html}")

@@ -55,7 +55,8 @@ def add_transform_options(p: argparse.ArgumentParser, *, default_kind: str) -> N
                         "are never logged)")
     p.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                    help="songs per batch (default: the model's)")
-    p.add_argument("--device", default=None, help="override the model's device")
+    p.add_argument("--device", default=None,
+                   help="torch device (default: the one saved with the model)")
 
 
 def run(args: argparse.Namespace) -> int:
