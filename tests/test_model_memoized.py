@@ -10,8 +10,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from hdpmusic import HDPGMM
 from hdpmusic.errors import ParameterError
-from hdpmusic.model.memoized import MemoizedVI
-from hdpmusic.model.moves import nearest_pairs
+from hdpmusic.model.memoized import SETTLED_SHARE, MemoizedVI
+from hdpmusic.model.moves import COUNTS, nearest_pairs
 from hdpmusic.model.sufficient import Prior, Stats
 from hdpmusic.synthetic import planted_hdp
 from planted import planted_hdp as small_planted
@@ -160,12 +160,25 @@ def test_merge_after_reorder_merges_the_tracked_pair():
     scores = iter([0.0, 1.0, 2.0, -1.0])
     done = memo.end_pass(lambda stats, own: next(scores), prior, n_songs=15, moves=True,
                          max_pairs=4)
-    assert done == {"merges": 1, "reordered": 1}
+    assert done == {"merges": 1, "reordered": 1, "count_change": float("inf")}   # 1st pass
     for i in range(3):
         want = [table[i, 0] + table[i, 2], table[i, 1], table[i, 3], torch.zeros_like(table[i, 0])]
         np.testing.assert_allclose(sorted(memo.components[i].tolist()),
                                    sorted(torch.stack(want).tolist()))
     np.testing.assert_allclose(memo.scalars[:, 1], entropy - gaps[:, 0])
+
+
+def test_count_change_is_the_largest_move_of_a_ranked_share_of_the_slots():
+    """Nothing to compare at the first pass; the same counts in another order are no
+    change; 0.6 more slots for one component over 3 batches x 16 slots: 0.6 / 48.6."""
+    rng = np.random.default_rng(1)
+    memo = memo_from_data(rng, 3, 4, 2, counts=[1.0, 5.0, 2.0, 8.0])
+    end = dict(evaluate=None, prior=None, n_songs=15, moves=False, max_pairs=0)
+    assert memo.end_pass(**end)["count_change"] == float("inf")
+    memo.components = memo.components[:, [3, 0, 2, 1]]
+    assert memo.end_pass(**end)["count_change"] == 0.0
+    memo.components[0, 2, COUNTS] += 0.6
+    assert memo.end_pass(**end)["count_change"] == pytest.approx(0.6 / 48.6, rel=1e-12)
 
 
 def test_fit_capped_before_convergence_warns_and_a_converged_fit_stays_converged():
@@ -181,6 +194,26 @@ def test_fit_capped_before_convergence_warns_and_a_converged_fit_stays_converged
     passes = len(model.passes_)
     model.fit(X, resume=True)                                   # nothing left to do
     assert model.converged_ and len(model.passes_) == passes
+
+
+def test_tol_is_a_change_per_frame_in_nats_whatever_the_units():
+    """The fit stops at the first pass whose ELBO per frame moved by at most ``tol`` nats
+    per dimension while no component's share of the slots moved by more than
+    SETTLED_SHARE; the same songs in other units (x 1000, no whitening) stop at the same
+    pass, their ELBO per frame lower by d log 1000 (the Jacobian: a closed form)."""
+    X, _ = small_planted(seed=3, n_true=4, d=2, songs=40, frames=(20, 40))
+    small = dict(n_components=8, n_song_components=4, batch_size=20, verbose=False,
+                 whiten=None, dtype="float64", tol=5e-4, max_epochs=200)
+    fits = [HDPGMM(**small).fit([x.astype(np.float64) * c for x in X]) for c in (1.0, 1e3)]
+    for model in fits:
+        gains = np.abs(np.diff([p["elbo_per_frame"] for p in model.passes_]))
+        shares = np.array([p["count_change"] for p in model.passes_[1:]])
+        settled = (gains <= 2 * 5e-4) & (shares <= SETTLED_SHARE)
+        assert model.converged_ and settled[-1] and not settled[:-1].any()
+    assert len(fits[0].passes_) == len(fits[1].passes_)
+    np.testing.assert_allclose(fits[0].passes_[-1]["elbo_per_frame"]
+                               - fits[1].passes_[-1]["elbo_per_frame"], 2 * np.log(1e3),
+                               rtol=1e-6)
 
 
 def test_partial_fit_scales_frames_and_statistics_to_the_corpus():

@@ -118,8 +118,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="memoized VI with moves, stopping on convergence (default), or "
                         "the paper's online VI with step (tau0 + t)^-kappa")
     g.add_argument("--tol", type=_finite_at_least(0.0), default=None,
-                   help="memoized: relative ELBO change over a pass that ends the fit "
-                        "(default: 1e-5; 0: run all --epochs)")
+                   help="memoized: ELBO change over a pass, in nats per frame and "
+                        "dimension, that ends the fit once the components' shares of the "
+                        "slots have settled too (default: 2e-4; 0: run all --epochs)")
     g.add_argument("--no-moves", dest="moves", action="store_const", const=False,
                    default=None, help="memoized: no merge/delete/reorder moves")
     g.add_argument("--kappa", type=float, default=None,

@@ -32,7 +32,7 @@ from hdpmusic.model.local import (
     infer_batch,
     mean_responsibility,
 )
-from hdpmusic.model.memoized import MemoizedVI
+from hdpmusic.model.memoized import SETTLED_SHARE, MemoizedVI
 from hdpmusic.model.objective import corpus_terms, optimal_component_terms
 from hdpmusic.model.objective import elbo as elbo_of
 from hdpmusic.model.sufficient import (
@@ -73,7 +73,9 @@ class HDPGMM(TransformerMixin, BaseEstimator):
       optimum at convergence; with ``moves``, components are reordered and merged (a
       negligible one merged into its best partner is deleted) whenever the whole ELBO
       rises, so K is an upper bound and the number used is learned. Stops when a pass,
-      its moves included, changes the ELBO by less than ``tol`` (relative).
+      its moves included, changes the ELBO per frame and dimension by at most ``tol``
+      nats and no component's share of the song slots by more than
+      :data:`~hdpmusic.model.memoized.SETTLED_SHARE`.
     * ``"online"``: the paper's stochastic VI, global natural parameters updated with
       step ρ_t = (τ0 + t)^−κ; runs ``max_epochs`` passes.
 
@@ -89,9 +91,13 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         Passes over the corpus in :meth:`fit` (a cap for memoized inference: reaching it
         before ``tol`` is met issues a ``sklearn.exceptions.ConvergenceWarning``).
     algorithm : {"memoized", "online"}
-    tol : float
-        Memoized: relative change of the ELBO over a pass below which the fit stops
-        (0: run ``max_epochs`` passes).
+    tol : float, default=2e-4
+        Memoized: change of the ELBO over a pass, in nats per frame and feature
+        dimension (as density models report bits per dimension), at or below which the
+        fit stops once the components' shares of the slots have settled too (0: run
+        ``max_epochs`` passes). An absolute change, as in scikit-learn's mixtures: the
+        ELBO's zero moves with the features' units, so a relative change would mean
+        something else on every corpus.
     moves : bool
         Memoized: reorder and merge/delete components at the end of each pass.
     kappa, tau0 : float
@@ -158,7 +164,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
 
     def __init__(self, n_components: int = 256, n_song_components: int = 32, *,
                  batch_size: int = 1024, max_epochs: int = 100,
-                 algorithm: Algorithm = "memoized", tol: float = 1e-5, moves: bool = True,
+                 algorithm: Algorithm = "memoized", tol: float = 2e-4, moves: bool = True,
                  kappa: float = 0.6, tau0: float = 64.0, eta0: float | None = None,
                  splash: str = "uniform", gamma: float | None = None,
                  alpha0: float | None = None, lambda0: float = 2.0, nu0: float | None = None,
@@ -713,7 +719,8 @@ default="posterior"
             previous = self.passes_[-1]["elbo_per_frame"] if self.passes_ else None
             self.converged_ = bool(
                 self.tol > 0 and self.memo_.complete and previous is not None
-                and abs(elbo - previous) <= self.tol * abs(elbo))
+                and abs(elbo - previous) <= self.tol * self.n_features_in_
+                and record["count_change"] <= SETTLED_SHARE)
         else:
             elbo = float(np.mean([h["elbo_per_frame"] for h in steps])) if steps else np.nan
         record.update({"elbo_per_frame": elbo, "n_active": self.n_active_components_,
@@ -808,7 +815,10 @@ default="posterior"
         detail = "one pass: nothing to compare"
         if len(self.passes_) >= 2:
             now, before = (p["elbo_per_frame"] for p in self.passes_[-1:-3:-1])
-            detail = f"the last pass changed it by {abs(now - before) / abs(now):.2g} relative"
+            change = abs(now - before) / self.n_features_in_
+            detail = (f"the last pass changed it by {change:.2g} nats per frame and dimension"
+                      f" and a component's share of the slots by "
+                      f"{self.passes_[-1].get('count_change', np.nan):.2g}")
         warnings.warn(f"memoized inference reached max_epochs={self.max_epochs} before the "
                       f"ELBO settled ({detail}; tol={self.tol:g}): raise max_epochs (CLI: fit "
                       f"--epochs; a saved fit continues with --resume --epochs N)",

@@ -29,6 +29,11 @@ from hdpmusic.model.sufficient import Prior, Stats
 
 #: the two corpus scalars kept per batch beside the component table
 ALPHA, ENTROPY = 0, 1
+#: largest change of any component's share of the song slots over a pass (components
+#: ranked by size, so a reorder is no change) for the pass to count as settled: the
+#: corpus weights E[β] follow these shares, and they keep moving for passes after the
+#: ELBO has flattened (planted truth: 0.7 times the last change a pass)
+SETTLED_SHARE = 1e-3
 
 
 class MemoizedVI:
@@ -54,6 +59,8 @@ class MemoizedVI:
         Each batch's slot-entropy loss for each candidate.
     tracked : Tensor, shape (n_batches,), bool
         Batches visited with the current candidates.
+    pass_counts : Tensor, shape (K,) or (0,), float64
+        The slot counts at the end of the last pass, largest first (empty before).
     """
 
     def __init__(self, n_batches: int, K: int, d: int, device: torch.device | str) -> None:
@@ -64,6 +71,7 @@ class MemoizedVI:
         self.pairs = torch.empty(0, 2, dtype=torch.int64, device=device)
         self.gaps = torch.zeros(n_batches, 0, **f64)
         self.tracked = torch.zeros(n_batches, dtype=torch.bool, device=device)
+        self.pass_counts = torch.zeros(0, **f64)
 
     # ------------------------------------------------------------------ batches
     @staticmethod
@@ -118,11 +126,29 @@ class MemoizedVI:
         Returns
         -------
         dict
-            ``merges`` accepted, ``reordered`` (0/1).
+            ``merges`` accepted, ``reordered`` (0/1), ``count_change``: the largest change
+            of a component's share of the slots since the last pass (inf while the
+            corpus has not been seen whole; see :data:`SETTLED_SHARE`).
         """
         done = {"merges": 0, "reordered": 0}
-        if not moves or not self.complete:
-            return done
+        if moves and self.complete:
+            done.update(self._moves(evaluate, prior, n_songs=n_songs, max_pairs=max_pairs))
+        done["count_change"] = self._count_change()
+        return done
+
+    def _count_change(self) -> float:
+        """The largest change of a component's share of the slots (components ranked by
+        size) since the last call; remembers this pass's counts."""
+        counts = torch.sort(self.components.sum(0)[:, COUNTS], descending=True).values
+        previous, self.pass_counts = self.pass_counts, counts
+        if not self.complete or previous.shape != counts.shape:
+            return float("inf")
+        return float((counts - previous).abs().max() / counts.sum().clamp_min(1e-300))
+
+    def _moves(self, evaluate: Callable[[Stats, Tensor], float], prior: Prior, *,
+               n_songs: int, max_pairs: int) -> dict[str, int]:
+        """Reorder, the tracked merges, and the next pass's candidates."""
+        done = {"merges": 0, "reordered": 0}
         stats = self.total(n_songs)
         own = optimal_component_terms(stats, prior)
         best = evaluate(stats, own)
@@ -183,11 +209,14 @@ class MemoizedVI:
     # ---------------------------------------------------------------- persistence
     def state_tensors(self) -> dict[str, Tensor]:
         return {"components": self.components, "scalars": self.scalars, "songs": self.songs,
-                "pairs": self.pairs, "gaps": self.gaps, "tracked": self.tracked}
+                "pairs": self.pairs, "gaps": self.gaps, "tracked": self.tracked,
+                "pass_counts": self.pass_counts}
 
     @classmethod
     def from_state_tensors(cls, tensors: dict[str, Tensor],
                            device: torch.device | str) -> MemoizedVI:
         new = object.__new__(cls)
+        new.pass_counts = torch.zeros(0, dtype=torch.float64)  # checkpoints without them
         new.__dict__.update({k: v.to(device) for k, v in tensors.items()})
+        new.pass_counts = new.pass_counts.to(device)
         return new
