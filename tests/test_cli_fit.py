@@ -200,9 +200,10 @@ def test_a_second_run_on_the_same_output_fails(corpus_file, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("--tau0", "inf", "--tau0: must be a finite number >= 0, got inf"),
-    ("--epochs", "0", "--epochs: must be at least 1, got 0"),
-    ("--checkpoint-every", "-2", "--checkpoint-every: must be at least 0, got -2"),
+    ("--tau0", "inf", "--tau0: expected a finite number >= 0, got 'inf'"),
+    ("--epochs", "0", "--epochs: expected a whole number >= 1, got '0'"),
+    ("--checkpoint-every", "-2", "--checkpoint-every: expected a whole number >= 1, or 0 "
+                                 "(hdpgmm at epoch ends, kim/clmr at the end), got '-2'"),
 ])
 def test_meaningless_values_are_refused(corpus_file, tmp_path, capsys, option, value,
                                         message):

@@ -162,7 +162,8 @@ def test_every_verb_refuses_bad_jobs_before_any_work(verb, jobs, capsys):
         main([*verb, "--jobs", jobs])
     err = capsys.readouterr().err
     assert done.value.code == 2
-    assert f"argument --jobs: '{jobs}': give a positive number of processes or -1" in err
+    assert (f"argument --jobs: expected a whole number >= 1, or -1 (one per CPU this "
+            f"process may use), got '{jobs}'") in err
 
 
 def test_workers_are_capped_by_cpus_and_tracks(tmp_path, monkeypatch):
@@ -578,9 +579,14 @@ def test_a_worker_stuck_past_the_timeout_ends_and_its_track_fails(tmp_path, monk
 
 
 def test_bad_timeout_is_refused(tmp_path, capsys):
-    assert main(["extract", str(tmp_path), "--out", str(tmp_path / "c.h5"),
-                 "--timeout", "-1"]) == 1
-    assert "timeout -1 s (--timeout): give a number of seconds >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:
+        main(["extract", str(tmp_path), "--out", str(tmp_path / "c.h5"), "--timeout", "-1"])
+    assert done.value.code == 2
+    assert ("argument --timeout: expected a finite number > 0, or 0 (no limit), got '-1'"
+            in capsys.readouterr().err)
+    with pytest.raises(HdpmusicError, match=r"timeout -1 s \(--timeout\): give a number"):
+        extract_collection(tmp_path, tmp_path / "c.h5", timeout=-1, progress=False)
+    assert not (tmp_path / "c.h5").exists()
 
 
 def test_a_run_leaves_no_lock_files(collection, tmp_path, monkeypatch):

@@ -15,8 +15,8 @@ problems many times slower. :func:`set_threads` sizes them all from one number:
 * :func:`n_jobs` turns ``-1`` ("one per core") into that number, so that joblib
   workers × threads per worker never exceeds it; :func:`worker_count` also caps a
   request by the CPUs granted (:func:`available_cpus`) and the tasks to run;
-* :func:`check_jobs` validates a ``jobs`` value (``-1`` or ≥ 1), and :func:`jobs_option`
-  is the argparse type of every verb's ``--jobs``.
+* :func:`check_jobs` validates a ``jobs`` value (``-1`` or ≥ 1); every verb's ``--jobs``
+  is typed by :data:`hdpmusic.cli._types.jobs`, the same range.
 
 The CLI's global ``--threads N`` applies it (:func:`configure`; without the option, only
 where fewer CPUs are available than the machine has); :func:`limit` narrows the pools
@@ -25,7 +25,6 @@ for one block (small problems run fastest on one thread).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import numbers
 import os
@@ -36,7 +35,7 @@ from typing import Any
 from hdpmusic.errors import ParameterError
 
 __all__ = ["ENV_VARS", "available_cpus", "check_jobs", "configure", "default_threads",
-           "get_threads", "jobs_option", "limit", "n_jobs", "set_threads", "thread_info",
+           "get_threads", "limit", "n_jobs", "set_threads", "thread_info",
            "worker_count"]
 
 _JOBS_HINT = "give a positive number of processes or -1 (one per core)"
@@ -139,20 +138,6 @@ def check_jobs(jobs: int) -> int:
             or not (jobs == -1 or jobs >= 1):
         raise ParameterError(f"jobs={jobs!r}: {_JOBS_HINT}")
     return int(jobs)
-
-
-def jobs_option(text: str) -> int:
-    """The argparse ``type`` of ``--jobs``: an integer accepted by :func:`check_jobs`.
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        ``text`` is not such a number (argparse prints it with the usage).
-    """
-    try:
-        return check_jobs(int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: {_JOBS_HINT}") from None
 
 
 def available_cpus() -> int:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from hdpmusic import __version__
 from hdpmusic.cli._options import DefaultsHelpFormatter
+from hdpmusic.cli._types import positive_int
 from hdpmusic.errors import HdpmusicError
 
 QUIET_HELP = "no progress bars or progress messages"
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hdpmusic {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
                         help="CPU threads of every stage: torch, BLAS, numba, and worker "
                              "processes for --jobs -1 (default: HDPMUSIC_THREADS, else "
                              "OMP_NUM_THREADS, else the CPUs this process may use)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from hdpmusic.threads import jobs_option
+from hdpmusic.cli._types import jobs
 
 #: ``--jobs`` of every verb that starts worker processes: one per CPU granted to the
 #: process (:func:`hdpmusic.threads.worker_count` also caps it by the number of tasks)
@@ -45,7 +45,7 @@ def add_jobs(p: argparse.ArgumentParser, what: str = "worker processes") -> None
     what : str
         What the processes do, the start of the help.
     """
-    p.add_argument("--jobs", type=jobs_option, default=DEFAULT_JOBS, metavar="N",
+    p.add_argument("--jobs", type=jobs, default=DEFAULT_JOBS, metavar="N",
                    help=f"{what}; -1: one per CPU this process may use (or hdpmusic "
                         "--threads N), never more than one per track")
 

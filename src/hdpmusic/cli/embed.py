@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hdpmusic.cli._options import add_jobs, add_recompute
+from hdpmusic.cli._types import positive_int
 from hdpmusic.cli.transform import add_transform_options
 from hdpmusic.model.kinds import EMBED_KIND
 
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="feature cache folder (default: OUT.cache beside OUT; the cache of "
                         "an earlier `hdpmusic extract` works too)")
-    p.add_argument("--chunk-songs", type=int, default=256, metavar="N",
+    p.add_argument("--chunk-songs", type=positive_int, default=256, metavar="N",
                    help="songs extracted and embedded together; bounds memory")
     add_recompute(p, "frame models: ")
     p.add_argument("--hash", action="store_true",

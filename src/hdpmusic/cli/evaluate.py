@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from hdpmusic.cli._types import positive_int, seed
+from hdpmusic.cli._types import WholeNumber, positive_int, seed
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "holds files, unless --overwrite)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the results in an existing --out")
-    parser.add_argument("--runs", type=int, default=None,
+    parser.add_argument("--runs", type=positive_int, default=None,
                         help="runs per model (default 5; 1 with --cv, whose repeats "
                              "already redraw the folds)")
     parser.add_argument("--seed", type=seed, default=0, help="base seed")
@@ -44,20 +44,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="randomized-search draws (default 64 genre, 32 tagging)")
     parser.add_argument("--keep-consumed", action="store_true",
                         help="recommendation: keep consumed items in the ranking (study)")
-    parser.add_argument("--n-splits", type=int, default=5,
+    parser.add_argument("--n-splits", type=positive_int, default=5,
                         help="recommendation: user splits averaged per run, as in the "
                              "study")
     parser.add_argument("--tags", default=None,
                         help="tagging: file with the tags to score, one per line (default: "
                              "every tag of the task)")
-    parser.add_argument("--cv", type=int, default=None, metavar="K",
+    parser.add_argument("--cv", type=WholeNumber(2), default=None, metavar="K",
                         help="genre and tagging: repeated stratified group K-fold over all "
                              "labelled songs, for collections without a published split "
                              "(C chosen by an inner group CV; default: the task's fixed "
                              "split); recommendation is unaffected")
-    parser.add_argument("--cv-repeats", type=int, default=3,
+    parser.add_argument("--cv-repeats", type=positive_int, default=3,
                         help="repeats of the K-fold per run with --cv")
-    parser.add_argument("--resamples", type=int, default=1000,
+    parser.add_argument("--resamples", type=positive_int, default=1000,
                         help="bootstrap resamples of the CIs")
     parser.set_defaults(func=run_evaluate)
 

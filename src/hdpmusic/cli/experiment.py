@@ -20,19 +20,20 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", dest="tasks", action="append", required=True,
                    help="task corpus .h5 holding frames and annotations (repeatable)")
     p.add_argument("--out", default="experiment", help="output directory")
-    p.add_argument("--runs", type=int, default=5, help="evaluation runs")
+    p.add_argument("--runs", type=positive_int, default=5, help="evaluation runs")
     p.add_argument("--seed", type=seed, default=0, help="seed of fits, subsets and runs")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--n-iter", type=positive_int, default=None,
                    help="randomized-search draws (default 64 genre, 32 tagging)")
-    p.add_argument("--n-splits", type=int, default=5,
+    p.add_argument("--n-splits", type=positive_int, default=5,
                    help="recommendation: user splits averaged per run, as in the study")
     g = p.add_argument_group("HDPGMM (defaults: the paper's)")
-    g.add_argument("--n-components", type=int, default=None, help="K (default: 256)")
-    g.add_argument("--n-song-components", type=int, default=None, help="T (default: 32)")
-    g.add_argument("--batch-size", type=int, default=None, help="songs per update (default: 1024)")
-    g.add_argument("--epochs", type=int, default=None, help="passes (default: 100)")
-    g.add_argument("--local-max-iter", type=int, default=None,
+    g.add_argument("--n-components", type=positive_int, default=None, help="K (default: 256)")
+    g.add_argument("--n-song-components", type=positive_int, default=None, help="T (default: 32)")
+    g.add_argument("--batch-size", type=positive_int, default=None,
+                   help="songs per update (default: 1024)")
+    g.add_argument("--epochs", type=positive_int, default=None, help="passes (default: 100)")
+    g.add_argument("--local-max-iter", type=positive_int, default=None,
                    help="local-step iterations (default: 100)")
     g.add_argument("--algorithm", choices=["online", "memoized"], default=None,
                    help="online: the paper's stochastic VI (default, to reproduce its "
@@ -56,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated registry names")
     c.add_argument("--eta0", type=float, default=None,
                    help="HDPGMM splash regulariser (default: 0.1)")
-    c.add_argument("--vq-clusters", type=int, default=None, help="VQ codebook size (default: 256)")
+    c.add_argument("--vq-clusters", type=positive_int, default=None,
+                   help="VQ codebook size (default: 256)")
     c.add_argument("--audio-root", default=None,
                    help="audio of the songs for kim and clmr: a folder the ids are "
                         "relative paths in, or a list file (default: what `hdpmusic "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hdpmusic.cli._options import add_jobs, add_recompute
+from hdpmusic.cli._types import Number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="recognise unchanged audio files by a hash of their content "
                         "(reads each file once more) instead of their size and "
                         "modification time, e.g. after copying the collection")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--timeout", type=Number(0.0, strict=True, special={0: "no limit"}),
+                   default=None, metavar="SECONDS",
                    help="seconds a track may take before it is listed as failed (default "
                         "600; 0: no limit)")
     p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",

@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
-import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hdpmusic.cli._inputs import open_corpus
-from hdpmusic.cli._types import seed
+from hdpmusic.cli._types import Number, WholeNumber, WholeNumbers, positive_int, seed
 from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 
 #: HDPGMM-only options: argparse dest -> HDPGMM parameter. Their argparse default is
@@ -98,26 +96,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     c.add_argument("--seed", type=seed, default=None,
                    help="random seed of initialisation and mini-batch order (default: 0)")
-    c.add_argument("--batch-size", type=_at_least(1), default=None,
+    c.add_argument("--batch-size", type=positive_int, default=None,
                    help="hdpgmm: songs per mini-batch; vq: frames per k-means update; "
                         "kim/clmr: examples per training step (default: the model's, 1024 "
                         "for hdpgmm)")
-    c.add_argument("--epochs", type=_at_least(1), default=None,
+    c.add_argument("--epochs", type=positive_int, default=None,
                    help="passes over the corpus (vq: at most this many; kim/clmr: unless "
                         "--steps); with --resume, the new total (default: the model's, 100 "
                         "for hdpgmm)")
-    c.add_argument("--checkpoint-every", type=_at_least(0), default=None,
+    c.add_argument("--checkpoint-every", default=None,
+                   type=WholeNumber(1, special={0: "hdpgmm at epoch ends, kim/clmr at the end"}),
                    help="hdpgmm, kim, clmr: also save every N updates (default 50; 0: "
                         "hdpgmm at epoch ends, kim/clmr at the end only)")
     g = p.add_argument_group("HDPGMM (--model hdpgmm)")
-    g.add_argument("--n-components", type=int, default=None,
+    g.add_argument("--n-components", type=positive_int, default=None,
                    help="corpus truncation K (default: 256)")
-    g.add_argument("--n-song-components", type=int, default=None,
+    g.add_argument("--n-song-components", type=positive_int, default=None,
                    help="song truncation T (default: 32)")
     g.add_argument("--algorithm", choices=["memoized", "online"], default=None,
                    help="memoized VI with moves, stopping on convergence (default), or "
                         "the paper's online VI with step (tau0 + t)^-kappa")
-    g.add_argument("--tol", type=_finite_at_least(0.0), default=None,
+    g.add_argument("--tol", type=Number(0.0), default=None,
                    help="memoized: ELBO change over a pass, in nats per frame and "
                         "dimension, that ends the fit once the components' shares of the "
                         "slots have settled too (default: 2e-4; 0: run all --epochs)")
@@ -125,7 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    default=None, help="memoized: no merge/delete/reorder moves")
     g.add_argument("--kappa", type=float, default=None,
                    help="online: forgetting rate of the step size (tau0 + t)^-kappa (default: 0.6)")
-    g.add_argument("--tau0", type=_finite_at_least(0.0), default=None,
+    g.add_argument("--tau0", type=Number(0.0), default=None,
                    help="online: delay of the step size (tau0 + t)^-kappa (default: 64)")
     g.add_argument("--eta0", type=float, default=None,
                    help="splash regulariser (default 0.1 online, 0 memoized)")
@@ -144,7 +143,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--local-tol", type=float, default=None,
                    help="change of a song's local bound per frame (nats) that stops its "
                         "local step (default: 1e-3)")
-    g.add_argument("--local-max-iter", type=int, default=None,
+    g.add_argument("--local-max-iter", type=positive_int, default=None,
                    help="iteration cap of the local step (default: 100)")
     g.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="precision of the frame computations (default float32; "
@@ -153,30 +152,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--reg-covar", type=float, default=None,
                    help="added to the per-song variances (default: 1e-6, the study's)")
     v = p.add_argument_group("VQ codebook (--model vq)")
-    v.add_argument("--n-clusters", type=int, default=None, help="codebook size (default: 256)")
+    v.add_argument("--n-clusters", type=positive_int, default=None,
+                   help="codebook size (default: 256)")
     v.add_argument("--no-standardize", dest="standardize", action="store_const",
                    const=False, default=None, help="cluster the raw frames")
-    v.add_argument("--max-no-improvement", type=int, default=None,
+    v.add_argument("--max-no-improvement", type=positive_int, default=None,
                    help="early stopping patience in updates (default: 10)")
     a = p.add_argument_group("KIM / CLMR (--model kim | clmr; need the audio files)")
     a.add_argument("--audio-root", default=None,
                    help="folder the corpus ids are relative to, or the list file given "
                         "to `hdpmusic extract` (default: what extract recorded)")
-    a.add_argument("--steps", type=_at_least(1), default=None,
+    a.add_argument("--steps", type=positive_int, default=None,
                    help="optimiser steps (default: --epochs passes)")
     a.add_argument("--learning-rate", type=float, default=None,
                    help="optimiser learning rate (default: the model's)")
-    a.add_argument("--num-workers", type=int, default=None,
+    a.add_argument("--num-workers", default=None,
+                   type=WholeNumber(1, special={0: "decode in the main process"}),
                    help="audio decoding processes (0: in the main process; default: 4)")
-    a.add_argument("--channels", type=_int_tuple, default=None,
+    a.add_argument("--channels", type=WholeNumbers(1, count=2), default=None,
                    help="convolution widths, comma-separated, e.g. 16,32,64,64,128,256 "
                         "(default: the model's)")
-    a.add_argument("--n-mels", type=int, default=None, help="kim: mel bands (default: 128)")
-    a.add_argument("--chunk-frames", type=int, default=None,
+    a.add_argument("--n-mels", type=positive_int, default=None,
+                   help="kim: mel bands (default: 128)")
+    a.add_argument("--chunk-frames", type=positive_int, default=None,
                    help="kim: frames per crop (default: 216)")
-    a.add_argument("--hidden-dim", type=int, default=None,
+    a.add_argument("--hidden-dim", type=positive_int, default=None,
                    help="kim: embedding width (default: 256)")
-    a.add_argument("--projection-dim", type=int, default=None,
+    a.add_argument("--projection-dim", type=positive_int, default=None,
                    help="clmr: projection head width (default: 64)")
     p.set_defaults(func=run)
 
@@ -361,15 +363,6 @@ def open_songs(args: argparse.Namespace) -> Any:
     return songs_in_splits(corpus, splits)
 
 
-def _int_tuple(text: str) -> tuple[int, ...]:
-    """``"16,32,64"`` → (16, 32, 64)."""
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}"
-                                         ) from None
-
-
 #: Options that set a parameter to False: dest -> option
 NEGATED_FLAGS = {"standardize": "--no-standardize", "moves": "--no-moves"}
 
@@ -533,30 +526,3 @@ def check_resume_content(out: Path, saved: dict[str, Any] | None,
                         "fitted on but other frames (rescaled, or extracted otherwise); give "
                         "the corpus it was fitted on, or pass --overwrite instead of "
                         "--resume to fit afresh")
-
-
-def _at_least(low: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``low``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        return value
-    return parse
-
-
-def _finite_at_least(low: float) -> Callable[[str], float]:
-    """An argparse type: a finite number >= ``low``."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or value < low:
-            raise argparse.ArgumentTypeError(f"must be a finite number >= {low:g}, "
-                                             f"got {text}")
-        return value
-    return parse

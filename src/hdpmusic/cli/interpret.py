@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hdpmusic.cli._types import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -14,9 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "frequency over the tag's base rate; see hdpmusic.interpret).")
     p.add_argument("model", help="HDPGMM model file")
     p.add_argument("task", help="corpus .h5 holding the songs' frames and tag annotations")
-    p.add_argument("--top-components", type=int, default=10,
+    p.add_argument("--top-components", type=positive_int, default=10,
                    help="components listed, the most loaded first")
-    p.add_argument("--top-tags", type=int, default=5,
+    p.add_argument("--top-tags", type=positive_int, default=5,
                    help="tags listed per component")
     p.add_argument("--method", choices=["lift", "log_odds"], default="lift",
                    help="enrichment score")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hdpmusic.cli._options import add_jobs, add_recompute
-from hdpmusic.cli._types import seed
+from hdpmusic.cli._types import WholeNumber, positive_int, seed
 
 
 def _common(p: argparse.ArgumentParser, *, root_help: str | None = None,
@@ -92,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--tags", default="top50",
                    help="top50 (the published list), frequency (the --n-tags most "
                         "frequent), all, or a comma-separated list of tag names")
-    m.add_argument("--n-tags", type=int, default=50, help="with --tags frequency")
+    m.add_argument("--n-tags", type=positive_int, default=50, help="with --tags frequency")
     m.add_argument("--drop-untagged", action="store_true",
                    help="also drop clips with none of the selected tags")
     m.set_defaults(func=run_mtat)
@@ -109,11 +109,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--track-map", default=None, metavar="FILE",
                    help="MSD unique_tracks.txt or song<TAB>track lines "
                         "(default ROOT/unique_tracks.txt)")
-    e.add_argument("--min-user-songs", type=int, default=20,
+    e.add_argument("--min-user-songs", type=positive_int, default=20,
                    help="keep users with at least this many songs")
-    e.add_argument("--min-song-users", type=int, default=200,
+    e.add_argument("--min-song-users", type=positive_int, default=200,
                    help="keep songs with at least this many users")
-    e.add_argument("--filter-rounds", type=int, default=1,
+    e.add_argument("--filter-rounds", default=1,
+                   type=WholeNumber(1, special={0: "to a fixed point"}),
                    help="rounds of the filter (1 as in Liang et al.; 0: to a fixed point)")
     e.add_argument("--layout", default=None, metavar="PATTERN",
                    help="audio path of a track under ROOT (default "
@@ -136,13 +137,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--layout", default=None, metavar="PATTERN",
                    help="audio path of a track id under ROOT (default "
                         "'{id[2]}/{id[3]}/{id[4]}/{id}.mp3')")
-    s.add_argument("--subsample", type=int, default=None, metavar="N",
+    s.add_argument("--subsample", type=positive_int, default=None, metavar="N",
                    help="keep a random subset of N tracks (default: keep all)")
     s.add_argument("--seed", type=seed, default=0, help="seed of --subsample")
     s.add_argument("--subsets", default=None, metavar="SIZExCOUNT,...",
                    help="also write random subsets of the corpus, SIZExCOUNT (as "
                         "`experiment sweep`), e.g. 2000x5,20000x5 (default: none)")
-    s.add_argument("--subset-seed", type=int, default=2022,
+    s.add_argument("--subset-seed", type=seed, default=2022,
                    help="seed of the random subsets, the study's")
     s.add_argument("--write-list", default=None, metavar="FILE",
                    help="write the resolved 'path<TAB>id' list for `hdpmusic extract` "

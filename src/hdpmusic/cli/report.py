@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hdpmusic.cli._types import positive_int, seconds
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -25,9 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="corpus .h5 of songs (a task file: its tags or genres name the "
                         "components) for the components section of each model (default: "
                         "no components section)")
-    p.add_argument("--top-components", type=int, default=8,
+    p.add_argument("--top-components", type=positive_int, default=8,
                    help="components shown per model")
-    p.add_argument("--excerpt-seconds", type=float, default=3.0,
+    p.add_argument("--excerpt-seconds", type=seconds, default=3.0,
                    help="seconds of each component's audio excerpt")
     p.add_argument("--audio-root", default=None, metavar="DIR|LIST",
                    help="where the corpus's audio files are (default: what extract "
