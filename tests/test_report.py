@@ -461,3 +461,50 @@ def test_report_provenance_and_chance_note_of_the_tasks_present(tmp_path):
     md = (tmp_path / "p" / "report.md").read_text()
     assert "(uniform guesses for macro F1)." in md
     assert "ROC-AUC" not in md[md.index("Chance:"):md.index("Chance:") + 200]
+
+
+def _figure_text(fig):
+    """Every text a figure shows: titles, panel texts and annotations, legends."""
+    texts = [t.get_text() for t in fig.texts]
+    for ax in fig.axes:
+        texts += [ax.get_title()] + [t.get_text() for t in ax.texts]
+        texts += [t.get_text() for t in (ax.get_legend().get_texts()
+                                         if ax.get_legend() else [])]
+    return " ".join(texts)
+
+
+def test_training_figure_says_when_the_fit_stopped_at_its_cap(tmp_path, tiny_model,
+                                                              monkeypatch):
+    """A memoized fit that reached its pass cap with the ELBO still moving is said so on
+    its training figure and in the caption, as the demo's note says (issue 18, item 6);
+    a converged fit is not."""
+    from hdpmusic.report import build
+
+    path, model = tiny_model
+    assert model.algorithm == "memoized" and model.tol > 0 and not model.converged_
+    assert len(model.passes_) == model.max_epochs == 2
+    drawn = {}
+    save = build.save_figure
+
+    def keep(fig, file, *args, **kwargs):
+        drawn[file.name] = _figure_text(fig)
+        save(fig, file, *args, **kwargs)
+
+    monkeypatch.setattr(build, "save_figure", keep)
+    assert main(["-q", "report", "--models", str(path), "--out", str(tmp_path / "r")]) == 0
+    assert "stopped at the pass cap (2 passes), not converged" in drawn["tiny_training.png"]
+    page = (tmp_path / "r" / "report.html").read_text()
+    md = (tmp_path / "r" / "report.md").read_text()
+    for text in (page, md):
+        assert "stopped at its cap of 2 passes, not converged" in text
+        assert "--resume --epochs" in text
+    # the same model, converged: no note
+    model.converged_ = True
+    try:
+        model.save(tmp_path / "done.hdp")
+    finally:
+        model.converged_ = False
+    assert main(["-q", "report", "--models", str(tmp_path / "done.hdp"), "--out",
+                 str(tmp_path / "d")]) == 0
+    assert "not converged" not in drawn["done_training.png"]
+    assert "not converged" not in (tmp_path / "d" / "report.html").read_text()

@@ -122,8 +122,8 @@ def _say_unsettled(model_path: Path, say: Callable[[str], None]) -> None:
     say(f"note: HDPGMM stopped at the demo's cap of {len(model.passes_)} passes with its "
         f"ELBO still moving ({abs(now - before) / model.n_features_in_:.1g} nats per frame "
         "and dimension in the last pass, "
-        f"tol {model.tol:g}); the scores are those of this capped fit (the training "
-        "figure of the report shows the trace)")
+        f"tol {model.tol:g}); the scores are those of this capped fit (the report's "
+        "training figure shows the trace and marks the fit as not converged)")
 
 
 @dataclass

@@ -29,6 +29,7 @@ from hdpmusic.report.tables import (
     history_series,
     main_table,
     relabel,
+    stopping_note,
     task_facts,
 )
 
@@ -127,12 +128,15 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
         # one record per pass (the exact ELBO of memoized fits) where the model keeps them
         history = list(getattr(model, "passes_", None) or getattr(model, "history_", None)
                        or [])
+        stopped = stopping_note(model)
         save_figure(model_figure(history_series(history) if history else None,
-                                 np.asarray(model.weights_), f"{heading}: training and weights"),
+                                 np.asarray(model.weights_), f"{heading}: training and weights",
+                                 note=stopped[0] if stopped else None),
                     out / file)
         page.figures.append(Figure(
             file, f"{heading}: the objective and the component counts its training "
-            "recorded, and the sorted corpus weights 𝔼[βₖ].", f"Model {heading}"))
+            "recorded, and the sorted corpus weights 𝔼[βₖ]."
+            + (f" {stopped[1]}" if stopped else ""), f"Model {heading}"))
         if components is not None:
             page.components.append(components_section(
                 model, name, components.corpus, out, top_components=components.top_components,

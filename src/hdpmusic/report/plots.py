@@ -51,6 +51,7 @@ _MEAN = dict(fmt="D", color="#1b1b1b", ms=5, capsize=3, lw=1.2, zorder=4)
 _CI = dict(fmt="none", ecolor="#dd8452", elinewidth=5, alpha=0.55, capsize=0, zorder=2)
 _CHANCE = dict(ls="--", color="#b22222", lw=1.1)
 _BELOW = dict(color="#eeeeee", zorder=0)
+_NOTE_COLOR = "#b22222"
 
 
 def _pyplot() -> Any:
@@ -314,12 +315,16 @@ def _weights_panel(ax: Any, weights: np.ndarray) -> list[Any]:
 
 
 @_styled
-def model_figure(hist: History | None, weights: np.ndarray | None, title: str) -> Any:
+def model_figure(hist: History | None, weights: np.ndarray | None, title: str,
+                 note: str | None = None) -> Any:
     """An HDPGMM's training trace and weights: up to three titled panels.
 
     The objective over updates (with pass means) or passes; the component counts the
     records carry (a constant count is said so on the panel); the sorted corpus weights
     with how many components hold 50/90/99 % of them and their effective number.
+    ``note`` (:func:`~hdpmusic.report.tables.stopping_note`: a fit that stopped at its
+    pass cap, not converged) is written on the objective's panel, or under the title
+    when there is none.
     """
     plt = _pyplot()
     panels = []
@@ -330,6 +335,12 @@ def model_figure(hist: History | None, weights: np.ndarray | None, title: str) -
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.3),
                              squeeze=False)
     legends = [(ax, draw(ax)) for ax, draw in zip(axes[0], panels, strict=True)]
+    if note and hist is not None and len(hist):
+        axes[0][0].text(0.97, 0.05, note, ha="right", va="bottom", fontsize=8,
+                        color=_NOTE_COLOR, wrap=True, transform=axes[0][0].transAxes,
+                        bbox=dict(boxstyle="round", fc="white", ec=_NOTE_COLOR))
+    elif note:
+        title = f"{title}\n{note}"
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()              # before the legends, which hang below the axes
     for ax, handles in legends:

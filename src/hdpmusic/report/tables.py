@@ -45,6 +45,7 @@ __all__ = [
     "paired_markdown",
     "parse_size",
     "relabel",
+    "stopping_note",
     "table_html",
     "table_markdown",
     "task_facts",
@@ -527,6 +528,49 @@ def history_series(history: Sequence[Mapping[str, Any]]) -> History:
               if _present(history, key)}
     return History(x.reshape(n), x_label, group.reshape(n), group_key, objective.reshape(n),
                    objective_label, counts)
+
+
+def _passes(n: int) -> str:
+    return f"{n} pass" if n == 1 else f"{n} passes"
+
+
+def stopping_note(model: Any) -> tuple[str, str] | None:
+    """What the training figure and its caption say of a memoized fit that stopped
+    before its ELBO settled (the fit's ``ConvergenceWarning``), or None.
+
+    Parameters
+    ----------
+    model : HDPGMM
+        Fitted or loaded; a model that is not memoized, has ``tol`` 0 (told to run every
+        pass) or ``converged_`` True gets None.
+
+    Returns
+    -------
+    (str, str) or None
+        A short note for the figure (``stopped at the pass cap (40 passes), not
+        converged``) and a sentence for the caption: how much the ELBO still moved in
+        the last pass, and how to continue the fit.
+    """
+    if (getattr(model, "algorithm", None) != "memoized" or getattr(model, "converged_", True)
+            or not getattr(model, "tol", 0) > 0):
+        return None
+    passes = list(getattr(model, "passes_", None) or [])
+    cap = int(model.max_epochs)
+    done = int(getattr(model, "epoch_", len(passes)))
+    if done >= cap:
+        short = f"stopped at the pass cap ({_passes(cap)}), not converged"
+        sentence = f"The fit stopped at its cap of {_passes(cap)}, not converged"
+    else:
+        short = f"stopped after {done} of {_passes(cap)}, not converged"
+        sentence = (f"The fit stopped after {done} of its {_passes(cap)} (an unfinished "
+                    "run), not converged")
+    if len(passes) >= 2:
+        change = abs(passes[-1]["elbo_per_frame"] - passes[-2]["elbo_per_frame"])
+        sentence += (f": its ELBO still changed by {change / model.n_features_in_:.2g} nats "
+                     f"per frame and dimension in the last pass (tol {model.tol:g})")
+    sentence += (", so more passes would change the model (continue it with hdpmusic fit "
+                 "CORPUS --out MODEL --resume --epochs N).")
+    return short, sentence
 
 
 def epoch_means(hist: History) -> tuple[np.ndarray, np.ndarray]:
