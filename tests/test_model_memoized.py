@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from hdpmusic import HDPGMM
 from hdpmusic.errors import ParameterError
 from hdpmusic.model.memoized import SETTLED_SHARE, MemoizedVI
-from hdpmusic.model.moves import COUNTS, nearest_pairs
+from hdpmusic.model.moves import COUNTS, merge_candidates, nearest_pairs
 from hdpmusic.model.sufficient import Prior, Stats
 from hdpmusic.synthetic import planted_hdp
 from planted import planted_hdp as small_planted
@@ -179,6 +179,27 @@ def test_count_change_is_the_largest_move_of_a_ranked_share_of_the_slots():
     assert memo.end_pass(**end)["count_change"] == 0.0
     memo.components[0, 2, COUNTS] += 0.6
     assert memo.end_pass(**end)["count_change"] == pytest.approx(0.6 / 48.6, rel=1e-12)
+
+
+def test_merge_candidates_leave_out_components_without_a_frame():
+    """A component under one frame sits on the prior: merging it changes nothing, so it
+    takes no candidate slot (on planted truth such no-op merges were accepted every pass
+    by a rounding gain and crowded out the real ones)."""
+    rng = np.random.default_rng(2)
+    t64 = dict(dtype=torch.float64)
+    N = [12.0, 9.0, 15.0, 0.4, 1e-9]
+    x = [rng.normal(2.0 * k, 1.0, size=(max(int(n), 1), 2)) for k, n in enumerate(N)]
+    scale = [n / len(xk) for n, xk in zip(N, x, strict=True)]
+    stats = Stats.from_counts(
+        torch.tensor(N, **t64),
+        torch.as_tensor(np.stack([c * xk.sum(0) for c, xk in zip(scale, x, strict=True)])),
+        torch.as_tensor(np.stack([c * xk.T @ xk for c, xk in zip(scale, x, strict=True)])),
+        torch.tensor([3.0, 2.0, 4.0, 0.1, 0.0], **t64), torch.tensor(0.0, **t64),
+        torch.tensor(N, **t64), torch.tensor(0.0, **t64))
+    prior = Prior(m0=torch.zeros(2, **t64), W0_inv=torch.eye(2, **t64), lam0=1.0,
+                  nu0=4.0, gamma=1.0, alpha0=1.0)
+    pairs = merge_candidates(stats, prior, max_pairs=10)
+    assert {tuple(p) for p in pairs.tolist()} == {(0, 1), (0, 2), (1, 2)}
 
 
 def test_fit_capped_before_convergence_warns_and_a_converged_fit_stays_converged():

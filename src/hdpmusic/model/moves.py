@@ -51,8 +51,10 @@ def merge_candidates(stats: Stats, prior: Prior, *, max_pairs: int, partners: in
                      chunk: int = 2048) -> Tensor:
     """Pairs (a, b), a < b, whose merge most raises the components' own ELBO terms.
 
-    Each component holding data is paired with its ``partners`` nearest others (symmetric
-    Mahalanobis distance between the posterior means under E[Λ]); for each such pair, the
+    Each component holding at least one frame is paired with its ``partners`` nearest
+    others of the kind (symmetric Mahalanobis distance between the posterior means under
+    E[Λ]); emptier ones are left out, since merging them changes nothing but takes the
+    slots of real candidates (and counted as merges). For each pair, the
     data, prior and entropy terms of the merged Gaussian–Wishart (:func:`merged_terms`)
     minus those of the two. The ``max_pairs`` best are returned; the sticks and the
     slot-assignment entropy are left to the exact test at the end of the pass.
@@ -71,7 +73,7 @@ def merge_candidates(stats: Stats, prior: Prior, *, max_pairs: int, partners: in
     -------
     Tensor, shape (P, 2), int64, P ≤ max_pairs, best first
     """
-    live = (stats.N > 0).nonzero().squeeze(1)
+    live = (stats.N >= 1.0).nonzero().squeeze(1)
     if live.numel() < 2 or max_pairs < 1:
         return torch.empty(0, 2, dtype=torch.int64, device=stats.N.device)
     nw = normal_wishart_posterior(stats, prior)
