@@ -476,3 +476,30 @@ def test_content_fingerprint_tells_rescaled_frames_apart(tmp_path):
     view = opened.subset([3, 1])
     assert content_fingerprint(view) == content_fingerprint(Corpus.from_arrays(
         [songs[3], songs[1]]))
+
+
+def test_audio_files_are_stored_for_every_song_or_none(tmp_path):
+    """The songs' audio files travel with the corpus, views and saved subsets included
+    (issue 18, item 9); a writer given some songs' files only refuses to finish."""
+    frames = np.ones((3, 2), dtype=np.float32)
+    with CorpusWriter(tmp_path / "c.h5", 2, attrs={"audio_root": "/music"}) as w:
+        for name in ("a", "b", "c"):
+            w.append(name, frames, audio_file=f"{name}/song.wav")
+    corpus = Corpus.open(tmp_path / "c.h5")
+    assert corpus.audio_files() == ["a/song.wav", "b/song.wav", "c/song.wav"]
+    assert corpus.subset([2, 0]).audio_files() == ["c/song.wav", "a/song.wav"]
+    corpus.subset([1]).save(tmp_path / "one.h5")
+    assert Corpus.open(tmp_path / "one.h5").audio_files() == ["b/song.wav"]
+    assert Corpus.from_arrays([frames]).audio_files() is None
+    with pytest.raises(DataError, match="1 of 2 songs were appended without"):
+        with CorpusWriter(tmp_path / "half.h5", 2) as w:
+            w.append("a", frames, audio_file="a.wav")
+            w.append("b", frames)
+    assert not (tmp_path / "half.h5").exists()
+    damaged = tmp_path / "damaged.h5"                 # one file short
+    damaged.write_bytes((tmp_path / "c.h5").read_bytes())
+    with h5py.File(damaged, "a") as f:
+        del f["audio_files"]
+        f["audio_files"] = np.array([b"a.wav", b"b.wav"])
+    with pytest.raises(FormatError, match="must hold one string per song"):
+        Corpus.open(damaged).audio_files()

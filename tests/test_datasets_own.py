@@ -242,3 +242,46 @@ def test_prepare_says_its_closing_line_once(collection, cache, tmp_path, capsys,
     assert said.count("12 songs; split") == 1
     assert said.count("split train") == 1        # the split is summed up once, at the end
     assert re.search(r"12 songs; split train \d+, valid \d+, test \d+; 3 classes", said)
+
+
+def test_prepared_corpora_find_their_audio_without_the_feature_cache(collection, cache,
+                                                                     tmp_path):
+    """prepare folder and table record where the audio is in the corpus itself: the
+    corpus used to point at a track list inside the feature cache, so deleting the cache
+    lost the report's audio although the music was untouched (issue 18, item 9). The
+    table gives its own ids, which are no paths."""
+    import shutil
+    from pathlib import Path
+
+    from hdpmusic.extract import audio_paths
+
+    table = tmp_path / "ids.csv"
+    rows = ["path,label,id"] + [f"audio/{t.id},{t.label},song{n}"
+                                for n, t in enumerate(find_folder_tracks(collection / "audio"))]
+    table.write_text("\n".join(rows) + "\n")
+    verbs = {"folder": ["prepare", "folder", "--root", str(collection / "audio")],
+             "table": ["prepare", "table", "--labels", str(table), "--root", str(collection)]}
+    files = sorted(str(p.resolve()) for p in (collection / "audio").rglob("clip*"))
+    for name, verb in verbs.items():
+        out, features = tmp_path / f"{name}.h5", tmp_path / f"{name}.cache"
+        shutil.copytree(cache, features, dirs_exist_ok=True)     # (features computed once)
+        assert main(["-q", *verb, "--out", str(out), "--cache", str(features),
+                     "--jobs", "1"]) == 0
+        root = Path(Corpus.open(out).attrs["audio_root"])
+        assert root.is_dir() and features.resolve() not in [root, *root.parents], root
+        shutil.rmtree(features)
+        corpus = Corpus.open(out)
+        assert sorted(audio_paths(corpus)) == files, name
+        if name == "table":
+            assert corpus.ids[0] == "song0" and audio_paths(corpus)[0] == files[0]
+    # the report plays the components' audio, with no cache left
+    model = tmp_path / "m.hdp"
+    assert main(["-q", "fit", str(tmp_path / "folder.h5"), "--out", str(model),
+                 "--n-components", "3", "--n-song-components", "2", "--batch-size", "6",
+                 "--epochs", "1"]) == 0
+    for name in verbs:
+        assert main(["-q", "report", "--models", str(model), "--components-corpus",
+                     str(tmp_path / f"{name}.h5"), "--top-components", "1", "--out",
+                     str(tmp_path / f"report-{name}")]) == 0
+        page = (tmp_path / f"report-{name}" / "report.html").read_text()
+        assert "<audio" in page and "No audio excerpts" not in page, name

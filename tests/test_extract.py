@@ -666,3 +666,67 @@ def test_cut_ogg_and_flac_are_listed_as_truncated(tmp_path, name, cut_at):
     report = extract_collection(root, tmp_path / "c.h5", progress=False)
     assert report.failed_ids == [name]
     assert "the file is truncated" in read_failures(report.failures)[0]["error"]
+
+
+def test_the_corpus_keeps_its_audio_files_without_the_list_it_was_read_from(collection,
+                                                                             tmp_path):
+    """A corpus records its songs' audio files itself, relative to the folder recorded
+    as ``audio_root``: the list file it was read from (for ``prepare``, a file inside
+    the feature cache) may go, a subset saved from it keeps them, and a collection
+    moved elsewhere is found with --audio-root NEW_FOLDER (issue 18, item 9)."""
+    import shutil
+
+    from hdpmusic.extract import audio_paths
+
+    music = tmp_path / "music"
+    shutil.copytree(collection / "a", music / "a")
+    shutil.copytree(collection / "b", music / "b")
+    listing = tmp_path / "tracks.tsv"
+    listing.write_text(f"{music}/a/tone.wav\tT1\n{music}/b/clicks.ogg\tT2\n"
+                       f"{music}/a/chord.flac\tT3\n")
+    out = tmp_path / "c.h5"
+    extract_collection(listing, out, cache=tmp_path / "cache", jobs=1, progress=False)
+    listing.unlink()
+    shutil.rmtree(tmp_path / "cache")
+    corpus = Corpus.open(out)
+    assert corpus.attrs["audio_root"] == str(music.resolve())
+    files = [str(music.resolve() / name) for name in ("a/tone.wav", "b/clicks.ogg",
+                                                       "a/chord.flac")]
+    assert corpus.ids == ["T1", "T2", "T3"] and audio_paths(corpus) == files
+    corpus.subset([2, 0]).save(tmp_path / "sub.h5")
+    assert audio_paths(Corpus.open(tmp_path / "sub.h5")) == [files[2], files[0]]
+    moved = tmp_path / "moved"
+    music.rename(moved)
+    with pytest.raises(HdpmusicError, match="does not exist; pass --audio-root DIR, the "
+                                            "folder that holds them as"):
+        audio_paths(corpus)
+    assert audio_paths(corpus, moved) == [f.replace(str(music.resolve()), str(moved))
+                                          for f in files]
+
+
+def test_a_folder_given_for_the_audio_may_hold_the_ids_as_paths(collection, tmp_path):
+    """--audio-root DIR of a corpus read from a list file whose ids are paths: found in
+    DIR by the ids, as before the corpus recorded its files (relative to the folder
+    holding them all, here a/); what is missing is named."""
+    from hdpmusic.extract import audio_paths
+
+    listing = collection / "ids.tsv"
+    listing.write_text("a/tone.wav\na/chord.flac\n")
+    try:
+        extract_collection(listing, tmp_path / "c.h5", cache=tmp_path / "cache", jobs=1,
+                           progress=False)
+    finally:
+        listing.unlink()
+    corpus = Corpus.open(tmp_path / "c.h5")
+    assert corpus.ids == ["a/tone.wav", "a/chord.flac"]
+    assert corpus.audio_files() == ["tone.wav", "chord.flac"]
+    assert corpus.attrs["audio_root"] == str((collection / "a").resolve())
+    copy = tmp_path / "copy"
+    (copy / "a").mkdir(parents=True)
+    (copy / "a" / "tone.wav").write_bytes((collection / "a" / "tone.wav").read_bytes())
+    with pytest.raises(HdpmusicError, match=r"2 of 2 audio files .* \(e\.g\. .*copy/tone"):
+        audio_paths(corpus, copy)
+    (copy / "a" / "chord.flac").write_bytes((collection / "a" / "chord.flac").read_bytes())
+    assert audio_paths(corpus, copy) == [str(copy / "a" / "tone.wav"),
+                                         str(copy / "a" / "chord.flac")]
+    assert audio_paths(corpus, copy / "a") == audio_paths(corpus, copy)

@@ -4,7 +4,10 @@ On disk a corpus is the CSR layout of the study's own code (``docs/design.md`` Â
 (N, d) float32 holds every song's frames one after another, ``indptr`` (J+1,) gives the
 song boundaries (song j is ``data[indptr[j]:indptr[j+1]]``) and ``ids`` (J,) names the
 songs. Files written here also carry JSON attributes (``format``, ``format_version``,
-``dim`` and the user's, such as ``feature_config``, ``sr``, ``hop_length``); files in
+``dim`` and the user's, such as ``feature_config``, ``sr``, ``hop_length``,
+``audio_root``) and, where the songs' audio files are known, ``audio_files`` (J,): each
+song's audio file relative to the folder ``audio_root`` names (see
+:func:`hdpmusic.extract.audio_paths`); files in
 the study's layout (int32 ``indptr``, string or int32 ``ids``, no attributes, extra
 groups) open unchanged.
 
@@ -35,12 +38,14 @@ if TYPE_CHECKING:
 
     from hdpmusic.whitening import Whitener
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Corpus", "CorpusWriter", "PackedBatch",
+__all__ = ["AUDIO_FILES", "FORMAT", "FORMAT_VERSION", "Corpus", "CorpusWriter", "PackedBatch",
            "content_fingerprint", "corpus_fingerprint"]
 
 FORMAT = "hdpmusic-corpus"
 FORMAT_VERSION = 1
 _RESERVED_ATTRS = ("format", "format_version", "dim")
+#: The dataset of the songs' audio files (relative to the ``audio_root`` attribute)
+AUDIO_FILES = "audio_files"
 _FLUSH_ROWS = 1 << 16
 _READ_CACHE_BYTES = 32 << 20  # HDF5 chunk cache for compressed data (0 when uncompressed)
 _SAMPLE_READ_ROWS = 1 << 18
@@ -163,6 +168,7 @@ class CorpusWriter:
         self.overwrite = overwrite
         self.compression = compression
         self._ids: list[str] = []
+        self._audio: list[str | None] = []
         self._seen: set[str] = set()
         self._indptr: list[int] = [0]
         self._buffer: list[np.ndarray] = []
@@ -192,7 +198,8 @@ class CorpusWriter:
         """Frames appended so far."""
         return self._indptr[-1]
 
-    def append(self, song_id: str, frames: np.ndarray) -> None:
+    def append(self, song_id: str, frames: np.ndarray, *,
+               audio_file: str | None = None) -> None:
         """Add one song.
 
         Parameters
@@ -201,6 +208,9 @@ class CorpusWriter:
             Unique song id.
         frames : np.ndarray, shape (n, d)
             The song's frames (cast to float32); n >= 1, all finite.
+        audio_file : str, optional
+            The song's audio file, relative to the folder of the ``audio_root``
+            attribute; stored in :data:`AUDIO_FILES` when every song has one.
         """
         if self._file is None:
             raise HdpmusicError("CorpusWriter.append called outside its `with` block")
@@ -218,6 +228,7 @@ class CorpusWriter:
             raise DataError(f"{self.path}: song id {song_id!r} appended twice")
         self._seen.add(song_id)
         self._ids.append(song_id)
+        self._audio.append(None if audio_file is None else str(audio_file))
         self._indptr.append(self._indptr[-1] + frames.shape[0])
         self._buffer.append(frames.astype(np.float32, copy=False))
         self._buffered += frames.shape[0]
@@ -243,6 +254,13 @@ class CorpusWriter:
         f.create_dataset("indptr", data=np.asarray(self._indptr, dtype=np.int64))
         f.create_dataset("ids", data=np.array(self._ids, dtype=object),
                          dtype=h5py.string_dtype("utf-8"))
+        given = [a is not None for a in self._audio]
+        if all(given):
+            f.create_dataset(AUDIO_FILES, data=np.array(self._audio, dtype=object),
+                             dtype=h5py.string_dtype("utf-8"))
+        elif any(given):
+            raise DataError(f"{self.path}: {given.count(False)} of {len(given)} songs were "
+                            "appended without their audio file; give every song's or none")
         f.attrs.update(_encode_attrs(
             {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": self.dim},
             str(self.path)))
@@ -677,13 +695,15 @@ class Corpus:
             Frames read at a time.
         """
         attrs = {k: v for k, v in self._attrs.items() if k not in _RESERVED_ATTRS}
+        audio = self.audio_files() or [None] * len(self)
         with CorpusWriter(path, self._dim, attrs=attrs, overwrite=overwrite,
                           compression=compression) as writer:
             ids = self.ids
             for group in _consecutive_groups(np.arange(len(self)), self._lengths, chunk_frames):
                 frames, offsets = self.read(group)
                 for b, j in enumerate(group.tolist()):
-                    writer.append(ids[j], frames[offsets[b]:offsets[b + 1]])
+                    writer.append(ids[j], frames[offsets[b]:offsets[b + 1]],
+                                  audio_file=audio[j])
 
     # -- description ----------------------------------------------------------------
 
@@ -721,6 +741,37 @@ class Corpus:
     def attrs(self) -> dict[str, Any]:
         """File attributes (decoded from JSON); empty for study-layout files."""
         return dict(self._attrs)
+
+    def audio_files(self) -> list[str] | None:
+        """Each song's audio file as the file records it (:data:`AUDIO_FILES`, relative
+        to the folder of the ``audio_root`` attribute), in corpus order; None when the
+        file records none (written before they were, the study's layout, in memory).
+
+        Raises
+        ------
+        FormatError
+            The dataset does not hold one string per song.
+        """
+        if not isinstance(self._store, _H5Store):
+            return None
+        path = self._store.path
+        try:
+            with h5py.File(path, "r") as fh:
+                dset = fh.get(AUDIO_FILES, getlink=False)
+                if not isinstance(dset, h5py.Dataset):
+                    return None
+                if dset.shape != (len(self._all_ids),) or \
+                        h5py.check_string_dtype(dset.dtype) is None:
+                    raise FormatError(f"{path}: {AUDIO_FILES!r} must hold one string per "
+                                      f"song ({len(self._all_ids)}), not {dset.dtype} of "
+                                      f"shape {dset.shape}; the file is damaged (re-create "
+                                      "it)")
+                files = [str(v) for v in dset.asstr()[()]]
+        except OSError as err:
+            raise FormatError(f"{path}: cannot read {AUDIO_FILES!r} ({err})") from None
+        if self._selection is None:
+            return files
+        return [files[i] for i in self._selection.tolist()]
 
     @property
     def path(self) -> Path | None:

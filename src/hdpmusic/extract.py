@@ -412,12 +412,14 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
                                 f"(first: {next(iter(failures.values()))})")
         attrs = {"feature_config": config.to_dict(), "columns": config.column_names,
                  "sr": config.sr, "hop_length": config.hop_length}
-        attrs["audio_root"] = str(Path(source).resolve())  # see audio_paths
+        root, audio_files = audio_layout(source, dict(tracks), ok)   # see audio_paths
+        attrs["audio_root"] = root
         cached = sum(_file_size(targets[song_id]) for song_id in ok)
         check_space(out, corpus_bytes(cached // (4 * config.dim), len(ok), config.dim))
         with CorpusWriter(out, config.dim, attrs=attrs, overwrite=overwrite) as writer:
-            for song_id in ok:
-                writer.append(song_id, load_cached(targets[song_id], config))
+            for song_id, audio_file in zip(ok, audio_files, strict=True):
+                writer.append(song_id, load_cached(targets[song_id], config),
+                              audio_file=audio_file)
     log.debug("%s: %d tracks (%d from the cache, %d computed), %d failed", out, len(ok),
               n_cached, n_computed, len(failures))
     return ExtractionReport(out, len(ok), len(failures), n_cached, n_computed,
@@ -764,19 +766,54 @@ def _job(song_id: str, path: Path, target: Path, config: FeatureConfig, recomput
         return (song_id, *extract_track(path, target, config, recompute, timeout))
 
 
+def audio_layout(source: str | os.PathLike, tracks: dict[str, Path],
+                 ids: list[str]) -> tuple[str, list[str]]:
+    """Where the audio of the songs ``ids`` is, as the corpus records it.
+
+    Parameters
+    ----------
+    source : path-like
+        What :func:`find_tracks` read: a folder, a list file or one audio file.
+    tracks : dict
+        id -> audio file, as :func:`find_tracks` gives them.
+    ids : list of str
+        The songs of the corpus, in order.
+
+    Returns
+    -------
+    audio_root : str
+        A folder: ``source`` itself (resolved) when it is one, else the deepest folder
+        holding every song's file (a list file, which may be temporary: ``prepare``
+        keeps its list in the feature cache, is not needed again).
+    audio_files : list of str
+        Each song's file relative to it (for a folder, the ids).
+    """
+    files = [os.path.abspath(tracks[song_id]) for song_id in ids]
+    source = Path(source)
+    if source.is_dir():
+        base = os.path.abspath(source)
+        return str(source.resolve()), [os.path.relpath(f, base) for f in files]
+    base = os.path.commonpath([os.path.dirname(f) for f in files])
+    return base, [os.path.relpath(f, base) for f in files]
+
+
 def audio_paths(corpus: Any, audio_root: str | os.PathLike | None = None) -> list[str]:
     """The audio file of every song of a corpus, in corpus order.
 
-    ``hdpmusic extract`` records what it read (a folder, a list file or one audio file)
-    in the corpus attribute ``audio_root``; the songs' ids map back to their files
-    through it as through :func:`find_tracks`.
+    ``hdpmusic extract`` (and so ``prepare``) records in the corpus itself a folder, its
+    attribute ``audio_root``, and each song's audio file relative to it
+    (:meth:`~hdpmusic.corpus.Corpus.audio_files`), so that neither the list file it read
+    nor the feature cache is needed to find the audio. Corpora written before record
+    only ``audio_root``, what extract read (a folder or a list file), through which the
+    ids map back to their files as through :func:`find_tracks`.
 
     Parameters
     ----------
     corpus : Corpus
     audio_root : path-like, optional
-        A folder the ids are relative paths in, or a list file (``path<TAB>id`` lines)
-        naming every id; overrides the recorded one.
+        Overrides the recorded one: a folder (holding the recorded files as the recorded
+        folder did, e.g. after moving the collection, or in which the ids are relative
+        paths), or a list file (``path<TAB>id`` lines) naming every id.
 
     Returns
     -------
@@ -793,10 +830,20 @@ def audio_paths(corpus: Any, audio_root: str | os.PathLike | None = None) -> lis
     if not root:
         raise HdpmusicError(f"{where} does not record where its audio files are; {hint}")
     root = Path(root)
+    recorded = corpus.audio_files() if hasattr(corpus, "audio_files") else None
+    if recorded:
+        hint = (f"pass --audio-root DIR, the folder that holds them as "
+                f"{corpus.attrs.get('audio_root')} did (e.g. {recorded[0]}), or a list file")
     if root.is_dir():
-        paths = [root / song for song in corpus.ids]
-        missing = [str(p) for p, song in zip(paths, corpus.ids, strict=True)
-                   if not p.is_file()]
+        # the recorded files, else (a corpus that records none, or a folder given where
+        # the ids are the paths) the ids, relative to it
+        for n, names in enumerate([recorded, corpus.ids] if recorded else [corpus.ids]):
+            found = [root / name for name in names]
+            lost = [str(p) for p in found if not p.is_file()]
+            if n == 0 or not lost:                  # what is missing: of the first
+                paths, missing = found, lost
+            if not lost:
+                break
     elif root.is_file():
         known = dict(find_tracks(root))
         paths = [known.get(song, Path(song)) for song in corpus.ids]

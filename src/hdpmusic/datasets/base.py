@@ -196,8 +196,9 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
     cache = Path(cache) if cache is not None else out.with_name(out.name + ".cache")
     cache.mkdir(parents=True, exist_ok=True)
     with atomic_path(out, overwrite=overwrite) as tmp:
-        # kept with the cache: the corpus records it as the source of its audio
-        # (hdpmusic.extract.audio_paths, for the audio models)
+        # read by extract only: the corpus records its songs' audio files itself, relative
+        # to the folder holding them all (hdpmusic.extract.audio_paths), so that deleting
+        # the cache keeps the audio of the report and the audio models
         listing = write_list_file(tracks, cache / "tracks.tsv")
         report = extract_collection(listing, tmp, jobs=jobs, cache=cache, overwrite=True,
                                     recompute=recompute, config=config, progress=progress)
