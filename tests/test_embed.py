@@ -50,6 +50,8 @@ def test_embed_hdpgmm_options(setup, tmp_path):
                  "--kind", "loglik", "--no-log", "--batch-size", "2", "--jobs", "1"]) == 0
     reps = Representations.load(out)
     assert reps.attrs["kind"] == "loglik" and reps.attrs["log"] is False
+    # what it read, under the key a corpus records it with (issue 18, item 9)
+    assert reps.attrs["audio_root"] == str(setup["songs"].resolve())
     corpus = Corpus.open(setup["corpus"])
     np.testing.assert_allclose(reps.X, HDPGMM.load(model).transform(
         corpus, kind="loglik", log=False), rtol=1e-5)

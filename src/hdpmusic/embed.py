@@ -174,7 +174,7 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
                                               recompute=recompute,
                                               content_hash=content_hash)
     attrs = {**representation_attrs(name, model, options), "source": os.fspath(model_path),
-             "audio": str(Path(source).resolve())}
+             "audio_root": str(Path(source).resolve())}   # as a corpus records it
     Representations(ids, np.concatenate(rows), attrs).save(out, overwrite=overwrite)
     return report
 
