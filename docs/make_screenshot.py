@@ -6,7 +6,7 @@ Usage (needs a headless Chromium, e.g. Debian's ``chromium``)::
 
 Runs ``hdpmusic demo --quick`` (reusing what an earlier run left in ``--out``), renders
 its ``report.html`` at 1200 px wide in headless Chromium, crops the blank page end,
-scales it to 900 px wide and stores it as a 256-colour PNG (well under 400 KB).
+scales it to 900 px wide and stores it as a 256-colour PNG (about 0.5 MB).
 """
 
 import argparse
