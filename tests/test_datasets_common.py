@@ -3,14 +3,9 @@
 import pytest
 
 from audio_gen import music, write, write_corrupt
-from hdpmusic.datasets.base import (
-    name_some,
-    normalise_split,
-    prepare_corpus,
-    write_list_file,
-)
-from hdpmusic.errors import DataError, HdpmusicError
-from hdpmusic.taskdata import TaskData, read_task
+from hdpmusic.datasets.base import prepare_corpus, write_list_file
+from hdpmusic.errors import DataError, HdpmusicError, name_some
+from hdpmusic.taskdata import TaskData, normalise_split, read_task
 
 
 def test_name_some_and_aliases():

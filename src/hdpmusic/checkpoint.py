@@ -24,8 +24,9 @@ import numpy as np
 
 from hdpmusic.atomic import atomic_path
 from hdpmusic.errors import DataError, FormatError
+from hdpmusic.filekind import CHECKPOINT_FORMAT, describe, require_file
 
-FORMAT = "hdpmusic-checkpoint"
+FORMAT = CHECKPOINT_FORMAT
 #: header field (and model attribute ``fitted_corpus_``) describing the training corpus
 CORPUS_FIELD = "fitted_corpus"
 
@@ -79,7 +80,6 @@ def load_checkpoint(path: str | os.PathLike, *, model: str | None = None,
     """
     import torch
 
-    from hdpmusic.filekind import describe, require_file
 
     require_file(path, "model file", "give the model file written by `hdpmusic fit`")
     try:

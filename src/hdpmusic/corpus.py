@@ -32,6 +32,7 @@ import numpy as np
 
 from hdpmusic.atomic import atomic_path
 from hdpmusic.errors import DataError, FormatError, HdpmusicError
+from hdpmusic.filekind import CORPUS_HINT, require_file
 
 if TYPE_CHECKING:
     import torch
@@ -643,8 +644,6 @@ class Corpus:
         DataError
             No songs, or the wrong dimension.
         """
-        from hdpmusic.filekind import CORPUS_HINT, require_file
-
         path = Path(path)
         require_file(path, "corpus file", f"give {CORPUS_HINT} (a folder of audio files is "
                                           "read by `hdpmusic extract`)")

@@ -1,6 +1,9 @@
-"""Exceptions that carry a message meant for the user (the CLI prints them on one line)."""
+"""Exceptions that carry a message meant for the user (the CLI prints them on one line),
+and the helper that names a few of many things in such a message."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 class HdpmusicError(Exception):
@@ -22,3 +25,11 @@ class FormatError(HdpmusicError, ValueError):
 
 class ParameterError(HdpmusicError, ValueError):
     """An invalid option or hyper-parameter value."""
+
+
+def name_some(names: Iterable[str], limit: int = 8) -> str:
+    """``"a, b, c"`` or ``"a, b, ... (and 12 more)"``: a readable excerpt of a list, for
+    messages."""
+    names = list(names)
+    shown = ", ".join(str(n) for n in names[:limit])
+    return shown + (f", ... (and {len(names) - limit} more)" if len(names) > limit else "")

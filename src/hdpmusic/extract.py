@@ -60,6 +60,7 @@ from hdpmusic.atomic import (
 )
 from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig, extract_features, warm_up
+from hdpmusic.filekind import AUDIO_EXTENSIONS
 from hdpmusic.locking import exclusive_lock
 from hdpmusic.progress import progress_bar
 from hdpmusic.workers import (
@@ -89,9 +90,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: file name extensions taken as audio when a directory is searched
-AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".au",
-                              ".snd", ".aiff", ".aif", ".aifc", ".m4a", ".opus"})
 
 _CONFIG_FILE = "features.json"
 _FAILURES_FILE = "failures.jsonl"

@@ -13,6 +13,15 @@ import os
 import zipfile
 from pathlib import Path
 
+from hdpmusic.errors import HdpmusicError
+
+#: The format markers of the files hdpmusic writes (each file module takes its own from
+#: here, so that this module can name them all without importing any of them)
+CHECKPOINT_FORMAT = "hdpmusic-checkpoint"
+REPRESENTATIONS_FORMAT = "hdpmusic-representations"
+#: file name extensions taken as audio when a directory is searched
+AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".au",
+                              ".snd", ".aiff", ".aif", ".aifc", ".m4a", ".opus"})
 #: What the verbs that read a corpus expect, for messages
 CORPUS_HINT = "a corpus .h5 made by `hdpmusic extract` or `hdpmusic prepare`"
 _HEAD_BYTES = 4096
@@ -35,8 +44,6 @@ def require_file(path: str | os.PathLike, what: str, hint: str = "") -> None:
         ``"corpus file PATH does not exist"`` or ``"corpus file PATH is a folder, not a
         file; give ..."``.
     """
-    from hdpmusic.errors import HdpmusicError
-
     if os.path.isdir(path):
         raise HdpmusicError(f"{what} {path} is a folder, not a file{'; ' + hint if hint else ''}")
     if not os.path.isfile(path):
@@ -93,13 +100,11 @@ def describe(path: str | os.PathLike) -> str:
 def _describe_hdf5(path: Path) -> str:
     import h5py
 
-    from hdpmusic.representations import FORMAT as REPRESENTATIONS
-
     try:
         with h5py.File(path, "r") as f:
             fmt = f.attrs.get("format")
             fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
-            if fmt == REPRESENTATIONS:
+            if fmt == REPRESENTATIONS_FORMAT:
                 return "a representation file (from `hdpmusic transform`)"
             if all(isinstance(f.get(k, getlink=False), h5py.Dataset)
                    for k in ("data", "indptr", "ids")):
@@ -125,14 +130,12 @@ def _describe_zip(path: Path) -> str:
 def _describe_torch(path: Path) -> str:
     import torch
 
-    from hdpmusic.checkpoint import FORMAT
-
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         header = json.loads(payload["header"])
     except Exception:  # anything short of an hdpmusic checkpoint
         return "a PyTorch file that is not an hdpmusic model"
-    if isinstance(header, dict) and header.get("format") == FORMAT:
+    if isinstance(header, dict) and header.get("format") == CHECKPOINT_FORMAT:
         return f"a model file ({header.get('model')}, from `hdpmusic fit`)"
     return "a PyTorch file that is not an hdpmusic model"
 
@@ -140,8 +143,6 @@ def _describe_torch(path: Path) -> str:
 def _audio_format(path: Path) -> str | None:
     """The audio format soundfile reads in ``path`` (or the suffix's), else None."""
     import soundfile
-
-    from hdpmusic.extract import AUDIO_EXTENSIONS
 
     try:
         return str(soundfile.info(str(path)).format)

@@ -17,8 +17,9 @@ import numpy as np
 
 from hdpmusic.atomic import atomic_path, check_space
 from hdpmusic.errors import DataError, FormatError
+from hdpmusic.filekind import REPRESENTATIONS_FORMAT, describe, require_file
 
-FORMAT = "hdpmusic-representations"
+FORMAT = REPRESENTATIONS_FORMAT
 FORMAT_VERSION = 1
 
 
@@ -83,8 +84,6 @@ class Representations:
     def load(cls, path: str | os.PathLike) -> Representations:
         """Read a file written by :meth:`save` (or an ``.npz`` with ``ids`` and ``X``
         or the study's ``feature``)."""
-        from hdpmusic.filekind import require_file
-
         path = os.fspath(path)
         require_file(path, "representation file",
                      "give the file written by `hdpmusic transform` or `hdpmusic embed`")
@@ -104,8 +103,6 @@ class Representations:
                 ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
                 return cls(ids, f["X"][()], _meta(f.attrs.get("meta", "{}"), path))
         except OSError as err:
-            from hdpmusic.filekind import describe
-
             raise FormatError(f"{path} is not a representation file (from `hdpmusic "
                               f"transform`): it is {describe(path)}") from err
 
@@ -113,8 +110,6 @@ class Representations:
     def _load_npz(cls, path: str) -> Representations:
         """An ``.npz`` with ``ids`` and ``X`` (or the study's ``feature``), without pickle."""
         import zipfile
-
-        from hdpmusic.filekind import describe
 
         if not zipfile.is_zipfile(path):
             raise FormatError(f"{path} is not an .npz archive: it is {describe(path)}")

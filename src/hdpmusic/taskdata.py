@@ -34,11 +34,23 @@ from hdpmusic.errors import DataError, FormatError
 if TYPE_CHECKING:
     from hdpmusic.corpus import Corpus
 
-__all__ = ["TASK_KINDS", "TaskData", "read_task", "songs_in_splits", "write_task"]
+__all__ = ["SPLIT_ALIASES", "TASK_KINDS", "TaskData", "normalise_split", "read_task",
+           "songs_in_splits", "write_task"]
 
 TASK_KINDS = ("genre", "tagging", "recommendation")
 _CSR_FIELDS = ("indptr", "indices", "data")
 _PER_SONG = ("split", "targets", "groups")
+
+
+#: other names of the splits, as split files write them
+SPLIT_ALIASES = {"training": "train", "val": "valid", "validation": "valid",
+                 "dev": "valid", "testing": "test", "eval": "test"}
+
+
+def normalise_split(value: str) -> str:
+    """A split name in lower case, with common aliases mapped to ``train/valid/test``."""
+    value = value.strip().lower()
+    return SPLIT_ALIASES.get(value, value)
 
 
 @dataclass
@@ -165,8 +177,6 @@ def songs_in_splits(corpus: Corpus, splits: Sequence[str],
     DataError
         No split in the task, a split name it does not use, no song selected.
     """
-    from hdpmusic.datasets.base import normalise_split
-
     if task is None:
         if corpus.path is None:
             raise DataError("an in-memory corpus has no task split; pass task=")

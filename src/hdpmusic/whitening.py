@@ -10,7 +10,7 @@ uncentred data is ever formed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from scipy import linalg
@@ -20,9 +20,14 @@ from hdpmusic.errors import DataError, FormatError, HdpmusicError
 if TYPE_CHECKING:
     import torch
 
-    from hdpmusic.corpus import Corpus
 
-__all__ = ["METHODS", "Whitener", "streaming_moments"]
+class FrameSource(Protocol):
+    """Anything that streams its frames in chunks, as :class:`hdpmusic.corpus.Corpus`
+    does (whitening sits below the corpus and knows it only by this method)."""
+
+    def iter_frames(self, chunk_frames: int = ...) -> Iterator[np.ndarray]: ...
+
+__all__ = ["METHODS", "FrameSource", "Whitener", "streaming_moments"]
 
 METHODS = ("cholesky", "pca", "zca")
 
@@ -127,13 +132,13 @@ class Whitener:
         """Feature dimension d of the fitted whitener."""
         return len(self._fitted()[0])
 
-    def fit(self, data: Corpus | np.ndarray | torch.Tensor,
+    def fit(self, data: FrameSource | np.ndarray | torch.Tensor,
             chunk_frames: int = 65536) -> Whitener:
         """Estimate mean and covariance and build the whitening matrix.
 
         Parameters
         ----------
-        data : Corpus, np.ndarray of shape (n, d), or torch.Tensor of shape (n, d)
+        data : FrameSource (a Corpus), np.ndarray of shape (n, d), or torch.Tensor (n, d)
             A corpus is streamed with ``iter_frames``; arrays are processed in chunks.
         chunk_frames : int
 

@@ -17,20 +17,16 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hdpmusic.errors import DataError, FormatError, HdpmusicError
+from hdpmusic.errors import DataError, FormatError, HdpmusicError, name_some
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
-
-if TYPE_CHECKING:
-    from hdpmusic.taskdata import TaskData
+from hdpmusic.taskdata import TaskData, normalise_split, read_task, write_task
 
 __all__ = [
     "SPLITS",
     "Track",
     "describe_task",
-    "name_some",
-    "normalise_split",
     "parse_split_lines",
     "prepare_corpus",
     "read_lines",
@@ -42,25 +38,10 @@ log = logging.getLogger(__name__)
 #: the split names the evaluation uses; other names (e.g. the study's ``bad``) are kept
 #: in the file and ignored by the evaluation
 SPLITS = ("train", "valid", "test")
-_SPLIT_ALIASES = {"training": "train", "val": "valid", "validation": "valid",
-                  "dev": "valid", "testing": "test", "eval": "test"}
 _HEADER_WORDS = frozenset({"split", "set", "subset", "fold", "partition"})
 
 #: a track: ``(id, audio path)``
 Track = tuple[str, Path]
-
-
-def name_some(names: Iterable[str], limit: int = 8) -> str:
-    """``"a, b, c"`` or ``"a, b, ... (and 12 more)"``: a readable excerpt of a list."""
-    names = list(names)
-    shown = ", ".join(str(n) for n in names[:limit])
-    return shown + (f", ... (and {len(names) - limit} more)" if len(names) > limit else "")
-
-
-def normalise_split(value: str) -> str:
-    """A split name in lower case, with common aliases mapped to ``train/valid/test``."""
-    value = value.strip().lower()
-    return _SPLIT_ALIASES.get(value, value)
 
 
 def read_lines(path: str | os.PathLike, what: str) -> list[str]:
@@ -208,7 +189,6 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
                         len(tracks), report.failures, name_some(report.failed_ids))
         if make_task is not None:
             from hdpmusic.evaluation.protocol import split_warnings
-            from hdpmusic.taskdata import write_task
 
             task = make_task(_corpus_ids(tmp))
             for message in split_warnings(task):
@@ -235,7 +215,6 @@ def _write_attrs(path: Path, attrs: Mapping[str, Any]) -> None:
 
 def describe_task(path: str | os.PathLike) -> str:
     """One line summing up the songs and task data of a prepared corpus file."""
-    from hdpmusic.taskdata import read_task
 
     task = read_task(path)
     parts = [f"{len(task.ids)} songs"]

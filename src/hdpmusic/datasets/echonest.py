@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from hdpmusic.datasets.base import name_some, prepare_corpus, read_lines
+from hdpmusic.datasets.base import prepare_corpus, read_lines
 from hdpmusic.datasets.msd import MSD_LAYOUT, msd_audio_path, read_track_list, resolve_tracks
-from hdpmusic.errors import DataError, FormatError, HdpmusicError, ParameterError
+from hdpmusic.errors import DataError, FormatError, HdpmusicError, ParameterError, name_some
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
 from hdpmusic.taskdata import TaskData
 

@@ -37,11 +37,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from hdpmusic.datasets.base import SPLITS, name_some, normalise_split, prepare_corpus
+from hdpmusic.datasets.base import SPLITS, prepare_corpus
 from hdpmusic.datasets.splits import DEFAULT_FRACTIONS, group_split
-from hdpmusic.errors import DataError, FormatError, HdpmusicError
+from hdpmusic.errors import DataError, FormatError, HdpmusicError, name_some
 from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
-from hdpmusic.taskdata import TaskData
+from hdpmusic.taskdata import TaskData, normalise_split
 
 __all__ = ["OwnTrack", "build_task", "find_folder_tracks", "prepare_folder",
            "prepare_table", "read_interactions", "read_label_table"]

@@ -32,7 +32,6 @@ import csv
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +39,14 @@ import numpy as np
 
 from hdpmusic.atomic import atomic_path
 from hdpmusic.csvtext import spreadsheet_text
-from hdpmusic.errors import DataError, FormatError, ParameterError
+from hdpmusic.errors import DataError, FormatError, ParameterError, name_some
 from hdpmusic.evaluation.predictions import (
     Predictions,
     bootstrap_records,
     load_predictions,
     save_predictions,
 )
+from hdpmusic.evaluation.results import RunResult
 from hdpmusic.evaluation.summary import (
     format_paired,
     format_summary,
@@ -75,36 +75,6 @@ MIN_TEST = 30
 """Fewer test songs than this draw a warning (:func:`split_warnings`)."""
 MIN_CLASS_TEST = 5
 """Fewer test songs of a class (positives of a tag) than this draw a warning."""
-
-
-@dataclass
-class RunResult:
-    """The score of one run of one model on one task.
-
-    Attributes
-    ----------
-    model : str
-    task : str
-    run : int
-        0-based run number.
-    score : float
-    metric : str
-        ``f1_macro``, ``roc_auc_macro`` or ``ndcg@500``.
-    config : dict
-        The run's seed, the choices made on validation data (C, k, ...), the other
-        metrics (accuracy and confusion matrix, PR-AUC) and ``ci95``: the run's
-        bootstrap CI ``[low, high]``.
-    predictions : Predictions or None
-        The run's test predictions (not compared; None for version 1 results).
-    """
-
-    model: str
-    task: str
-    run: int
-    score: float
-    metric: str
-    config: dict[str, Any] = field(default_factory=dict)
-    predictions: Predictions | None = field(default=None, compare=False, repr=False)
 
 
 def run_seeds(seed: int, runs: int) -> list[int]:
@@ -274,7 +244,6 @@ def _small_test(n_test: int, rare: Sequence[str], what: str, cv: int | None) -> 
 
 
 def _some(names: Sequence[str]) -> str:
-    from hdpmusic.datasets.base import name_some
 
     return name_some(names)
 

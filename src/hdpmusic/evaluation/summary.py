@@ -26,7 +26,7 @@ from hdpmusic.evaluation.uncertainty import (
 )
 
 if TYPE_CHECKING:
-    from hdpmusic.evaluation.protocol import RunResult
+    from hdpmusic.evaluation.results import RunResult
 
 __all__ = ["format_paired", "format_summary", "model_distributions", "paired_differences",
            "summarise"]
