@@ -41,7 +41,7 @@ def test_batch_elbo_never_decreases():
 def test_online_update_mixes_scaled_statistics(corpus):
     """stats ← (1 − ρ_t)·stats + ρ_t·(J/|B|)·batch with the actual batch size."""
     X, _ = corpus
-    model = HDPGMM(**{**SMALL, "eta0": 0.0, "tau0": 3.0, "kappa": 0.7})
+    model = HDPGMM(**{**SMALL, "eta0": 0.0, "tau0": 3.0, "kappa": 0.7, "algorithm": "online"})
     model.partial_fit(X[:9], corpus_size=60)
     model.partial_fit(X[9:16])
     before, t = model.stats_, model.n_steps_
@@ -294,7 +294,7 @@ def test_loads_a_study_checkpoint(tmp_path):
 def test_simplex_splash_mixes_random_simplex_points(corpus):
     """splash="simplex" (the study's variant): N gains η·Σ_n e_n with e_n on the simplex."""
     X = corpus[0]
-    base = dict(SMALL, tau0=0.0, kappa=0.0)        # rho = 1: the new stats are the batch's
+    base = dict(SMALL, tau0=0.0, kappa=0.0, algorithm="online")   # rho = 1: the batch
     plain = HDPGMM(**{**base, "eta0": 0.0}).partial_fit(X[:10])
     noisy = HDPGMM(**{**base, "eta0": 0.3, "splash": "simplex"}).partial_fit(X[:10])
     n = sum(len(x) for x in X[:10])

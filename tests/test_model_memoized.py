@@ -239,13 +239,22 @@ def test_tol_is_a_change_per_frame_in_nats_whatever_the_units():
 
 def test_partial_fit_scales_frames_and_statistics_to_the_corpus():
     X, _ = small_planted(seed=5, n_true=4, d=3, songs=20, frames=(20, 40))
-    model = HDPGMM(n_components=6, n_song_components=3, eta0=0.0, verbose=False)
+    model = HDPGMM(n_components=6, n_song_components=3, eta0=0.0, verbose=False,
+                   algorithm="online")
     model.partial_fit(X[:10], corpus_size=40)
     frames = sum(len(x) for x in X[:10])
     assert model.n_frames_ == round(frames * 4)
     assert model.n_songs_ == 40
     # the statistics' frame total is the corpus's, like the ELBO's normaliser
     assert float(model.stats_.N.sum()) == pytest.approx(model.n_frames_, rel=0.02)
+
+
+def test_partial_fit_is_refused_by_memoized_inference_with_the_remedy():
+    X, _ = small_planted(seed=5, n_true=4, d=3, songs=20, frames=(20, 40))
+    model = HDPGMM(n_components=6, n_song_components=3, verbose=False)
+    with pytest.raises(ParameterError, match=r"algorithm='online'"):
+        model.partial_fit(X[:10])
+    assert not hasattr(model, "stats_")                       # nothing was initialised
 
 
 @pytest.mark.parametrize("params, match", [

@@ -20,7 +20,6 @@ from hdpmusic.checkpoint import corpus_header, load_checkpoint, restore_corpus, 
 from hdpmusic.devices import as_corpus, require_frames, resolve_device, song_index
 from hdpmusic.errors import DataError, FormatError, ParameterError
 from hdpmusic.model import expectations as ex
-from hdpmusic.model import online
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
 from hdpmusic.model.fisher import FisherEncoder
 from hdpmusic.model.kinds import KINDS, SHARE_KINDS
@@ -32,9 +31,8 @@ from hdpmusic.model.local import (
     infer_batch,
     mean_responsibility,
 )
-from hdpmusic.model.memoized import SETTLED_SHARE, MemoizedVI
 from hdpmusic.model.objective import corpus_terms, optimal_component_terms
-from hdpmusic.model.objective import elbo as elbo_of
+from hdpmusic.model.optimisers import OPTIMISERS, Optimiser, optimiser_for
 from hdpmusic.model.sufficient import (
     Globals,
     Prior,
@@ -56,8 +54,6 @@ Components = Literal["live", "all"]
 #: expected training frames below which a component is dead (holds only its prior)
 LIVE_FRAMES = 1.0
 Algorithm = Literal["memoized", "online"]
-#: splash η0 when ``eta0=None``: the paper's 0.1 for online inference, none for memoized
-DEFAULT_ETA0 = {"online": 0.1, "memoized": 0.0}
 
 
 class HDPGMM(TransformerMixin, BaseEstimator):
@@ -230,11 +226,11 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         else:
             self._initialise(corpus)
             self.converged_ = False
-        if self.algorithm == "memoized" and self.memo_ is None:
-            n_batches = -(-len(corpus) // self.batch_size)
-            self.memo_ = MemoizedVI(n_batches, self.n_components, self.n_features_in_,
-                                    self._memo_device(n_batches))
-        self._warn_short_schedule(corpus)
+        optimiser = self._optimiser()
+        optimiser.start(self, corpus)
+        message = optimiser.fit_warning(self, corpus)
+        if message is not None:
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
         dev, dtype = self._device(), self._dtype()
         corpus = _hold_on_gpu(corpus, dev)
         rank, size = world()
@@ -269,15 +265,18 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             self._end_pass(t_pass)
             if saving:
                 self.save(checkpoint)
-        self._warn_not_converged(rank)
+        message = optimiser.capped_warning(self)
+        if message is not None and rank == 0:
+            warnings.warn(message, ConvergenceWarning, stacklevel=2)
         return self
 
     def partial_fit(self, X: Any, y: None = None, *, corpus_size: int | None = None) -> HDPGMM:
         """One online (stochastic) update from the songs of ``X`` taken as one mini-batch.
 
-        Whatever ``algorithm`` says, this is the online update with step ρ_t (memoized
-        inference needs the fixed batches of a whole corpus: use :meth:`fit`). The first
-        call initialises the model (whitening, priors, components) from ``X``.
+        The online update with step ρ_t: ``algorithm="online"`` only (memoized inference
+        revisits the fixed batches of a whole corpus: use :meth:`fit`; a ParameterError
+        says so). The first call initialises the model (whitening, priors, components)
+        from ``X``.
 
         Parameters
         ----------
@@ -287,6 +286,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             ``len(X)``); the corpus's frames are estimated from ``X``'s mean song length.
         """
         corpus = self._as_corpus(X)
+        optimiser_for(self.algorithm)().partial_update(self)
         if not hasattr(self, "stats_"):
             self._initialise(corpus, n_songs=corpus_size)
         self._check_dim(corpus)
@@ -531,8 +531,7 @@ default="posterior"
         tensors.update({"prior.m0": self.prior_.m0, "prior.W0_inv": self.prior_.W0_inv,
                         "gamma_rate": (self.gamma_rate_ if self.gamma_rate_ is not None
                                        else torch.zeros(()))})
-        if self.memo_ is not None:
-            tensors.update({f"memo.{k}": v for k, v in self.memo_.state_tensors().items()})
+        tensors.update({f"memo.{k}": v for k, v in self._optimiser().state_tensors().items()})
         whitener = None
         if self.whitener_ is not None:
             state = self.whitener_.state_dict()
@@ -586,8 +585,7 @@ default="posterior"
         model.corpus_fingerprint_ = header["corpus_fingerprint"]
         restore_corpus(model, header)
         memo = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith("memo.")}
-        model.memo_ = (MemoizedVI.from_state_tensors(memo, model._memo_device(
-            len(memo["songs"]))) if memo else None)
+        model.optimiser_ = optimiser_for(model.algorithm).from_state_tensors(memo, model)
         return model
 
     @classmethod
@@ -644,26 +642,26 @@ default="posterior"
         assert model.n_features_in_ == d
         model.n_steps_ = len(raw.get("training_monitors", {}).get("training_lowerbound", []))
         model.epoch_, model.batch_in_epoch_ = 0, 0
-        model.history_, model.passes_, model.memo_ = [], [], None
+        model.history_, model.passes_ = [], []
+        model.optimiser_ = optimiser_for(model.algorithm)()
         return model
 
     # ------------------------------------------------------------------ internals
     def _step(self, frames: Tensor, lengths: np.ndarray, indices: np.ndarray, *,
               batch_id: int | None) -> dict:
         """One update from a packed mini-batch (already whitened, on device): the local
-        step, then the memoized replacement of batch ``batch_id``'s statistics, or (with
-        ``batch_id=None`` or ``algorithm="online"``) the online update.
+        step, then the optimiser's update with its statistics (``batch_id``: the fixed
+        batch of a memoized pass; None for the online update).
 
         Under :mod:`torch.distributed` the arguments are this rank's shard of the global
         batch; the statistics are summed over ranks before the (identical) update.
         """
         t0 = time.perf_counter()
         self._check_finite(frames, lengths, indices)
-        memo = self.memo_ if batch_id is not None else None
-        g_old = self._globals_
+        optimiser = self._optimiser()
         t = self.n_steps_
         eta = self._eta0() * 1e3 / (t + 1e3)
-        pairs = memo.pairs if memo is not None and len(memo.pairs) else None
+        pairs = optimiser.merge_pairs()
         res = infer_batch(frames, lengths, self._local_params(),
                           eta=eta if self.splash == "uniform" else 0.0, pairs=pairs,
                           max_padding=self.max_padding)
@@ -678,21 +676,9 @@ default="posterior"
         batch_stats = batch_stats.from_flat(flat)
         n_songs, n_frames, padded, iters = flat[-4:].tolist()
         record: dict[str, Any] = {"step": t + 1, "epoch": self.epoch_, "eta": eta}
-        if memo is not None:
-            memo.store(batch_id, batch_stats, int(n_songs),
-                       flat[-4 - len(gaps):-4] if pairs is not None else None)
-            self.stats_ = memo.total(self.n_songs_)
-            self._update_globals()
-            elbo = float(elbo_of(self.stats_, self._globals_, self.prior_,
-                                 n_songs=self.n_songs_, T=self.n_song_components))
-        else:
-            scale = self.n_songs_ / n_songs
-            rho = online.step_size(t, tau0=self.tau0, kappa=self.kappa)
-            self.stats_ = online.online_update(self.stats_, batch_stats, rho, scale)
-            self._update_globals()
-            elbo = float(elbo_of(batch_stats.combine(scale, batch_stats, 0.0), g_old,
-                                 self.prior_, n_songs=self.n_songs_, T=self.n_song_components))
-            record["rho"] = rho
+        elbo, extra = optimiser.update(self, batch_id, batch_stats, int(n_songs),
+                                       flat[-4 - len(gaps):-4] if pairs is not None else None)
+        record.update(extra)
         self.n_steps_ = t + 1
         seconds = time.perf_counter() - t0
         record.update({"elbo_per_frame": elbo / self.n_frames_,
@@ -705,24 +691,12 @@ default="posterior"
         return record
 
     def _end_pass(self, started: float) -> None:
-        """Moves and the convergence test (memoized), and the pass's record (its seconds
-        from ``started``, a ``time.perf_counter()`` value, moves included)."""
-        record = {"pass": self.epoch_ + 1, "merges": 0, "reordered": 0}
+        """The optimiser's end of the pass (memoized: moves and the stopping rule), and
+        the pass's record (its seconds from ``started``, a ``time.perf_counter()`` value,
+        moves included)."""
         steps = [h for h in self.history_ if h["epoch"] == self.epoch_]
-        if self.algorithm == "memoized" and self.memo_ is not None:
-            record.update(self.memo_.end_pass(self._optimal_elbo, self.prior_,
-                                              n_songs=self.n_songs_, moves=self.moves,
-                                              max_pairs=self.n_components))
-            self.stats_ = self.memo_.total(self.n_songs_)
-            self._update_globals()
-            elbo = self._optimal_elbo(self.stats_) / self.n_frames_
-            previous = self.passes_[-1]["elbo_per_frame"] if self.passes_ else None
-            self.converged_ = bool(
-                self.tol > 0 and self.memo_.complete and previous is not None
-                and abs(elbo - previous) <= self.tol * self.n_features_in_
-                and record["count_change"] <= SETTLED_SHARE)
-        else:
-            elbo = float(np.mean([h["elbo_per_frame"] for h in steps])) if steps else np.nan
+        elbo, self.converged_, done = self._optimiser().end_pass(self, steps)
+        record = {"pass": self.epoch_ + 1, **done}
         record.update({"elbo_per_frame": elbo, "n_active": self.n_active_components_,
                        "n_effective": self._effective_components(),
                        "seconds": time.perf_counter() - started})
@@ -744,27 +718,22 @@ default="posterior"
                                                T=self.n_song_components))
 
     def _plan(self, corpus: Any) -> list[tuple[int | None, np.ndarray]]:
-        """This pass's batches: ``(fixed batch id, songs)`` (memoized) or ``(None, songs)``."""
-        if self.algorithm == "memoized":
-            return MemoizedVI.plan(corpus, self.batch_size, seed=self.random_state,
-                                   epoch=self.epoch_)
-        return [(None, b) for b in corpus.minibatch_indices(
-            self.batch_size, seed=self.random_state, epoch=self.epoch_)]
+        """This pass's batches, as the optimiser visits them: ``(batch id or None, songs)``."""
+        return self._optimiser().plan(self, corpus)
 
-    def _memo_device(self, n_batches: int) -> torch.device:
-        """The compute device for the per-batch statistics when they take under a quarter
-        of its free memory, else the host."""
-        dev = self._device()
-        w = 3 + self.n_features_in_ + self.n_features_in_ * (self.n_features_in_ + 1) // 2
-        need = n_batches * self.n_components * w * 8
-        if dev.type == "cuda" and need > 0.25 * torch.cuda.mem_get_info(dev)[0]:
-            return torch.device("cpu")
-        return dev
+    def _optimiser(self) -> Optimiser:
+        """The optimiser of ``algorithm``, with its state (a new one if ``algorithm`` was
+        changed since)."""
+        current = getattr(self, "optimiser_", None)
+        if current is None or current.name != self.algorithm:
+            self.optimiser_ = optimiser_for(self.algorithm)()
+        return self.optimiser_
 
     def _memory_needs(self, corpus: Any) -> dict[torch.device, int]:
         """Bytes a fit on ``corpus`` holds at least, per device, from K, T, d and the
         batch: the statistics and global parameters, the larger of the initial
-        assignments and one batch's local step, and the memoized per-batch statistics."""
+        assignments and one batch's local step, and the optimiser's own state (memoized:
+        the per-batch statistics)."""
         K, T, d = self.n_components, self.n_song_components, corpus.dim
         songs = min(self.batch_size, len(corpus))
         frames = -(-corpus.n_frames * songs // len(corpus))
@@ -773,11 +742,8 @@ default="posterior"
         init = 16 * min(self.init_samples, corpus.n_frames) * K
         dev = self._device()
         needs = {dev: 4 * 8 * K * (3 + d + d * d) + max(local, init)}
-        if self.algorithm == "memoized":
-            n_batches = -(-len(corpus) // self.batch_size)
-            memo = n_batches * K * (3 + d + d * (d + 1) // 2) * 8
-            memo_dev = self._memo_device(n_batches) if dev.type == "cuda" else dev
-            needs[memo_dev] = needs.get(memo_dev, 0) + memo
+        for where, size in optimiser_for(self.algorithm)().memory_needs(self, corpus).items():
+            needs[where] = needs.get(where, 0) + size
         return needs
 
     def _check_memory(self, corpus: Any) -> None:
@@ -797,33 +763,6 @@ default="posterior"
                     f"{free / 2**30:.3g} GiB available: lower n_components (--n-components) "
                     "or batch_size (--batch-size)")
 
-    def _warn_short_schedule(self, corpus: Any) -> None:
-        if self.algorithm != "online":
-            return
-        per_pass = -(-len(corpus) // self.batch_size)
-        todo = (self.max_epochs - self.epoch_) * per_pass - self.batch_in_epoch_
-        message = online.schedule_warning(todo, self.n_steps_, tau0=self.tau0,
-                                          kappa=self.kappa)
-        if message is not None:
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
-
-    def _warn_not_converged(self, rank: int) -> None:
-        """A ``ConvergenceWarning`` when a memoized fit reached ``max_epochs`` before its
-        ELBO settled (as scikit-learn's mixtures do)."""
-        if self.algorithm != "memoized" or self.tol <= 0 or self.converged_ or rank != 0:
-            return
-        detail = "one pass: nothing to compare"
-        if len(self.passes_) >= 2:
-            now, before = (p["elbo_per_frame"] for p in self.passes_[-1:-3:-1])
-            change = abs(now - before) / self.n_features_in_
-            detail = (f"the last pass changed it by {change:.2g} nats per frame and dimension"
-                      f" and a component's share of the slots by "
-                      f"{self.passes_[-1].get('count_change', np.nan):.2g}")
-        warnings.warn(f"memoized inference reached max_epochs={self.max_epochs} before the "
-                      f"ELBO settled ({detail}; tol={self.tol:g}): raise max_epochs (CLI: fit "
-                      f"--epochs; a saved fit continues with --resume --epochs N)",
-                      ConvergenceWarning, stacklevel=3)
-
     def _effective_components(self) -> float:
         """exp of the entropy of E[β]: the number of equally weighted components with the
         same spread of weight."""
@@ -831,7 +770,9 @@ default="posterior"
         return float(torch.exp(-torch.special.xlogy(w, w).sum()))
 
     def _eta0(self) -> float:
-        return DEFAULT_ETA0[self.algorithm] if self.eta0 is None else float(self.eta0)
+        """η0: ``eta0``, or the optimiser's default when it is None."""
+        default = optimiser_for(self.algorithm).default_eta0
+        return default if self.eta0 is None else float(self.eta0)
 
     def _simplex_splash(self, stats: Stats, frames: Tensor, eta: float, t: int) -> Stats:
         """The study's variant: e is a random point of the simplex per frame."""
@@ -891,7 +832,8 @@ default="posterior"
         self._restore(stats, gamma_rate, n_songs=n_songs, n_frames=n_frames,
                       whitener=whitener)
         self.n_steps_, self.epoch_, self.batch_in_epoch_ = 0, 0, 0
-        self.history_, self.passes_, self.memo_ = [], [], None
+        self.history_, self.passes_ = [], []
+        self.optimiser_ = optimiser_for(self.algorithm)()
 
     def _initial_labels(self, sample: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         K = self.n_components
@@ -993,7 +935,7 @@ default="posterior"
             (self.n_song_components >= 1, "n_song_components (T) must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.max_epochs >= 1, "max_epochs must be >= 1"),
-            (self.algorithm in ("memoized", "online"), "algorithm must be memoized or online"),
+            (self.algorithm in OPTIMISERS, f"algorithm must be one of {', '.join(OPTIMISERS)}"),
             (np.isfinite(self.tol) and self.tol >= 0, "tol must be a finite number >= 0"),
             (0.0 <= self.kappa <= 1.0, "kappa must be in [0, 1] (0: batch updates, rho = 1)"),
             (np.isfinite(self.tau0) and self.tau0 >= 0, "tau0 must be a finite number >= 0"),
