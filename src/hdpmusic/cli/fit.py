@@ -28,9 +28,6 @@ from hdpmusic.errors import DataError, HdpmusicError, ParameterError
 HDPGMM_OPTIONS: dict[str, str] = {name: name for name in (
     "n_components", "n_song_components", "algorithm", "tol", "moves", "kappa", "tau0", "eta0",
     "splash", "gamma", "alpha0", "whiten", "init", "local_tol", "local_max_iter", "dtype")}
-#: HDPGMM parameters that only one ``algorithm`` uses: parameter -> that algorithm
-ALGORITHM_PARAMS: dict[str, str] = {"kappa": "online", "tau0": "online",
-                                    "tol": "memoized", "moves": "memoized"}
 #: Shared options HDPGMM takes: dest -> HDPGMM parameter
 HDPGMM_SHARED = {"batch_size": "batch_size", "epochs": "max_epochs", "seed": "random_state"}
 #: Default of --checkpoint-every for every model that writes training checkpoints
@@ -469,11 +466,15 @@ def check_algorithm_params(algorithm: str, given: dict[str, Any],
         E.g. ``--kappa`` or ``--tau0`` with the memoized algorithm, ``--tol`` or
         ``--no-moves`` with the online one.
     """
-    for param, used_by in ALGORITHM_PARAMS.items():
-        if param in given and used_by != algorithm:
+    from hdpmusic.model.optimisers import OPTIMISERS
+
+    for used_by, optimiser in OPTIMISERS.items():
+        for param in optimiser.own_params:
+            if param not in given or used_by == algorithm:
+                continue
             raise ParameterError(f"{flags[param]} applies to --algorithm {used_by} only; "
-                                 f"this fit uses {algorithm}: leave {flags[param]} out "
-                                 f"or pass --algorithm {used_by}")
+                                 f"this fit uses {algorithm}: leave {flags[param]} out or "
+                                 f"pass --algorithm {used_by}")
 
 
 def check_resume_corpus(out: Path, saved: str | None, fingerprint: str,
