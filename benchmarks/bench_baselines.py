@@ -24,7 +24,7 @@ import torch
 
 from hdpmusic.baselines.clmr import CLMR
 from hdpmusic.baselines.kim import KIM
-from hdpmusic.devices import resolve_device
+from hdpmusic.runtime.devices import resolve_device
 
 SR = 22050
 

@@ -1,6 +1,6 @@
 """Convergence of HDPGMM inference against planted truth and scikit-learn; one JSON line.
 
-A planted corpus (``hdpmusic.synthetic.planted_hdp``: 20 well-separated components in
+A planted corpus (``hdpmusic.datasets.synthetic.planted_hdp``: 20 well-separated components in
 d = 8, geometric corpus weights, 3–5 components a song, 150–300 frames a song; 300
 training and 100 held-out songs) is fitted with K = 64, T = 16, batch 100, η0 = 0 by
 
@@ -35,7 +35,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import BayesianGaussianMixture
 
 from hdpmusic import HDPGMM
-from hdpmusic.synthetic import planted_hdp
+from hdpmusic.datasets.synthetic import planted_hdp
 
 CHECKPOINTS = (1, 5, 10, 30)
 MODEL = dict(n_components=64, n_song_components=16, batch_size=100, eta0=0.0, verbose=False)

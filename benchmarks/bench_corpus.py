@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdpmusic.corpus import Corpus, CorpusWriter
+from hdpmusic.formats.corpus import Corpus, CorpusWriter
 
 DIM = 52
 BATCH = 1024

@@ -19,9 +19,9 @@ import tempfile
 
 _CHILD = """
 import json, sys, time
-from hdpmusic.demo import run_demo
+from hdpmusic.pipeline.demo import run_demo
 from hdpmusic.evaluation.protocol import summarise
-from hdpmusic.threads import configure, thread_info
+from hdpmusic.runtime.threads import configure, thread_info
 configure(None if sys.argv[3] == "0" else int(sys.argv[3]))
 start = time.perf_counter()
 outcome = run_demo(sys.argv[1], quick=sys.argv[2] == "quick", device="cpu", progress=False)

@@ -51,7 +51,7 @@ FRESH = """
 import sys, time
 t0 = time.perf_counter()
 import librosa, numpy
-from hdpmusic.features import extract_features
+from hdpmusic.audio.features import extract_features
 t1 = time.perf_counter()
 extract_features(sys.argv[1])
 t2 = time.perf_counter()
@@ -92,8 +92,8 @@ def stage_seconds(path: Path) -> dict[str, float]:
     """The stages of ``extract_features``, timed one by one (same calls)."""
     import librosa
 
-    from hdpmusic.features import DEFAULT_CONFIG as c
-    from hdpmusic.features import _mel_basis, load_audio
+    from hdpmusic.audio.features import DEFAULT_CONFIG as c
+    from hdpmusic.audio.features import _mel_basis, load_audio
 
     out = {}
     sr = c.sr
@@ -120,7 +120,7 @@ def stage_seconds(path: Path) -> dict[str, float]:
 
 def timed_pass(paths: list[Path]) -> tuple[float, float]:
     """(wall, CPU) seconds of ``extract_features`` over ``paths`` in this process."""
-    from hdpmusic.features import extract_features
+    from hdpmusic.audio.features import extract_features
 
     t, c = time.perf_counter(), time.process_time()
     for p in paths:
@@ -138,7 +138,7 @@ def main() -> None:
     ap.add_argument("--audio-dir", default=None, help="use these files instead")
     ap.add_argument("--max-files", type=int, default=None, help="at most this many files")
     args = ap.parse_args()
-    from hdpmusic.extract import extract_collection, find_tracks
+    from hdpmusic.audio.extract import extract_collection, find_tracks
 
     load_before = os.getloadavg()[0]  # timings are only meaningful on an idle machine
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 """Peak memory of one long track's features, decoding included; prints one JSON line.
 
 Writes a music-like sound (chords, percussion, noise) of ``--minutes`` minutes as a
-16-bit stereo WAV at 44.1 kHz, then runs ``hdpmusic.features.extract_features`` on it in
+16-bit stereo WAV at 44.1 kHz, then runs ``hdpmusic.audio.features.extract_features`` on it in
 a fresh process and reports that process's peak resident memory (``ru_maxrss``) and
 time. ``--baseline-src DIR`` measures another version the same way, from the ``src``
 folder of its checkout (``git worktree add ../old <commit>`` gives one), so that the
@@ -38,7 +38,7 @@ SR = 44100
 CHILD = """
 import resource, sys, time
 import numpy as np
-from hdpmusic.features import extract_features
+from hdpmusic.audio.features import extract_features
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 features = extract_features(sys.argv[1])

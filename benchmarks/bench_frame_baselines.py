@@ -21,8 +21,8 @@ import torch
 
 from hdpmusic.baselines.g1 import G1
 from hdpmusic.baselines.vq import VQCodebook
-from hdpmusic.corpus import Corpus, CorpusWriter
-from hdpmusic.devices import resolve_device
+from hdpmusic.formats.corpus import Corpus, CorpusWriter
+from hdpmusic.runtime.devices import resolve_device
 
 
 def write_corpus(path: Path, songs: int, frames: int, dim: int, seed: int = 0) -> None:

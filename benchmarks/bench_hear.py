@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from hdpmusic import HDPGMM, hear
-from hdpmusic.features import extract_features
+from hdpmusic.audio.features import extract_features
 
 SR = 22050
 

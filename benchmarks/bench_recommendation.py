@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from hdpmusic.threads import thread_info
+    from hdpmusic.runtime.threads import thread_info
 
     rng = np.random.default_rng(args.seed)
     device = resolve_device(args.device)

@@ -66,8 +66,8 @@ BASELINES: dict[str, tuple[str, dict[str, Any]]] = {
 def fit_all(corpus_path: Path, work: Path, regimes: list[str], seed: int,
             ) -> dict[str, tuple[str, Path, float]]:
     """Fit (or reuse) every model; ``label → (registry name, model file, fit seconds)``."""
-    from hdpmusic.corpus import Corpus
-    from hdpmusic.registry import model_class
+    from hdpmusic.formats.corpus import Corpus
+    from hdpmusic.representations.registry import model_class
 
     corpus = Corpus.open(corpus_path)
     plan = {f"hdpgmm-{r}": ("hdpgmm", {**REGIMES[r], **COMMON, "random_state": seed})
@@ -93,9 +93,9 @@ def fit_all(corpus_path: Path, work: Path, regimes: list[str], seed: int,
 def representations(models: dict[str, tuple[str, Path, float]], corpus_path: Path,
                     work: Path, kinds: list[str]) -> dict[str, Path]:
     """Write (or reuse) every representation file; ``label → file``."""
-    from hdpmusic.corpus import Corpus
-    from hdpmusic.registry import load_model, representation_attrs
-    from hdpmusic.representations import Representations
+    from hdpmusic.formats.corpus import Corpus
+    from hdpmusic.formats.representations import Representations
+    from hdpmusic.representations.registry import load_model, representation_attrs
 
     corpus = Corpus.open(corpus_path)
     out = {}
@@ -116,7 +116,7 @@ def representations(models: dict[str, tuple[str, Path, float]], corpus_path: Pat
 
 def model_facts(models: dict[str, tuple[str, Path, float]]) -> dict[str, dict[str, Any]]:
     """Passes, convergence and live components of each HDPGMM fit."""
-    from hdpmusic.registry import load_model
+    from hdpmusic.representations.registry import load_model
 
     facts = {}
     for label, (name, path, seconds) in models.items():
@@ -135,8 +135,8 @@ def score(task_path: Path, reps: dict[str, Path], *, cv: int, repeats: int, n_it
     """Summary rows, paired rows and each representation's dimension."""
     from hdpmusic.evaluation.protocol import evaluate
     from hdpmusic.evaluation.summary import model_distributions, paired_differences, summarise
-    from hdpmusic.representations import Representations
-    from hdpmusic.taskdata import read_task
+    from hdpmusic.formats.representations import Representations
+    from hdpmusic.formats.taskdata import read_task
 
     task = read_task(task_path)
     results, dims = [], {}
@@ -164,7 +164,7 @@ def main() -> None:
     args = parser.parse_args()
     regimes, kinds = args.regimes.split(","), args.kinds.split(",")
     for task_path in args.tasks:
-        from hdpmusic.taskdata import read_task
+        from hdpmusic.formats.taskdata import read_task
 
         work = args.work / "_".join(task_path.resolve().parts[-3:]).removesuffix(".h5")
         start = time.perf_counter()

@@ -1,6 +1,6 @@
-"""The planted corpora of the tests (see :func:`hdpmusic.synthetic.planted_hdp`)."""
+"""The planted corpora of the tests (see :func:`hdpmusic.datasets.synthetic.planted_hdp`)."""
 
-from hdpmusic.synthetic import planted_hdp as planted_corpus
+from hdpmusic.datasets.synthetic import planted_hdp as planted_corpus
 
 
 def planted_hdp(seed=0, n_true=20, d=4, songs=300, per_song=3, frames=(40, 80), spread=10.0):

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from hdpmusic.atomic import atomic_path, check_writable, remove_stale_temporaries
-from hdpmusic.errors import HdpmusicError
+from hdpmusic.formats.atomic import atomic_path, check_writable, remove_stale_temporaries
+from hdpmusic.runtime.errors import HdpmusicError
 from processes import dead_pid
 
 
@@ -49,7 +49,7 @@ def test_check_writable_makes_the_folder_or_says_why_not(tmp_path):
 
 def test_an_output_that_is_an_input_is_refused(tmp_path):
     """The same file by another spelling or through a link is refused; others pass."""
-    from hdpmusic.atomic import check_not_input
+    from hdpmusic.formats.atomic import check_not_input
 
     corpus = tmp_path / "c.h5"
     corpus.write_bytes(b"hours of extraction")

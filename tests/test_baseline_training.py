@@ -14,7 +14,7 @@ from hdpmusic.baselines.audio_data import (
 )
 from hdpmusic.baselines.clmr import CLMR
 from hdpmusic.baselines.kim import KIM
-from hdpmusic.errors import DataError, FormatError, ParameterError
+from hdpmusic.runtime.errors import DataError, FormatError, ParameterError
 
 #: harmonics of the three timbre classes of :func:`timbre_songs`
 CLASS_HARMONICS = (1, 3, 12)

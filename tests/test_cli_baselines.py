@@ -149,8 +149,8 @@ def test_audio_models_fit_and_transform(audio_corpus, tmp_path, model, options):
 def test_audio_of_a_corpus_extracted_from_a_list_file(audio_corpus, tmp_path, capsys):
     """Ids that are not paths (MSD track ids) map back to audio through the list file."""
     pytest.importorskip("hdpmusic.baselines.kim")
-    from hdpmusic.corpus import Corpus
-    from hdpmusic.extract import audio_paths
+    from hdpmusic.audio.extract import audio_paths
+    from hdpmusic.formats.corpus import Corpus
 
     songs = audio_corpus.parent / "songs"
     listing = tmp_path / "tracks.tsv"
@@ -200,7 +200,7 @@ def test_audio_model_resume_keeps_its_settings(audio_corpus, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def configured_corpora(tmp_path_factory):
     """The same frames recorded as extracted with the default settings and with hop 256."""
-    from hdpmusic.features import FeatureConfig
+    from hdpmusic.audio.features import FeatureConfig
 
     X, _ = planted_hdp(seed=2, n_true=4, d=3, songs=20, frames=(20, 40))
     root = tmp_path_factory.mktemp("configs")
@@ -219,7 +219,7 @@ def test_transform_refuses_features_of_other_settings(configured_corpora, tmp_pa
                                                       options):
     """Every frame model records its corpus's feature settings; transform refuses a corpus
     extracted otherwise, naming both settings, and an older file is not checked."""
-    from hdpmusic.registry import load_model
+    from hdpmusic.representations.registry import load_model
 
     model, reps = tmp_path / "m.ckpt", tmp_path / "r.h5"
     assert main(["-q", "fit", str(configured_corpora["default"]), "--out", str(model),

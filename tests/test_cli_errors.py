@@ -72,8 +72,8 @@ def test_transform_and_extract_on_a_full_disk(files, tmp_path, capsys, monkeypat
 
 
 def test_a_write_refused_by_the_file_system_is_one_line(tmp_path):
-    from hdpmusic.atomic import atomic_path
-    from hdpmusic.errors import HdpmusicError
+    from hdpmusic.formats.atomic import atomic_path
+    from hdpmusic.runtime.errors import HdpmusicError
 
     out = tmp_path / "x.txt"
     with pytest.raises(HdpmusicError, match=r"cannot write .*x.txt: Read-only file system"):
@@ -200,8 +200,8 @@ def test_a_folder_given_for_a_file_is_called_a_folder(files, tmp_path, capsys, g
 
 
 def test_hear_says_it_takes_a_torch_tensor():
-    from hdpmusic.errors import DataError
     from hdpmusic.hear import get_scene_embeddings
+    from hdpmusic.runtime.errors import DataError
 
     with pytest.raises(DataError, match=r"a torch.Tensor of shape \(n_sounds, n_samples\), "
                                         r"got a numpy.ndarray \(convert it with "
@@ -246,8 +246,8 @@ def test_model_names_cannot_put_formulas_in_results_csv(tmp_path):
 
     import h5py
 
-    from hdpmusic.representations import Representations
-    from hdpmusic.taskdata import TaskData, write_task
+    from hdpmusic.formats.representations import Representations
+    from hdpmusic.formats.taskdata import TaskData, write_task
 
     ids = [f"s{j}" for j in range(36)]
     y = np.array(["a", "b", "c"] * 12)
@@ -277,7 +277,7 @@ def test_deeply_nested_json_in_attributes_is_a_one_line_error(files, tmp_path, c
     h5py's lock held.)"""
     import h5py
 
-    from hdpmusic.representations import Representations
+    from hdpmusic.formats.representations import Representations
 
     deep = "[" * 100_000 + "]" * 100_000
     corpus = tmp_path / "deep.h5"

@@ -165,7 +165,7 @@ def test_resume_refuses_another_corpus_of_the_same_size(corpus_file, tmp_path, c
 
     HDPGMM's header stores ``corpus_fingerprint_`` once the model saves it; here the
     loaded model is given the attribute, as such a checkpoint would."""
-    from hdpmusic.corpus import corpus_fingerprint
+    from hdpmusic.formats.corpus import corpus_fingerprint
 
     out = tmp_path / "m.hdp"
     assert fit(corpus_file, out, "--epochs", "1", *ARGS) == 0
@@ -190,7 +190,7 @@ def test_resume_refuses_another_corpus_of_the_same_size(corpus_file, tmp_path, c
 
 def test_a_second_run_on_the_same_output_fails(corpus_file, tmp_path, capsys):
     """Two fits to one --out: the second fails at once instead of both 'succeeding'."""
-    from hdpmusic.locking import output_lock
+    from hdpmusic.formats.locking import output_lock
 
     out = tmp_path / "m.hdp"
     with output_lock(out):                    # a run in progress
@@ -293,7 +293,7 @@ def test_memory_estimate_counts_k_t_d_and_the_batch(corpus_file, tmp_path, capsy
                                                     monkeypatch):
     """With 1 GiB free, K = 1e6 (the one-hot initial assignments alone take 16 GB) is
     refused at once, naming the size and the memory available; K = 10 fits."""
-    from hdpmusic import corpus as corpus_mod
+    from hdpmusic.formats import corpus as corpus_mod
 
     monkeypatch.setattr(corpus_mod, "available_bytes", lambda device: 1 << 30)
     out = tmp_path / "m.hdp"

@@ -13,10 +13,10 @@ import torch
 from audio_gen import write_tone
 from cli_checks import one_line_error, tiny_fitted
 from hdpmusic import Representations
-from hdpmusic.checkpoint import load_checkpoint
 from hdpmusic.cli import build_parser, main, subparsers_of
-from hdpmusic.errors import FormatError, HdpmusicError
-from hdpmusic.filekind import describe
+from hdpmusic.formats.checkpoint import load_checkpoint
+from hdpmusic.formats.filekind import describe
+from hdpmusic.runtime.errors import FormatError, HdpmusicError
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hdpmusic"
 

@@ -9,7 +9,7 @@ import torch
 from audio_gen import tone, write
 from hdpmusic.baselines.audio_data import RawAudio
 from hdpmusic.baselines.clmr import CLMR, SampleCNN, WaveAugment, nt_xent
-from hdpmusic.errors import ParameterError
+from hdpmusic.runtime.errors import ParameterError
 from test_baseline_training import timbre_songs, tiny_clmr
 from test_kim import probe_accuracy
 

@@ -1,4 +1,4 @@
-"""Tests for hdpmusic.corpus (Corpus, CorpusWriter, PackedBatch) and `hdpmusic corpus`."""
+"""Tests for hdpmusic.formats.corpus (Corpus, CorpusWriter, PackedBatch) and `hdpmusic corpus`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from hdpmusic import corpus as corpus_mod
 from hdpmusic.cli import main
-from hdpmusic.corpus import Corpus, CorpusWriter, PackedBatch, corpus_fingerprint
-from hdpmusic.errors import DataError, FormatError, HdpmusicError
-from hdpmusic.whitening import Whitener
+from hdpmusic.formats import corpus as corpus_mod
+from hdpmusic.formats.corpus import Corpus, CorpusWriter, PackedBatch, corpus_fingerprint
+from hdpmusic.model.whitening import Whitener
+from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError
 
 DIM = 4
 
@@ -463,7 +463,7 @@ def test_frames_declared_beyond_the_stored_data_are_refused(tmp_path, chunked):
 
 
 def test_content_fingerprint_tells_rescaled_frames_apart(tmp_path):
-    from hdpmusic.corpus import content_fingerprint
+    from hdpmusic.formats.corpus import content_fingerprint
 
     songs = make_songs()
     a = Corpus.from_arrays(songs)

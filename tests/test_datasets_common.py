@@ -4,8 +4,8 @@ import pytest
 
 from audio_gen import music, write, write_corrupt
 from hdpmusic.datasets.base import prepare_corpus, write_list_file
-from hdpmusic.errors import DataError, HdpmusicError, name_some
-from hdpmusic.taskdata import TaskData, normalise_split, read_task
+from hdpmusic.formats.taskdata import TaskData, normalise_split, read_task
+from hdpmusic.runtime.errors import DataError, HdpmusicError, name_some
 
 
 def test_name_some_and_aliases():

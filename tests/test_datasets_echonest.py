@@ -15,8 +15,8 @@ from hdpmusic.datasets.echonest import (
     prepare_echonest,
 )
 from hdpmusic.datasets.msd import msd_audio_path
-from hdpmusic.errors import FormatError, ParameterError
-from hdpmusic.taskdata import read_task
+from hdpmusic.formats.taskdata import read_task
+from hdpmusic.runtime.errors import FormatError, ParameterError
 
 
 def song(k):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from audio_gen import music, write, write_corrupt
+from hdpmusic.audio.extract import audio_paths
 from hdpmusic.cli import main
-from hdpmusic.corpus import Corpus
 from hdpmusic.datasets.base import parse_split_lines
 from hdpmusic.datasets.gtzan import (
     find_gtzan_tracks,
@@ -16,9 +16,9 @@ from hdpmusic.datasets.gtzan import (
     track_stem,
 )
 from hdpmusic.datasets.splits import stratified_split
-from hdpmusic.errors import DataError, FormatError
-from hdpmusic.extract import audio_paths
-from hdpmusic.taskdata import read_task
+from hdpmusic.formats.corpus import Corpus
+from hdpmusic.formats.taskdata import read_task
+from hdpmusic.runtime.errors import DataError, FormatError
 
 GENRES = {"blues": ".au", "jazz": ".wav", "rock": ".wav"}
 IDS = [f"{g}/{g}.0000{k}" for g in GENRES for k in range(3)]

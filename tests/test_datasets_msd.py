@@ -7,7 +7,6 @@ import pytest
 
 from audio_gen import music, write
 from hdpmusic.cli import main
-from hdpmusic.corpus import Corpus
 from hdpmusic.datasets.msd import (
     collect_msd_tracks,
     make_subsets,
@@ -18,7 +17,8 @@ from hdpmusic.datasets.msd import (
     subsample_tracks,
     subset_paths,
 )
-from hdpmusic.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.formats.corpus import Corpus
+from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
 
 IDS = [f"TR{a}{b}{c}128F42{k:07d}" for k, (a, b, c) in enumerate(
     ["AAA", "AAB", "ABC", "BCD", "ZZZ", "QRS"])]

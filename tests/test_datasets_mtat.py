@@ -18,8 +18,8 @@ from hdpmusic.datasets.mtat import (
     prepare_mtat,
     select_tags,
 )
-from hdpmusic.errors import FormatError
-from hdpmusic.taskdata import read_task
+from hdpmusic.formats.taskdata import read_task
+from hdpmusic.runtime.errors import FormatError
 
 EXTRA = ["jazz", "bass"]  # two tags outside the top 50, placed first to reorder columns
 TAGS = [*EXTRA, *MTAT_TOP50]

@@ -7,11 +7,11 @@ import pytest
 
 from audio_gen import music, write
 from hdpmusic.cli import main
-from hdpmusic.corpus import Corpus
 from hdpmusic.datasets.own import find_folder_tracks, prepare_folder, read_label_table
 from hdpmusic.datasets.splits import group_split
-from hdpmusic.errors import DataError, FormatError, HdpmusicError
-from hdpmusic.taskdata import read_task
+from hdpmusic.formats.corpus import Corpus
+from hdpmusic.formats.taskdata import read_task
+from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError
 
 LABELS = ("calm", "loud", "odd")
 FORMATS = (".wav", ".flac", ".ogg")
@@ -253,7 +253,7 @@ def test_prepared_corpora_find_their_audio_without_the_feature_cache(collection,
     import shutil
     from pathlib import Path
 
-    from hdpmusic.extract import audio_paths
+    from hdpmusic.audio.extract import audio_paths
 
     table = tmp_path / "ids.csv"
     rows = ["path,label,id"] + [f"audio/{t.id},{t.label},song{n}"

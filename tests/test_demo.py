@@ -6,9 +6,9 @@ import re
 import pytest
 
 from hdpmusic.cli import main
-from hdpmusic.demo import CPU_CLMR_CHANNELS, demo_plan
 from hdpmusic.evaluation.protocol import read_results, summarise
 from hdpmusic.model.hdpgmm import HDPGMM
+from hdpmusic.pipeline.demo import CPU_CLMR_CHANNELS, demo_plan
 from hdpmusic.report import model_label
 from hdpmusic.report.components import excerpt_suffix
 from page_check import referenced_files

@@ -15,8 +15,8 @@ pytest.importorskip("pretty_midi")
 
 import soundfile
 
-from hdpmusic import demo_data
-from hdpmusic.demo_data import (
+from hdpmusic.datasets import demo_collection as demo_data
+from hdpmusic.datasets.demo_collection import (
     QUICK_CLASSES,
     SAMPLE_RATE,
     build_demo_dataset,
@@ -30,8 +30,8 @@ from hdpmusic.demo_data import (
     tempo_tag,
     write_demo_tasks,
 )
-from hdpmusic.errors import HdpmusicError, ParameterError
-from hdpmusic.taskdata import read_task
+from hdpmusic.formats.taskdata import read_task
+from hdpmusic.runtime.errors import HdpmusicError, ParameterError
 
 SMALL = {"classes": ("bach", "ryans_mammoth"), "per_class": 4, "quick": True}
 

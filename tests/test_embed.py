@@ -8,8 +8,8 @@ from fitted_models import songs_and_models
 from hdpmusic import HDPGMM, Corpus, Representations
 from hdpmusic.baselines.g1 import G1
 from hdpmusic.cli import main
-from hdpmusic.embed import embed_collection
-from hdpmusic.errors import HdpmusicError
+from hdpmusic.pipeline.embed import embed_collection
+from hdpmusic.runtime.errors import HdpmusicError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -142,9 +142,9 @@ def test_embed_checks_the_output_folder_first(setup, tmp_path, capsys):
 def test_embed_refuses_other_feature_settings_and_its_inputs_as_output(setup, tmp_path):
     """A model records its corpus's feature settings: embed extracts with them by default
     and refuses others; --out may not be the model file or the list of songs."""
-    from hdpmusic.embed import frame_config
-    from hdpmusic.errors import DataError
-    from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
+    from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig
+    from hdpmusic.pipeline.embed import frame_config
+    from hdpmusic.runtime.errors import DataError
 
     model = G1.load(setup["models"]["g1"])
     hop256 = FeatureConfig(hop_length=256)

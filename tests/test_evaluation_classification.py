@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from hdpmusic.errors import DataError
 from hdpmusic.evaluation.classification import chance_macro_f1, evaluate_genre, split_indices
+from hdpmusic.runtime.errors import DataError
 
 N_CLASSES = 4
 

@@ -6,8 +6,8 @@ import scipy.sparse as sp
 
 from hdpmusic.cli import main
 from hdpmusic.evaluation.protocol import read_results
-from hdpmusic.representations import Representations
-from hdpmusic.taskdata import TaskData, write_task
+from hdpmusic.formats.representations import Representations
+from hdpmusic.formats.taskdata import TaskData, write_task
 
 
 def write_ids(path, ids):

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from hdpmusic.errors import DataError, ParameterError
 from hdpmusic.evaluation.folds import (
     group_folds,
     inner_folds,
@@ -11,6 +10,7 @@ from hdpmusic.evaluation.folds import (
     repeated_folds,
     song_groups,
 )
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 
 def collection(seed=0):

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from hdpmusic.errors import DataError, FormatError, ParameterError
 from hdpmusic.evaluation.protocol import (
     COLUMNS,
     RunResult,
@@ -21,8 +20,9 @@ from hdpmusic.evaluation.protocol import (
     summarise,
     write_results,
 )
-from hdpmusic.representations import Representations
-from hdpmusic.taskdata import TaskData
+from hdpmusic.formats.representations import Representations
+from hdpmusic.formats.taskdata import TaskData
+from hdpmusic.runtime.errors import DataError, FormatError, ParameterError
 
 
 def genre_problem(seed=0, n=120):

@@ -5,7 +5,6 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from hdpmusic.errors import DataError, ParameterError
 from hdpmusic.evaluation.recommendation import (
     KnnGraph,
     UserSplit,
@@ -17,6 +16,7 @@ from hdpmusic.evaluation.recommendation import (
     split_users,
     user_ndcg,
 )
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 
 def log2(x):

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from hdpmusic.errors import DataError, ParameterError
 from hdpmusic.evaluation.tagging import (
     evaluate_tagging,
     fit_logistic_sklearn,
     fit_logistic_torch,
     macro_auc,
 )
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 SPLIT = np.array(["train"] * 300 + ["valid"] * 100 + ["test"] * 400)
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from hdpmusic.cli import main
-from hdpmusic.corpus import Corpus
 from hdpmusic.evaluation.protocol import read_results
-from hdpmusic.experiment import parse_subsets, subset_indices, sweep_variants
-from hdpmusic.taskdata import TaskData, write_task
+from hdpmusic.formats.corpus import Corpus
+from hdpmusic.formats.taskdata import TaskData, write_task
+from hdpmusic.pipeline.experiment import parse_subsets, subset_indices, sweep_variants
 
 GENRES = np.array(["blues", "metal", "pop"])
 TINY = ["--n-components", "6", "--n-song-components", "3", "--epochs", "1",
@@ -123,8 +123,8 @@ def test_subsets_are_seeded_and_distinct():
 
 
 def test_compare_includes_audio_models_when_their_audio_is_known(tmp_path):
-    from hdpmusic.errors import HdpmusicError
-    from hdpmusic.experiment import compare
+    from hdpmusic.pipeline.experiment import compare
+    from hdpmusic.runtime.errors import HdpmusicError
     from test_baseline_training import timbre_songs
 
     audio = tmp_path / "audio"
@@ -168,7 +168,7 @@ def test_compare_includes_audio_models_when_their_audio_is_known(tmp_path):
 
 
 def test_task_kinds_label_by_kind_and_file_when_shared(tmp_path):
-    from hdpmusic.experiment import task_kinds
+    from hdpmusic.pipeline.experiment import task_kinds
 
     a = TaskData(["x", "y"], targets=["1", "2"], split=["train", "test"])
     b = TaskData(["x", "y"], targets=["1", "2"], annotations=np.eye(2), tags=["t", "u"],
@@ -180,9 +180,9 @@ def test_task_kinds_label_by_kind_and_file_when_shared(tmp_path):
 
 def test_compare_scores_further_hdpgmm_kinds_from_one_fit(data, tmp_path):
     """hdpgmm_kinds adds a row per kind, transformed from the one fitted model."""
-    from hdpmusic.experiment import compare
+    from hdpmusic.formats.representations import Representations
     from hdpmusic.model.hdpgmm import HDPGMM
-    from hdpmusic.representations import Representations
+    from hdpmusic.pipeline.experiment import compare
 
     train, task = data
     out = tmp_path / "kinds"

@@ -26,20 +26,20 @@ from audio_gen import (
     write_silence,
     write_tone,
 )
-from hdpmusic import extract as extract_module
-from hdpmusic.cli import main
-from hdpmusic.corpus import Corpus
-from hdpmusic.errors import HdpmusicError
-from hdpmusic.extract import (
+from hdpmusic.audio import extract as extract_module
+from hdpmusic.audio.extract import (
     cache_path,
     extract_collection,
     extract_track,
     find_tracks,
     source_key,
 )
-from hdpmusic.features import FeatureConfig, extract_features, warm_up, warm_up_lock
-from hdpmusic.locking import exclusive_lock, output_lock
-from hdpmusic.threads import worker_count
+from hdpmusic.audio.features import FeatureConfig, extract_features, warm_up, warm_up_lock
+from hdpmusic.cli import main
+from hdpmusic.formats.corpus import Corpus
+from hdpmusic.formats.locking import exclusive_lock, output_lock
+from hdpmusic.runtime.errors import HdpmusicError
+from hdpmusic.runtime.threads import worker_count
 from processes import dead_pid, descendants, kill_when, wait_gone
 
 GOOD = ["a/chord.flac", "a/tone.wav", "b/clicks.ogg", "b/quiet.au"]
@@ -283,7 +283,7 @@ def test_dask_cluster_backend(collection, tmp_path, capsys):
 
 
 def _job_dying_on(song_id, path, target, config, recompute, timeout, where="here"):
-    """Stands for ``hdpmusic.extract._job`` in a worker: the worker kills itself (SIGKILL)
+    """Stands for ``hdpmusic.audio.extract._job`` in a worker: the worker kills itself (SIGKILL)
     on ``crash*`` files, and on ``flaky*`` files the first time only."""
     marker = path.with_suffix(".died")
     if path.stem.startswith("crash") or (path.stem.startswith("flaky") and not marker.exists()):
@@ -547,7 +547,7 @@ def _stuck_features(path, config=None):
 
 
 def _job_with_stuck_features(*args):
-    """Stands for ``hdpmusic.extract._job`` in a worker, with :func:`_stuck_features` and
+    """Stands for ``hdpmusic.audio.extract._job`` in a worker, with :func:`_stuck_features` and
     a short grace before the worker ends itself."""
     extract_module.extract_features = _stuck_features
     extract_module._HARD_GRACE = 0.5
@@ -676,7 +676,7 @@ def test_the_corpus_keeps_its_audio_files_without_the_list_it_was_read_from(coll
     moved elsewhere is found with --audio-root NEW_FOLDER (issue 18, item 9)."""
     import shutil
 
-    from hdpmusic.extract import audio_paths
+    from hdpmusic.audio.extract import audio_paths
 
     music = tmp_path / "music"
     shutil.copytree(collection / "a", music / "a")
@@ -708,7 +708,7 @@ def test_a_folder_given_for_the_audio_may_hold_the_ids_as_paths(collection, tmp_
     """--audio-root DIR of a corpus read from a list file whose ids are paths: found in
     DIR by the ids, as before the corpus recorded its files (relative to the folder
     holding them all, here a/); what is missing is named."""
-    from hdpmusic.extract import audio_paths
+    from hdpmusic.audio.extract import audio_paths
 
     listing = collection / "ids.tsv"
     listing.write_text("a/tone.wav\na/chord.flac\n")

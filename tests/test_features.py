@@ -22,8 +22,7 @@ from audio_gen import (
     write_tone,
     write_truncated,
 )
-from hdpmusic.errors import DataError, ParameterError
-from hdpmusic.features import (
+from hdpmusic.audio.features import (
     DEFAULT_CONFIG,
     FeatureConfig,
     check_features,
@@ -31,6 +30,7 @@ from hdpmusic.features import (
     load_audio,
     signal_features,
 )
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 SR = 22050
 TIGHT = {"rtol": 1e-6, "atol": 1e-5}  # the computation is the same; allow BLAS rounding

@@ -6,9 +6,9 @@ import pytest
 from hdpmusic import HDPGMM, Corpus
 from hdpmusic.baselines.vq import VQCodebook
 from hdpmusic.cli import main
-from hdpmusic.corpus import corpus_fingerprint
-from hdpmusic.errors import DataError
-from hdpmusic.taskdata import TaskData, songs_in_splits, write_task
+from hdpmusic.formats.corpus import corpus_fingerprint
+from hdpmusic.formats.taskdata import TaskData, songs_in_splits, write_task
+from hdpmusic.runtime.errors import DataError
 
 SPLIT = ["train", "valid", "test"] * 10
 

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from hdpmusic import Corpus
 from hdpmusic.baselines.g1 import G1
-from hdpmusic.errors import DataError, FormatError, ParameterError
+from hdpmusic.runtime.errors import DataError, FormatError, ParameterError
 
 
 def random_songs(seed=0, songs=23, d=4, lengths=(1, 60)):
@@ -39,7 +39,7 @@ def timbre_songs(per_class=16, seconds=3.0, seed=0):
     labels : np.ndarray, shape (3 * per_class,)
     """
     from audio_gen import SR, clicks, noise, tone
-    from hdpmusic.features import extract_features
+    from hdpmusic.audio.features import extract_features
 
     rng = np.random.default_rng(seed)
     songs, labels = [], []

@@ -13,9 +13,9 @@ from audio_gen import music, noise, write
 from fitted_models import songs_and_models
 from hdpmusic import Corpus, hear
 from hdpmusic.cli import main
-from hdpmusic.errors import DataError, ParameterError
 from hdpmusic.model.kinds import EMBED_KIND
-from hdpmusic.registry import load_model as load_estimator
+from hdpmusic.representations.registry import load_model as load_estimator
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 KINDS = ("hdpgmm", "g1", "vq", "clmr", "kim")
 HOP_MS = 1000 * 512 / 22050

@@ -1,18 +1,43 @@
-"""The package's modules import one another without circles (issue 19): every import is
-counted, at module level, inside functions and under ``TYPE_CHECKING`` alike, since each
-is a dependency of the code that holds it."""
+"""The package is a house of floors (issue 19): every module lives in a package named for
+its floor, a package imports only floors below it, and no modules import each other in a
+circle. Every import is counted, at module level, inside functions and under
+``TYPE_CHECKING`` alike, since each is a dependency of the code that holds it."""
 
 import ast
 from pathlib import Path
+
+import pytest
 
 import hdpmusic
 
 PACKAGE = Path(hdpmusic.__file__).parent
 
+#: the floors, ground first; a package may import the root and any package on a lower floor
+FLOORS: dict[str, int] = {
+    "runtime": 0,        # errors, devices, threads, workers, progress
+    "formats": 1,        # corpus, task data, representations, checkpoints, atomic writes
+    "audio": 2,          # audio info, frame features, extraction
+    "model": 2,          # the HDPGMM: math, optimisers, estimator
+    "baselines": 3,      # G1, VQ, KIM, CLMR
+    "evaluation": 3,     # protocols, metrics, uncertainty, interpretability
+    "representations": 4,  # the model registry
+    "datasets": 4,       # dataset loaders, splits, the demo collection, planted corpora
+    "report": 5,         # tables, figures, the HTML page
+    "pipeline": 6,       # fit, transform, embed, experiment, demo
+    "hear": 7,           # the HEAR 2021 API
+    "cli": 8,            # argument parsing and printing
+}
+
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def floor_of(module: str) -> str | None:
+    """The floor package of a module (None for the root ``hdpmusic`` and ``__main__``)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in FLOORS else None
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -69,13 +94,61 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def upward(graph: dict[str, set[str]]) -> list[str]:
+    """Imports of a package on the same or a higher floor, as ``"a -> b"``."""
+    found = []
+    for source, targets in sorted(graph.items()):
+        here = floor_of(source)
+        for target in sorted(targets):
+            there = floor_of(target)
+            if here is None or there is None or here == there:
+                continue
+            if FLOORS[there] >= FLOORS[here]:
+                found.append(f"{source} -> {target}")
+    return found
+
+
 def test_the_walk_sees_the_imports():
     graph = import_graph()
-    assert "hdpmusic.filekind" in graph["hdpmusic.checkpoint"]           # module level
-    assert "hdpmusic.corpus" in graph["hdpmusic.checkpoint"]             # in a function
-    assert "hdpmusic.whitening" in graph["hdpmusic.corpus"]              # TYPE_CHECKING
+    checkpoint = graph["hdpmusic.formats.checkpoint"]
+    assert "hdpmusic.formats.filekind" in checkpoint                    # module level
+    assert "hdpmusic.formats.corpus" in checkpoint                      # in a function
+    assert "hdpmusic.model.hdpgmm" in graph["hdpmusic.evaluation.interpretability"]
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_floor_rule_catches_an_upward_import():
+    graph = {"hdpmusic.model.x": {"hdpmusic.cli.y"}, "hdpmusic.cli.y": {"hdpmusic.model.x"},
+             "hdpmusic.audio.z": {"hdpmusic.model.x"}, "hdpmusic.model.w": {"hdpmusic"}}
+    assert upward(graph) == ["hdpmusic.audio.z -> hdpmusic.model.x",
+                             "hdpmusic.model.x -> hdpmusic.cli.y"]
 
 
 def test_no_module_imports_itself_back_through_others():
     assert circles(import_graph()) == []
+
+
+def test_every_package_imports_only_floors_below_it():
+    assert upward(import_graph()) == []
+
+
+def test_every_module_lives_in_a_floor_package():
+    loose = [m for m in import_graph()
+             if floor_of(m) is None and m not in ("hdpmusic", "hdpmusic.__main__")]
+    assert loose == []
+    assert sorted(p.name for p in PACKAGE.iterdir()
+                  if p.is_dir() and (p / "__init__.py").exists()) == sorted(FLOORS)
+
+
+def test_the_old_flat_paths_import_the_moved_modules_with_a_warning():
+    import importlib
+    import sys
+
+    for old, new in hdpmusic.MOVED.items():
+        assert floor_of(f"hdpmusic.{new}") is not None
+        sys.modules.pop(f"hdpmusic.{old}", None)
+        with pytest.warns(DeprecationWarning, match=f"hdpmusic.{old} moved to hdpmusic.{new}"):
+            module = importlib.import_module(f"hdpmusic.{old}")
+        assert module is importlib.import_module(f"hdpmusic.{new}")
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("hdpmusic.no_such_module")

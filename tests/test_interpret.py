@@ -1,11 +1,16 @@
-"""Tests of hdpmusic.interpret and `hdpmusic interpret`."""
+"""Tests of hdpmusic.evaluation.interpretability and `hdpmusic interpret`."""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from hdpmusic.errors import DataError, ParameterError
-from hdpmusic.interpret import component_load, format_table, interpret, tag_enrichment
+from hdpmusic.evaluation.interpretability import (
+    component_load,
+    format_table,
+    interpret,
+    tag_enrichment,
+)
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 TAGS = ["rock", "guitar", "piano", "classical", "techno", "beat", "vocal", "male"]
 
@@ -96,9 +101,9 @@ def test_bad_input():
 
 def test_cli_interpret(tmp_path):
     from hdpmusic.cli import main
-    from hdpmusic.corpus import Corpus
+    from hdpmusic.formats.corpus import Corpus
+    from hdpmusic.formats.taskdata import TaskData, write_task
     from hdpmusic.model.hdpgmm import HDPGMM
-    from hdpmusic.taskdata import TaskData, write_task
 
     rng = np.random.default_rng(0)
     centres = np.array([[-6.0, 0, 0], [6.0, 0, 0]])
@@ -125,7 +130,7 @@ def test_cli_interpret(tmp_path):
 
 # ------------------------------------------------------------------ exemplars
 def test_best_windows_matches_brute_force():
-    from hdpmusic.interpret import best_windows
+    from hdpmusic.evaluation.interpretability import best_windows
 
     rng = np.random.default_rng(1)
     p = rng.random((40, 3))
@@ -148,8 +153,8 @@ def _proba(frames):
 
 
 def test_scan_exemplars_closed_forms():
-    from hdpmusic.corpus import Corpus
-    from hdpmusic.interpret import scan_exemplars
+    from hdpmusic.evaluation.interpretability import scan_exemplars
+    from hdpmusic.formats.corpus import Corpus
 
     rng = np.random.default_rng(2)
     songs = [rng.normal(size=(int(rng.integers(3, 30)), 4)).astype(np.float32)
@@ -178,7 +183,7 @@ def test_scan_exemplars_closed_forms():
 
 
 def test_scan_songs_and_top_songs():
-    from hdpmusic.interpret import scan_songs, top_songs
+    from hdpmusic.evaluation.interpretability import scan_songs, top_songs
 
     R, _, _ = _planted(J=400)
     np.testing.assert_array_equal(scan_songs(R, [0], max_songs=400), np.arange(400))
@@ -191,8 +196,8 @@ def test_scan_songs_and_top_songs():
 
 
 def test_task_labels_tags_or_genres():
-    from hdpmusic.interpret import task_labels
-    from hdpmusic.taskdata import TaskData
+    from hdpmusic.evaluation.interpretability import task_labels
+    from hdpmusic.formats.taskdata import TaskData
 
     genres = TaskData(["a", "b", "c"], targets=np.array(["rock", "jazz", "rock"]))
     Y, names, kind = task_labels(genres)

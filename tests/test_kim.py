@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from audio_gen import tone, write
 from hdpmusic.baselines.kim import KIM, DbMel, KimNetwork
-from hdpmusic.errors import ParameterError
+from hdpmusic.runtime.errors import ParameterError
 from test_baseline_training import timbre_songs, tiny_kim
 
 __all__ = ["probe_accuracy"]

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from hdpmusic import HDPGMM
-from hdpmusic.errors import ParameterError
 from hdpmusic.model.fisher import FisherEncoder, fisher_statistics, power_l2_normalise
 from hdpmusic.model.local import SongBucket
+from hdpmusic.runtime.errors import ParameterError
 from planted import planted_hdp
 
 RNG = np.random.default_rng(5)

@@ -6,9 +6,9 @@ import torch
 from scipy import stats
 
 from hdpmusic import HDPGMM, Corpus
-from hdpmusic.checkpoint import load_checkpoint, save_checkpoint
-from hdpmusic.errors import DataError, FormatError, ParameterError
+from hdpmusic.formats.checkpoint import load_checkpoint, save_checkpoint
 from hdpmusic.model.local import infer_batch
+from hdpmusic.runtime.errors import DataError, FormatError, ParameterError
 from planted import planted_hdp
 
 SMALL = dict(n_components=12, n_song_components=4, batch_size=20, max_epochs=2,

@@ -9,11 +9,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
 from hdpmusic import HDPGMM
-from hdpmusic.errors import ParameterError
+from hdpmusic.datasets.synthetic import planted_hdp
 from hdpmusic.model.memoized import SETTLED_SHARE, MemoizedVI
 from hdpmusic.model.moves import COUNTS, merge_candidates, nearest_pairs
 from hdpmusic.model.sufficient import Prior, Stats
-from hdpmusic.synthetic import planted_hdp
+from hdpmusic.runtime.errors import ParameterError
 from planted import planted_hdp as small_planted
 
 #: the issue's benchmark corpus: 20 components in d = 8, geometric corpus weights, 300

@@ -279,7 +279,7 @@ def test_model_and_factor_figures_read_well(tmp_path):
 
 
 def test_profile_figure_groups_the_columns(tmp_path):
-    from hdpmusic.features import DEFAULT_CONFIG
+    from hdpmusic.audio.features import DEFAULT_CONFIG
 
     z = np.linspace(-2, 2, DEFAULT_CONFIG.dim)
     fig = profile_figure(z, DEFAULT_CONFIG.column_names, "component 3")
@@ -428,7 +428,7 @@ def test_figures_hold_their_glyphs_whatever_the_users_font(tmp_path):
 
     import matplotlib
 
-    from hdpmusic.features import DEFAULT_CONFIG
+    from hdpmusic.audio.features import DEFAULT_CONFIG
 
     hist = history_series([{"pass": i + 1, "elbo": -3.0 + 0.1 * i, "n_components": 5}
                            for i in range(4)])

@@ -17,9 +17,9 @@ import soundfile as sf
 
 from audio_gen import clicks, tone, write
 from hdpmusic.cli import main
+from hdpmusic.formats.taskdata import TaskData, write_task
 from hdpmusic.report import ComponentsOptions, write_report
 from hdpmusic.report.components import AUDIO_SR, AUDIO_TYPES, components_section, excerpt_suffix
-from hdpmusic.taskdata import TaskData, write_task
 from page_check import browser_check, find_chromium, referenced_files
 
 N_PER_CLASS = 4
@@ -28,7 +28,7 @@ N_PER_CLASS = 4
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     """(model path, task corpus path, audio folder, tone song ids)."""
-    from hdpmusic.extract import extract_collection
+    from hdpmusic.audio.extract import extract_collection
     from hdpmusic.model.hdpgmm import HDPGMM
 
     root = tmp_path_factory.mktemp("collection")
@@ -40,7 +40,7 @@ def planted(tmp_path_factory):
     extract_collection(audio, corpus, jobs=1, progress=False)
     task = root / "tagging.h5"
     shutil.copyfile(corpus, task)
-    from hdpmusic.corpus import Corpus
+    from hdpmusic.formats.corpus import Corpus
 
     ids = Corpus.open(corpus).ids
     Y = sp.csr_matrix([[1, 0] if i.startswith("tone") else [0, 1] for i in ids])
@@ -84,8 +84,8 @@ def test_tone_component_names_plays_and_profiles_the_tones(planted, tmp_path):
 
 
 def test_profile_zscores_match_a_direct_computation(planted, tmp_path):
-    from hdpmusic.corpus import Corpus
-    from hdpmusic.interpret import scan_exemplars
+    from hdpmusic.evaluation.interpretability import scan_exemplars
+    from hdpmusic.formats.corpus import Corpus
 
     model_path, task, _, tones = planted
     model = _load(model_path)
@@ -140,8 +140,8 @@ def test_cli_report_components_section(planted, tmp_path):
 
 def test_components_without_a_model_is_an_error(planted, tmp_path):
     _, task, _, _ = planted
-    from hdpmusic.errors import DataError
     from hdpmusic.evaluation.protocol import RunResult, write_results
+    from hdpmusic.runtime.errors import DataError
 
     write_results([RunResult("g1", "t", 0, 0.5, "f1_macro", {})], tmp_path / "res")
     with pytest.raises(DataError, match="needs an HDPGMM"):

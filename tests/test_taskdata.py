@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from hdpmusic.errors import DataError, FormatError
-from hdpmusic.taskdata import TaskData, read_task, write_task
+from hdpmusic.formats.taskdata import TaskData, read_task, write_task
+from hdpmusic.runtime.errors import DataError, FormatError
 
 IDS = ["a", "b", "c", "d"]
 

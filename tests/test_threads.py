@@ -5,11 +5,11 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info
 
-from hdpmusic import threads
 from hdpmusic.cli import main
-from hdpmusic.errors import ParameterError
-from hdpmusic.representations import Representations
-from hdpmusic.taskdata import TaskData, write_task
+from hdpmusic.formats.representations import Representations
+from hdpmusic.formats.taskdata import TaskData, write_task
+from hdpmusic.runtime import threads
+from hdpmusic.runtime.errors import ParameterError
 
 
 @pytest.fixture

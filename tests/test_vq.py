@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from hdpmusic import Corpus
 from hdpmusic.baselines.vq import VQCodebook, _split_by_frames
-from hdpmusic.errors import DataError, FormatError, ParameterError
+from hdpmusic.runtime.errors import DataError, FormatError, ParameterError
 from planted import planted_hdp
 from test_g1 import probe_accuracy, timbre_songs
 

@@ -1,4 +1,4 @@
-"""Tests for hdpmusic.whitening."""
+"""Tests for hdpmusic.model.whitening."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 from scipy import linalg
 
-from hdpmusic.corpus import Corpus
-from hdpmusic.errors import DataError, FormatError, HdpmusicError
-from hdpmusic.whitening import Whitener, streaming_moments
+from hdpmusic.formats.corpus import Corpus
+from hdpmusic.model.whitening import Whitener, streaming_moments
+from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError
 
 D = 6
 

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from hdpmusic.baselines.audio_data import SR, RawAudio
 from hdpmusic.baselines.training import SelfSupervisedAudio
-from hdpmusic.errors import ParameterError
+from hdpmusic.runtime.errors import ParameterError
 
 __all__ = ["CLMR", "ClmrNetwork", "SampleCNN", "WaveAugment", "nt_xent"]
 

@@ -17,9 +17,15 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from hdpmusic.checkpoint import corpus_header, load_checkpoint, restore_corpus, save_checkpoint
-from hdpmusic.devices import as_corpus, require_frames, resolve_device, song_index
-from hdpmusic.errors import DataError, ParameterError
+from hdpmusic.formats.checkpoint import (
+    corpus_header,
+    load_checkpoint,
+    restore_corpus,
+    save_checkpoint,
+)
+from hdpmusic.formats.corpus import as_corpus, require_frames
+from hdpmusic.runtime.devices import resolve_device, song_index
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 __all__ = ["G1", "song_moments"]
 

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hdpmusic.audio.features import load_audio
 from hdpmusic.baselines.audio_data import SR, iter_songs
 from hdpmusic.baselines.training import SelfSupervisedAudio
-from hdpmusic.errors import ParameterError
-from hdpmusic.features import load_audio
+from hdpmusic.runtime.errors import ParameterError
 
 __all__ = ["KIM", "DbMel", "KimNetwork"]
 

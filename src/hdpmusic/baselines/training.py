@@ -2,7 +2,7 @@
 
 :class:`SelfSupervisedAudio` is the scikit-learn-style estimator both models derive
 from: ``fit`` / ``partial_fit`` on a list of audio files, ``transform`` to one vector per
-song, ``save`` / ``load`` through :mod:`hdpmusic.checkpoint`. A subclass supplies only
+song, ``save`` / ``load`` through :mod:`hdpmusic.formats.checkpoint`. A subclass supplies only
 what differs between the models: the reader (raw samples or a dB mel spectrogram), the
 network, how the two views of a training item are chosen, the loss, and how a song's
 chunk embeddings are pooled.
@@ -43,9 +43,9 @@ from hdpmusic.baselines.audio_data import (
     split_chunks,
     worker_errors,
 )
-from hdpmusic.checkpoint import load_checkpoint, save_checkpoint
-from hdpmusic.devices import resolve_device
-from hdpmusic.errors import DataError, FormatError, HdpmusicError, ParameterError
+from hdpmusic.formats.checkpoint import load_checkpoint, save_checkpoint
+from hdpmusic.runtime.devices import resolve_device
+from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError, ParameterError
 
 __all__ = ["SelfSupervisedAudio"]
 
@@ -258,7 +258,7 @@ class SelfSupervisedAudio(TransformerMixin, BaseEstimator):
         np.ndarray, shape (J, D), float32
             Row j pools the chunk embeddings of ``audio_paths[j]`` (see the subclass
             for D and the pooling); store it with
-            ``hdpmusic.representations.Representations(ids, X, attrs)``.
+            ``hdpmusic.formats.representations.Representations(ids, X, attrs)``.
 
         Raises
         ------

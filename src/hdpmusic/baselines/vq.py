@@ -4,7 +4,7 @@ The study's baseline is ``Pipeline([StandardScaler(),
 MiniBatchKMeans(K)])`` fitted on every frame of the corpus loaded into RAM (≈74 GB for
 the MSD), with a song's feature the normalised histogram of its frames' hard
 assignments. Here the same estimator streams: standardisation statistics in one pass
-(:func:`hdpmusic.whitening.streaming_moments`), k-means++ seeding on a sample of frames
+(:func:`hdpmusic.model.whitening.streaming_moments`), k-means++ seeding on a sample of frames
 (:meth:`Corpus.sample_frames`), then scikit-learn's mini-batch update rule (Sculley
 2010 with per-centre learning rates 1/count, low-count centre reassignment and
 early stopping on the smoothed inertia) applied to mini-batches drawn from chunks of
@@ -25,10 +25,16 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from torch import Tensor
 
-from hdpmusic.checkpoint import corpus_header, load_checkpoint, restore_corpus, save_checkpoint
-from hdpmusic.devices import as_corpus, require_frames, resolve_device, song_index
-from hdpmusic.errors import DataError, FormatError, ParameterError
-from hdpmusic.progress import progress_bar
+from hdpmusic.formats.checkpoint import (
+    corpus_header,
+    load_checkpoint,
+    restore_corpus,
+    save_checkpoint,
+)
+from hdpmusic.formats.corpus import as_corpus, require_frames
+from hdpmusic.runtime.devices import resolve_device, song_index
+from hdpmusic.runtime.errors import DataError, FormatError, ParameterError
+from hdpmusic.runtime.progress import progress_bar
 
 __all__ = ["VQCodebook"]
 
@@ -375,7 +381,7 @@ class VQCodebook(TransformerMixin, BaseEstimator):
         d = corpus.dim
         if not self.standardize:
             return np.zeros(d), np.ones(d)
-        from hdpmusic.whitening import streaming_moments
+        from hdpmusic.model.whitening import streaming_moments
 
         _, mean, cov = streaming_moments(corpus.iter_frames(self.read_frames))
         scale = np.sqrt(np.diag(cov))
@@ -542,7 +548,7 @@ def _name_nonfinite_songs(corpus: Any) -> NoReturn:
     Raises
     ------
     DataError
-        From :meth:`~hdpmusic.corpus.Corpus.check_finite` (up to five ids), or, when
+        From :meth:`~hdpmusic.formats.corpus.Corpus.check_finite` (up to five ids), or, when
         every frame is finite (the values overflowed once standardised), saying so.
     """
     corpus.check_finite()

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from hdpmusic import __version__
 from hdpmusic.cli._options import DefaultsHelpFormatter
 from hdpmusic.cli._types import positive_int
-from hdpmusic.errors import HdpmusicError
+from hdpmusic.runtime.errors import HdpmusicError
 
 QUIET_HELP = "no progress bars or progress messages"
 
@@ -86,12 +86,12 @@ def check_device(args: argparse.Namespace) -> None:
 
     Raises
     ------
-    hdpmusic.errors.ParameterError
-        As :func:`hdpmusic.devices.compute_device` (``mps``, ``meta``, a missing GPU).
+    hdpmusic.runtime.errors.ParameterError
+        As :func:`hdpmusic.runtime.devices.compute_device` (``mps``, ``meta``, a missing GPU).
     """
     device = getattr(args, "device", None)
     if device is not None:
-        from hdpmusic.devices import compute_device
+        from hdpmusic.runtime.devices import compute_device
 
         compute_device(device)
 
@@ -106,8 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s")
     try:
-        from hdpmusic.progress import silenced
-        from hdpmusic.threads import configure
+        from hdpmusic.runtime.progress import silenced
+        from hdpmusic.runtime.threads import configure
 
         configure(args.threads)
         check_device(args)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hdpmusic.errors import FormatError
+from hdpmusic.runtime.errors import FormatError
 
 
 def open_corpus(path: str | os.PathLike, verb: str, *, dim: int | None = None) -> Any:
-    """:meth:`hdpmusic.corpus.Corpus.open`, saying what the file is when it is no corpus.
+    """:meth:`hdpmusic.formats.corpus.Corpus.open`, saying what the file is when it is no corpus.
 
     Parameters
     ----------
@@ -17,11 +17,11 @@ def open_corpus(path: str | os.PathLike, verb: str, *, dim: int | None = None) -
     verb : str
         The command, for the message (``"fit"``).
     dim : int, optional
-        As in :meth:`~hdpmusic.corpus.Corpus.open`.
+        As in :meth:`~hdpmusic.formats.corpus.Corpus.open`.
 
     Returns
     -------
-    hdpmusic.corpus.Corpus
+    hdpmusic.formats.corpus.Corpus
 
     Raises
     ------
@@ -30,8 +30,8 @@ def open_corpus(path: str | os.PathLike, verb: str, *, dim: int | None = None) -
         (WAV); `hdpmusic fit` expects a corpus .h5 made by `hdpmusic extract` or
         `hdpmusic prepare```. A damaged HDF5 file keeps the corpus reader's message.
     """
-    from hdpmusic.corpus import Corpus
-    from hdpmusic.filekind import CORPUS_HINT, describe
+    from hdpmusic.formats.corpus import Corpus
+    from hdpmusic.formats.filekind import CORPUS_HINT, describe
 
     try:
         return Corpus.open(path, dim=dim)

@@ -17,7 +17,7 @@ import argparse
 from hdpmusic.cli._types import jobs
 
 #: ``--jobs`` of every verb that starts worker processes: one per CPU granted to the
-#: process (:func:`hdpmusic.threads.worker_count` also caps it by the number of tasks)
+#: process (:func:`hdpmusic.runtime.threads.worker_count` also caps it by the number of tasks)
 DEFAULT_JOBS = -1
 
 #: help of ``--recompute``

@@ -123,7 +123,7 @@ seed = WholeNumber(0, MAX_SEED)
 #: A count or size: a whole number >= 1 (``0``, ``-1`` and ``2.5`` refused)
 positive_int = WholeNumber(1)
 
-#: ``--jobs``: worker processes, or -1 (:func:`hdpmusic.threads.check_jobs`'s range)
+#: ``--jobs``: worker processes, or -1 (:func:`hdpmusic.runtime.threads.check_jobs`'s range)
 jobs = WholeNumber(1, special={-1: "one per CPU this process may use"})
 
 #: A duration in seconds (> 0)

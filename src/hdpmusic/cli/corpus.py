@@ -43,7 +43,7 @@ def describe(corpus: Any) -> str:
 
     Parameters
     ----------
-    corpus : hdpmusic.corpus.Corpus
+    corpus : hdpmusic.formats.corpus.Corpus
 
     Returns
     -------

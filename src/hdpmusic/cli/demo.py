@@ -30,7 +30,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.demo import run_demo
     from hdpmusic.evaluation.protocol import (
         format_paired,
         format_summary,
@@ -38,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         paired_differences,
         summarise,
     )
+    from hdpmusic.pipeline.demo import run_demo
 
     def log(msg: str) -> None:
         if not args.quiet or msg.startswith("note:"):

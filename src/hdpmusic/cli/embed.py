@@ -43,10 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.checkpoint import read_header
     from hdpmusic.cli.transform import transform_options
-    from hdpmusic.embed import embed_collection
-    from hdpmusic.registry import model_class
+    from hdpmusic.formats.checkpoint import read_header
+    from hdpmusic.pipeline.embed import embed_collection
+    from hdpmusic.representations.registry import model_class
 
     name = read_header(args.model)["model"]
     options = transform_options(name, model_class(name), args)

@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def model_labels(paths: Sequence[str], names: Sequence[str] | None = None) -> list[str]:
     """A results label per representation file: its name from ``names``, else the file
     name without extension (the whole path when two files share a name)."""
-    from hdpmusic.errors import ParameterError
+    from hdpmusic.runtime.errors import ParameterError
 
     if names is not None:
         if len(names) != len(paths):
@@ -82,7 +82,7 @@ def model_labels(paths: Sequence[str], names: Sequence[str] | None = None) -> li
 
 
 def _read_tags(path: str) -> list[str]:
-    from hdpmusic.errors import DataError
+    from hdpmusic.runtime.errors import DataError
 
     try:
         lines = Path(path).read_text().splitlines()
@@ -93,7 +93,7 @@ def _read_tags(path: str) -> list[str]:
 
 def check_out(out: str, overwrite: bool) -> None:
     """Refuse an existing results folder that holds files, unless ``overwrite``."""
-    from hdpmusic.errors import HdpmusicError
+    from hdpmusic.runtime.errors import HdpmusicError
 
     path = Path(out)
     if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
@@ -102,7 +102,6 @@ def check_out(out: str, overwrite: bool) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from hdpmusic.atomic import check_writable
     from hdpmusic.evaluation.protocol import (
         evaluate,
         format_paired,
@@ -113,8 +112,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         summarise,
         write_results,
     )
-    from hdpmusic.representations import Representations
-    from hdpmusic.taskdata import read_task
+    from hdpmusic.formats.atomic import check_writable
+    from hdpmusic.formats.representations import Representations
+    from hdpmusic.formats.taskdata import read_task
 
     labels = model_labels(args.reps, args.names)
     check_out(args.out, args.overwrite)

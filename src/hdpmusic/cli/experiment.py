@@ -4,7 +4,7 @@
 scored on every task); ``sweep`` the learning-factor study (HDPGMM per η0 on the full
 corpus, and η0 = 0.1 on random training subsets). Both write into one directory and
 reuse the files already there, so a rerun resumes the grid (see
-:mod:`hdpmusic.experiment`).
+:mod:`hdpmusic.pipeline.experiment`).
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ def _print_summary(results) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from hdpmusic.errors import ParameterError
-    from hdpmusic.experiment import compare
+    from hdpmusic.pipeline.experiment import compare
+    from hdpmusic.runtime.errors import ParameterError
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
@@ -115,7 +115,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from hdpmusic.experiment import parse_floats, parse_subsets, sweep
+    from hdpmusic.pipeline.experiment import parse_floats, parse_subsets, sweep
 
     results = sweep(args.train, args.tasks, args.out, eta0s=parse_floats(args.eta0),
                     subsets=parse_subsets(args.subsets), subset_eta0=args.subset_eta0,

@@ -47,8 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import contextlib
 
-    from hdpmusic.errors import HdpmusicError
-    from hdpmusic.extract import extract_collection
+    from hdpmusic.audio.extract import extract_collection
+    from hdpmusic.runtime.errors import HdpmusicError
 
     context: contextlib.AbstractContextManager = contextlib.nullcontext()
     backend = None
@@ -72,5 +72,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _timeout(args: argparse.Namespace) -> dict:
-    """``timeout=`` for :func:`~hdpmusic.extract.extract_collection` when given."""
+    """``timeout=`` for :func:`~hdpmusic.audio.extract.extract_collection` when given."""
     return {} if args.timeout is None else {"timeout": args.timeout}

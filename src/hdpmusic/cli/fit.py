@@ -5,7 +5,7 @@ built generically: the options that apply to every model (``--device``, ``--seed
 ``--batch-size``, ``--epochs``) and each model's own group are mapped onto constructor
 parameters, and an option that the chosen model does not take is an error rather than
 silently ignored. Audio models (KIM, CLMR) read the audio files behind the corpus ids
-(see :func:`hdpmusic.extract.audio_paths`). Options that the chosen HDPGMM algorithm
+(see :func:`hdpmusic.audio.extract.audio_paths`). Options that the chosen HDPGMM algorithm
 does not use (``--kappa``, ``--tau0`` online; ``--tol``, ``--no-moves`` memoized) are
 errors too, and ``--out`` may not be the corpus.
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 from hdpmusic.cli._inputs import open_corpus
 from hdpmusic.cli._types import Number, WholeNumber, WholeNumbers, positive_int, seed
-from hdpmusic.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
 
 #: HDPGMM-only options: argparse dest -> HDPGMM parameter. Their argparse default is
 #: None, meaning "not given": HDPGMM's own defaults (the paper's) apply to a new fit,
@@ -181,10 +181,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.atomic import check_output
-    from hdpmusic.checkpoint import describe_corpus
-    from hdpmusic.locking import output_lock
-    from hdpmusic.registry import model_class, model_input
+    from hdpmusic.formats.atomic import check_output
+    from hdpmusic.formats.checkpoint import describe_corpus
+    from hdpmusic.formats.locking import output_lock
+    from hdpmusic.representations.registry import model_class, model_input
 
     check_output(args.out, {"the corpus": args.corpus})
     if args.model == "hdpgmm":
@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
             raise HdpmusicError(f"{out} exists; pass {hint} to replace it")
         corpus = open_songs(args)
         if model_input(args.model) == "audio":
-            from hdpmusic.extract import audio_paths
+            from hdpmusic.audio.extract import audio_paths
 
             data: Any = audio_paths(corpus, args.audio_root)
         elif args.audio_root is not None:
@@ -349,7 +349,7 @@ def _summary(model: Any) -> str:
 def open_songs(args: argparse.Namespace) -> Any:
     """The corpus to fit: the whole file, or the songs of the ``--songs`` splits (the
     corpus a resumed fit's fingerprint is checked against)."""
-    from hdpmusic.taskdata import songs_in_splits
+    from hdpmusic.formats.taskdata import songs_in_splits
 
     corpus = open_corpus(args.corpus, "fit")
     if args.songs is None:
@@ -369,10 +369,10 @@ def _flag(dest: str) -> str:
 
 
 def _fit_hdpgmm(args: argparse.Namespace) -> int:
-    from hdpmusic.atomic import remove_stale_temporaries
-    from hdpmusic.checkpoint import describe_corpus
-    from hdpmusic.corpus import corpus_fingerprint
-    from hdpmusic.locking import output_lock
+    from hdpmusic.formats.atomic import remove_stale_temporaries
+    from hdpmusic.formats.checkpoint import describe_corpus
+    from hdpmusic.formats.corpus import corpus_fingerprint
+    from hdpmusic.formats.locking import output_lock
     from hdpmusic.model.distributed import init_from_env, world
     from hdpmusic.model.hdpgmm import HDPGMM
 
@@ -489,7 +489,7 @@ def check_resume_corpus(out: Path, saved: str | None, fingerprint: str,
         The fingerprint the checkpoint records (None: an older file that records none;
         the model still checks the number of songs).
     fingerprint : str
-        :func:`hdpmusic.corpus.corpus_fingerprint` of the corpus given now.
+        :func:`hdpmusic.formats.corpus.corpus_fingerprint` of the corpus given now.
     n_songs : int
         Songs of the corpus the checkpoint was fitted on.
 
@@ -514,7 +514,7 @@ def check_resume_content(out: Path, saved: dict[str, Any] | None,
     saved : dict or None
         Its ``fitted_corpus_`` (None, or without ``content``: an older file, not checked).
     given : dict
-        :func:`hdpmusic.checkpoint.describe_corpus` of the corpus given now.
+        :func:`hdpmusic.formats.checkpoint.describe_corpus` of the corpus given now.
 
     Raises
     ------

@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Rank the components of an HDPGMM by their total responsibility over "
                     "the songs of a tagged task and list, per component, the tags most "
                     "enriched among the songs it explains (responsibility-weighted tag "
-                    "frequency over the tag's base rate; see hdpmusic.interpret).")
+                    "frequency over the tag's base rate; see "
+                    "hdpmusic.evaluation.interpretability).")
     p.add_argument("model", help="HDPGMM model file")
     p.add_argument("task", help="corpus .h5 holding the songs' frames and tag annotations")
     p.add_argument("--top-components", type=positive_int, default=10,
@@ -31,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.atomic import atomic_path
-    from hdpmusic.interpret import format_table, interpret_model
+    from hdpmusic.evaluation.interpretability import format_table, interpret_model
+    from hdpmusic.formats.atomic import atomic_path
 
     rows = interpret_model(args.model, args.task, top_components=args.top_components,
                            top_tags=args.top_tags, method=args.method, prior=args.prior,

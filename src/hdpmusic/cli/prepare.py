@@ -211,7 +211,7 @@ def run_echonest(args: argparse.Namespace) -> int:
 def run_msd(args: argparse.Namespace) -> int:
     from hdpmusic.datasets.base import write_list_file
     from hdpmusic.datasets.msd import MSD_LAYOUT, collect_msd_tracks, parse_subsets, prepare_msd
-    from hdpmusic.errors import ParameterError
+    from hdpmusic.runtime.errors import ParameterError
 
     layout = args.layout or MSD_LAYOUT
     subsets = parse_subsets(args.subsets) if args.subsets else []
@@ -240,6 +240,6 @@ def run_msd(args: argparse.Namespace) -> int:
 
 
 def _corpus_size(path) -> int:
-    from hdpmusic.corpus import Corpus
+    from hdpmusic.formats.corpus import Corpus
 
     return len(Corpus.open(path))

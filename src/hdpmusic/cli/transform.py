@@ -15,7 +15,7 @@ from typing import Any
 
 from hdpmusic.cli._inputs import open_corpus
 from hdpmusic.cli._types import positive_int
-from hdpmusic.errors import ParameterError
+from hdpmusic.runtime.errors import ParameterError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,11 +60,11 @@ def add_transform_options(p: argparse.ArgumentParser, *, default_kind: str) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.atomic import check_output
-    from hdpmusic.checkpoint import check_feature_config
-    from hdpmusic.extract import audio_paths
-    from hdpmusic.registry import load_model, model_input, representation_attrs
-    from hdpmusic.representations import Representations
+    from hdpmusic.audio.extract import audio_paths
+    from hdpmusic.audio.features import check_feature_config
+    from hdpmusic.formats.atomic import check_output
+    from hdpmusic.formats.representations import Representations
+    from hdpmusic.representations.registry import load_model, model_input, representation_attrs
 
     check_output(args.out, {"the model file": args.model, "the corpus": args.corpus})
     name, model = load_model(args.model, device=args.device)

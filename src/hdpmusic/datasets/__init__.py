@@ -1,7 +1,7 @@
 """Dataset loaders: the study's datasets, read from their published layouts.
 
 Each loader turns a user-given dataset folder into one corpus file holding the frames
-(``hdpmusic extract``) and the task annotations (:mod:`hdpmusic.taskdata`):
+(``hdpmusic extract``) and the task annotations (:mod:`hdpmusic.formats.taskdata`):
 
 * :func:`prepare_gtzan` — genre ``targets`` and ``split`` (GTZAN);
 * :func:`prepare_mtat` — top-50 tag ``annotations`` and ``split`` (MagnaTagATune);

@@ -1,9 +1,9 @@
 """What every dataset loader shares: split files, list files, and the build of a task corpus.
 
 :func:`prepare_corpus` is the one path from "audio files with ids" to a finished task
-file: it writes a list file, runs :func:`hdpmusic.extract.extract_collection`, builds the
+file: it writes a list file, runs :func:`hdpmusic.audio.extract.extract_collection`, builds the
 task annotations for the songs whose extraction succeeded (failed songs are dropped from
-the task data and reported) and stores them with :func:`hdpmusic.taskdata.write_task`.
+the task data and reported) and stores them with :func:`hdpmusic.formats.taskdata.write_task`.
 The file appears at ``out`` only when all of it is written.
 
 The parsing helpers here are pure functions of text lines, so the loaders' rules can be
@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hdpmusic.errors import DataError, FormatError, HdpmusicError, name_some
-from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
-from hdpmusic.taskdata import TaskData, normalise_split, read_task, write_task
+from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig
+from hdpmusic.formats.taskdata import TaskData, normalise_split, read_task, write_task
+from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError, name_some
 
 __all__ = [
     "SPLITS",
@@ -145,7 +145,7 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
         The corpus file to write; it appears only when complete (frames and task data).
     make_task : callable or None
         Called with the ids of the songs whose extraction succeeded (in corpus order);
-        returns the :class:`hdpmusic.taskdata.TaskData` of exactly those songs. None:
+        returns the :class:`hdpmusic.formats.taskdata.TaskData` of exactly those songs. None:
         frames only (a training corpus).
     dataset : str
         Name stored in the file's ``dataset`` attribute.
@@ -153,7 +153,7 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
         JSON-serialisable facts stored in the file's ``prepare`` attribute (split source,
         thresholds, seed, ...).
     jobs, cache, overwrite, recompute, config, progress
-        As in :func:`hdpmusic.extract.extract_collection`; ``cache`` defaults to
+        As in :func:`hdpmusic.audio.extract.extract_collection`; ``cache`` defaults to
         ``<out>.cache`` beside ``out``.
 
     Returns
@@ -166,8 +166,8 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
     HdpmusicError
         ``out`` exists without ``overwrite``, no tracks, every track failed.
     """
-    from hdpmusic.atomic import atomic_path
-    from hdpmusic.extract import extract_collection
+    from hdpmusic.audio.extract import extract_collection
+    from hdpmusic.formats.atomic import atomic_path
 
     out = Path(out)
     if out.exists() and not overwrite:
@@ -178,7 +178,7 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
     cache.mkdir(parents=True, exist_ok=True)
     with atomic_path(out, overwrite=overwrite) as tmp:
         # read by extract only: the corpus records its songs' audio files itself, relative
-        # to the folder holding them all (hdpmusic.extract.audio_paths), so that deleting
+        # to the folder holding them all (hdpmusic.audio.extract.audio_paths), so that deleting
         # the cache keeps the audio of the report and the audio models
         listing = write_list_file(tracks, cache / "tracks.tsv")
         report = extract_collection(listing, tmp, jobs=jobs, cache=cache, overwrite=True,
@@ -199,7 +199,7 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
 
 
 def _corpus_ids(path: Path) -> list[str]:
-    from hdpmusic.corpus import Corpus
+    from hdpmusic.formats.corpus import Corpus
 
     return list(Corpus.open(path).ids)
 

@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig
 from hdpmusic.datasets.base import prepare_corpus, read_lines
 from hdpmusic.datasets.msd import MSD_LAYOUT, msd_audio_path, read_track_list, resolve_tracks
-from hdpmusic.errors import DataError, FormatError, HdpmusicError, ParameterError, name_some
-from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
-from hdpmusic.taskdata import TaskData
+from hdpmusic.formats.taskdata import TaskData
+from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError, ParameterError, name_some
 
 __all__ = [
     "FilterResult",
@@ -293,7 +293,7 @@ def prepare_echonest(root: str | os.PathLike, out: str | os.PathLike, *,
     min_user_songs, min_song_users, filter_rounds
         The Liang et al. filter (see :func:`frequency_filter`).
     jobs, cache, overwrite, recompute, config, progress
-        As in :func:`hdpmusic.extract.extract_collection`.
+        As in :func:`hdpmusic.audio.extract.extract_collection`.
 
     Returns
     -------

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig
 from hdpmusic.datasets.base import (
     SPLITS,
     name_some,
@@ -43,9 +44,8 @@ from hdpmusic.datasets.base import (
     read_lines,
 )
 from hdpmusic.datasets.splits import stratified_split
-from hdpmusic.errors import DataError, FormatError, HdpmusicError
-from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
-from hdpmusic.taskdata import TaskData
+from hdpmusic.formats.taskdata import TaskData
+from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError
 
 __all__ = [
     "GENRES",
@@ -243,7 +243,7 @@ def prepare_gtzan(root: str | os.PathLike, out: str | os.PathLike, *,
     seed, fractions
         Of the random split when ``split`` is None.
     jobs, cache, overwrite, recompute, config, progress
-        As in :func:`hdpmusic.extract.extract_collection`.
+        As in :func:`hdpmusic.audio.extract.extract_collection`.
 
     Returns
     -------

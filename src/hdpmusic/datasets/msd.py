@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig
 from hdpmusic.datasets.base import (
     Track,
     name_some,
@@ -33,8 +34,7 @@ from hdpmusic.datasets.base import (
     read_lines,
     write_list_file,
 )
-from hdpmusic.errors import DataError, HdpmusicError, ParameterError
-from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
+from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
 
 __all__ = [
     "MSD_LAYOUT",
@@ -198,7 +198,7 @@ def make_subsets(corpus: str | os.PathLike, specs: Sequence[tuple[int, int]] = S
     list of pathlib.Path
         See :func:`subset_paths`.
     """
-    from hdpmusic.corpus import Corpus
+    from hdpmusic.formats.corpus import Corpus
 
     full = Corpus.open(corpus)
     paths = subset_paths(corpus, specs)
@@ -248,7 +248,7 @@ def collect_msd_tracks(root: str | os.PathLike | None,
     if track_list is not None:
         tracks = read_track_list(track_list, root, layout)
     elif root is not None:
-        from hdpmusic.extract import find_tracks
+        from hdpmusic.audio.extract import find_tracks
 
         tracks = [(Path(rel).stem, path) for rel, path in find_tracks(root)]
         counts = Counter(song_id for song_id, _ in tracks)
@@ -298,7 +298,7 @@ def prepare_msd(root: str | os.PathLike | None, out: str | os.PathLike, *,
     list_out : path-like, optional
         Write the resolved list file (``path<TAB>id``, for ``hdpmusic extract``) here.
     jobs, cache, overwrite, recompute, config, progress
-        As in :func:`hdpmusic.extract.extract_collection`.
+        As in :func:`hdpmusic.audio.extract.extract_collection`.
 
     Returns
     -------

@@ -37,15 +37,15 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig
 from hdpmusic.datasets.base import (
     name_some,
     parse_split_lines,
     prepare_corpus,
     read_lines,
 )
-from hdpmusic.errors import DataError, FormatError, HdpmusicError, ParameterError
-from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
-from hdpmusic.taskdata import TaskData
+from hdpmusic.formats.taskdata import TaskData
+from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError, ParameterError
 
 __all__ = [
     "MTAT_TOP50",
@@ -233,7 +233,7 @@ def prepare_mtat(root: str | os.PathLike, out: str | os.PathLike, *,
     drop_untagged : bool
         Also drop clips with none of the selected tags.
     jobs, cache, overwrite, recompute, config, progress
-        As in :func:`hdpmusic.extract.extract_collection`.
+        As in :func:`hdpmusic.audio.extract.extract_collection`.
 
     Returns
     -------

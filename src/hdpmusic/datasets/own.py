@@ -4,7 +4,7 @@ Two ways to describe the collection:
 
 * **a folder** (:func:`prepare_folder`): ``ROOT/<label>/.../<file>``, one sub-folder
   per label, audio files in any format ``hdpmusic extract`` reads
-  (:data:`hdpmusic.extract.AUDIO_EXTENSIONS`) at any depth under it. Song ids are the
+  (:data:`hdpmusic.audio.extract.AUDIO_EXTENSIONS`) at any depth under it. Song ids are the
   paths relative to ROOT (as ``hdpmusic extract ROOT`` names them); the label is the
   first folder. Gives a genre task.
 * **a table** (:func:`prepare_table`): a CSV file with a header row and the columns
@@ -37,11 +37,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig
 from hdpmusic.datasets.base import SPLITS, prepare_corpus
 from hdpmusic.datasets.splits import DEFAULT_FRACTIONS, group_split
-from hdpmusic.errors import DataError, FormatError, HdpmusicError, name_some
-from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
-from hdpmusic.taskdata import TaskData, normalise_split
+from hdpmusic.formats.taskdata import TaskData, normalise_split
+from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError, name_some
 
 __all__ = ["OwnTrack", "build_task", "find_folder_tracks", "prepare_folder",
            "prepare_table", "read_interactions", "read_label_table"]
@@ -88,7 +88,7 @@ def find_folder_tracks(root: str | os.PathLike) -> list[OwnTrack]:
     HdpmusicError
         No audio, or audio files directly in ``root`` (they have no label folder).
     """
-    from hdpmusic.extract import find_tracks
+    from hdpmusic.audio.extract import find_tracks
 
     root = Path(root)
     if not root.is_dir():
@@ -343,7 +343,7 @@ def prepare_folder(root: str | os.PathLike, out: str | os.PathLike, *, seed: int
     seed, fractions
         Of the drawn split (stratified by label).
     jobs, cache, overwrite, recompute, config, progress
-        As in :func:`hdpmusic.extract.extract_collection`.
+        As in :func:`hdpmusic.audio.extract.extract_collection`.
 
     Returns
     -------
@@ -378,7 +378,7 @@ def prepare_table(labels: str | os.PathLike, out: str | os.PathLike, *,
     seed, fractions
         Of the drawn split when the table has no ``split`` column.
     jobs, cache, overwrite, recompute, config, progress
-        As in :func:`hdpmusic.extract.extract_collection`.
+        As in :func:`hdpmusic.audio.extract.extract_collection`.
 
     Returns
     -------

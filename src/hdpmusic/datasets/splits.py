@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hdpmusic.datasets.base import SPLITS
-from hdpmusic.errors import DataError
+from hdpmusic.runtime.errors import DataError
 
 __all__ = ["DEFAULT_FRACTIONS", "group_split", "stratified_split"]
 

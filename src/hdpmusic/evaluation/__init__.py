@@ -1,7 +1,7 @@
 """Downstream evaluation of song representations (``docs/design.md`` §6).
 
-Protocols consume representation arrays or files (:mod:`hdpmusic.representations`) and
-task annotations (:mod:`hdpmusic.taskdata`); they never import a model.
+Protocols consume representation arrays or files (:mod:`hdpmusic.formats.representations`) and
+task annotations (:mod:`hdpmusic.formats.taskdata`); they never import a model.
 
 * :mod:`~hdpmusic.evaluation.classification` — genre: logistic regression, macro F1;
 * :mod:`~hdpmusic.evaluation.tagging` — auto-tagging: binary logistic regressions,
@@ -13,6 +13,6 @@ task annotations (:mod:`hdpmusic.taskdata`); they never import a model.
 
 from __future__ import annotations
 
-from hdpmusic.devices import resolve_device
+from hdpmusic.runtime.devices import resolve_device
 
 __all__ = ["resolve_device"]

@@ -22,7 +22,7 @@ from sklearn.model_selection import RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from hdpmusic.errors import DataError
+from hdpmusic.runtime.errors import DataError
 
 __all__ = ["C_RANGE", "SPLITS", "chance_macro_f1", "cross_validate_genre", "evaluate_genre",
            "genre_pipeline", "label_metrics", "split_indices", "split_sizes"]

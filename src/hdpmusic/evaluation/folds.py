@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from hdpmusic.errors import DataError, ParameterError
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 __all__ = ["INNER_SPLITS", "Fold", "derived_seed", "group_folds", "inner_folds", "rarest_tag",
            "repeat_seeds", "repeated_folds", "song_groups"]

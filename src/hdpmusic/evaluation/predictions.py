@@ -24,8 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hdpmusic.atomic import atomic_path
-from hdpmusic.errors import FormatError
 from hdpmusic.evaluation.uncertainty import (
     N_RESAMPLES,
     resample_counts,
@@ -35,6 +33,8 @@ from hdpmusic.evaluation.uncertainty import (
     weighted_macro_f1,
     weighted_mean,
 )
+from hdpmusic.formats.atomic import atomic_path
+from hdpmusic.runtime.errors import FormatError
 
 __all__ = ["METRIC_FUNCTIONS", "Predictions", "bootstrap_records", "concatenate",
            "load_predictions", "save_predictions"]

@@ -37,9 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.atomic import atomic_path
-from hdpmusic.csvtext import spreadsheet_text
-from hdpmusic.errors import DataError, FormatError, ParameterError, name_some
 from hdpmusic.evaluation.predictions import (
     Predictions,
     bootstrap_records,
@@ -55,8 +52,11 @@ from hdpmusic.evaluation.summary import (
     summarise,
 )
 from hdpmusic.evaluation.uncertainty import CONFIDENCE, N_RESAMPLES, percentile_interval
-from hdpmusic.representations import Representations
-from hdpmusic.taskdata import TASK_KINDS, TaskData
+from hdpmusic.formats.atomic import atomic_path
+from hdpmusic.formats.csvtext import spreadsheet_text
+from hdpmusic.formats.representations import Representations
+from hdpmusic.formats.taskdata import TASK_KINDS, TaskData
+from hdpmusic.runtime.errors import DataError, FormatError, ParameterError, name_some
 
 __all__ = ["COLUMNS", "LOG_FLOOR", "METRICS", "MIN_CLASS_TEST", "MIN_TEST", "PREDICTIONS",
            "RunResult", "evaluate", "format_paired", "format_summary", "model_distributions",

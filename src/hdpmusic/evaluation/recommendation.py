@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from hdpmusic.errors import DataError, ParameterError
 from hdpmusic.evaluation import resolve_device
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 if TYPE_CHECKING:
     import torch

@@ -26,9 +26,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
-from hdpmusic.errors import DataError, ParameterError
 from hdpmusic.evaluation import resolve_device
 from hdpmusic.evaluation.classification import C_RANGE, split_indices, split_sizes
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 __all__ = ["BACKENDS", "CHANCE_AUC", "cross_validate_tagging", "evaluate_tagging",
            "fit_logistic_sklearn", "fit_logistic_torch", "macro_ap", "macro_auc"]
@@ -251,7 +251,7 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
         (true tags and logits).
 
     Fits smaller than :data:`SINGLE_THREAD_SIZE` (songs × dims × tags) run on one
-    thread; larger ones on :func:`hdpmusic.threads.get_threads`.
+    thread; larger ones on :func:`hdpmusic.runtime.threads.get_threads`.
 
     Returns
     -------
@@ -351,8 +351,8 @@ def cross_validate_tagging(X: np.ndarray, Y: np.ndarray, groups: np.ndarray | No
 
 
 def _threads(X: np.ndarray, Y: np.ndarray) -> Any:
-    """One thread for small fits, :func:`hdpmusic.threads.get_threads` otherwise."""
-    from hdpmusic.threads import get_threads, limit
+    """One thread for small fits, :func:`hdpmusic.runtime.threads.get_threads` otherwise."""
+    from hdpmusic.runtime.threads import get_threads, limit
 
     small = X.shape[0] * X.shape[1] * Y.shape[1] < SINGLE_THREAD_SIZE
     return limit(1 if small else get_threads())

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hdpmusic.errors import HdpmusicError
+from hdpmusic.runtime.errors import HdpmusicError
 
 #: seconds a collective may wait for a peer before the run fails (instead of hanging)
 DEFAULT_TIMEOUT_S = 600

@@ -16,9 +16,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
-from hdpmusic.checkpoint import corpus_header, load_checkpoint, restore_corpus, save_checkpoint
-from hdpmusic.devices import as_corpus, require_frames, resolve_device, song_index
-from hdpmusic.errors import DataError, FormatError, ParameterError
+from hdpmusic.formats.checkpoint import (
+    corpus_header,
+    load_checkpoint,
+    restore_corpus,
+    save_checkpoint,
+)
+from hdpmusic.formats.corpus import as_corpus, require_frames
 from hdpmusic.model import expectations as ex
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
 from hdpmusic.model.fisher import FisherEncoder
@@ -43,7 +47,9 @@ from hdpmusic.model.sufficient import (
     stick_posterior,
     update_gamma,
 )
-from hdpmusic.progress import progress_bar
+from hdpmusic.runtime.devices import resolve_device, song_index
+from hdpmusic.runtime.errors import DataError, FormatError, ParameterError
+from hdpmusic.runtime.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -631,7 +637,7 @@ default="posterior"
                       su=u - 1.0, sv=v - gamma_mean, alpha=zero, usage=N, entropy=zero)
         whitener = None
         if raw.get("whiten_params"):
-            from hdpmusic.whitening import Whitener
+            from hdpmusic.model.whitening import Whitener
 
             wp = raw["whiten_params"]
             whitener = Whitener.from_state_dict({
@@ -749,7 +755,7 @@ default="posterior"
     def _check_memory(self, corpus: Any) -> None:
         """Refuse a fit whose arrays cannot fit in the memory available, before any is
         allocated (see :meth:`_memory_needs`)."""
-        from hdpmusic.corpus import available_bytes
+        from hdpmusic.formats.corpus import available_bytes
 
         if len(corpus) == 0:  # refused by the fit itself
             return
@@ -793,7 +799,7 @@ default="posterior"
         dev = self._device()
         whitener = None
         if self.whiten is not None:
-            from hdpmusic.whitening import Whitener
+            from hdpmusic.model.whitening import Whitener
 
             whitener = Whitener(method=self.whiten).fit(corpus)
         rng = np.random.default_rng(self.random_state)
@@ -1031,7 +1037,7 @@ def _check_checkpoint_values(path: str | os.PathLike, tensors: dict[str, Tensor]
     path : path-like
         The checkpoint (for the message).
     tensors : dict of str to Tensor
-        Its tensors, as :func:`~hdpmusic.checkpoint.load_checkpoint` returns them.
+        Its tensors, as :func:`~hdpmusic.formats.checkpoint.load_checkpoint` returns them.
 
     Raises
     ------
@@ -1055,7 +1061,7 @@ def _check_checkpoint_values(path: str | os.PathLike, tensors: dict[str, Tensor]
 def _whitener_from(meta: dict | None, tensors: dict[str, Tensor]) -> Any:
     if meta is None:
         return None
-    from hdpmusic.whitening import Whitener
+    from hdpmusic.model.whitening import Whitener
 
     state = dict(meta)
     state.update({k.split(".", 1)[1]: v.numpy() for k, v in tensors.items()

@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hdpmusic.errors import ParameterError
 from hdpmusic.model import online
 from hdpmusic.model.memoized import SETTLED_SHARE, MemoizedVI
 from hdpmusic.model.objective import elbo as elbo_of
 from hdpmusic.model.sufficient import Stats
+from hdpmusic.runtime.errors import ParameterError
 
 __all__ = ["Memoized", "Online", "Optimiser", "optimiser_for"]
 

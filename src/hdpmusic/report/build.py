@@ -10,10 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.atomic import atomic_path
-from hdpmusic.errors import DataError
 from hdpmusic.evaluation.protocol import RunResult, read_results
 from hdpmusic.evaluation.summary import model_distributions, paired_differences
+from hdpmusic.formats.atomic import atomic_path
 from hdpmusic.report.labels import file_stem, hdpgmm_title
 from hdpmusic.report.page import Figure, Page, render_html, render_markdown
 from hdpmusic.report.plots import (
@@ -32,6 +31,7 @@ from hdpmusic.report.tables import (
     stopping_note,
     task_facts,
 )
+from hdpmusic.runtime.errors import DataError
 
 __all__ = ["ComponentsOptions", "build_report", "find_results", "write_report"]
 

@@ -4,7 +4,7 @@ For the most loaded components of an HDPGMM over the songs of a corpus (a task f
 its tags, or its genres, name the components), :func:`components_section` gathers
 
 * the component's corpus weight ``E[β_k]`` and its share of the songs' responsibility;
-* the labels most enriched among its songs (:func:`hdpmusic.interpret.interpret`);
+* the labels most enriched among its songs (:func:`hdpmusic.evaluation.interpretability.interpret`);
 * the songs that load on it most (song-level responsibility, ``transform(kind=
   "responsibility")``);
 * a feature profile: its responsibility-weighted mean frame as z-scores against all the
@@ -13,7 +13,7 @@ its tags, or its genres, name the components), :func:`components_section` gather
   ``p(k | x)`` (``HDPGMM.predict_proba``) is highest, as a small 22.05 kHz mono MP3 (which
   every browser plays; OGG/Vorbis where libsndfile cannot write MP3) beside the report —
   when the corpus's audio can be found
-  (:func:`hdpmusic.extract.audio_paths`); otherwise the section says why there is none.
+  (:func:`hdpmusic.audio.extract.audio_paths`); otherwise the section says why there is none.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.atomic import atomic_path
-from hdpmusic.errors import HdpmusicError, ParameterError
+from hdpmusic.formats.atomic import atomic_path
 from hdpmusic.report.labels import file_stem
+from hdpmusic.runtime.errors import HdpmusicError, ParameterError
 
 __all__ = ["AUDIO_SR", "AUDIO_TYPES", "MIN_LOADING", "NEUTRAL_SCORE", "ComponentCard",
            "ComponentsSection", "components_section", "excerpt_suffix", "write_excerpt"]
@@ -70,8 +70,8 @@ class ComponentCard:
     weight : float
         Corpus weight ``E[β_k]``.
     share : float
-        Its share of the songs' responsibility (the load of :func:`~hdpmusic.interpret.
-        interpret`).
+        Its share of the songs' responsibility (the load of
+        :func:`~hdpmusic.evaluation.interpretability.interpret`).
     labels : list of (str, float)
         Most enriched labels and their lift (or log-odds ratio): only labels over-
         represented among its songs (lift > 1, log-odds ratio > 0).
@@ -142,7 +142,7 @@ def write_excerpt(audio_path: str | os.PathLike, start_s: float, seconds: float,
     """
     import soundfile as sf
 
-    from hdpmusic.features import load_audio
+    from hdpmusic.audio.features import load_audio
 
     y = load_audio(audio_path, AUDIO_SR)
     n = round(seconds * AUDIO_SR)
@@ -170,7 +170,7 @@ def _song_labels(labels: Any, j: int, limit: int = 3) -> str:
 def _ranked(R: np.ndarray, labels: Any, top_components: int, top_labels: int,
             method: str) -> list[tuple[int, float, list[tuple[str, float]]]]:
     """(component, share, labels) of the most loaded components."""
-    from hdpmusic.interpret import component_load, interpret
+    from hdpmusic.evaluation.interpretability import component_load, interpret
 
     if labels is not None:
         Y, names, _ = labels
@@ -189,7 +189,7 @@ def _audio_files(corpus: Any, audio: bool, audio_root: str | os.PathLike | None,
     """The corpus's audio files, or None and what the reader is told instead."""
     if not audio:
         return None, "Audio excerpts were not requested."
-    from hdpmusic.extract import audio_paths
+    from hdpmusic.audio.extract import audio_paths
 
     try:
         return audio_paths(corpus, audio_root), None
@@ -227,7 +227,7 @@ def components_section(model: Any, model_name: str, corpus_path: str | os.PathLi
         Enrichment score of the labels.
     max_songs : int
         Frames of at most this many songs (plus each component's top songs) are scanned
-        for the profiles and excerpts (:func:`hdpmusic.interpret.scan_songs`).
+        for the profiles and excerpts (:func:`hdpmusic.evaluation.interpretability.scan_songs`).
     seed : int
         Seeds that sample.
 
@@ -235,11 +235,11 @@ def components_section(model: Any, model_name: str, corpus_path: str | os.PathLi
     -------
     ComponentsSection
     """
-    from hdpmusic.corpus import Corpus
-    from hdpmusic.interpret import scan_exemplars, scan_songs, task_labels
-    from hdpmusic.interpret import top_songs as song_ranking
+    from hdpmusic.evaluation.interpretability import scan_exemplars, scan_songs, task_labels
+    from hdpmusic.evaluation.interpretability import top_songs as song_ranking
+    from hdpmusic.formats.corpus import Corpus
+    from hdpmusic.formats.taskdata import read_task
     from hdpmusic.report.plots import profile_figure, save_figure
-    from hdpmusic.taskdata import read_task
 
     if top_components < 1 or top_songs < 1 or top_labels < 1 or not seconds > 0:
         raise ParameterError("top_components, top_labels, top_songs and seconds must be "

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.atomic import atomic_path
 from hdpmusic.evaluation.protocol import RunResult
+from hdpmusic.formats.atomic import atomic_path
 from hdpmusic.report.labels import metric_label, model_label
 from hdpmusic.report.tables import History, MainTable, epoch_means, weight_summary
 
@@ -357,7 +357,7 @@ def profile_columns(columns: Sequence[str] | None, dim: int) -> tuple[np.ndarray
     Parameters
     ----------
     columns : sequence of str or None
-        The corpus's column names (``hdpmusic.features`` naming).
+        The corpus's column names (``hdpmusic.audio.features`` naming).
     dim : int
 
     Returns

@@ -24,7 +24,7 @@ download:
    tag) and choose tracks by a popularity skew times their taste.
 
 Everything is written to ``demo.json`` beside the audio. The track ids are the audio
-paths relative to ``audio/`` — the ids :func:`hdpmusic.extract.find_tracks` gives to the
+paths relative to ``audio/`` — the ids :func:`hdpmusic.audio.extract.find_tracks` gives to the
 files of that folder. A second call with the same arguments finds ``demo.json`` with
 the same argument hash and returns without rendering; an interrupted build reuses the
 pieces already rendered.
@@ -36,7 +36,7 @@ Without it the pieces are rendered by a small additive piano synthesiser
 
 :func:`demo_tasks` and :func:`write_demo_tasks` turn the dataset into the three task
 files of the evaluation (genre classification, tagging, recommendation), in the layout of
-:mod:`hdpmusic.taskdata`.
+:mod:`hdpmusic.formats.taskdata`.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.atomic import atomic_path
-from hdpmusic.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.formats.atomic import atomic_path
+from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
 
 __all__ = [
     "DEFAULT_CLASSES",
@@ -641,8 +641,8 @@ def _map_pieces(batch: list[_Piece], root: Path, settings: DemoSettings,
 
 
 def _n_jobs(jobs: int) -> int:
-    """Worker processes for ``jobs`` (``-1``: :func:`hdpmusic.threads.get_threads`)."""
-    from hdpmusic.threads import n_jobs
+    """Worker processes for ``jobs`` (``-1``: :func:`hdpmusic.runtime.threads.get_threads`)."""
+    from hdpmusic.runtime.threads import n_jobs
 
     if jobs == 0 or jobs < -1:
         raise ParameterError(f"jobs={jobs}: give a positive number of processes or -1 "
@@ -1060,7 +1060,7 @@ def simulate_listening(ids: Sequence[str], genres: Sequence[str],
 
 def demo_tasks(dataset: DemoDataset, ids: Sequence[str] | None = None,
                min_tag_count: int = 3) -> dict[str, Any]:
-    """The three evaluation tasks of the demo as :class:`hdpmusic.taskdata.TaskData`.
+    """The three evaluation tasks of the demo as :class:`hdpmusic.formats.taskdata.TaskData`.
 
     Parameters
     ----------
@@ -1084,7 +1084,7 @@ def demo_tasks(dataset: DemoDataset, ids: Sequence[str] | None = None,
     """
     import scipy.sparse as sp
 
-    from hdpmusic.taskdata import TaskData
+    from hdpmusic.formats.taskdata import TaskData
 
     by_id = {t.id: t for t in dataset.tracks}
     ids = list(ids) if ids is not None else dataset.ids
@@ -1115,7 +1115,7 @@ def demo_tasks(dataset: DemoDataset, ids: Sequence[str] | None = None,
 def _recommendation_task(dataset: DemoDataset, ids: list[str]) -> Any:
     import scipy.sparse as sp
 
-    from hdpmusic.taskdata import TaskData
+    from hdpmusic.formats.taskdata import TaskData
 
     item = {i: k for k, i in enumerate(ids)}
     rows = [(u, item[i], c) for u, i, c in dataset.listening if i in item]
@@ -1154,7 +1154,7 @@ def write_demo_tasks(dataset: DemoDataset, out_dir: str | os.PathLike, *,
     dict of str to pathlib.Path
         Task kind → file.
     """
-    from hdpmusic.taskdata import write_task
+    from hdpmusic.formats.taskdata import write_task
 
     out_dir = Path(out_dir)
     ids = _corpus_ids(Path(corpus)) if corpus is not None else None
@@ -1171,7 +1171,7 @@ def write_demo_tasks(dataset: DemoDataset, out_dir: str | os.PathLike, *,
 
 
 def _corpus_ids(path: Path) -> list[str]:
-    from hdpmusic.taskdata import read_task
+    from hdpmusic.formats.taskdata import read_task
 
     return read_task(path).ids
 

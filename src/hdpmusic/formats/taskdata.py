@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from hdpmusic.errors import DataError, FormatError
+from hdpmusic.runtime.errors import DataError, FormatError
 
 if TYPE_CHECKING:
-    from hdpmusic.corpus import Corpus
+    from hdpmusic.formats.corpus import Corpus
 
 __all__ = ["SPLIT_ALIASES", "TASK_KINDS", "TaskData", "normalise_split", "read_task",
            "songs_in_splits", "write_task"]
@@ -161,7 +161,7 @@ def songs_in_splits(corpus: Corpus, splits: Sequence[str],
     Parameters
     ----------
     corpus : Corpus
-        A task file opened with :meth:`hdpmusic.corpus.Corpus.open`.
+        A task file opened with :meth:`hdpmusic.formats.corpus.Corpus.open`.
     splits : sequence of str
         Split names (``train``, ``valid``, ``test``, or any name the file uses).
     task : TaskData, optional

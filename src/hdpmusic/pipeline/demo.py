@@ -2,20 +2,20 @@
 
 :func:`run_demo` chains every stage a user runs on real data:
 
-1. :func:`hdpmusic.demo_data.build_demo_dataset` renders a small labelled collection of
-   real compositions from music21's bundled corpus (composer or collection as "genre",
-   tags from the scores, a simulated listening log);
-2. :func:`hdpmusic.extract.extract_collection` computes the 52-d frame features;
-3. :func:`hdpmusic.demo_data.write_demo_tasks` writes the genre, tagging and
+1. :func:`hdpmusic.datasets.demo_collection.build_demo_dataset` renders a small
+   labelled collection of real compositions from music21's bundled corpus (composer or
+   collection as "genre", tags from the scores, a simulated listening log);
+2. :func:`hdpmusic.audio.extract.extract_collection` computes the 52-d frame features;
+3. :func:`hdpmusic.datasets.demo_collection.write_demo_tasks` writes the genre, tagging and
    recommendation task corpora;
-4. :func:`hdpmusic.experiment.compare` fits HDPGMM, G1 and VQ (and, with ``deep``, KIM
+4. :func:`hdpmusic.pipeline.experiment.compare` fits HDPGMM, G1 and VQ (and, with ``deep``, KIM
    and CLMR on the audio) on the whole collection — unsupervised, no label is seen —
    transforms every task corpus, evaluates each task over several runs and writes
    ``results.json`` and the report (``report.html``, PNG plots, chance levels);
 5. the report gains HDPGMM's components section (:mod:`hdpmusic.report.components`):
    its most loaded components with their most enriched tags, the excerpts loading on
    them most, feature profiles and a playable 3-s excerpt each; the table of components
-   and tags (:func:`hdpmusic.interpret.interpret_model`) is also printed.
+   and tags (:func:`hdpmusic.evaluation.interpretability.interpret_model`) is also printed.
 
 The seconds of every stage are returned and written to ``timings.json``
 (``benchmarks/bench_demo.py`` prints them).
@@ -52,7 +52,7 @@ class DemoPlan:
     models : tuple of str
         Registry names, in table order.
     params : dict of str to dict
-        Constructor overrides per model (see :func:`hdpmusic.experiment.compare`).
+        Constructor overrides per model (see :func:`hdpmusic.pipeline.experiment.compare`).
     runs : int
         Evaluation runs per (model, task).
     n_iter : int
@@ -192,14 +192,14 @@ def run_demo(out_dir: str | os.PathLike = "hdpmusic-demo", *, quick: bool = Fals
     """
     from sklearn.exceptions import ConvergenceWarning
 
-    from hdpmusic.atomic import atomic_path
-    from hdpmusic.demo_data import build_demo_dataset, write_demo_tasks
-    from hdpmusic.devices import resolve_device
-    from hdpmusic.experiment import compare
-    from hdpmusic.extract import extract_collection
-    from hdpmusic.interpret import format_table, interpret_model
-    from hdpmusic.progress import stage_timer
+    from hdpmusic.audio.extract import extract_collection
+    from hdpmusic.datasets.demo_collection import build_demo_dataset, write_demo_tasks
+    from hdpmusic.evaluation.interpretability import format_table, interpret_model
+    from hdpmusic.formats.atomic import atomic_path
+    from hdpmusic.pipeline.experiment import compare
     from hdpmusic.report import ComponentsOptions, write_report
+    from hdpmusic.runtime.devices import resolve_device
+    from hdpmusic.runtime.progress import stage_timer
 
     say = log or (lambda _msg: None)
     timings: dict[str, float] = {}

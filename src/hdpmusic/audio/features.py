@@ -28,14 +28,15 @@ import os
 import stat
 import tempfile
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hdpmusic.errors import DataError, ParameterError
-from hdpmusic.locking import exclusive_lock
+from hdpmusic.formats.locking import exclusive_lock
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 __all__ = [
     "CHUNK_FRAMES",
@@ -43,6 +44,7 @@ __all__ = [
     "PITCH_CLASSES",
     "SILENCE_PEAK",
     "FeatureConfig",
+    "check_feature_config",
     "check_features",
     "check_signal",
     "extract_features",
@@ -242,8 +244,8 @@ def load_audio(path: str | os.PathLike, sr: int = 22050, *,
     DataError
         The file is missing or not a regular file (a FIFO, a device), cannot be decoded
         or is truncated (decodes to less than its header declares, see
-        :func:`hdpmusic.audioinfo.declared_frames`, or an Ogg stream without its end,
-        see :func:`hdpmusic.audioinfo.stream_complete`), or the audio is empty, shorter
+        :func:`hdpmusic.audio.info.declared_frames`, or an Ogg stream without its end,
+        see :func:`hdpmusic.audio.info.stream_complete`), or the audio is empty, shorter
         than ``min_samples``, silent, or not finite (see :func:`check_signal`).
     """
     name = os.fspath(path)
@@ -290,7 +292,7 @@ def _decode(name: str, sr: int) -> np.ndarray:
     """
     import soundfile as sf
 
-    from hdpmusic.audioinfo import declared_frames, stream_complete
+    from hdpmusic.audio.info import declared_frames, stream_complete
 
     try:
         fh = sf.SoundFile(name)
@@ -667,3 +669,48 @@ def warm_up_lock() -> Path:
     folder = os.environ.get("NUMBA_CACHE_DIR") or tempfile.gettempdir()
     uid = os.getuid() if hasattr(os, "getuid") else 0
     return Path(folder) / f".hdpmusic-numba-warm-up-{uid}.lock"
+
+
+def check_feature_config(model: Any, config: Mapping[str, Any] | None, *,
+                         model_path: str | os.PathLike, data: str) -> None:
+    """Refuse frames made with other feature settings than the model's training corpus.
+
+    Nothing is checked when either side records no settings (a model file written
+    before they were recorded, a corpus in the study's layout).
+
+    Parameters
+    ----------
+    model : object
+        A frame model, with ``fitted_corpus_`` from
+        :func:`hdpmusic.formats.checkpoint.restore_corpus`.
+    config : mapping or None
+        The feature settings of the frames to transform
+        (:meth:`hdpmusic.audio.features.FeatureConfig.to_dict`).
+    model_path : path-like
+        The model file (for the message).
+    data : str
+        What the frames are (for the message), e.g. the corpus path.
+
+    Raises
+    ------
+    DataError
+        The settings differ; the message gives both.
+    """
+    fitted = (getattr(model, "fitted_corpus_", None) or {}).get("feature_config")
+    if fitted is None or config is None:
+        return
+    ours, theirs = _full_config(fitted), _full_config(config)
+    differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+    if differ:
+        raise DataError(f"{model_path} was fitted on features with {_settings(ours, differ)}"
+                        f" but {data} has {_settings(theirs, differ)}: extract the audio "
+                        f"with the model's settings, or fit a model on these features")
+
+
+def _full_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Feature settings with the defaults filled in (for files that lack newer fields)."""
+    return {**DEFAULT_CONFIG.to_dict(), **config}
+
+
+def _settings(config: Mapping[str, Any], keys: list[str]) -> str:
+    return ", ".join(f"{k}={config.get(k)}" for k in keys)

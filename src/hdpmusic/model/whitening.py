@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from scipy import linalg
 
-from hdpmusic.errors import DataError, FormatError, HdpmusicError
+from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError
 
 if TYPE_CHECKING:
     import torch
 
 
 class FrameSource(Protocol):
-    """Anything that streams its frames in chunks, as :class:`hdpmusic.corpus.Corpus`
+    """Anything that streams its frames in chunks, as :class:`hdpmusic.formats.corpus.Corpus`
     does (whitening sits below the corpus and knows it only by this method)."""
 
     def iter_frames(self, chunk_frames: int = ...) -> Iterator[np.ndarray]: ...

@@ -32,7 +32,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from hdpmusic.errors import ParameterError
+from hdpmusic.runtime.errors import ParameterError
 
 __all__ = ["ENV_VARS", "available_cpus", "check_jobs", "configure", "default_threads",
            "get_threads", "limit", "n_jobs", "set_threads", "thread_info",

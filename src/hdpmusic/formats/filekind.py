@@ -13,7 +13,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from hdpmusic.errors import HdpmusicError
+from hdpmusic.runtime.errors import HdpmusicError
 
 #: The format markers of the files hdpmusic writes (each file module takes its own from
 #: here, so that this module can name them all without importing any of them)

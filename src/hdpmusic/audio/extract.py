@@ -1,7 +1,7 @@
 """Feature extraction of a whole collection: parallel, cached per track, resumable.
 
 :func:`extract_collection` finds the tracks (a directory, a list file or one audio
-file), computes :func:`~hdpmusic.features.extract_features` for each track not cached
+file), computes :func:`~hdpmusic.audio.features.extract_features` for each track not cached
 yet, in worker processes (joblib/loky, one BLAS/numba thread each), and caches every
 track's features as ``<cache>/<hh>/<quoted id>#<key>.npy`` (``hh``: two hex digits of the
 id's SHA-1; ``key``: the audio file's size and modification time, or its content hash,
@@ -9,24 +9,24 @@ so a changed file is recomputed; written to a temporary name and renamed, so a k
 run leaves only complete files and a rerun redoes no finished track). Failed tracks are
 listed in ``<cache>/failures.jsonl`` and retried by the next run. Finally the cached
 features are streamed, one track at a time, into a corpus file
-(:class:`hdpmusic.corpus.CorpusWriter`), which appears only when complete.
+(:class:`hdpmusic.formats.corpus.CorpusWriter`), which appears only when complete.
 
 The cache remembers the feature settings it was made with (``<cache>/features.json``) and
 refuses a run with other settings; a lock file keeps two runs from sharing it.
 
 Worker processes: librosa's numba functions are compiled once in this process before
-any worker starts (:func:`hdpmusic.features.warm_up`: workers, or runs, compiling at once
+any worker starts (:func:`hdpmusic.audio.features.warm_up`: workers, or runs, compiling at once
 corrupt numba's disk cache; runs started together take turns), workers end within a second
-of this process's death (:func:`hdpmusic.workers.exit_with_parent`), and a worker that
+of this process's death (:func:`hdpmusic.runtime.workers.exit_with_parent`), and a worker that
 dies on a track (a crash, the kernel's out-of-memory killer) does not end the run: the
 tracks it may have held are retried one at a time in fresh workers, and a track whose
 worker dies again is recorded as failed. Workers are at most one per CPU granted and
-per track (:func:`hdpmusic.threads.worker_count`). A track that takes longer than the
+per track (:func:`hdpmusic.runtime.threads.worker_count`). A track that takes longer than the
 ``timeout`` (:data:`DEFAULT_TIMEOUT`) is recorded as failed; a worker stuck in C code
 past it ends itself. ``SIGTERM`` ends a run as Ctrl-C does (workers shut down, lock
-files removed; :func:`hdpmusic.workers.terminate_as_interrupt`).
+files removed; :func:`hdpmusic.runtime.workers.terminate_as_interrupt`).
 
-The steps are public for :mod:`hdpmusic.embed`, which shares the cache: :func:`open_cache`,
+The steps are public for :mod:`hdpmusic.pipeline.embed`, which shares the cache: :func:`open_cache`,
 :func:`track_entries`, :func:`compute_features`, :func:`load_cached`,
 :func:`write_failures`.
 """
@@ -51,19 +51,19 @@ from urllib.parse import quote
 
 import numpy as np
 
-from hdpmusic.atomic import (
+from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig, extract_features, warm_up
+from hdpmusic.formats.atomic import (
     atomic_path,
     check_output,
     check_space,
     check_writable,
     remove_stale_temporaries,
 )
-from hdpmusic.errors import DataError, HdpmusicError, ParameterError
-from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig, extract_features, warm_up
-from hdpmusic.filekind import AUDIO_EXTENSIONS
-from hdpmusic.locking import exclusive_lock
-from hdpmusic.progress import progress_bar
-from hdpmusic.workers import (
+from hdpmusic.formats.filekind import AUDIO_EXTENSIONS
+from hdpmusic.formats.locking import exclusive_lock
+from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.runtime.progress import progress_bar
+from hdpmusic.runtime.workers import (
     TimeLimitError,
     exit_after,
     terminate_as_interrupt,
@@ -292,9 +292,9 @@ def extract_track(path: str | os.PathLike, target: str | os.PathLike,
     recompute : bool
         Compute (and replace ``target``) even if ``target`` exists.
     timeout : float, optional
-        Give up after this many seconds (:func:`hdpmusic.workers.time_limit`: in the
+        Give up after this many seconds (:func:`hdpmusic.runtime.workers.time_limit`: in the
         main thread; a decoder stuck in C code is only stopped by the worker's
-        :func:`~hdpmusic.workers.exit_after`); None or 0: no limit.
+        :func:`~hdpmusic.runtime.workers.exit_after`); None or 0: no limit.
 
     Returns
     -------
@@ -334,7 +334,7 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         A directory of audio files, a list file or one audio file (see
         :func:`find_tracks`).
     out : path-like
-        The corpus file to write (HDF5, :class:`hdpmusic.corpus.CorpusWriter`); attrs
+        The corpus file to write (HDF5, :class:`hdpmusic.formats.corpus.CorpusWriter`); attrs
         ``feature_config``, ``columns``, ``sr``, ``hop_length`` describe the features.
     jobs : int
         Worker processes (``-1``: one per core). ``1`` runs in this process.
@@ -379,7 +379,7 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         cannot be written, no tracks are found, the cache was made with other settings
         or is in use, or every track failed. Nothing is written to ``out`` then.
     """
-    from hdpmusic.corpus import CorpusWriter, corpus_bytes
+    from hdpmusic.formats.corpus import CorpusWriter, corpus_bytes
 
     out = Path(out)
     check_jobs(jobs)
@@ -436,8 +436,8 @@ def _one_line(text: str) -> str:
 
 def check_jobs(jobs: int) -> None:
     """Raise :class:`ParameterError` unless ``jobs`` is -1 (one per core) or positive
-    (:func:`hdpmusic.threads.check_jobs`)."""
-    from hdpmusic.threads import check_jobs as check
+    (:func:`hdpmusic.runtime.threads.check_jobs`)."""
+    from hdpmusic.runtime.threads import check_jobs as check
 
     check(jobs)
 
@@ -645,7 +645,7 @@ def _map(todo: list[_Task], config: FeatureConfig, *, jobs: int, backend: str | 
     """Run :func:`_job` on every track, yielding results as they finish.
 
     In worker processes (unless ``jobs == 1`` without a backend), after compiling
-    librosa's numba functions here (:func:`~hdpmusic.features.warm_up`, which also makes
+    librosa's numba functions here (:func:`~hdpmusic.audio.features.warm_up`, which also makes
     runs started at once take turns at it). When a worker
     dies, the tracks in flight are retried one at a time (each in a fresh worker, so the
     culprit is known); a track whose worker dies again is reported as failed.
@@ -696,7 +696,7 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
     """
     from joblib import Parallel, delayed, parallel_config
 
-    from hdpmusic.workers import quiet_resource_tracker
+    from hdpmusic.runtime.workers import quiet_resource_tracker
 
     quiet_resource_tracker()
     context = (parallel_config(backend=backend) if backend else
@@ -718,10 +718,10 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
 
 def _start_worker(parent_pid: int, config: FeatureConfig) -> None:
     """Set up a worker process: end it with its parent
-    (:func:`~hdpmusic.workers.exit_with_parent`), and load librosa's modules and
-    compiled functions (:func:`~hdpmusic.features.warm_up`; compiled by the parent)
+    (:func:`~hdpmusic.runtime.workers.exit_with_parent`), and load librosa's modules and
+    compiled functions (:func:`~hdpmusic.audio.features.warm_up`; compiled by the parent)
     before its first track, whose time limit should not count them."""
-    from hdpmusic.workers import exit_with_parent
+    from hdpmusic.runtime.workers import exit_with_parent
 
     exit_with_parent(parent_pid)
     warm_up(config)
@@ -729,10 +729,10 @@ def _start_worker(parent_pid: int, config: FeatureConfig) -> None:
 
 def _workers(jobs: int, n_tasks: int, backend: str | None) -> int:
     """Worker processes for ``n_tasks`` tracks: local ones at most one per CPU granted
-    and per track (:func:`hdpmusic.threads.worker_count`), a cluster's one per track;
+    and per track (:func:`hdpmusic.runtime.threads.worker_count`), a cluster's one per track;
     never 1 when more were asked (joblib would run the tracks in this process, where a
     crash ends the run)."""
-    from hdpmusic.threads import n_jobs, worker_count
+    from hdpmusic.runtime.threads import n_jobs, worker_count
 
     wanted = n_jobs(jobs)
     workers = min(wanted, n_tasks) if backend else worker_count(jobs, n_tasks)
@@ -751,7 +751,7 @@ def _job(song_id: str, path: Path, target: Path, config: FeatureConfig, recomput
 
     ``where`` runs it: ``"here"`` (this process), ``"worker"`` (a loky worker process,
     which ends itself if the track is stuck past ``timeout``, see
-    :func:`hdpmusic.workers.exit_after`) or ``"cluster"`` (a dask worker thread, limited
+    :func:`hdpmusic.runtime.workers.exit_after`) or ``"cluster"`` (a dask worker thread, limited
     to one BLAS thread here; loky workers already start with one per library).
     """
     from threadpoolctl import threadpool_limits
@@ -800,7 +800,7 @@ def audio_paths(corpus: Any, audio_root: str | os.PathLike | None = None) -> lis
 
     ``hdpmusic extract`` (and so ``prepare``) records in the corpus itself a folder, its
     attribute ``audio_root``, and each song's audio file relative to it
-    (:meth:`~hdpmusic.corpus.Corpus.audio_files`), so that neither the list file it read
+    (:meth:`~hdpmusic.formats.corpus.Corpus.audio_files`), so that neither the list file it read
     nor the feature cache is needed to find the audio. Corpora written before record
     only ``audio_root``, what extract read (a folder or a list file), through which the
     ids map back to their files as through :func:`find_tracks`.

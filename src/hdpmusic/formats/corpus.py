@@ -7,7 +7,7 @@ songs. Files written here also carry JSON attributes (``format``, ``format_versi
 ``dim`` and the user's, such as ``feature_config``, ``sr``, ``hop_length``,
 ``audio_root``) and, where the songs' audio files are known, ``audio_files`` (J,): each
 song's audio file relative to the folder ``audio_root`` names (see
-:func:`hdpmusic.extract.audio_paths`); files in
+:func:`hdpmusic.audio.extract.audio_paths`); files in
 the study's layout (int32 ``indptr``, string or int32 ``ids``, no attributes, extra
 groups) open unchanged.
 
@@ -25,22 +25,21 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import h5py
 import numpy as np
 
-from hdpmusic.atomic import atomic_path
-from hdpmusic.errors import DataError, FormatError, HdpmusicError
-from hdpmusic.filekind import CORPUS_HINT, require_file
+from hdpmusic.formats.atomic import atomic_path
+from hdpmusic.formats.filekind import CORPUS_HINT, require_file
+from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError
 
 if TYPE_CHECKING:
     import torch
 
-    from hdpmusic.whitening import Whitener
-
-__all__ = ["AUDIO_FILES", "FORMAT", "FORMAT_VERSION", "Corpus", "CorpusWriter", "PackedBatch",
-           "content_fingerprint", "corpus_fingerprint"]
+__all__ = ["AUDIO_FILES", "FORMAT", "FORMAT_VERSION", "Corpus", "CorpusWriter", "FrameTransform",
+           "PackedBatch", "as_corpus", "content_fingerprint", "corpus_fingerprint",
+           "require_frames"]
 
 FORMAT = "hdpmusic-corpus"
 FORMAT_VERSION = 1
@@ -50,6 +49,15 @@ AUDIO_FILES = "audio_files"
 _FLUSH_ROWS = 1 << 16
 _READ_CACHE_BYTES = 32 << 20  # HDF5 chunk cache for compressed data (0 when uncompressed)
 _SAMPLE_READ_ROWS = 1 << 18
+
+
+class FrameTransform(Protocol):
+    """What a batch may pass its frames through on the device (a fitted
+    :class:`~hdpmusic.model.whitening.Whitener` is one)."""
+
+    def transform(self, frames: torch.Tensor) -> torch.Tensor:
+        """Map frames of shape (n, d) to frames of shape (n, d)."""
+        ...
 
 
 def _default_chunk_rows(dim: int) -> int:
@@ -871,7 +879,7 @@ class Corpus:
 
     def load_batch(self, indices: Sequence[int] | np.ndarray, *,
                    device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-                   whitener: Whitener | None = None) -> PackedBatch:
+                   whitener: FrameTransform | None = None) -> PackedBatch:
         """A :class:`PackedBatch` of the songs ``indices`` on ``device``.
 
         Parameters
@@ -880,8 +888,9 @@ class Corpus:
         device : str or torch.device
         dtype : torch.dtype, optional
             Frame dtype (default float32).
-        whitener : Whitener, optional
-            Applied on the device after the transfer.
+        whitener : FrameTransform, optional
+            Applied on the device after the transfer (e.g. a
+            :class:`~hdpmusic.model.whitening.Whitener`).
         """
         return self._finish_batch(self._host_batch(indices, device), device, dtype, whitener)
 
@@ -906,7 +915,7 @@ class Corpus:
 
     @staticmethod
     def _finish_batch(host: tuple[Any, Any, np.ndarray], device: str | torch.device,
-                      dtype: torch.dtype | None, whitener: Whitener | None) -> PackedBatch:
+                      dtype: torch.dtype | None, whitener: FrameTransform | None) -> PackedBatch:
         import torch
 
         frames, offsets, idx = host
@@ -918,7 +927,7 @@ class Corpus:
 
     def iter_batches(self, batches: Iterable[Sequence[int] | np.ndarray], *,
                      device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-                     whitener: Whitener | None = None, prefetch: int = 2
+                     whitener: FrameTransform | None = None, prefetch: int = 2
                      ) -> Iterator[PackedBatch]:
         """Yield :meth:`load_batch` for each batch, reading ahead in a background thread.
 
@@ -1197,3 +1206,54 @@ def _check_indptr(dset: h5py.Dataset, n_rows: int, path: Path) -> np.ndarray:
                           f"{'not ' if np.any(np.diff(indptr) < 0) else ''}monotone); "
                           "the file is inconsistent, re-create it")
     return indptr
+
+
+def as_corpus(X: Any) -> Corpus:
+    """A :class:`~hdpmusic.formats.corpus.Corpus` from a corpus or a list of per-song arrays.
+
+    Parameters
+    ----------
+    X : Corpus or sequence of np.ndarray, each shape (n_j, d)
+
+    Returns
+    -------
+    Corpus
+        ``X`` itself, or an in-memory corpus of the arrays (ids ``"0"``, ``"1"``, ...).
+
+    Raises
+    ------
+    DataError
+        One 2-D array (ambiguous: one song or many?) or an unsupported type.
+    """
+    if isinstance(X, Corpus):
+        return X
+    if isinstance(X, np.ndarray) and X.ndim == 2:
+        raise DataError("pass a list of per-song (n_frames, d) arrays or a Corpus, "
+                        "not one 2-D array")
+    if isinstance(X, Sequence | np.ndarray):
+        return Corpus.from_arrays([np.asarray(x, dtype=np.float32) for x in X])
+    raise DataError(f"cannot use {type(X).__name__} as a corpus")
+
+
+def require_frames(corpus: Corpus, what: str) -> None:
+    """Refuse a corpus holding songs without frames (files in the study's layout may).
+
+    Parameters
+    ----------
+    corpus : Corpus
+    what : str
+        What cannot be computed, for the message (e.g. ``"G1 features"``).
+
+    Raises
+    ------
+    DataError
+        Naming (up to five of) the empty songs.
+    """
+    empty = np.flatnonzero(corpus.lengths == 0)
+    if empty.size:
+        ids = corpus.ids
+        names = ", ".join(repr(ids[j]) for j in empty[:5].tolist())
+        more = f" and {empty.size - 5} more" if empty.size > 5 else ""
+        where = corpus.path or "in-memory corpus"
+        raise DataError(f"{where}: {empty.size} song(s) have no frames: {names}{more}; "
+                        f"{what} are undefined for them — leave them out with subset()")

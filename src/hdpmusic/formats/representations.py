@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.atomic import atomic_path, check_space
-from hdpmusic.errors import DataError, FormatError
-from hdpmusic.filekind import REPRESENTATIONS_FORMAT, describe, require_file
+from hdpmusic.formats.atomic import atomic_path, check_space
+from hdpmusic.formats.filekind import REPRESENTATIONS_FORMAT, describe, require_file
+from hdpmusic.runtime.errors import DataError, FormatError
 
 FORMAT = REPRESENTATIONS_FORMAT
 FORMAT_VERSION = 1

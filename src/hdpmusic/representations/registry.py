@@ -2,7 +2,7 @@
 
 A model class provides ``fit``, ``transform``, ``save`` and the classmethod ``load``;
 its checkpoint header's ``model`` field is the name used here. Frame models take a
-:class:`~hdpmusic.corpus.Corpus` (or a list of per-song frame arrays); audio models
+:class:`~hdpmusic.formats.corpus.Corpus` (or a list of per-song frame arrays); audio models
 take a list of audio file paths.
 """
 
@@ -13,7 +13,7 @@ import inspect
 import os
 from typing import Any, Literal
 
-from hdpmusic.errors import ParameterError
+from hdpmusic.runtime.errors import ParameterError
 
 Input = Literal["frames", "audio"]
 
@@ -79,9 +79,9 @@ def load_model(path: str | os.PathLike, *, device: str | None = None) -> tuple[s
     ParameterError
         An unknown or unavailable model, or ``device`` for a model that has none.
     FormatError
-        Not a checkpoint file (see :mod:`hdpmusic.checkpoint`).
+        Not a checkpoint file (see :mod:`hdpmusic.formats.checkpoint`).
     """
-    from hdpmusic.checkpoint import read_header
+    from hdpmusic.formats.checkpoint import read_header
 
     name = read_header(path)["model"]
     cls = model_class(name)

@@ -2,9 +2,9 @@
 
 :func:`embed_collection` does what ``hdpmusic extract`` followed by ``hdpmusic
 transform`` does, without the corpus file in between: the tracks of a folder or list
-file (:func:`~hdpmusic.extract.find_tracks`, so the ids are the same) are taken
+file (:func:`~hdpmusic.audio.extract.find_tracks`, so the ids are the same) are taken
 ``chunk_songs`` at a time; a frame model (HDPGMM, G1, VQ) gets each chunk's features
-from the feature cache of :mod:`hdpmusic.extract` (computed there first, in parallel,
+from the feature cache of :mod:`hdpmusic.audio.extract` (computed there first, in parallel,
 when missing) and an audio model (KIM, CLMR) reads the chunk's files. Memory holds one
 chunk of songs and the output rows. Because every track's features are cached as soon
 as they are computed, a run that is killed, or rerun with more audio, recomputes only
@@ -23,10 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.atomic import check_output, remove_stale_temporaries
-from hdpmusic.checkpoint import check_feature_config
-from hdpmusic.errors import DataError, HdpmusicError, ParameterError
-from hdpmusic.extract import (
+from hdpmusic.audio.extract import (
     check_jobs,
     compute_features,
     find_tracks,
@@ -35,12 +32,14 @@ from hdpmusic.extract import (
     track_entries,
     write_failures,
 )
-from hdpmusic.features import DEFAULT_CONFIG, FeatureConfig
+from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig, check_feature_config
+from hdpmusic.formats.atomic import check_output, remove_stale_temporaries
+from hdpmusic.formats.representations import Representations
 from hdpmusic.model.kinds import EMBED_KIND
-from hdpmusic.progress import progress_bar
-from hdpmusic.registry import load_model, model_input, representation_attrs
-from hdpmusic.representations import Representations
-from hdpmusic.threads import worker_count
+from hdpmusic.representations.registry import load_model, model_input, representation_attrs
+from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.runtime.progress import progress_bar
+from hdpmusic.runtime.threads import worker_count
 
 __all__ = ["EmbedReport", "embed_collection"]
 
@@ -92,15 +91,15 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         A model file from ``hdpmusic fit`` (any registered model).
     source : path-like
         A folder of audio files, a list file or one audio file
-        (:func:`~hdpmusic.extract.find_tracks`).
+        (:func:`~hdpmusic.audio.extract.find_tracks`).
     out : path-like
-        The representation file (:class:`~hdpmusic.representations.Representations`);
+        The representation file (:class:`~hdpmusic.formats.representations.Representations`);
         written atomically at the end.
     options : dict, optional
         Keyword arguments of the model's ``transform`` (HDPGMM: ``kind``, ``log``,
         ``min_weight``, ``batch_size``; ...; HDPGMM's kind defaults to
         :data:`hdpmusic.model.kinds.EMBED_KIND` here); what they give is recorded in the
-        file (:func:`hdpmusic.registry.representation_attrs`).
+        file (:func:`hdpmusic.representations.registry.representation_attrs`).
     device : str, optional
         Overrides the model's saved device.
     cache : path-like, optional
@@ -110,14 +109,14 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         Frame models: extraction processes (-1: one per CPU granted). Audio models: audio
         decoding processes (the model's ``num_workers``; 1 decodes in this process).
         Either way at most one per CPU granted and per track
-        (:func:`hdpmusic.threads.worker_count`).
+        (:func:`hdpmusic.runtime.threads.worker_count`).
     chunk_songs : int
         Songs extracted and embedded together (bounds memory).
     overwrite : bool
         Replace an existing ``out``.
     recompute, content_hash : bool
         Frame models: compute every track's features again / key the cache entries on
-        the audio files' content, as in :func:`~hdpmusic.extract.extract_collection`
+        the audio files' content, as in :func:`~hdpmusic.audio.extract.extract_collection`
         (give the same ``content_hash`` as the ``hdpmusic extract`` that made the cache,
         or its entries are recomputed).
     config : FeatureConfig, optional
@@ -127,7 +126,7 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
     progress : bool
         One progress bar over the tracks.
     backend : str, optional
-        joblib backend of the extraction (see :func:`~hdpmusic.extract.extract_collection`).
+        joblib backend of the extraction (see :func:`~hdpmusic.audio.extract.extract_collection`).
 
     Returns
     -------
@@ -139,7 +138,7 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         ``out`` exists (without ``overwrite``), its folder or the cache folder cannot be
         written, no tracks, every track failed, a cache in use or made with other
         settings, features of another dimension or other settings than the model's
-        (:class:`~hdpmusic.errors.DataError`), or ``out`` is the
+        (:class:`~hdpmusic.runtime.errors.DataError`), or ``out`` is the
         model file, the source or the cache. Nothing is written to ``out`` then.
     """
     out = Path(out)

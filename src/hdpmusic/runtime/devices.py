@@ -1,27 +1,22 @@
-"""Helpers shared by the torch estimators: device resolution, frame inputs, song segments.
+"""Helpers shared by the torch estimators: device resolution and song segments.
 
 Kept free of model code so that HDPGMM, the frame baselines (G1, VQ) and evaluation can
 all use the same rules: ``device="auto"`` means CUDA when present, else the CPU; a
-frame model accepts a :class:`~hdpmusic.corpus.Corpus` or a list of per-song arrays; a
 packed batch's per-song reductions use a frame → song index (no Python loop over songs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hdpmusic.errors import DataError, ParameterError
+from hdpmusic.runtime.errors import ParameterError
 
 if TYPE_CHECKING:
     import torch
 
-    from hdpmusic.corpus import Corpus
-
-__all__ = ["DEVICE_TYPES", "as_corpus", "compute_device", "require_frames", "resolve_device",
-           "song_index"]
+__all__ = ["DEVICE_TYPES", "compute_device", "resolve_device", "song_index"]
 
 #: The torch device types hdpmusic computes on (others lack float64, or hold no data)
 DEVICE_TYPES = ("cpu", "cuda")
@@ -86,59 +81,6 @@ def compute_device(device: str | torch.device) -> torch.device:
         raise ParameterError(f"device {str(device)!r} is not supported: hdpmusic computes "
                              "on 'cpu' or 'cuda' ('cuda:N'); use --device cpu, cuda or auto")
     return resolved
-
-
-def as_corpus(X: Any) -> Corpus:
-    """A :class:`~hdpmusic.corpus.Corpus` from a corpus or a list of per-song arrays.
-
-    Parameters
-    ----------
-    X : Corpus or sequence of np.ndarray, each shape (n_j, d)
-
-    Returns
-    -------
-    Corpus
-        ``X`` itself, or an in-memory corpus of the arrays (ids ``"0"``, ``"1"``, ...).
-
-    Raises
-    ------
-    DataError
-        One 2-D array (ambiguous: one song or many?) or an unsupported type.
-    """
-    from hdpmusic.corpus import Corpus
-
-    if isinstance(X, Corpus):
-        return X
-    if isinstance(X, np.ndarray) and X.ndim == 2:
-        raise DataError("pass a list of per-song (n_frames, d) arrays or a Corpus, "
-                        "not one 2-D array")
-    if isinstance(X, Sequence | np.ndarray):
-        return Corpus.from_arrays([np.asarray(x, dtype=np.float32) for x in X])
-    raise DataError(f"cannot use {type(X).__name__} as a corpus")
-
-
-def require_frames(corpus: Corpus, what: str) -> None:
-    """Refuse a corpus holding songs without frames (files in the study's layout may).
-
-    Parameters
-    ----------
-    corpus : Corpus
-    what : str
-        What cannot be computed, for the message (e.g. ``"G1 features"``).
-
-    Raises
-    ------
-    DataError
-        Naming (up to five of) the empty songs.
-    """
-    empty = np.flatnonzero(corpus.lengths == 0)
-    if empty.size:
-        ids = corpus.ids
-        names = ", ".join(repr(ids[j]) for j in empty[:5].tolist())
-        more = f" and {empty.size - 5} more" if empty.size > 5 else ""
-        where = corpus.path or "in-memory corpus"
-        raise DataError(f"{where}: {empty.size} song(s) have no frames: {names}{more}; "
-                        f"{what} are undefined for them — leave them out with subset()")
 
 
 def song_index(lengths: np.ndarray | torch.Tensor, device: torch.device,

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.errors import DataError, HdpmusicError, ParameterError
-from hdpmusic.progress import stage_timer
+from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.runtime.progress import stage_timer
 
 __all__ = ["Variant", "compare", "compare_variants", "parse_floats", "parse_subsets",
            "run_grid", "subset_indices", "sweep", "sweep_variants"]
@@ -153,7 +153,7 @@ def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "aut
         posterior).
     log : callable, optional
     """
-    from hdpmusic.registry import model_class, model_input
+    from hdpmusic.representations.registry import model_class, model_input
 
     params = params or {}
     variants = []
@@ -208,7 +208,7 @@ def _check_saved_params(path: Path, params: dict[str, Any]) -> None:
     Both sides are compared as JSON values, as the header stores them (a tuple reads back
     as a list).
     """
-    from hdpmusic.checkpoint import read_header
+    from hdpmusic.formats.checkpoint import read_header
 
     saved = read_header(path).get("params")
     if not isinstance(saved, dict):
@@ -227,11 +227,11 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
                 log: Callable[[str], None] | None = None) -> Path:
     """Fit a variant (or reuse its saved model) and return the model file.
 
-    Audio models are fitted on the songs' audio files (:func:`hdpmusic.extract.audio_paths`
+    Audio models are fitted on the songs' audio files (:func:`hdpmusic.audio.extract.audio_paths`
     of ``audio_root``, else of the source the corpus records).
     """
-    from hdpmusic.extract import audio_paths
-    from hdpmusic.registry import model_class, model_input
+    from hdpmusic.audio.extract import audio_paths
+    from hdpmusic.representations.registry import model_class, model_input
 
     path = models_dir / f"{variant.model_file}.hdp"
     cls = model_class(variant.model)
@@ -273,10 +273,10 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
 
     Audio models read the task songs' audio files (see :func:`fit_variant`).
     """
-    from hdpmusic.corpus import Corpus
-    from hdpmusic.extract import audio_paths
-    from hdpmusic.registry import model_class, model_input, representation_attrs
-    from hdpmusic.representations import Representations
+    from hdpmusic.audio.extract import audio_paths
+    from hdpmusic.formats.corpus import Corpus
+    from hdpmusic.formats.representations import Representations
+    from hdpmusic.representations.registry import model_class, model_input, representation_attrs
 
     out = reps_dir / f"{variant.name}_{task_path.stem}.h5"
     if out.exists():
@@ -315,7 +315,7 @@ def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path,
     the kind.
     """
     from hdpmusic.evaluation.protocol import evaluate, read_results, run_seeds, write_results
-    from hdpmusic.representations import Representations
+    from hdpmusic.formats.representations import Representations
 
     kind = task.task_kind if kind is None else kind
     where = evals_dir / f"{variant.name}_{task.name}" / kind
@@ -379,10 +379,10 @@ def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
     list of RunResult
         Variants × tasks × runs, in that order.
     """
-    from hdpmusic.corpus import Corpus
     from hdpmusic.evaluation.protocol import write_results
+    from hdpmusic.formats.corpus import Corpus
+    from hdpmusic.formats.taskdata import read_task
     from hdpmusic.report import write_report
-    from hdpmusic.taskdata import read_task
 
     if not variants:
         raise ParameterError("nothing to run: no model in the grid")
@@ -446,11 +446,11 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
     representations of the same fit (see :func:`compare_variants`);
     ``timings`` receives stage times (see :func:`run_grid`).
     Audio models (KIM, CLMR) read the songs' audio through
-    :func:`hdpmusic.extract.audio_paths`: from ``audio_root`` (a folder or a list file)
+    :func:`hdpmusic.audio.extract.audio_paths`: from ``audio_root`` (a folder or a list file)
     when given, else from where ``hdpmusic extract`` read each corpus; they are skipped
     when neither is known for ``train``.
     """
-    from hdpmusic.corpus import Corpus
+    from hdpmusic.formats.corpus import Corpus
 
     audio = audio_root is not None or (
         Path(train).is_file() and bool(Corpus.open(train).attrs.get("audio_root")))
@@ -470,7 +470,7 @@ def sweep(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
           n_splits: int = 5, verbose: bool = False,
           log: Callable[[str], None] | None = None) -> list[Any]:
     """Figure 3: HDPGMM per η0 on the full corpus and per random training subset."""
-    from hdpmusic.corpus import Corpus
+    from hdpmusic.formats.corpus import Corpus
 
     if not Path(train).is_file():
         raise HdpmusicError(f"{train} does not exist")

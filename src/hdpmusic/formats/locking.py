@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from hdpmusic.errors import HdpmusicError
+from hdpmusic.runtime.errors import HdpmusicError
 
 
 @contextlib.contextmanager

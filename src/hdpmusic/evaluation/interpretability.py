@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from hdpmusic.errors import DataError, ParameterError
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 __all__ = ["METHODS", "ComponentTags", "Exemplars", "best_windows", "component_load",
            "format_table", "interpret", "interpret_model", "scan_exemplars", "scan_songs",
@@ -251,9 +251,9 @@ def interpret_model(model_path: str | os.PathLike, task_path: str | os.PathLike,
     -------
     list of ComponentTags
     """
-    from hdpmusic.corpus import Corpus
+    from hdpmusic.formats.corpus import Corpus
+    from hdpmusic.formats.taskdata import read_task
     from hdpmusic.model.hdpgmm import HDPGMM
-    from hdpmusic.taskdata import read_task
 
     task = read_task(task_path)
     if task.annotations is None:
@@ -276,7 +276,7 @@ def task_labels(task: Any) -> tuple[sp.csr_matrix, list[str], str] | None:
 
     Parameters
     ----------
-    task : hdpmusic.taskdata.TaskData
+    task : hdpmusic.formats.taskdata.TaskData
 
     Returns
     -------

@@ -9,8 +9,9 @@ refuse a file of another model or version with a clear message, and so that
 A frame model (HDPGMM, G1, VQ) also records what it knows of the corpus it was fitted
 on, in one header field shared by every model (:func:`describe_corpus`,
 :func:`corpus_header`, :func:`restore_corpus`): the feature settings, which
-``transform`` and ``embed`` check (:func:`check_feature_config`), and a fingerprint of
-the frames, which ``fit --resume`` checks.
+``transform`` and ``embed`` check
+(:func:`hdpmusic.audio.features.check_feature_config`), and a fingerprint of the frames,
+which ``fit --resume`` checks.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.atomic import atomic_path
-from hdpmusic.errors import DataError, FormatError
-from hdpmusic.filekind import CHECKPOINT_FORMAT, describe, require_file
+from hdpmusic.formats.atomic import atomic_path
+from hdpmusic.formats.filekind import CHECKPOINT_FORMAT, describe, require_file
+from hdpmusic.runtime.errors import FormatError
 
 FORMAT = CHECKPOINT_FORMAT
 #: header field (and model attribute ``fitted_corpus_``) describing the training corpus
@@ -111,16 +112,16 @@ def describe_corpus(corpus: Any) -> dict[str, Any]:
 
     Parameters
     ----------
-    corpus : hdpmusic.corpus.Corpus
+    corpus : hdpmusic.formats.corpus.Corpus
 
     Returns
     -------
     dict
         ``feature_config``: the corpus's feature settings (None when the file records
         none, e.g. the study's layout); ``content``:
-        :func:`hdpmusic.corpus.content_fingerprint` of its frames.
+        :func:`hdpmusic.formats.corpus.content_fingerprint` of its frames.
     """
-    from hdpmusic.corpus import content_fingerprint
+    from hdpmusic.formats.corpus import content_fingerprint
 
     return {"feature_config": corpus.attrs.get("feature_config"),
             "content": content_fingerprint(corpus)}
@@ -134,52 +135,6 @@ def corpus_header(model: Any) -> dict[str, Any]:
 def restore_corpus(model: Any, header: Mapping[str, Any]) -> None:
     """Set ``model.fitted_corpus_`` from a header (None for files written before it)."""
     model.fitted_corpus_ = header.get(CORPUS_FIELD)
-
-
-def check_feature_config(model: Any, config: Mapping[str, Any] | None, *,
-                         model_path: str | os.PathLike, data: str) -> None:
-    """Refuse frames made with other feature settings than the model's training corpus.
-
-    Nothing is checked when either side records no settings (a model file written
-    before they were recorded, a corpus in the study's layout).
-
-    Parameters
-    ----------
-    model : object
-        A frame model, with ``fitted_corpus_`` from :func:`restore_corpus`.
-    config : mapping or None
-        The feature settings of the frames to transform
-        (:meth:`hdpmusic.features.FeatureConfig.to_dict`).
-    model_path : path-like
-        The model file (for the message).
-    data : str
-        What the frames are (for the message), e.g. the corpus path.
-
-    Raises
-    ------
-    DataError
-        The settings differ; the message gives both.
-    """
-    fitted = (getattr(model, "fitted_corpus_", None) or {}).get("feature_config")
-    if fitted is None or config is None:
-        return
-    ours, theirs = _full_config(fitted), _full_config(config)
-    differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
-    if differ:
-        raise DataError(f"{model_path} was fitted on features with {_settings(ours, differ)}"
-                        f" but {data} has {_settings(theirs, differ)}: extract the audio "
-                        f"with the model's settings, or fit a model on these features")
-
-
-def _full_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Feature settings with the defaults filled in (for files that lack newer fields)."""
-    from hdpmusic.features import DEFAULT_CONFIG
-
-    return {**DEFAULT_CONFIG.to_dict(), **config}
-
-
-def _settings(config: Mapping[str, Any], keys: list[str]) -> str:
-    return ", ".join(f"{k}={config.get(k)}" for k in keys)
 
 
 class _Fields(dict):

@@ -27,7 +27,7 @@ clmr       the SampleCNN output of a 2.68 s chunk (256) at the chunk's centre
 =========  ==========================================  ==============================
 
 Frame models compute the features of each sound from the waveform with the function
-``hdpmusic extract`` uses (:func:`hdpmusic.features.signal_features`), on the CPU, then
+``hdpmusic extract`` uses (:func:`hdpmusic.audio.features.signal_features`), on the CPU, then
 run the model on its device. Sounds shorter than one analysis window (≈ 0.19 s) are
 zero-padded to it; silent sounds, which ``extract`` refuses, get the features of silence,
 so every sound of a benchmark gets an embedding. Memory: the features of one batch of
@@ -49,11 +49,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hdpmusic.errors import DataError, ParameterError
-from hdpmusic.features import DEFAULT_CONFIG, signal_features
+from hdpmusic.audio.features import DEFAULT_CONFIG, signal_features
 from hdpmusic.model.kinds import EMBED_KIND
-from hdpmusic.registry import load_model as _load_estimator
-from hdpmusic.registry import model_input
+from hdpmusic.representations.registry import load_model as _load_estimator
+from hdpmusic.representations.registry import model_input
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 __all__ = ["HearModel", "get_scene_embeddings", "get_timestamp_embeddings", "load_model"]
 
@@ -159,7 +159,7 @@ class HearModel(torch.nn.Module):
             self.estimator.verbose = False
 
     def _estimator_device(self) -> torch.device:
-        from hdpmusic.devices import resolve_device
+        from hdpmusic.runtime.devices import resolve_device
 
         return resolve_device(self.estimator.device)
 

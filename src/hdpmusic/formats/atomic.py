@@ -4,7 +4,7 @@
 ``.NAME.tmp-PID``, and renames it into place. A process killed while writing leaves that
 temporary behind; :func:`remove_stale_temporaries` removes those of dead processes (call
 it before writing the same output again). A write that fails for want of space or
-permission is a one-line :class:`~hdpmusic.errors.HdpmusicError` naming the file and why
+permission is a one-line :class:`~hdpmusic.runtime.errors.HdpmusicError` naming the file and why
 (:func:`write_failure`), and the destination is left as it was. :func:`check_output` tells
 before any work whether an output file can be written: not a folder, not one of the
 command's inputs (:func:`check_not_input`), in a writable folder (:func:`check_writable`).
@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from hdpmusic.errors import HdpmusicError
+from hdpmusic.runtime.errors import HdpmusicError
 
 __all__ = ["atomic_path", "check_not_input", "check_output", "check_space",
            "check_writable", "remove_stale_temporaries", "write_failure"]
