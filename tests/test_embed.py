@@ -98,7 +98,7 @@ def test_embed_errors(setup, tmp_path, capsys):
     assert "exists" in capsys.readouterr().err and out.read_text() == "keep"
     assert main(["-q", "embed", model, str(setup["songs"]), "--out", str(tmp_path / "x.h5"),
                  "--kind", "loglik"]) == 1
-    assert "--kind applies to hdpgmm models" in capsys.readouterr().err
+    assert "--kind does not apply to" in capsys.readouterr().err
     assert main(["-q", "embed", model, str(tmp_path / "nothing"), "--out",
                  str(tmp_path / "x.h5")]) == 1
     assert "no such directory" in capsys.readouterr().err

@@ -56,10 +56,11 @@ def test_load_model_needs_a_file(tmp_path):
 def test_options(models):
     m = hear.load_model(str(models["hdpgmm"]), kind="loglik", log=False)
     assert m.options == {"kind": "loglik", "log": False}
-    assert hear.load_model(str(models["hdpgmm"])).options == {"kind": EMBED_KIND}
-    with pytest.raises(ParameterError, match="kind applies to hdpgmm models, not vq"):
+    assert hear.load_model(str(models["hdpgmm"])).options == {"kind": EMBED_KIND, "log": None}
+    assert hear.load_model(str(models["vq"])).options == {"log": True}
+    with pytest.raises(ParameterError, match="--kind does not apply to vq models"):
         hear.load_model(str(models["vq"]), kind="loglik")
-    with pytest.raises(ParameterError, match="log applies to hdpgmm and vq models, not g1"):
+    with pytest.raises(ParameterError, match="--no-log does not apply to g1 models"):
         hear.load_model(str(models["g1"]), log=False)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hdpmusic.runtime.errors import FormatError
+from hdpmusic.runtime.errors import FormatError, ParameterError
 
 
 def open_corpus(path: str | os.PathLike, verb: str, *, dim: int | None = None) -> Any:
@@ -41,3 +41,16 @@ def open_corpus(path: str | os.PathLike, verb: str, *, dim: int | None = None) -
             raise
         raise FormatError(f"{path} is {kind}, not a corpus; `hdpmusic {verb}` expects "
                           f"{CORPUS_HINT}") from None
+
+
+def refuse_audio_root(name: str, audio_root: str | None) -> None:
+    """``--audio-root`` is an error with a frame model (it reads no audio).
+
+    Raises
+    ------
+    ParameterError
+    """
+    from hdpmusic.representations.registry import model_input
+
+    if audio_root is not None and model_input(name) != "audio":
+        raise ParameterError(f"--audio-root applies to audio models only, not {name}")

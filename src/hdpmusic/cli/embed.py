@@ -7,7 +7,6 @@ import argparse
 from hdpmusic.cli._options import add_jobs, add_recompute
 from hdpmusic.cli._types import positive_int
 from hdpmusic.cli.transform import add_transform_options
-from hdpmusic.model.kinds import EMBED_KIND
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "one audio file")
     p.add_argument("--out", required=True, metavar="REPS.h5",
                    help="representation file to write")
-    add_transform_options(p, default_kind=EMBED_KIND)
+    add_transform_options(p)
     add_jobs(p, "feature extraction (audio models: decoding) processes")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="feature cache folder (default: OUT.cache beside OUT; the cache of "

@@ -1,13 +1,13 @@
 """``hdpmusic fit``: fit a model on a corpus and save it.
 
-HDPGMM keeps its own code path (torchrun, checkpoints, resume). The baselines are
-built generically: the options that apply to every model (``--device``, ``--seed``,
-``--batch-size``, ``--epochs``) and each model's own group are mapped onto constructor
-parameters, and an option that the chosen model does not take is an error rather than
-silently ignored. Audio models (KIM, CLMR) read the audio files behind the corpus ids
-(see :func:`hdpmusic.audio.extract.audio_paths`). Options that the chosen HDPGMM algorithm
-does not use (``--kappa``, ``--tau0`` online; ``--tol``, ``--no-moves`` memoized) are
-errors too, and ``--out`` may not be the corpus.
+The options are mapped onto the chosen model's constructor parameters: those that apply
+to every model (``--device``, ``--seed``, ``--batch-size``, ``--epochs``) and the model's
+own group; an option that the model does not take is an error rather than silently
+ignored, and so is one that the chosen HDPGMM algorithm does not use (``--kappa``,
+``--tau0`` online; ``--tol``, ``--no-moves`` memoized), and ``--out`` may not be the
+corpus. The fit itself, checkpoints and ``--resume`` are
+:func:`hdpmusic.pipeline.fit.fit_model`'s; under ``torchrun`` an HDPGMM fit joins the
+process group first and rank 0 writes.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from hdpmusic.cli._inputs import open_corpus
+from hdpmusic.cli._inputs import open_corpus, refuse_audio_root
 from hdpmusic.cli._types import Number, WholeNumber, WholeNumbers, positive_int, seed
-from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.runtime.errors import HdpmusicError, ParameterError
 
 #: HDPGMM-only options: argparse dest -> HDPGMM parameter. Their argparse default is
 #: None, meaning "not given": HDPGMM's own defaults (the paper's) apply to a new fit,
@@ -30,12 +30,6 @@ HDPGMM_OPTIONS: dict[str, str] = {name: name for name in (
     "splash", "gamma", "alpha0", "whiten", "init", "local_tol", "local_max_iter", "dtype")}
 #: Shared options HDPGMM takes: dest -> HDPGMM parameter
 HDPGMM_SHARED = {"batch_size": "batch_size", "epochs": "max_epochs", "seed": "random_state"}
-#: Default of --checkpoint-every for every model that writes training checkpoints
-CHECKPOINT_EVERY = 50
-#: Parameters that --resume may change: the length of training (to extend it) and how
-#: the work is run; any other option given with --resume must match the checkpoint
-RESUME_PARAMS = ("max_steps", "max_epochs", "num_workers", "verbose", "device")
-
 #: Options for every model: dest -> (constructor parameter, default)
 COMMON_OPTIONS: dict[str, tuple[str, Any]] = {
     "device": ("device", "auto"),
@@ -181,109 +175,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.formats.atomic import check_output
-    from hdpmusic.formats.checkpoint import describe_corpus
+    from hdpmusic.formats.atomic import check_output, remove_stale_temporaries
     from hdpmusic.formats.locking import output_lock
-    from hdpmusic.representations.registry import model_class, model_input
+    from hdpmusic.model.distributed import init_from_env, world
+    from hdpmusic.pipeline.fit import CHECKPOINT_EVERY, fit_model, resumable
+    from hdpmusic.representations.registry import model_class
 
     check_output(args.out, {"the corpus": args.corpus})
-    if args.model == "hdpgmm":
-        return _fit_hdpgmm(args)
     cls = model_class(args.model)
-    given = [dest for dest in HDPGMM_OPTIONS if getattr(args, dest) is not None]
+    refuse_audio_root(args.model, args.audio_root)
+    other = BASELINE_OPTIONS if args.model == "hdpgmm" else HDPGMM_OPTIONS
+    given = [dest for dest in other if getattr(args, dest) is not None]
     if given:
-        raise ParameterError(f"{_flag(given[0])} applies to --model hdpgmm only, "
-                             f"not {args.model}")
-    fit_options = inspect.signature(cls.fit).parameters
-    resumable = "resume" in fit_options and "checkpoint" in fit_options
-    if not resumable:
+        if other is HDPGMM_OPTIONS:
+            raise ParameterError(f"{_flag(given[0])} applies to --model hdpgmm only, not "
+                                 f"{args.model}")
+        raise ParameterError(f"{_flag(given[0])} does not apply to --model {args.model}")
+    if not resumable(cls):
         for dest in ("resume", "checkpoint_every"):
             if getattr(args, dest) not in (None, False):
                 raise ParameterError(f"{_flag(dest)} does not apply to --model {args.model}")
-    params = baseline_params(args.model, cls, args)
-    if "verbose" in inspect.signature(cls).parameters:
-        params["verbose"] = not args.quiet
     out = Path(args.out)
-    with output_lock(out):
-        resume = args.resume and out.exists()
+    lead = True
+    if args.model == "hdpgmm":
+        params, flags = hdpgmm_params(args)
+        params["device"] = init_from_env(args.device)   # under torchrun: join the group
+        lead = world()[0] == 0                           # rank 0 logs and writes
+        if not (args.resume and out.exists()):   # a resumed fit checks against its file
+            check_algorithm_params(_default_algorithm(params), params, flags)
+    else:
+        params, flags = baseline_params(args.model, cls, args), _baseline_flags(cls)
+    if "verbose" in inspect.signature(cls).parameters:
+        params["verbose"] = lead and not args.quiet
+    if lead:
+        remove_stale_temporaries(out)
+    with output_lock(out) if lead else contextlib.nullcontext():
         if out.exists() and not (args.overwrite or args.resume):
-            hint = "--resume to continue it or --overwrite" if resumable else "--overwrite"
+            hint = "--resume to continue it or --overwrite" if resumable(cls) else "--overwrite"
             raise HdpmusicError(f"{out} exists; pass {hint} to replace it")
-        corpus = open_songs(args)
-        if model_input(args.model) == "audio":
-            from hdpmusic.audio.extract import audio_paths
-
-            data: Any = audio_paths(corpus, args.audio_root)
-        elif args.audio_root is not None:
-            raise ParameterError(f"--audio-root applies to audio models only, not "
-                                 f"{args.model}")
-        else:
-            data = corpus
-        kwargs: dict[str, Any] = {}
-        if "ids" in fit_options and data is not corpus:
-            kwargs["ids"] = corpus.ids
-        if resumable:
-            every = CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
-            kwargs.update(checkpoint=out, checkpoint_every=every, resume=resume)
-        if resume:
-            model = cls.load(out, device=params.get("device"))
-            check_resume_settings(out, model.get_params(), params, _baseline_flags(cls))
-            model.set_params(**{k: v for k, v in params.items() if k in RESUME_PARAMS})
-            print(f"resuming {out} at update {getattr(model, 'n_steps_', 0)}")
-        else:
-            model = cls(**params)
-        model.fit(data, **kwargs)
-        if data is corpus:
-            model.fitted_corpus_ = describe_corpus(corpus)  # recorded in the header
-        model.save(out)
-    print(f"saved {out}: {args.model} {_summary(model)}".rstrip())
+        every = CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
+        model = fit_model(args.model, open_songs(args), out, params=params,
+                          resume=args.resume, checkpoint_every=every,
+                          audio_root=args.audio_root, save=lead, flags=flags,
+                          log=print if lead else None)
+    if lead:
+        print(f"saved {out}: {args.model} {_summary(model)}".rstrip())
     return 0
 
 
-def check_resume_settings(out: Path, saved: dict[str, Any], given: dict[str, Any],
-                          flags: dict[str, str]) -> None:
-    """Refuse options given with ``--resume`` that contradict the checkpoint's settings.
+def _default_algorithm(given: dict[str, Any]) -> str:
+    """The HDPGMM algorithm of a new fit: the one given, else the estimator's default."""
+    from hdpmusic.model.hdpgmm import HDPGMM
 
-    Parameters
-    ----------
-    out : pathlib.Path
-        The checkpoint (for the message).
-    saved : dict
-        The loaded model's ``get_params()``.
-    given : dict
-        Constructor parameters set on the command line.
-    flags : dict
-        Parameter -> the option that sets it (for the message).
-
-    Raises
-    ------
-    ParameterError
-        A given parameter outside :data:`RESUME_PARAMS` whose value differs from the
-        saved one.
-    """
-    for param, value in given.items():
-        if param in RESUME_PARAMS or param not in saved or _plain(saved[param]) == _plain(value):
-            continue
-        flag = flags.get(param, "--" + param.replace("_", "-"))
-        raise ParameterError(
-            f"{flag} {_show(value)} contradicts {out}, which was fitted with "
-            f"{_show(saved[param])}: --resume continues with the saved settings (only "
-            f"--epochs or --steps may extend the run); leave {flag} out, or pass "
-            f"--overwrite instead of --resume to fit afresh")
-
-
-def _plain(value: Any) -> Any:
-    """A parameter value comparable with its JSON round trip (tuples become lists)."""
-    return list(value) if isinstance(value, tuple | list) else value
-
-
-def _show(value: Any) -> str:
-    """A parameter value as typed on the command line."""
-    if value is None:
-        return "none"
-    if isinstance(value, tuple | list):
-        return ",".join(map(str, value))
-    return str(value)
+    return given.get("algorithm", inspect.signature(HDPGMM).parameters["algorithm"].default)
 
 
 def _baseline_flags(cls: Any) -> dict[str, str]:
@@ -334,7 +278,15 @@ def baseline_params(name: str, cls: Any, args: argparse.Namespace) -> dict[str, 
 
 
 def _summary(model: Any) -> str:
-    """A few words on a fitted baseline."""
+    """A few words on a fitted model."""
+    passes = getattr(model, "passes_", None)
+    if passes is not None:
+        last = passes[-1] if passes else {}
+        stop = ("converged" if model.converged_ else "stopped at --epochs") \
+            if model.algorithm == "memoized" else "online"
+        return (f"({model.n_active_components_} active components, ELBO/frame "
+                f"{last.get('elbo_per_frame', float('nan')):.4g} after {len(passes)} "
+                f"passes, {stop})")
     if hasattr(model, "inertia_") and hasattr(model, "n_clusters"):
         return (f"(K={model.n_clusters}, {model.n_steps_} updates, inertia "
                 f"{model.inertia_:.6g})")
@@ -366,65 +318,6 @@ NEGATED_FLAGS = {"standardize": "--no-standardize", "moves": "--no-moves"}
 
 def _flag(dest: str) -> str:
     return NEGATED_FLAGS.get(dest, "--" + dest.replace("_", "-"))
-
-
-def _fit_hdpgmm(args: argparse.Namespace) -> int:
-    from hdpmusic.formats.atomic import remove_stale_temporaries
-    from hdpmusic.formats.checkpoint import describe_corpus
-    from hdpmusic.formats.corpus import corpus_fingerprint
-    from hdpmusic.formats.locking import output_lock
-    from hdpmusic.model.distributed import init_from_env, world
-    from hdpmusic.model.hdpgmm import HDPGMM
-
-    for dest in BASELINE_OPTIONS:
-        if getattr(args, dest) is not None:
-            raise ParameterError(f"{_flag(dest)} does not apply to --model hdpgmm")
-    if args.audio_root is not None:
-        raise ParameterError("--audio-root applies to audio models only, not hdpgmm")
-    given, flags = hdpgmm_params(args)
-    out = Path(args.out)
-    device = init_from_env(args.device)          # under torchrun: join the process group
-    lead = world()[0] == 0                       # rank 0 logs and writes
-    verbose = lead and not args.quiet
-    if lead:
-        remove_stale_temporaries(out)
-    with output_lock(out) if lead else contextlib.nullcontext():
-        resume = args.resume and out.exists()
-        if out.exists() and not (args.overwrite or args.resume):
-            raise HdpmusicError(f"{out} exists; pass --resume to continue it or --overwrite")
-        corpus = open_songs(args)
-        fingerprint, described = corpus_fingerprint(corpus), describe_corpus(corpus)
-        if resume:
-            model = HDPGMM.load(out, device=device)
-            check_resume_settings(out, model.get_params(), given, flags)
-            check_resume_corpus(out, getattr(model, "corpus_fingerprint_", None),
-                                fingerprint, model.n_songs_)
-            check_resume_content(out, model.fitted_corpus_, described)
-            if model.epoch_ > given.get("max_epochs", model.max_epochs):
-                raise ParameterError(f"--epochs {given['max_epochs']} is fewer than the "
-                                     f"{model.epoch_} epochs {out} has done already")
-            model.set_params(verbose=verbose, **{k: v for k, v in given.items()
-                                                 if k in RESUME_PARAMS})
-            if lead:
-                print(f"resuming {out} at epoch {model.epoch_ + 1} of {model.max_epochs}, "
-                      f"update {model.n_steps_}")
-        else:
-            model = HDPGMM(**given, device=device, verbose=verbose)
-        check_algorithm_params(model.algorithm, given, flags)
-        model.corpus_fingerprint_ = fingerprint        # recorded in the checkpoint header
-        model.fitted_corpus_ = described
-        every = CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
-        model.fit(corpus, checkpoint=out, checkpoint_every=every, resume=resume)
-        if not lead:
-            return 0
-        model.save(out)
-    last = model.passes_[-1] if model.passes_ else {}
-    stop = ("converged" if model.converged_ else "stopped at --epochs") \
-        if model.algorithm == "memoized" else "online"
-    print(f"saved {out}: {model.n_active_components_} active components, "
-          f"ELBO/frame {last.get('elbo_per_frame', float('nan')):.4g} after "
-          f"{len(model.passes_)} passes ({stop})")
-    return 0
 
 
 def hdpgmm_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
@@ -475,55 +368,3 @@ def check_algorithm_params(algorithm: str, given: dict[str, Any],
             raise ParameterError(f"{flags[param]} applies to --algorithm {used_by} only; "
                                  f"this fit uses {algorithm}: leave {flags[param]} out or "
                                  f"pass --algorithm {used_by}")
-
-
-def check_resume_corpus(out: Path, saved: str | None, fingerprint: str,
-                        n_songs: int) -> None:
-    """Refuse to resume on another corpus than the one the checkpoint was fitted on.
-
-    Parameters
-    ----------
-    out : pathlib.Path
-        The checkpoint (for the message).
-    saved : str or None
-        The fingerprint the checkpoint records (None: an older file that records none;
-        the model still checks the number of songs).
-    fingerprint : str
-        :func:`hdpmusic.formats.corpus.corpus_fingerprint` of the corpus given now.
-    n_songs : int
-        Songs of the corpus the checkpoint was fitted on.
-
-    Raises
-    ------
-    DataError
-    """
-    if saved is not None and saved != fingerprint:
-        raise DataError(f"cannot resume {out}: it was fitted on another corpus ({n_songs} "
-                        "songs with other ids or lengths); give the corpus it was fitted "
-                        "on, or pass --overwrite instead of --resume to fit afresh")
-
-
-def check_resume_content(out: Path, saved: dict[str, Any] | None,
-                         given: dict[str, Any]) -> None:
-    """Refuse to resume on a corpus whose frames differ from those the checkpoint saw.
-
-    Parameters
-    ----------
-    out : pathlib.Path
-        The checkpoint (for the message).
-    saved : dict or None
-        Its ``fitted_corpus_`` (None, or without ``content``: an older file, not checked).
-    given : dict
-        :func:`hdpmusic.formats.checkpoint.describe_corpus` of the corpus given now.
-
-    Raises
-    ------
-    DataError
-        The content fingerprints differ.
-    """
-    content = (saved or {}).get("content")
-    if content is not None and content != given["content"]:
-        raise DataError(f"cannot resume {out}: the corpus has the songs and lengths it was "
-                        "fitted on but other frames (rescaled, or extracted otherwise); give "
-                        "the corpus it was fitted on, or pass --overwrite instead of "
-                        "--resume to fit afresh")

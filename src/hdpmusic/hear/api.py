@@ -41,7 +41,6 @@ whole sound, as ``extract`` does.
 
 from __future__ import annotations
 
-import inspect
 import os
 from typing import Any
 
@@ -50,7 +49,7 @@ import torch
 from torch import Tensor
 
 from hdpmusic.audio.features import DEFAULT_CONFIG, signal_features
-from hdpmusic.model.kinds import EMBED_KIND
+from hdpmusic.pipeline.transform import transform_options
 from hdpmusic.representations.registry import load_model as _load_estimator
 from hdpmusic.representations.registry import model_input
 from hdpmusic.runtime.errors import DataError, ParameterError
@@ -138,7 +137,7 @@ class HearModel(torch.nn.Module):
         self.chunk_frames = chunk_frames
         self._load(device)
         self.audio_model = model_input(self.name) == "audio"
-        self.options = _transform_options(self.name, self.estimator, kind=kind, log=log)
+        self.options = transform_options(self.name, self.estimator, kind=kind, log=log)
         self.register_buffer("_device_anchor", torch.empty(0, device=self._estimator_device()),
                              persistent=False)
         if self.audio_model:
@@ -285,21 +284,3 @@ def _padded(y: np.ndarray) -> np.ndarray:
     """``y`` with zeros appended up to one analysis window (``FeatureConfig.min_samples``)."""
     short = DEFAULT_CONFIG.min_samples - len(y)
     return np.concatenate([y, np.zeros(short, np.float32)]) if short > 0 else y
-
-
-def _transform_options(name: str, estimator: Any, *, kind: str | None,
-                       log: bool | None) -> dict[str, Any]:
-    """``kind`` and ``log`` for the model's ``transform`` (an error where it takes none);
-    HDPGMM's kind defaults to :data:`~hdpmusic.model.kinds.EMBED_KIND`."""
-    accepted = inspect.signature(estimator.transform).parameters
-    options: dict[str, Any] = {}
-    if kind is None and name == "hdpgmm":
-        kind = EMBED_KIND
-    for key, value, who in (("kind", kind, "hdpgmm models"), ("log", log, "hdpgmm and vq "
-                                                                "models")):
-        if value is None:
-            continue
-        if key not in accepted:
-            raise ParameterError(f"{key} applies to {who}, not {name}")
-        options[key] = value
-    return options

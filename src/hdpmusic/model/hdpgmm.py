@@ -26,7 +26,7 @@ from hdpmusic.formats.corpus import as_corpus, require_frames
 from hdpmusic.model import expectations as ex
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
 from hdpmusic.model.fisher import FisherEncoder
-from hdpmusic.model.kinds import KINDS, SHARE_KINDS
+from hdpmusic.model.kinds import EMBED_KIND, KINDS, SHARE_KINDS
 from hdpmusic.model.local import (
     LocalParams,
     SongSummary,
@@ -302,7 +302,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self._step(batch.frames, corpus.lengths, idx, batch_id=None)
         return self
 
-    def transform(self, X: Any, kind: Kind = "posterior", *, log: bool | None = None,
+    def transform(self, X: Any, kind: Kind = EMBED_KIND, *, log: bool | None = None,
                   log_floor: float = 1e-8, batch_size: int | None = None,
                   components: Components = "live", min_weight: float = 0.0) -> np.ndarray:
         """Song-level representations, one row per song.
@@ -407,7 +407,7 @@ default="posterior"
                                  f"largest weight is {weights.max():.3g}")
         return keep.astype(np.int64)
 
-    def transform_attrs(self, kind: Kind = "posterior", *, log: bool | None = None,
+    def transform_attrs(self, kind: Kind = EMBED_KIND, *, log: bool | None = None,
                         components: Components = "live", min_weight: float = 0.0,
                         **_: Any) -> dict[str, Any]:
         """What a representation file records of :meth:`transform` with these options:

@@ -11,7 +11,8 @@ __all__ = ["EMBED_KIND", "KINDS", "SHARE_KINDS"]
 KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik", "fisher", "fisher-mean")
 #: kinds whose columns are per-component shares (logged by default)
 SHARE_KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik")
-#: the kind ``hdpmusic embed`` and the HEAR module give by default: the best-scoring HDPGMM
-#: kind of ``benchmarks/bench_representation.py`` on real recordings (the study's
-#: posterior; see the README's representation study); ``transform`` keeps it too
+#: the kind ``HDPGMM.transform`` gives by default, and so ``hdpmusic transform``,
+#: ``embed``, ``experiment`` and the HEAR module: the best-scoring HDPGMM kind of
+#: ``benchmarks/bench_representation.py`` on real recordings (the study's posterior; see
+#: the README's representation study)
 EMBED_KIND = "posterior"

@@ -34,9 +34,8 @@ from hdpmusic.audio.extract import (
 )
 from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig, check_feature_config
 from hdpmusic.formats.atomic import check_output, remove_stale_temporaries
-from hdpmusic.formats.representations import Representations
-from hdpmusic.model.kinds import EMBED_KIND
-from hdpmusic.representations.registry import load_model, model_input, representation_attrs
+from hdpmusic.pipeline.transform import transform_options, write_representations
+from hdpmusic.representations.registry import load_model, model_input
 from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.runtime.progress import progress_bar
 from hdpmusic.runtime.threads import worker_count
@@ -96,10 +95,10 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         The representation file (:class:`~hdpmusic.formats.representations.Representations`);
         written atomically at the end.
     options : dict, optional
-        Keyword arguments of the model's ``transform`` (HDPGMM: ``kind``, ``log``,
-        ``min_weight``, ``batch_size``; ...; HDPGMM's kind defaults to
-        :data:`hdpmusic.model.kinds.EMBED_KIND` here); what they give is recorded in the
-        file (:func:`hdpmusic.representations.registry.representation_attrs`).
+        Keyword arguments of the model's ``transform`` (``kind``, ``log``, ``min_weight``,
+        ``batch_size``, where it takes them: see
+        :func:`hdpmusic.pipeline.transform.transform_options`); what they give is
+        recorded in the file (:func:`hdpmusic.pipeline.transform.write_representations`).
     device : str, optional
         Overrides the model's saved device.
     cache : path-like, optional
@@ -154,9 +153,7 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
     name, model = load_model(model_path, device=device)
     if hasattr(model, "verbose"):
         model.verbose = False  # one bar over the tracks instead of one per chunk
-    options = dict(options or {})
-    if name == "hdpgmm":
-        options.setdefault("kind", EMBED_KIND)
+    options = transform_options(name, model, **dict(options or {}))
     chunks = [tracks[lo:lo + chunk_songs] for lo in range(0, len(tracks), chunk_songs)]
     with progress_bar(len(tracks), "embedding", unit="track", enabled=progress,
                       leave=True) as bar:
@@ -172,9 +169,10 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
                                               jobs=jobs, backend=backend, bar=bar,
                                               recompute=recompute,
                                               content_hash=content_hash)
-    attrs = {**representation_attrs(name, model, options), "source": os.fspath(model_path),
-             "audio_root": str(Path(source).resolve())}   # as a corpus records it
-    Representations(ids, np.concatenate(rows), attrs).save(out, overwrite=overwrite)
+    write_representations(out, ids, np.concatenate(rows), name=name, model=model,
+                          options=options, source=model_path,
+                          attrs={"audio_root": str(Path(source).resolve())},  # as a corpus
+                          overwrite=overwrite)
     return report
 
 

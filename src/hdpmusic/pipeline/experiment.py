@@ -227,11 +227,13 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
                 log: Callable[[str], None] | None = None) -> Path:
     """Fit a variant (or reuse its saved model) and return the model file.
 
-    Audio models are fitted on the songs' audio files (:func:`hdpmusic.audio.extract.audio_paths`
-    of ``audio_root``, else of the source the corpus records).
+    The fit is :func:`hdpmusic.pipeline.fit.fit_model`'s; a resumable model checkpoints
+    into ``<model>.partial.hdp`` and a rerun after a kill continues from there. Audio
+    models are fitted on the songs' audio files (``audio_root``, else the source the
+    corpus records).
     """
-    from hdpmusic.audio.extract import audio_paths
-    from hdpmusic.representations.registry import model_class, model_input
+    from hdpmusic.pipeline.fit import fit_model, resumable
+    from hdpmusic.representations.registry import model_class
 
     path = models_dir / f"{variant.model_file}.hdp"
     cls = model_class(variant.model)
@@ -241,28 +243,13 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
         return path
     models_dir.mkdir(parents=True, exist_ok=True)
     data = corpus if variant.indices is None else corpus.subset(variant.indices)
-    if model_input(variant.model) == "audio":
-        data = audio_paths(data, audio_root)
     params = dict(variant.params)
     if "verbose" in inspect.signature(cls).parameters:
         params["verbose"] = verbose
     _say(log, f"fitting {variant.name} on {len(data)} songs")
-    if variant.model == "hdpgmm":
-        partial = models_dir / f"{variant.model_file}.partial.hdp"
-        if partial.exists():
-            _check_saved_params(partial, variant.params)
-            model = cls.load(partial, device=params.get("device"))
-            model.set_params(verbose=verbose)
-            model.fit(data, checkpoint=partial, resume=True)
-        else:
-            model = cls(**params)
-            model.fit(data, checkpoint=partial)
-        model.save(path)
-        partial.unlink(missing_ok=True)
-    else:
-        model = cls(**params)
-        model.fit(data)
-        model.save(path)
+    fit_model(variant.model, data, path, params=params, resume=resumable(cls),
+              checkpoint=models_dir / f"{variant.model_file}.partial.hdp",
+              audio_root=audio_root, log=log)
     return path
 
 
@@ -273,10 +260,13 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
 
     Audio models read the task songs' audio files (see :func:`fit_variant`).
     """
-    from hdpmusic.audio.extract import audio_paths
     from hdpmusic.formats.corpus import Corpus
-    from hdpmusic.formats.representations import Representations
-    from hdpmusic.representations.registry import model_class, model_input, representation_attrs
+    from hdpmusic.pipeline.transform import (
+        transform_corpus,
+        transform_options,
+        write_representations,
+    )
+    from hdpmusic.representations.registry import model_class, model_input
 
     out = reps_dir / f"{variant.name}_{task_path.stem}.h5"
     if out.exists():
@@ -285,21 +275,15 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
     reps_dir.mkdir(parents=True, exist_ok=True)
     cls = model_class(variant.model)
     model = cls.load(model_path, device=device) if device is not None else cls.load(model_path)
-    if model_input(variant.model) == "audio":
-        corpus = Corpus.open(task_path)
-        ids = corpus.ids
-        options: dict[str, Any] = {}
-        X = model.transform(audio_paths(corpus, audio_root))
-    else:
-        corpus = Corpus.open(task_path, dim=getattr(model, "n_features_in_", None))
-        ids = corpus.ids
-        accepted = inspect.signature(model.transform).parameters
-        options = {k: accepted[k].default for k in ("kind", "log") if k in accepted}
-        options.update(variant.transform)
-        X = model.transform(corpus, **options)
-    attrs = {**representation_attrs(variant.model, model, options), "source": str(model_path),
-             "corpus": str(task_path), **variant.config}
-    Representations(ids, X, attrs).save(out, overwrite=True)
+    frames = model_input(variant.model) == "frames"
+    corpus = Corpus.open(task_path, dim=getattr(model, "n_features_in_", None) if frames
+                         else None)
+    options = transform_options(variant.model, model, **variant.transform)
+    X = transform_corpus(variant.model, model, corpus, options=options,
+                         audio_root=audio_root, model_path=model_path)
+    write_representations(out, corpus.ids, X, name=variant.model, model=model,
+                          options=options, source=model_path,
+                          attrs={"corpus": str(task_path), **variant.config}, overwrite=True)
     _say(log, f"wrote {out}: {X.shape[0]} songs x {X.shape[1]} dims")
     return out
 
