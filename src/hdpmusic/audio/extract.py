@@ -28,7 +28,7 @@ files removed; :func:`hdpmusic.runtime.workers.terminate_as_interrupt`).
 
 The steps are public for :mod:`hdpmusic.pipeline.embed`, which shares the cache: :func:`open_cache`,
 :func:`track_entries`, :func:`compute_features`, :func:`load_cached`,
-:func:`write_failures`.
+:func:`record_failures`.
 """
 
 from __future__ import annotations
@@ -83,9 +83,9 @@ __all__ = [
     "find_tracks",
     "load_cached",
     "open_cache",
+    "record_failures",
     "source_key",
     "track_entries",
-    "write_failures",
 ]
 
 log = logging.getLogger(__name__)
@@ -398,16 +398,10 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         failures.update({song_id: error for song_id, (status, error) in statuses.items()
                          if status == "failed"})
         targets = {song_id: target for song_id, _, target in tasks}
-        failures_path = write_failures(cache, tracks, failures)
+        failures_path = record_failures(cache, tracks, failures)
         n_cached = len(tasks) - len(statuses)
         n_computed = sum(status == "done" for status, _ in statuses.values())
         ok = [song_id for song_id, _ in tracks if song_id not in failures]
-        if failures:
-            log.warning("%d of %d tracks failed (listed in %s), e.g. %s", len(failures),
-                        len(tracks), failures_path, next(iter(failures.values())))
-        if not ok:
-            raise HdpmusicError(f"all {len(tracks)} tracks failed; see {failures_path} "
-                                f"(first: {next(iter(failures.values()))})")
         attrs = {"feature_config": config.to_dict(), "columns": config.column_names,
                  "sr": config.sr, "hop_length": config.hop_length}
         root, audio_files = audio_layout(source, dict(tracks), ok)   # see audio_paths
@@ -470,14 +464,20 @@ def open_cache(cache: str | os.PathLike, config: FeatureConfig) -> Iterator[Path
         yield cache
 
 
-def write_failures(cache: Path, tracks: list[tuple[str, Path]],
-                   failures: dict[str, str | None]) -> Path:
-    """Write ``<cache>/failures.jsonl`` (one JSON line per failed track, in track order).
+def record_failures(cache: Path, tracks: list[tuple[str, Path]],
+                    failures: dict[str, str | None]) -> Path:
+    """Write ``<cache>/failures.jsonl`` (one JSON line per failed track, in track order)
+    and warn of the failures.
 
     Returns
     -------
     pathlib.Path
         The file (empty when nothing failed).
+
+    Raises
+    ------
+    HdpmusicError
+        Every track failed (the message names the file and the first error).
     """
     failures_path = cache / _FAILURES_FILE
     with atomic_path(failures_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
@@ -486,6 +486,13 @@ def write_failures(cache: Path, tracks: list[tuple[str, Path]],
                 fh.write(json.dumps({"id": song_id, "path": _text(str(path)),
                                      "error": failures[song_id]},
                                     ensure_ascii=False) + "\n")
+    if failures:
+        first = next(iter(failures.values()))
+        if len(failures) == len(tracks):
+            raise HdpmusicError(f"all {len(tracks)} tracks failed; see {failures_path} "
+                                f"(first: {first})")
+        log.warning("%d of %d tracks failed (listed in %s), e.g. %s", len(failures),
+                    len(tracks), failures_path, first)
     return failures_path
 
 

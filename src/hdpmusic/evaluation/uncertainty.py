@@ -191,8 +191,8 @@ def weighted_macro_f1(weights: np.ndarray, y_true: np.ndarray,
     return _ratio(f1.sum(axis=1), present.sum(axis=1).astype(np.float64))
 
 
-def _ranked_weights(weights_t: np.ndarray, Y: np.ndarray, scores: np.ndarray,
-                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _ranked_weights(weights: np.ndarray, Y: np.ndarray, scores: np.ndarray,
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """For each tag, the weights around each of its distinct positive scores.
 
     One sparse product per tag sums the weight of the songs of each cell — positives at
@@ -201,8 +201,7 @@ def _ranked_weights(weights_t: np.ndarray, Y: np.ndarray, scores: np.ndarray,
 
     Parameters
     ----------
-    weights_t : np.ndarray, shape (n, B)
-        Transposed weights.
+    weights : np.ndarray, shape (B, n)
     Y : np.ndarray of bool, shape (n, n_tags)
     scores : np.ndarray, shape (n, n_tags)
 
@@ -211,9 +210,14 @@ def _ranked_weights(weights_t: np.ndarray, Y: np.ndarray, scores: np.ndarray,
     positive, below, equal : np.ndarray, each shape (m, B)
         Per distinct positive score u_k: weight of the positives scored u_k, of the
         negatives scored below u_k, of the negatives scored u_k (m = 0: no positive).
+    negative : np.ndarray, shape (B,)
+        The tag's total negative weight.
     """
     import scipy.sparse as sp
 
+    weights_t = np.ascontiguousarray(np.asarray(weights, dtype=np.float64).T)
+    Y, scores = np.asarray(Y, dtype=bool), np.asarray(scores)
+    total = weights_t.sum(axis=0)
     n = Y.shape[0]
     for tag in range(Y.shape[1]):
         positive, score = Y[:, tag], scores[:, tag]
@@ -230,7 +234,7 @@ def _ranked_weights(weights_t: np.ndarray, Y: np.ndarray, scores: np.ndarray,
         below = np.cumsum(between[:m], axis=0) + np.vstack([np.zeros((1, summed.shape[1])),
                                                              np.cumsum(at[:-1], axis=0)]) \
             if m else np.zeros((0, summed.shape[1]))
-        yield summed[:m], below, at[:m]
+        yield summed[:m], below, at[:m], total - summed[:m].sum(axis=0)
 
 
 def _macro(per_tag: list[np.ndarray]) -> np.ndarray:
@@ -255,12 +259,8 @@ def weighted_macro_auc(weights: np.ndarray, Y: np.ndarray, scores: np.ndarray) -
     np.ndarray, shape (B,)
         NaN where no tag has both classes.
     """
-    weights_t = np.ascontiguousarray(np.asarray(weights, dtype=np.float64).T)
-    Y, scores = np.asarray(Y, dtype=bool), np.asarray(scores)
-    total = weights_t.sum(axis=0)
     aucs = []
-    for pos, below, equal in _ranked_weights(weights_t, Y, scores):
-        total_neg = total - pos.sum(axis=0)
+    for pos, below, equal, total_neg in _ranked_weights(weights, Y, scores):
         wins = (pos * (below + 0.5 * equal)).sum(axis=0)
         aucs.append(_ratio(wins, pos.sum(axis=0) * total_neg))
     return _macro(aucs)
@@ -284,12 +284,8 @@ def weighted_macro_ap(weights: np.ndarray, Y: np.ndarray, scores: np.ndarray) ->
     np.ndarray, shape (B,)
         NaN where no tag has both classes.
     """
-    weights_t = np.ascontiguousarray(np.asarray(weights, dtype=np.float64).T)
-    Y, scores = np.asarray(Y, dtype=bool), np.asarray(scores)
-    total = weights_t.sum(axis=0)
     aps = []
-    for pos, below, _ in _ranked_weights(weights_t, Y, scores):
-        total_neg = total - pos.sum(axis=0)
+    for pos, below, _, total_neg in _ranked_weights(weights, Y, scores):
         hits = np.cumsum(pos[::-1], axis=0)[::-1]           # positives scored >= u_k
         seen = hits + total_neg - below                     # all songs scored >= u_k
         precision = np.where(seen > 0, _ratio(hits, seen), 0.0)

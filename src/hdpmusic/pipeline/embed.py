@@ -29,8 +29,8 @@ from hdpmusic.audio.extract import (
     find_tracks,
     load_cached,
     open_cache,
+    record_failures,
     track_entries,
-    write_failures,
 )
 from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig, check_feature_config
 from hdpmusic.formats.atomic import check_output, remove_stale_temporaries
@@ -265,13 +265,7 @@ def _embed_frames(model: Any, chunks: list[list[tuple[str, Path]]], options: dic
                                              for song_id in ok], **options))
                 ids.extend(ok)
             bar.update(len(part))
-        failures_path = write_failures(cache, tracks, failures)
-    if failures:
-        log.warning("%d of %d tracks failed (listed in %s), e.g. %s", len(failures),
-                    len(tracks), failures_path, next(iter(failures.values())))
-    if not ids:
-        raise HdpmusicError(f"all {len(tracks)} tracks failed; see {failures_path} "
-                            f"(first: {next(iter(failures.values()))})")
+        failures_path = record_failures(cache, tracks, failures)
     report = EmbedReport(out, len(ids), len(failures), n_cached, n_computed, failures_path,
                          sorted(failures))
     return report, ids, rows
