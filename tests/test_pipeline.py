@@ -91,3 +91,21 @@ def test_resume_refuses_other_settings_and_frames(corpus, tmp_path):
                                   attrs=dict(corpus.attrs))
     with pytest.raises(DataError, match="other frames"):
         fit_model("hdpgmm", rescaled, partial, params=TINY, resume=True)
+
+
+def test_the_registry_is_the_one_list_of_models(monkeypatch):
+    from hdpmusic.report import labels
+    from hdpmusic.representations import registry
+
+    assert registry.known_models() == "hdpgmm, g1, vq, kim or clmr"
+    assert labels.MODEL_LABELS == {name: e.label for name, e in registry.MODELS.items()}
+    for name, entry in registry.MODELS.items():
+        cls = registry.model_class(name)
+        assert cls.__name__ == entry.cls and registry.model_input(name) == entry.input
+        if entry.input == "frames":                    # the HEAR timestamp embedding
+            assert callable(cls.transform_frames)
+    monkeypatch.setitem(registry.MODELS, "mine", registry.Entry("hdpmusic.baselines.g1",
+                                                                "G1", "frames", "Mine"))
+    assert registry.model_class("mine") is G1
+    with pytest.raises(ParameterError, match="unknown model 'nope'; known: .* or mine"):
+        registry.model_class("nope")

@@ -84,6 +84,20 @@ class G1(TransformerMixin, BaseEstimator):
         self.n_features_in_ = int(as_corpus(X).dim)
         return self
 
+    def transform_frames(self, frames: np.ndarray) -> np.ndarray:
+        """One vector per frame (the HEAR timestamp embedding): the frame itself.
+
+        Parameters
+        ----------
+        frames : np.ndarray, shape (n, d)
+
+        Returns
+        -------
+        np.ndarray, shape (n, d), float32
+        """
+        self._check_fitted()
+        return np.asarray(frames, dtype=np.float32)
+
     def transform(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:
         """Mean and standard deviation of every song's frames.
 

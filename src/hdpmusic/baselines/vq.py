@@ -285,6 +285,20 @@ class VQCodebook(TransformerMixin, BaseEstimator):
             out[batch.indices] = hist.float().cpu().numpy()
         return np.log(np.maximum(out, log_floor)) if log else out
 
+    def transform_frames(self, frames: np.ndarray) -> np.ndarray:
+        """One vector per frame (the HEAR timestamp embedding): the one-hot code of its
+        nearest codeword.
+
+        Parameters
+        ----------
+        frames : np.ndarray, shape (n, d)
+
+        Returns
+        -------
+        np.ndarray, shape (n, n_clusters), float32
+        """
+        return np.eye(self.n_clusters, dtype=np.float32)[self.predict(frames)]
+
     def predict(self, frames: np.ndarray) -> np.ndarray:
         """Index of the nearest codeword of every frame.
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from hdpmusic.cli._inputs import open_corpus, refuse_audio_root
 from hdpmusic.cli._types import Number, WholeNumber, WholeNumbers, positive_int, seed
+from hdpmusic.representations.registry import known_models
 from hdpmusic.runtime.errors import HdpmusicError, ParameterError
 
 #: HDPGMM-only options: argparse dest -> HDPGMM parameter. Their argparse default is
@@ -75,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("corpus", help="corpus .h5 written by `hdpmusic extract` or `prepare`")
     p.add_argument("--out", required=True, help="model file to write")
     p.add_argument("--model", default="hdpgmm",
-                   help="hdpgmm, g1, vq, kim or clmr")
+                   help=known_models())
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in --out, with its settings, on the same "
                         "corpus (hdpgmm, kim, clmr)")

@@ -50,8 +50,8 @@ from torch import Tensor
 
 from hdpmusic.audio.features import DEFAULT_CONFIG, signal_features
 from hdpmusic.pipeline.transform import transform_options
+from hdpmusic.representations.registry import known_models, model_input
 from hdpmusic.representations.registry import load_model as _load_estimator
-from hdpmusic.representations.registry import model_input
 from hdpmusic.runtime.errors import DataError, ParameterError
 
 __all__ = ["HearModel", "get_scene_embeddings", "get_timestamp_embeddings", "load_model"]
@@ -99,7 +99,7 @@ def load_model(model_file_path: str = "", *, kind: str | None = None,
         raise ParameterError(
             "hdpmusic.hear.load_model needs a fitted model file: "
             "load_model('path/to/model.ckpt') with a file written by `hdpmusic fit` "
-            "(hdpgmm, g1, vq, kim or clmr); with hear-eval-kit pass "
+            f"({known_models()}); with hear-eval-kit pass "
             "`--model path/to/model.ckpt`")
     if not os.path.isfile(model_file_path):
         raise ParameterError(f"{model_file_path}: no such model file (give a file written "
@@ -194,15 +194,9 @@ class HearModel(torch.nn.Module):
             emb = est.embed_chunks([est.signal_chunks(y)])[0]
             return emb.float().cpu().numpy()
         x = _features(y)
-        if self.name == "g1":
-            return x
         step = self.chunk_frames
-        if self.name == "vq":
-            labels = np.concatenate([est.predict(x[lo:lo + step])
-                                     for lo in range(0, len(x), step)])
-            return np.eye(est.n_clusters, dtype=np.float32)[labels]
-        return np.concatenate([est.predict_proba(x[lo:lo + step])
-                               for lo in range(0, len(x), step)]).astype(np.float32)
+        return np.concatenate([est.transform_frames(x[lo:lo + step])
+                               for lo in range(0, len(x), step)])
 
     def timestamps_ms(self, n: int) -> np.ndarray:
         """The times (ms) of ``n`` consecutive timestamps, shape (n,), float64."""

@@ -468,6 +468,19 @@ default="posterior"
         """Most probable component per frame, shape (n,)."""
         return self.predict_proba(frames).argmax(1)
 
+    def transform_frames(self, frames: np.ndarray) -> np.ndarray:
+        """One vector per frame (the HEAR timestamp embedding): :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        frames : np.ndarray, shape (n, d)
+
+        Returns
+        -------
+        np.ndarray, shape (n, K), float32
+        """
+        return self.predict_proba(frames).astype(np.float32)
+
     def score_samples(self, frames: np.ndarray) -> np.ndarray:
         """Log predictive density of frames under the corpus-level mixture (original space).
 

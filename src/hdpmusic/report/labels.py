@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from hdpmusic.representations.registry import MODELS
+
 __all__ = ["METRIC_LABELS", "MODEL_LABELS", "file_stem", "hdpgmm_title", "metric_label",
            "model_label"]
 
@@ -15,7 +17,7 @@ METRIC_LABELS = {"f1_macro": "macro F1", "roc_auc_macro": "macro ROC-AUC",
                  "accuracy": "accuracy"}
 """Display name of each metric identifier (``ndcg@N`` is handled by :func:`metric_label`)."""
 
-MODEL_LABELS = {"hdpgmm": "HDPGMM", "g1": "G1", "vq": "VQ", "kim": "KIM", "clmr": "CLMR"}
+MODEL_LABELS = {name: entry.label for name, entry in MODELS.items()}
 """Display name of each model of the registry."""
 
 

@@ -11,28 +11,55 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from hdpmusic.runtime.errors import ParameterError
 
 Input = Literal["frames", "audio"]
 
-#: name -> (module, class, what fit/transform take: "frames" = a Corpus, "audio" = paths)
-MODELS: dict[str, tuple[str, str, Input]] = {
-    "hdpgmm": ("hdpmusic.model.hdpgmm", "HDPGMM", "frames"),
-    "g1": ("hdpmusic.baselines.g1", "G1", "frames"),
-    "vq": ("hdpmusic.baselines.vq", "VQCodebook", "frames"),
-    "kim": ("hdpmusic.baselines.kim", "KIM", "audio"),
-    "clmr": ("hdpmusic.baselines.clmr", "CLMR", "audio"),
+
+@dataclass(frozen=True)
+class Entry:
+    """How the registry knows a model.
+
+    Attributes
+    ----------
+    module, cls : str
+        Where its class lives (imported only when the model is asked for).
+    input : {"frames", "audio"}
+        What ``fit`` and ``transform`` take: a Corpus, or the songs' audio file paths.
+    label : str
+        Its name in tables and figures.
+    """
+
+    module: str
+    cls: str
+    input: Input
+    label: str
+
+
+#: name (the checkpoint header's ``model`` field) -> entry; the one place model names live
+MODELS: dict[str, Entry] = {
+    "hdpgmm": Entry("hdpmusic.model.hdpgmm", "HDPGMM", "frames", "HDPGMM"),
+    "g1": Entry("hdpmusic.baselines.g1", "G1", "frames", "G1"),
+    "vq": Entry("hdpmusic.baselines.vq", "VQCodebook", "frames", "VQ"),
+    "kim": Entry("hdpmusic.baselines.kim", "KIM", "audio", "KIM"),
+    "clmr": Entry("hdpmusic.baselines.clmr", "CLMR", "audio", "CLMR"),
 }
 
 
-def _entry(name: str) -> tuple[str, str, Input]:
+def known_models() -> str:
+    """The registered names for messages and help: ``"hdpgmm, g1, vq, kim or clmr"``."""
+    names = list(MODELS)
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+
+
+def _entry(name: str) -> Entry:
     try:
         return MODELS[name]
     except KeyError:
-        known = ", ".join(sorted(MODELS))
-        raise ParameterError(f"unknown model {name!r}; known: {known}") from None
+        raise ParameterError(f"unknown model {name!r}; known: {known_models()}") from None
 
 
 def model_class(name: str) -> Any:
@@ -44,9 +71,9 @@ def model_class(name: str) -> Any:
         An unknown name, or a model whose module cannot be imported (e.g. a missing
         optional dependency).
     """
-    module, cls, _ = _entry(name)
+    entry = _entry(name)
     try:
-        return getattr(importlib.import_module(module), cls)
+        return getattr(importlib.import_module(entry.module), entry.cls)
     except (ImportError, AttributeError) as err:
         raise ParameterError(f"model {name!r} is not available in this installation "
                              f"({type(err).__name__}: {err})") from None
@@ -54,7 +81,7 @@ def model_class(name: str) -> Any:
 
 def model_input(name: str) -> Input:
     """``"frames"`` or ``"audio"`` (checks the name, imports nothing)."""
-    return _entry(name)[2]
+    return _entry(name).input
 
 
 def load_model(path: str | os.PathLike, *, device: str | None = None) -> tuple[str, Any]:
