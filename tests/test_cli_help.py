@@ -81,3 +81,44 @@ def test_recompute_in_every_verb_with_a_feature_cache_and_overwrite_only_replace
     assert "--recompute" in " ".join(
         [a.help for a in parsers["hdpmusic extract"]._actions
          if "--overwrite" in a.option_strings])
+
+
+def _stated_default(text):
+    import re
+
+    match = re.search(r"\(default:? ([^;)]+?)(?:[;)]| online| memoized)", text)
+    return match.group(1).strip() if match else None
+
+
+@pytest.mark.parametrize("model", ["hdpgmm", "g1", "vq", "kim", "clmr"])
+def test_fit_help_states_the_estimators_own_defaults(model):
+    """The defaults that `fit --help` states in words are the estimator's (the one place
+    they live), so a change of a default cannot leave the help behind."""
+    import inspect
+
+    from hdpmusic.cli import fit as fit_cli
+    from hdpmusic.representations.registry import model_class
+
+    parser = next(p for p in all_parsers(build_parser()) if p.prog == "hdpmusic fit")
+    params = inspect.signature(model_class(model)).parameters
+    to_param = dict(fit_cli.HDPGMM_OPTIONS) if model == "hdpgmm" else {
+        dest: next((c for c in candidates if c in params), None)
+        for dest, (candidates, models) in fit_cli.BASELINE_OPTIONS.items() if model in models}
+    checked = 0
+    for action in parser._actions:
+        param = to_param.get(action.dest)
+        if param is None or param not in params:
+            continue
+        stated = _stated_default(shown_help(parser, action))
+        default = params[param].default
+        if stated is None or default is None or isinstance(default, bool):
+            continue                                 # learned / a flag: said in words
+        token = stated.split()[0].rstrip(",")
+        if token == "the":                           # "the model's": nothing restated
+            continue
+        if isinstance(default, int | float):
+            assert float(token) == default, (action.dest, stated, default)
+        else:
+            assert token == str(default), (action.dest, stated, default)
+        checked += 1
+    assert checked >= {"hdpgmm": 8, "g1": 1, "vq": 2, "kim": 3, "clmr": 1}[model]
