@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -23,7 +25,7 @@ from torch import Tensor, nn
 
 from hdpmusic.baselines.audio_data import SR, RawAudio
 from hdpmusic.baselines.training import SelfSupervisedAudio
-from hdpmusic.runtime.errors import ParameterError
+from hdpmusic.runtime.validation import Interval, Sizes
 
 __all__ = ["CLMR", "ClmrNetwork", "SampleCNN", "WaveAugment", "nt_xent"]
 
@@ -162,6 +164,15 @@ class CLMR(SelfSupervisedAudio):
     checkpoint_version = 1
     partial = "drop"
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "channels": [Sizes(2)],
+        "projection_dim": [Interval(Integral, 1, None)],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "polarity": [Interval(Real, 0, 1)],
+        "gain": [Interval(Real, 0, 1)],
+        "noise": [Interval(Real, 0, 1)],
+    }
+
     def __init__(self, *, channels: tuple[int, ...] = (128, 128, 128, 256, 256, 256, 256,
                                                        256, 256, 256),
                  projection_dim: int = 64, temperature: float = 0.5, polarity: float = 0.0,
@@ -210,14 +221,3 @@ class CLMR(SelfSupervisedAudio):
     def _pool(self, embeddings: Tensor) -> Tensor:
         return embeddings.mean(0)
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        if len(self.channels) < 2 or min(self.channels) < 1:
-            raise ParameterError(f"channels must hold at least 2 positive sizes, got "
-                                 f"{self.channels}")
-        if not self.temperature > 0:
-            raise ParameterError(f"temperature must be > 0, got {self.temperature}")
-        for name in ("polarity", "gain", "noise"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ParameterError(f"{name} must be a probability in [0, 1], got "
-                                     f"{getattr(self, name)}")

@@ -11,7 +11,8 @@ segment sums (no Python loop over songs, no iterative EM).
 from __future__ import annotations
 
 import os
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -25,7 +26,8 @@ from hdpmusic.formats.checkpoint import (
 )
 from hdpmusic.formats.corpus import as_corpus, require_frames
 from hdpmusic.runtime.devices import resolve_device, song_index
-from hdpmusic.runtime.errors import DataError, ParameterError
+from hdpmusic.runtime.errors import DataError
+from hdpmusic.runtime.validation import Interval, validate_params
 
 __all__ = ["G1", "song_moments"]
 
@@ -60,6 +62,11 @@ class G1(TransformerMixin, BaseEstimator):
     n_features_in_ : int
         Frame dimension d seen by :meth:`fit`.
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "reg_covar": [Interval(Real, 0, None)],
+        "batch_size": [Interval(Integral, 1, None)],
+    }
 
     def __init__(self, reg_covar: float = 1e-6, *, batch_size: int = 1024,
                  device: str = "auto") -> None:
@@ -176,10 +183,7 @@ class G1(TransformerMixin, BaseEstimator):
             raise NotFittedError("this G1 is not fitted yet; call fit first")
 
     def _validate_params(self) -> None:
-        if not self.reg_covar >= 0:
-            raise ParameterError(f"reg_covar must be >= 0, got {self.reg_covar}")
-        if self.batch_size < 1:
-            raise ParameterError(f"batch_size must be >= 1, got {self.batch_size}")
+        validate_params(self)
 
 
 def song_moments(frames: torch.Tensor, lengths: torch.Tensor,

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from hdpmusic.audio.features import load_audio
 from hdpmusic.baselines.audio_data import SR, iter_songs
 from hdpmusic.baselines.training import SelfSupervisedAudio
 from hdpmusic.runtime.errors import ParameterError
+from hdpmusic.runtime.validation import Interval, Sizes
 
 __all__ = ["KIM", "DbMel", "KimNetwork"]
 
@@ -171,6 +173,18 @@ class KIM(SelfSupervisedAudio):
     checkpoint_version = 1
     partial = "pad"
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_mels": [Interval(Integral, 1, None)],
+        "n_fft": [Interval(Integral, 2, None)],
+        "hop_length": [Interval(Integral, 1, None)],
+        "chunk_frames": [Interval(Integral, 1, None)],
+        "channels": [Sizes(2)],
+        "hidden_dim": [Interval(Integral, 1, None)],
+        "head_dim": [Interval(Integral, 1, None)],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "scaler_songs": [Interval(Integral, 1, None)],
+    }
+
     def __init__(self, *, n_mels: int = 128, n_fft: int = 1024, hop_length: int = 256,
                  chunk_frames: int = 216,
                  channels: tuple[int, ...] = (16, 32, 64, 64, 128, 256),
@@ -253,9 +267,6 @@ class KIM(SelfSupervisedAudio):
     def _validate_params(self) -> None:
         super()._validate_params()
         channels = tuple(self.channels)
-        if len(channels) < 2 or min(channels) < 1:
-            raise ParameterError(f"channels must hold at least 2 positive sizes, got "
-                                 f"{self.channels}")
         n_pool = len(channels) - 1
         time = ((self.chunk_frames - 1) // 2 + 1) >> n_pool
         if time < 1 or self.n_mels >> n_pool < 1:
@@ -263,10 +274,6 @@ class KIM(SelfSupervisedAudio):
                 f"a {self.chunk_frames}-frame × {self.n_mels}-band chunk is too small for "
                 f"{n_pool} pooling stages (channels {self.channels}); use longer chunks, "
                 "more mel bands or fewer channels")
-        if not 0 <= self.dropout < 1:
-            raise ParameterError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.scaler_songs < 1:
-            raise ParameterError(f"scaler_songs must be >= 1, got {self.scaler_songs}")
 
 
 def _as_images(mel: Tensor) -> Tensor:

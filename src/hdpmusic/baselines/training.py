@@ -23,6 +23,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
@@ -45,7 +46,8 @@ from hdpmusic.baselines.audio_data import (
 )
 from hdpmusic.formats.checkpoint import load_checkpoint, save_checkpoint
 from hdpmusic.runtime.devices import resolve_device
-from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError, ParameterError
+from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError
+from hdpmusic.runtime.validation import Boolean, Interval, validate_params
 
 __all__ = ["SelfSupervisedAudio"]
 
@@ -101,6 +103,18 @@ class SelfSupervisedAudio(TransformerMixin, BaseEstimator):
     checkpoint_version: ClassVar[int]
     #: what :meth:`transform` does with a last chunk shorter than the crop
     partial: ClassVar[Partial]
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "batch_size": [Interval(Integral, 2, None)],
+        "max_epochs": [Interval(Integral, 0, None)],
+        "max_steps": [Interval(Integral, 0, None), None],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None)],
+        "num_workers": [Interval(Integral, 0, None)],
+        "cache_bytes": [Interval(Integral, 0, None)],
+        "random_state": [Interval(Integral, 0, None)],
+        "verbose": [Boolean()],
+    }
 
     def __init__(self, *, batch_size: int, max_epochs: int, max_steps: int | None,
                  learning_rate: float, weight_decay: float, num_workers: int,
@@ -162,19 +176,7 @@ class SelfSupervisedAudio(TransformerMixin, BaseEstimator):
 
     def _validate_params(self) -> None:
         """Raise :class:`ParameterError` for an invalid setting (subclasses extend)."""
-        checks = [
-            (self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}"),
-            (self.max_epochs >= 0, f"max_epochs must be >= 0, got {self.max_epochs}"),
-            (self.max_steps is None or self.max_steps >= 0,
-             f"max_steps must be None or >= 0, got {self.max_steps}"),
-            (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
-            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
-            (self.cache_bytes >= 0, f"cache_bytes must be >= 0, got {self.cache_bytes}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ParameterError(message)
+        validate_params(self)
 
     # ------------------------------------------------------------------ public API
     def fit(self, audio_paths: Sequence[str | os.PathLike], ids: Sequence[str] | None = None,

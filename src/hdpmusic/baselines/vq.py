@@ -18,7 +18,8 @@ import logging
 import math
 import os
 import time
-from typing import Any, NoReturn
+from numbers import Integral, Real
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 import torch
@@ -33,8 +34,9 @@ from hdpmusic.formats.checkpoint import (
 )
 from hdpmusic.formats.corpus import as_corpus, require_frames
 from hdpmusic.runtime.devices import resolve_device, song_index
-from hdpmusic.runtime.errors import DataError, FormatError, ParameterError
+from hdpmusic.runtime.errors import DataError, FormatError
 from hdpmusic.runtime.progress import progress_bar
+from hdpmusic.runtime.validation import Boolean, Interval, Options, validate_params
 
 __all__ = ["VQCodebook"]
 
@@ -106,6 +108,20 @@ class VQCodebook(TransformerMixin, BaseEstimator):
         reassigned, seconds, frames_per_s, and stopped (``"no improvement"`` on the
         epoch that ended the fit early).
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_clusters": [Interval(Integral, 1, None)],
+        "standardize": [Boolean()],
+        "batch_size": [Interval(Integral, 1, None)],
+        "max_epochs": [Interval(Integral, 1, None)],
+        "max_no_improvement": [Interval(Integral, 1, None), None],
+        "reassignment_ratio": [Interval(Real, 0, 1, closed="left")],
+        "init": [Options({"k-means++", "random"})],
+        "init_size": [Interval(Integral, 1, None), None],
+        "read_frames": [Interval(Integral, 1, None)],
+        "random_state": [Interval(Integral, 0, None)],
+        "verbose": [Boolean()],
+    }
 
     def __init__(self, n_clusters: int = 256, *, standardize: bool = True,
                  batch_size: int = 1024, max_epochs: int = 100,
@@ -477,20 +493,7 @@ class VQCodebook(TransformerMixin, BaseEstimator):
             raise NotFittedError("this VQCodebook is not fitted yet; call fit first")
 
     def _validate_params(self) -> None:
-        checks = [
-            (self.n_clusters >= 1, "n_clusters must be >= 1"),
-            (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.max_epochs >= 1, "max_epochs must be >= 1"),
-            (self.max_no_improvement is None or self.max_no_improvement >= 1,
-             "max_no_improvement must be >= 1 or None"),
-            (0.0 <= self.reassignment_ratio < 1.0, "reassignment_ratio must be in [0, 1)"),
-            (self.init in ("k-means++", "random"), "init must be 'k-means++' or 'random'"),
-            (self.init_size is None or self.init_size >= 1, "init_size must be >= 1 or None"),
-            (self.read_frames >= 1, "read_frames must be >= 1"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ParameterError(message)
+        validate_params(self)
 
 
 class _Convergence:

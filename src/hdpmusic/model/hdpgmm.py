@@ -8,7 +8,8 @@ import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any, Literal
+from numbers import Integral, Real
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -50,6 +51,7 @@ from hdpmusic.model.sufficient import (
 from hdpmusic.runtime.devices import resolve_device, song_index
 from hdpmusic.runtime.errors import DataError, FormatError, ParameterError
 from hdpmusic.runtime.progress import progress_bar
+from hdpmusic.runtime.validation import Boolean, Interval, Options, validate_params
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +165,33 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     whitener_ : Whitener or None
     n_features_in_ : int
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_components": [Interval(Integral, 1, None)],
+        "n_song_components": [Interval(Integral, 1, None)],
+        "batch_size": [Interval(Integral, 1, None)],
+        "max_epochs": [Interval(Integral, 1, None)],
+        "algorithm": [Options(OPTIMISERS)],
+        "tol": [Interval(Real, 0, None)],
+        "moves": [Boolean()],
+        "kappa": [Interval(Real, 0, 1)],
+        "tau0": [Interval(Real, 0, None)],
+        "eta0": [Interval(Real, 0, 1, closed="left"), None],
+        "splash": [Options({"uniform", "simplex"})],
+        "gamma": [Interval(Real, 0, None, closed="neither"), None],
+        "alpha0": [Interval(Real, 0, None, closed="neither"), None],
+        "lambda0": [Interval(Real, 0, None, closed="neither")],
+        "nu0": [Interval(Real, 0, None, closed="neither"), None],
+        "whiten": [Options({"cholesky", "pca", "zca"}), None],
+        "init": [Options({"kmeans++", "random"})],
+        "init_samples": [Interval(Integral, 1, None)],
+        "local_tol": [Interval(Real, 0, None)],
+        "local_max_iter": [Interval(Integral, 1, None)],
+        "max_padding": [Interval(Real, 0, None)],
+        "dtype": [Options({"float32", "float64"})],
+        "random_state": [Interval(Integral, 0, None)],
+        "verbose": [Boolean()],
+    }
 
     def __init__(self, n_components: int = 256, n_song_components: int = 32, *,
                  batch_size: int = 1024, max_epochs: int = 100,
@@ -949,34 +978,10 @@ default="posterior"
             raise NotFittedError("this HDPGMM is not fitted yet; call fit or partial_fit")
 
     def _validate_params(self) -> None:
-        checks = [
-            (self.n_components >= 1, "n_components (K) must be >= 1"),
-            (self.n_song_components >= 1, "n_song_components (T) must be >= 1"),
-            (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.max_epochs >= 1, "max_epochs must be >= 1"),
-            (self.algorithm in OPTIMISERS, f"algorithm must be one of {', '.join(OPTIMISERS)}"),
-            (np.isfinite(self.tol) and self.tol >= 0, "tol must be a finite number >= 0"),
-            (0.0 <= self.kappa <= 1.0, "kappa must be in [0, 1] (0: batch updates, rho = 1)"),
-            (np.isfinite(self.tau0) and self.tau0 >= 0, "tau0 must be a finite number >= 0"),
-            (self.tau0 > 0 or self.kappa == 0,
-             "tau0 must be > 0 when kappa > 0 (the first step size is tau0 ** -kappa)"),
-            (self.eta0 is None or 0.0 <= self.eta0 < 1.0, "eta0 must be in [0, 1) or None"),
-            (np.isfinite(self.local_tol) and self.local_tol >= 0,
-             "local_tol must be a finite number >= 0"),
-            (self.splash in ("uniform", "simplex"), "splash must be 'uniform' or 'simplex'"),
-            (self.whiten in (None, "cholesky", "pca", "zca"),
-             "whiten must be cholesky, pca, zca or None"),
-            (self.init in ("kmeans++", "random"), "init must be 'kmeans++' or 'random'"),
-            (self.dtype in ("float32", "float64"), "dtype must be float32 or float64"),
-            (self.local_max_iter >= 1, "local_max_iter must be >= 1"),
-            (self.gamma is None or 0 < self.gamma < np.inf,
-             "gamma must be a finite number > 0 or None (learned)"),
-            (self.alpha0 is None or 0 < self.alpha0 < np.inf,
-             "alpha0 must be a finite number > 0 or None (learned)"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ParameterError(message)
+        validate_params(self)
+        if self.kappa > 0 and self.tau0 == 0:
+            raise ParameterError("tau0 must be > 0 when kappa > 0 (the first step size is "
+                                 "tau0 ** -kappa)")
 
     def _device(self) -> torch.device:
         return resolve_device(self.device)
