@@ -293,9 +293,9 @@ def test_memory_estimate_counts_k_t_d_and_the_batch(corpus_file, tmp_path, capsy
                                                     monkeypatch):
     """With 1 GiB free, K = 1e6 (the one-hot initial assignments alone take 16 GB) is
     refused at once, naming the size and the memory available; K = 10 fits."""
-    from hdpmusic.formats import corpus as corpus_mod
+    from hdpmusic.model import hdpgmm
 
-    monkeypatch.setattr(corpus_mod, "available_bytes", lambda device: 1 << 30)
+    monkeypatch.setattr(hdpgmm, "available_bytes", lambda device: 1 << 30)
     out = tmp_path / "m.hdp"
     assert fit(corpus_file, out, "--n-components", str(10**6), "--epochs", "1",
                "--device", "cpu") == 1

@@ -152,3 +152,80 @@ def test_the_old_flat_paths_import_the_moved_modules_with_a_warning():
         assert module is importlib.import_module(f"hdpmusic.{new}")
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("hdpmusic.no_such_module")
+
+
+HEAVY = {"torch", "librosa", "matplotlib", "sklearn", "scipy", "h5py", "numba", "soundfile"}
+
+
+def _module_level_imports(path: Path, name: str, modules: dict[str, Path]) -> tuple[set, set]:
+    """(package modules, heavy third-party packages) a module imports when it loads (its
+    top-level statements, not functions and not ``TYPE_CHECKING`` blocks)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    ours, heavy = set(), set()
+    body = list(ast.parse(path.read_text(encoding="utf-8")).body)
+    while body:
+        node = body.pop(0)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
+            continue
+        if isinstance(node, ast.If | ast.Try):
+            body += node.body + getattr(node, "orelse", []) + getattr(node, "finalbody", [])
+            continue
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                     for a in node.names]
+        for full in names:
+            if full in modules:
+                ours.add(full)
+            elif full.split(".")[0] in HEAVY:
+                heavy.add(full.split(".")[0])
+    return ours, heavy
+
+
+def heavy_at_import() -> dict[str, set[str]]:
+    """Module -> the heavy packages importing it loads (through package modules too)."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    direct = {n: _module_level_imports(p, n, modules) for n, p in modules.items()}
+    found: dict[str, set[str]] = {}
+
+    def visit(name: str, seen: frozenset) -> set[str]:
+        if name not in found:
+            ours, heavy = direct[name]
+            parents = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+            for other in (ours | parents) - seen - {name}:
+                heavy = heavy | visit(other, seen | {name})
+            found[name] = heavy
+        return found[name]
+
+    for name in modules:
+        visit(name, frozenset())
+    return found
+
+
+def test_function_local_imports_only_defer_heavy_dependencies():
+    """A package module is imported inside a function only where importing it at module
+    level would load a heavy library (torch, librosa, matplotlib, ...) the importing module
+    does not load already."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    heavy = heavy_at_import()
+    assert "torch" in heavy["hdpmusic.model.hdpgmm"] and not heavy["hdpmusic.runtime.errors"]
+    needless = []
+    for name, path in modules.items():
+        for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                        "hdpmusic"):
+                    target = node.module
+                    target = next((f"{target}.{a.name}" for a in node.names
+                                   if f"{target}.{a.name}" in modules), target)
+                    if not heavy[target] - heavy[name]:
+                        needless.append(f"{name}:{node.lineno} imports {target}")
+    assert needless == []

@@ -3,6 +3,7 @@
 import inspect
 import math
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -40,15 +41,17 @@ def test_descriptions():
 
 
 class Base:
-    _parameter_constraints = {"n": [Interval(Integral, 1, None)], "mode": [Options({"x"})]}
+    _parameter_constraints: ClassVar[dict] = {"n": [Interval(Integral, 1, None)],
+                                              "mode": [Options({"x"})]}
 
     def __init__(self, n=1, mode="x", scale=None):
         self.n, self.mode, self.scale = n, mode, scale
 
 
 class Child(Base):
-    _parameter_constraints = {"mode": [Options({"x", "y"})],
-                              "scale": [Interval(Real, 0, None, closed="neither"), None]}
+    _parameter_constraints: ClassVar[dict] = {
+        "mode": [Options({"x", "y"})],
+        "scale": [Interval(Real, 0, None, closed="neither"), None]}
 
 
 def test_a_subclass_extends_and_overrides_its_bases_table():

@@ -63,9 +63,13 @@ from hdpmusic.formats.filekind import AUDIO_EXTENSIONS
 from hdpmusic.formats.locking import exclusive_lock
 from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.runtime.progress import progress_bar
+from hdpmusic.runtime.threads import check_jobs as check
+from hdpmusic.runtime.threads import n_jobs, worker_count
 from hdpmusic.runtime.workers import (
     TimeLimitError,
     exit_after,
+    exit_with_parent,
+    quiet_resource_tracker,
     terminate_as_interrupt,
     time_limit,
 )
@@ -431,7 +435,6 @@ def _one_line(text: str) -> str:
 def check_jobs(jobs: int) -> None:
     """Raise :class:`ParameterError` unless ``jobs`` is -1 (one per core) or positive
     (:func:`hdpmusic.runtime.threads.check_jobs`)."""
-    from hdpmusic.runtime.threads import check_jobs as check
 
     check(jobs)
 
@@ -703,7 +706,6 @@ def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfi
     """
     from joblib import Parallel, delayed, parallel_config
 
-    from hdpmusic.runtime.workers import quiet_resource_tracker
 
     quiet_resource_tracker()
     context = (parallel_config(backend=backend) if backend else
@@ -728,7 +730,6 @@ def _start_worker(parent_pid: int, config: FeatureConfig) -> None:
     (:func:`~hdpmusic.runtime.workers.exit_with_parent`), and load librosa's modules and
     compiled functions (:func:`~hdpmusic.audio.features.warm_up`; compiled by the parent)
     before its first track, whose time limit should not count them."""
-    from hdpmusic.runtime.workers import exit_with_parent
 
     exit_with_parent(parent_pid)
     warm_up(config)
@@ -739,7 +740,6 @@ def _workers(jobs: int, n_tasks: int, backend: str | None) -> int:
     and per track (:func:`hdpmusic.runtime.threads.worker_count`), a cluster's one per track;
     never 1 when more were asked (joblib would run the tracks in this process, where a
     crash ends the run)."""
-    from hdpmusic.runtime.threads import n_jobs, worker_count
 
     wanted = n_jobs(jobs)
     workers = min(wanted, n_tasks) if backend else worker_count(jobs, n_tasks)

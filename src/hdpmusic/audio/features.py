@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from hdpmusic.audio.info import declared_frames, stream_complete
 from hdpmusic.formats.locking import exclusive_lock
 from hdpmusic.runtime.errors import DataError, ParameterError
 
@@ -292,7 +293,6 @@ def _decode(name: str, sr: int) -> np.ndarray:
     """
     import soundfile as sf
 
-    from hdpmusic.audio.info import declared_frames, stream_complete
 
     try:
         fh = sf.SoundFile(name)

@@ -33,6 +33,7 @@ from hdpmusic.formats.checkpoint import (
     save_checkpoint,
 )
 from hdpmusic.formats.corpus import as_corpus, require_frames
+from hdpmusic.model.whitening import streaming_moments
 from hdpmusic.runtime.devices import resolve_device, song_index
 from hdpmusic.runtime.errors import DataError, FormatError
 from hdpmusic.runtime.progress import progress_bar
@@ -411,7 +412,6 @@ class VQCodebook(TransformerMixin, BaseEstimator):
         d = corpus.dim
         if not self.standardize:
             return np.zeros(d), np.ones(d)
-        from hdpmusic.model.whitening import streaming_moments
 
         _, mean, cov = streaming_moments(corpus.iter_frames(self.read_frames))
         scale = np.sqrt(np.diag(cov))

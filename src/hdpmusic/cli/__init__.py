@@ -19,7 +19,10 @@ from collections.abc import Sequence
 from hdpmusic import __version__
 from hdpmusic.cli._options import DefaultsHelpFormatter
 from hdpmusic.cli._types import positive_int
+from hdpmusic.runtime.devices import compute_device
 from hdpmusic.runtime.errors import HdpmusicError
+from hdpmusic.runtime.progress import silenced
+from hdpmusic.runtime.threads import configure
 
 QUIET_HELP = "no progress bars or progress messages"
 
@@ -91,7 +94,6 @@ def check_device(args: argparse.Namespace) -> None:
     """
     device = getattr(args, "device", None)
     if device is not None:
-        from hdpmusic.runtime.devices import compute_device
 
         compute_device(device)
 
@@ -106,8 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s")
     try:
-        from hdpmusic.runtime.progress import silenced
-        from hdpmusic.runtime.threads import configure
 
         configure(args.threads)
         check_device(args)

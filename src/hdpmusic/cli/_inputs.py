@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from hdpmusic.formats.filekind import CORPUS_HINT, describe
+from hdpmusic.representations.registry import model_input
 from hdpmusic.runtime.errors import FormatError, ParameterError
 
 
@@ -31,7 +33,6 @@ def open_corpus(path: str | os.PathLike, verb: str, *, dim: int | None = None) -
         `hdpmusic prepare```. A damaged HDF5 file keeps the corpus reader's message.
     """
     from hdpmusic.formats.corpus import Corpus
-    from hdpmusic.formats.filekind import CORPUS_HINT, describe
 
     try:
         return Corpus.open(path, dim=dim)
@@ -50,7 +51,6 @@ def refuse_audio_root(name: str, audio_root: str | None) -> None:
     ------
     ParameterError
     """
-    from hdpmusic.representations.registry import model_input
 
     if audio_root is not None and model_input(name) != "audio":
         raise ParameterError(f"--audio-root applies to audio models only, not {name}")

@@ -7,6 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from hdpmusic.cli._inputs import open_corpus
+
 PERCENTILES = (0, 5, 50, 95, 100)
 _LABELS = ("min", "p5", "median", "p95", "max")
 
@@ -83,7 +85,5 @@ def describe(corpus: Any) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from hdpmusic.cli._inputs import open_corpus
-
     print(describe(open_corpus(args.path, "corpus info")))
     return 0

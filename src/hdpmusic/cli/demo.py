@@ -6,6 +6,7 @@ import argparse
 
 from hdpmusic.cli._options import add_jobs
 from hdpmusic.cli._types import seed
+from hdpmusic.pipeline.demo import run_demo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +38,6 @@ def run(args: argparse.Namespace) -> int:
         paired_differences,
         summarise,
     )
-    from hdpmusic.pipeline.demo import run_demo
 
     def log(msg: str) -> None:
         if not args.quiet or msg.startswith("note:"):

@@ -6,7 +6,9 @@ import argparse
 
 from hdpmusic.cli._options import add_jobs, add_recompute
 from hdpmusic.cli._types import positive_int
-from hdpmusic.cli.transform import add_transform_options
+from hdpmusic.cli.transform import add_transform_options, transform_options
+from hdpmusic.formats.checkpoint import read_header
+from hdpmusic.representations.registry import model_class
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,10 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.cli.transform import transform_options
-    from hdpmusic.formats.checkpoint import read_header
     from hdpmusic.pipeline.embed import embed_collection
-    from hdpmusic.representations.registry import model_class
 
     name = read_header(args.model)["model"]
     options = transform_options(name, model_class(name), args)

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hdpmusic.cli._types import WholeNumber, positive_int, seed
+from hdpmusic.formats.atomic import check_writable
+from hdpmusic.formats.representations import Representations
+from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,7 +68,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def model_labels(paths: Sequence[str], names: Sequence[str] | None = None) -> list[str]:
     """A results label per representation file: its name from ``names``, else the file
     name without extension (the whole path when two files share a name)."""
-    from hdpmusic.runtime.errors import ParameterError
 
     if names is not None:
         if len(names) != len(paths):
@@ -82,8 +84,6 @@ def model_labels(paths: Sequence[str], names: Sequence[str] | None = None) -> li
 
 
 def _read_tags(path: str) -> list[str]:
-    from hdpmusic.runtime.errors import DataError
-
     try:
         lines = Path(path).read_text().splitlines()
     except OSError as err:
@@ -93,7 +93,6 @@ def _read_tags(path: str) -> list[str]:
 
 def check_out(out: str, overwrite: bool) -> None:
     """Refuse an existing results folder that holds files, unless ``overwrite``."""
-    from hdpmusic.runtime.errors import HdpmusicError
 
     path = Path(out)
     if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
@@ -112,8 +111,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
         summarise,
         write_results,
     )
-    from hdpmusic.formats.atomic import check_writable
-    from hdpmusic.formats.representations import Representations
     from hdpmusic.formats.taskdata import read_task
 
     labels = model_labels(args.reps, args.names)

@@ -13,6 +13,8 @@ import argparse
 import sys
 
 from hdpmusic.cli._types import positive_int, seed
+from hdpmusic.pipeline.experiment import compare, parse_floats, parse_subsets, sweep
+from hdpmusic.runtime.errors import ParameterError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -98,9 +100,6 @@ def _print_summary(results) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from hdpmusic.pipeline.experiment import compare
-    from hdpmusic.runtime.errors import ParameterError
-
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
         raise ParameterError("--models names no model")
@@ -115,8 +114,6 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from hdpmusic.pipeline.experiment import parse_floats, parse_subsets, sweep
-
     results = sweep(args.train, args.tasks, args.out, eta0s=parse_floats(args.eta0),
                     subsets=parse_subsets(args.subsets), subset_eta0=args.subset_eta0,
                     runs=args.runs, seed=args.seed, device=args.device,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from hdpmusic.audio.extract import extract_collection
 from hdpmusic.cli._options import add_jobs, add_recompute
 from hdpmusic.cli._types import Number
+from hdpmusic.runtime.errors import HdpmusicError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,8 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import contextlib
 
-    from hdpmusic.audio.extract import extract_collection
-    from hdpmusic.runtime.errors import HdpmusicError
 
     context: contextlib.AbstractContextManager = contextlib.nullcontext()
     backend = None

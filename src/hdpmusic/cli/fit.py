@@ -20,7 +20,9 @@ from typing import Any
 
 from hdpmusic.cli._inputs import open_corpus, refuse_audio_root
 from hdpmusic.cli._types import Number, WholeNumber, WholeNumbers, positive_int, seed
-from hdpmusic.representations.registry import known_models
+from hdpmusic.formats.atomic import check_output, remove_stale_temporaries
+from hdpmusic.formats.locking import output_lock
+from hdpmusic.representations.registry import known_models, model_class
 from hdpmusic.runtime.errors import HdpmusicError, ParameterError
 
 #: HDPGMM-only options: argparse dest -> HDPGMM parameter. Their argparse default is
@@ -176,11 +178,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.formats.atomic import check_output, remove_stale_temporaries
-    from hdpmusic.formats.locking import output_lock
     from hdpmusic.model.distributed import init_from_env, world
     from hdpmusic.pipeline.fit import CHECKPOINT_EVERY, fit_model, resumable
-    from hdpmusic.representations.registry import model_class
 
     check_output(args.out, {"the corpus": args.corpus})
     cls = model_class(args.model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hdpmusic.cli._types import positive_int
+from hdpmusic.formats.atomic import atomic_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hdpmusic.evaluation.interpretability import format_table, interpret_model
-    from hdpmusic.formats.atomic import atomic_path
 
     rows = interpret_model(args.model, args.task, top_components=args.top_components,
                            top_tags=args.top_tags, method=args.method, prior=args.prior,

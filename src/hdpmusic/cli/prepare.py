@@ -6,6 +6,7 @@ import argparse
 
 from hdpmusic.cli._options import add_jobs, add_recompute
 from hdpmusic.cli._types import WholeNumber, positive_int, seed
+from hdpmusic.runtime.errors import ParameterError
 
 
 def _common(p: argparse.ArgumentParser, *, root_help: str | None = None,
@@ -211,7 +212,6 @@ def run_echonest(args: argparse.Namespace) -> int:
 def run_msd(args: argparse.Namespace) -> int:
     from hdpmusic.datasets.base import write_list_file
     from hdpmusic.datasets.msd import MSD_LAYOUT, collect_msd_tracks, parse_subsets, prepare_msd
-    from hdpmusic.runtime.errors import ParameterError
 
     layout = args.layout or MSD_LAYOUT
     subsets = parse_subsets(args.subsets) if args.subsets else []

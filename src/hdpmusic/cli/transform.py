@@ -14,6 +14,9 @@ from typing import Any
 
 from hdpmusic.cli._inputs import open_corpus, refuse_audio_root
 from hdpmusic.cli._types import positive_int
+from hdpmusic.formats.atomic import check_output
+from hdpmusic.model.kinds import EMBED_KIND, KINDS
+from hdpmusic.representations.registry import load_model, model_input
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_transform_options(p: argparse.ArgumentParser) -> None:
     """``--kind``, ``--min-weight``, ``--no-log``, ``--batch-size`` and ``--device`` (read
     by :func:`transform_options` and the model loading)."""
-    from hdpmusic.model.kinds import EMBED_KIND, KINDS
 
     p.add_argument("--kind", choices=KINDS, default=None,
                    help="HDPGMM representation: the study's posterior, the song's "
@@ -56,9 +58,7 @@ def add_transform_options(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hdpmusic.formats.atomic import check_output
     from hdpmusic.pipeline.transform import transform_corpus, write_representations
-    from hdpmusic.representations.registry import load_model, model_input
 
     check_output(args.out, {"the model file": args.model, "the corpus": args.corpus})
     name, model = load_model(args.model, device=args.device)

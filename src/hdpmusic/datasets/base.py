@@ -19,7 +19,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hdpmusic.audio.extract import extract_collection
 from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig
+from hdpmusic.evaluation.protocol import split_warnings
+from hdpmusic.formats.atomic import atomic_path
 from hdpmusic.formats.taskdata import TaskData, normalise_split, read_task, write_task
 from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError, name_some
 
@@ -166,8 +169,6 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
     HdpmusicError
         ``out`` exists without ``overwrite``, no tracks, every track failed.
     """
-    from hdpmusic.audio.extract import extract_collection
-    from hdpmusic.formats.atomic import atomic_path
 
     out = Path(out)
     if out.exists() and not overwrite:
@@ -188,7 +189,6 @@ def prepare_corpus(tracks: Sequence[Track], out: str | os.PathLike,
                         "corpus and its task data (see %s): %s", dataset, report.n_failed,
                         len(tracks), report.failures, name_some(report.failed_ids))
         if make_task is not None:
-            from hdpmusic.evaluation.protocol import split_warnings
 
             task = make_task(_corpus_ids(tmp))
             for message in split_warnings(task):

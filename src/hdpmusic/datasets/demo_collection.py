@@ -57,8 +57,11 @@ from typing import Any
 
 import numpy as np
 
+from hdpmusic.datasets.splits import stratified_split
 from hdpmusic.formats.atomic import atomic_path
+from hdpmusic.formats.taskdata import TaskData, read_task, write_task
 from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.runtime.threads import n_jobs
 
 __all__ = [
     "DEFAULT_CLASSES",
@@ -642,7 +645,6 @@ def _map_pieces(batch: list[_Piece], root: Path, settings: DemoSettings,
 
 def _n_jobs(jobs: int) -> int:
     """Worker processes for ``jobs`` (``-1``: :func:`hdpmusic.runtime.threads.get_threads`)."""
-    from hdpmusic.runtime.threads import n_jobs
 
     if jobs == 0 or jobs < -1:
         raise ParameterError(f"jobs={jobs}: give a positive number of processes or -1 "
@@ -961,7 +963,6 @@ def _describe(score: Any, excerpt: Any, tempo: float) -> dict[str, Any]:
 def _assemble(root: Path, settings: DemoSettings, pieces: dict[str, list[dict]],
               skipped: list[dict[str, str]]) -> DemoDataset:
     """Tracks with their split, and the simulated listening log."""
-    from hdpmusic.datasets.splits import stratified_split
 
     records = [r for c in settings.classes for r in pieces[c]]
     splits = stratified_split([r["genre"] for r in records], settings.fractions,
@@ -1084,7 +1085,6 @@ def demo_tasks(dataset: DemoDataset, ids: Sequence[str] | None = None,
     """
     import scipy.sparse as sp
 
-    from hdpmusic.formats.taskdata import TaskData
 
     by_id = {t.id: t for t in dataset.tracks}
     ids = list(ids) if ids is not None else dataset.ids
@@ -1115,7 +1115,6 @@ def demo_tasks(dataset: DemoDataset, ids: Sequence[str] | None = None,
 def _recommendation_task(dataset: DemoDataset, ids: list[str]) -> Any:
     import scipy.sparse as sp
 
-    from hdpmusic.formats.taskdata import TaskData
 
     item = {i: k for k, i in enumerate(ids)}
     rows = [(u, item[i], c) for u, i, c in dataset.listening if i in item]
@@ -1154,7 +1153,6 @@ def write_demo_tasks(dataset: DemoDataset, out_dir: str | os.PathLike, *,
     dict of str to pathlib.Path
         Task kind → file.
     """
-    from hdpmusic.formats.taskdata import write_task
 
     out_dir = Path(out_dir)
     ids = _corpus_ids(Path(corpus)) if corpus is not None else None
@@ -1171,8 +1169,6 @@ def write_demo_tasks(dataset: DemoDataset, out_dir: str | os.PathLike, *,
 
 
 def _corpus_ids(path: Path) -> list[str]:
-    from hdpmusic.formats.taskdata import read_task
-
     return read_task(path).ids
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hdpmusic.audio.extract import find_tracks
 from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig
 from hdpmusic.datasets.base import (
     Track,
@@ -248,7 +249,6 @@ def collect_msd_tracks(root: str | os.PathLike | None,
     if track_list is not None:
         tracks = read_track_list(track_list, root, layout)
     elif root is not None:
-        from hdpmusic.audio.extract import find_tracks
 
         tracks = [(Path(rel).stem, path) for rel, path in find_tracks(root)]
         counts = Counter(song_id for song_id, _ in tracks)

@@ -37,8 +37,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from hdpmusic.audio.extract import find_tracks
 from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig
-from hdpmusic.datasets.base import SPLITS, prepare_corpus
+from hdpmusic.datasets.base import SPLITS, prepare_corpus, read_lines
+from hdpmusic.datasets.echonest import parse_triplets
 from hdpmusic.datasets.splits import DEFAULT_FRACTIONS, group_split
 from hdpmusic.formats.taskdata import TaskData, normalise_split
 from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError, name_some
@@ -88,7 +90,6 @@ def find_folder_tracks(root: str | os.PathLike) -> list[OwnTrack]:
     HdpmusicError
         No audio, or audio files directly in ``root`` (they have no label folder).
     """
-    from hdpmusic.audio.extract import find_tracks
 
     root = Path(root)
     if not root.is_dir():
@@ -201,8 +202,6 @@ def read_interactions(path: str | os.PathLike) -> Any:
     -------
     hdpmusic.datasets.echonest.Interactions
     """
-    from hdpmusic.datasets.base import read_lines
-    from hdpmusic.datasets.echonest import parse_triplets
 
     lines = read_lines(path, "interaction file")
     data = [(n, line) for n, line in enumerate(lines) if line.strip()

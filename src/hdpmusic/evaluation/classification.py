@@ -22,6 +22,8 @@ from sklearn.model_selection import RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from hdpmusic.evaluation.folds import INNER_SPLITS, derived_seed, inner_folds, repeated_folds
+from hdpmusic.evaluation.predictions import Predictions, concatenate
 from hdpmusic.runtime.errors import DataError
 
 __all__ = ["C_RANGE", "SPLITS", "chance_macro_f1", "cross_validate_genre", "evaluate_genre",
@@ -145,7 +147,6 @@ def evaluate_genre(X: np.ndarray, y: np.ndarray, split: np.ndarray, *, n_iter: i
     predictions : Predictions
         Only with ``predictions=True``.
     """
-    from hdpmusic.evaluation.predictions import Predictions
 
     train, valid, test = split_indices(split)
     y = np.asarray(y).astype(str)
@@ -207,13 +208,6 @@ def cross_validate_genre(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None
     predictions : Predictions
         One block per repeat.
     """
-    from hdpmusic.evaluation.folds import (
-        INNER_SPLITS,
-        derived_seed,
-        inner_folds,
-        repeated_folds,
-    )
-    from hdpmusic.evaluation.predictions import Predictions, concatenate
 
     y = np.asarray(y).astype(str)
     groups = _groups(groups, y.size)

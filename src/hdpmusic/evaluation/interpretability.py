@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from hdpmusic.formats.taskdata import read_task
 from hdpmusic.runtime.errors import DataError, ParameterError
 
 __all__ = ["METHODS", "ComponentTags", "Exemplars", "best_windows", "component_load",
@@ -252,7 +253,6 @@ def interpret_model(model_path: str | os.PathLike, task_path: str | os.PathLike,
     list of ComponentTags
     """
     from hdpmusic.formats.corpus import Corpus
-    from hdpmusic.formats.taskdata import read_task
     from hdpmusic.model.hdpgmm import HDPGMM
 
     task = read_task(task_path)

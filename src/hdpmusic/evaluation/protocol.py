@@ -43,6 +43,7 @@ from hdpmusic.evaluation.predictions import (
     load_predictions,
     save_predictions,
 )
+from hdpmusic.evaluation.recommendation import DEFAULT_KS, evaluate_recommendation, knn_graph
 from hdpmusic.evaluation.results import RunResult
 from hdpmusic.evaluation.summary import (
     format_paired,
@@ -244,7 +245,6 @@ def _small_test(n_test: int, rare: Sequence[str], what: str, cv: int | None) -> 
 
 
 def _some(names: Sequence[str]) -> str:
-
     return name_some(names)
 
 
@@ -258,11 +258,6 @@ def _protocol(task: TaskData, kind: str, reps: Representations, *, log: bool,
               cv_repeats: int) -> Protocol:
     """Prepare the data of one task once; return ``seed → (score, config, predictions)``."""
     if kind == "recommendation":
-        from hdpmusic.evaluation.recommendation import (
-            DEFAULT_KS,
-            evaluate_recommendation,
-            knn_graph,
-        )
 
         X = _features(reps, task.itemlist, log)
         graph = knn_graph(X, max(DEFAULT_KS), device=device)

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hdpmusic.evaluation import resolve_device
+from hdpmusic.evaluation.predictions import Predictions, concatenate
 from hdpmusic.runtime.errors import DataError, ParameterError
 
 if TYPE_CHECKING:
@@ -413,7 +414,6 @@ def evaluate_recommendation(interaction: sp.spmatrix, graph: KnnGraph, *, seed: 
     predictions : Predictions
         Only with ``predictions=True``.
     """
-    from hdpmusic.evaluation.predictions import Predictions, concatenate
 
     if interaction.shape[1] != graph.n_items:
         raise DataError(f"interaction has {interaction.shape[1]} items but the kNN graph "

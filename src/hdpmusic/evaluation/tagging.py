@@ -28,7 +28,16 @@ from sklearn.preprocessing import StandardScaler
 
 from hdpmusic.evaluation import resolve_device
 from hdpmusic.evaluation.classification import C_RANGE, split_indices, split_sizes
+from hdpmusic.evaluation.folds import (
+    INNER_SPLITS,
+    derived_seed,
+    inner_folds,
+    rarest_tag,
+    repeated_folds,
+)
+from hdpmusic.evaluation.predictions import Predictions, concatenate
 from hdpmusic.runtime.errors import DataError, ParameterError
+from hdpmusic.runtime.threads import get_threads, limit
 
 __all__ = ["BACKENDS", "CHANCE_AUC", "cross_validate_tagging", "evaluate_tagging",
            "fit_logistic_sklearn", "fit_logistic_torch", "macro_ap", "macro_auc"]
@@ -264,7 +273,6 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
     predictions : Predictions
         Only with ``predictions=True``.
     """
-    from hdpmusic.evaluation.predictions import Predictions
 
     Y = np.asarray(Y, dtype=bool)
     train, valid, test = split_indices(split)
@@ -316,14 +324,6 @@ def cross_validate_tagging(X: np.ndarray, Y: np.ndarray, groups: np.ndarray | No
     predictions : Predictions
         One block per repeat.
     """
-    from hdpmusic.evaluation.folds import (
-        INNER_SPLITS,
-        derived_seed,
-        inner_folds,
-        rarest_tag,
-        repeated_folds,
-    )
-    from hdpmusic.evaluation.predictions import Predictions, concatenate
 
     Y = np.asarray(Y, dtype=bool)
     groups = np.arange(Y.shape[0]) if groups is None else np.asarray(groups)
@@ -352,7 +352,6 @@ def cross_validate_tagging(X: np.ndarray, Y: np.ndarray, groups: np.ndarray | No
 
 def _threads(X: np.ndarray, Y: np.ndarray) -> Any:
     """One thread for small fits, :func:`hdpmusic.runtime.threads.get_threads` otherwise."""
-    from hdpmusic.runtime.threads import get_threads, limit
 
     small = X.shape[0] * X.shape[1] * Y.shape[1] < SINGLE_THREAD_SIZE
     return limit(1 if small else get_threads())

@@ -52,6 +52,7 @@ from hdpmusic.audio.features import DEFAULT_CONFIG, signal_features
 from hdpmusic.pipeline.transform import transform_options
 from hdpmusic.representations.registry import known_models, model_input
 from hdpmusic.representations.registry import load_model as _load_estimator
+from hdpmusic.runtime.devices import resolve_device
 from hdpmusic.runtime.errors import DataError, ParameterError
 
 __all__ = ["HearModel", "get_scene_embeddings", "get_timestamp_embeddings", "load_model"]
@@ -158,8 +159,6 @@ class HearModel(torch.nn.Module):
             self.estimator.verbose = False
 
     def _estimator_device(self) -> torch.device:
-        from hdpmusic.runtime.devices import resolve_device
-
         return resolve_device(self.estimator.device)
 
     def _apply(self, fn: Any, recurse: bool = True) -> HearModel:

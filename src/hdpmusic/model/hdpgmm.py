@@ -23,7 +23,7 @@ from hdpmusic.formats.checkpoint import (
     restore_corpus,
     save_checkpoint,
 )
-from hdpmusic.formats.corpus import as_corpus, require_frames
+from hdpmusic.formats.corpus import as_corpus, available_bytes, require_frames
 from hdpmusic.model import expectations as ex
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
 from hdpmusic.model.fisher import FisherEncoder
@@ -48,6 +48,7 @@ from hdpmusic.model.sufficient import (
     stick_posterior,
     update_gamma,
 )
+from hdpmusic.model.whitening import Whitener
 from hdpmusic.runtime.devices import resolve_device, song_index
 from hdpmusic.runtime.errors import DataError, FormatError, ParameterError
 from hdpmusic.runtime.progress import progress_bar
@@ -679,7 +680,6 @@ default="posterior"
                       su=u - 1.0, sv=v - gamma_mean, alpha=zero, usage=N, entropy=zero)
         whitener = None
         if raw.get("whiten_params"):
-            from hdpmusic.model.whitening import Whitener
 
             wp = raw["whiten_params"]
             whitener = Whitener.from_state_dict({
@@ -797,7 +797,6 @@ default="posterior"
     def _check_memory(self, corpus: Any) -> None:
         """Refuse a fit whose arrays cannot fit in the memory available, before any is
         allocated (see :meth:`_memory_needs`)."""
-        from hdpmusic.formats.corpus import available_bytes
 
         if len(corpus) == 0:  # refused by the fit itself
             return
@@ -841,7 +840,6 @@ default="posterior"
         dev = self._device()
         whitener = None
         if self.whiten is not None:
-            from hdpmusic.model.whitening import Whitener
 
             whitener = Whitener(method=self.whiten).fit(corpus)
         rng = np.random.default_rng(self.random_state)
@@ -1079,7 +1077,6 @@ def _check_checkpoint_values(path: str | os.PathLike, tensors: dict[str, Tensor]
 def _whitener_from(meta: dict | None, tensors: dict[str, Tensor]) -> Any:
     if meta is None:
         return None
-    from hdpmusic.model.whitening import Whitener
 
     state = dict(meta)
     state.update({k.split(".", 1)[1]: v.numpy() for k, v in tensors.items()

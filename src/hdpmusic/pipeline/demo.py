@@ -37,6 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hdpmusic.audio.extract import extract_collection
+from hdpmusic.formats.atomic import atomic_path
+from hdpmusic.pipeline.experiment import compare
+from hdpmusic.runtime.devices import resolve_device
+from hdpmusic.runtime.progress import stage_timer
+
 __all__ = ["CPU_CLMR_CHANNELS", "DemoOutcome", "DemoPlan", "demo_plan", "run_demo"]
 
 TASKS = ("genre", "tagging", "recommendation")
@@ -192,14 +198,9 @@ def run_demo(out_dir: str | os.PathLike = "hdpmusic-demo", *, quick: bool = Fals
     """
     from sklearn.exceptions import ConvergenceWarning
 
-    from hdpmusic.audio.extract import extract_collection
     from hdpmusic.datasets.demo_collection import build_demo_dataset, write_demo_tasks
     from hdpmusic.evaluation.interpretability import format_table, interpret_model
-    from hdpmusic.formats.atomic import atomic_path
-    from hdpmusic.pipeline.experiment import compare
     from hdpmusic.report import ComponentsOptions, write_report
-    from hdpmusic.runtime.devices import resolve_device
-    from hdpmusic.runtime.progress import stage_timer
 
     say = log or (lambda _msg: None)
     timings: dict[str, float] = {}

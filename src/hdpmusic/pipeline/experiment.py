@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from hdpmusic.formats.checkpoint import read_header
+from hdpmusic.formats.representations import Representations
+from hdpmusic.representations.registry import model_class, model_input
 from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.runtime.progress import stage_timer
 
@@ -153,7 +156,6 @@ def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "aut
         posterior).
     log : callable, optional
     """
-    from hdpmusic.representations.registry import model_class, model_input
 
     params = params or {}
     variants = []
@@ -208,7 +210,6 @@ def _check_saved_params(path: Path, params: dict[str, Any]) -> None:
     Both sides are compared as JSON values, as the header stores them (a tuple reads back
     as a list).
     """
-    from hdpmusic.formats.checkpoint import read_header
 
     saved = read_header(path).get("params")
     if not isinstance(saved, dict):
@@ -233,7 +234,6 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
     corpus records).
     """
     from hdpmusic.pipeline.fit import fit_model, resumable
-    from hdpmusic.representations.registry import model_class
 
     path = models_dir / f"{variant.model_file}.hdp"
     cls = model_class(variant.model)
@@ -266,7 +266,6 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
         transform_options,
         write_representations,
     )
-    from hdpmusic.representations.registry import model_class, model_input
 
     out = reps_dir / f"{variant.name}_{task_path.stem}.h5"
     if out.exists():
@@ -299,7 +298,6 @@ def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path,
     the kind.
     """
     from hdpmusic.evaluation.protocol import evaluate, read_results, run_seeds, write_results
-    from hdpmusic.formats.representations import Representations
 
     kind = task.task_kind if kind is None else kind
     where = evals_dir / f"{variant.name}_{task.name}" / kind

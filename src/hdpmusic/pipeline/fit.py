@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hdpmusic.audio.extract import audio_paths
 from hdpmusic.formats.checkpoint import describe_corpus
 from hdpmusic.formats.corpus import Corpus, corpus_fingerprint
 from hdpmusic.representations.registry import model_class, model_input
@@ -52,7 +53,6 @@ def training_data(name: str, corpus: Corpus,
     Corpus or list of pathlib.Path
     """
     if model_input(name) == "audio":
-        from hdpmusic.audio.extract import audio_paths
 
         return audio_paths(corpus, audio_root)
     return corpus

@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from hdpmusic import __version__
 from hdpmusic.evaluation.protocol import RunResult, read_results
 from hdpmusic.evaluation.summary import model_distributions, paired_differences
 from hdpmusic.formats.atomic import atomic_path
+from hdpmusic.report.components import components_section
 from hdpmusic.report.labels import file_stem, hdpgmm_title
 from hdpmusic.report.page import Figure, Page, render_html, render_markdown
 from hdpmusic.report.plots import (
@@ -89,7 +91,6 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
     -------
     markdown_path, html_path : pathlib.Path
     """
-    from hdpmusic.report.components import components_section
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -167,7 +168,6 @@ def provenance(results: Sequence[RunResult], command: str | None = None) -> list
     """
     from datetime import datetime
 
-    from hdpmusic import __version__
 
     facts = [f"hdpmusic {__version__}"]
     facts += [f"command: {command}"] if command else []

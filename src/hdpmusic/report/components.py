@@ -26,8 +26,20 @@ from typing import Any
 
 import numpy as np
 
+from hdpmusic.audio.extract import audio_paths
+from hdpmusic.audio.features import load_audio
+from hdpmusic.evaluation.interpretability import (
+    component_load,
+    interpret,
+    scan_exemplars,
+    scan_songs,
+    task_labels,
+)
+from hdpmusic.evaluation.interpretability import top_songs as song_ranking
 from hdpmusic.formats.atomic import atomic_path
+from hdpmusic.formats.taskdata import read_task
 from hdpmusic.report.labels import file_stem
+from hdpmusic.report.plots import profile_figure, save_figure
 from hdpmusic.runtime.errors import HdpmusicError, ParameterError
 
 __all__ = ["AUDIO_SR", "AUDIO_TYPES", "MIN_LOADING", "NEUTRAL_SCORE", "ComponentCard",
@@ -142,7 +154,6 @@ def write_excerpt(audio_path: str | os.PathLike, start_s: float, seconds: float,
     """
     import soundfile as sf
 
-    from hdpmusic.audio.features import load_audio
 
     y = load_audio(audio_path, AUDIO_SR)
     n = round(seconds * AUDIO_SR)
@@ -170,7 +181,6 @@ def _song_labels(labels: Any, j: int, limit: int = 3) -> str:
 def _ranked(R: np.ndarray, labels: Any, top_components: int, top_labels: int,
             method: str) -> list[tuple[int, float, list[tuple[str, float]]]]:
     """(component, share, labels) of the most loaded components."""
-    from hdpmusic.evaluation.interpretability import component_load, interpret
 
     if labels is not None:
         Y, names, _ = labels
@@ -189,7 +199,6 @@ def _audio_files(corpus: Any, audio: bool, audio_root: str | os.PathLike | None,
     """The corpus's audio files, or None and what the reader is told instead."""
     if not audio:
         return None, "Audio excerpts were not requested."
-    from hdpmusic.audio.extract import audio_paths
 
     try:
         return audio_paths(corpus, audio_root), None
@@ -235,11 +244,7 @@ def components_section(model: Any, model_name: str, corpus_path: str | os.PathLi
     -------
     ComponentsSection
     """
-    from hdpmusic.evaluation.interpretability import scan_exemplars, scan_songs, task_labels
-    from hdpmusic.evaluation.interpretability import top_songs as song_ranking
     from hdpmusic.formats.corpus import Corpus
-    from hdpmusic.formats.taskdata import read_task
-    from hdpmusic.report.plots import profile_figure, save_figure
 
     if top_components < 1 or top_songs < 1 or top_labels < 1 or not seconds > 0:
         raise ParameterError("top_components, top_labels, top_songs and seconds must be "

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from hdpmusic.formats.checkpoint import read_header
 from hdpmusic.runtime.errors import ParameterError
 
 Input = Literal["frames", "audio"]
@@ -108,7 +109,6 @@ def load_model(path: str | os.PathLike, *, device: str | None = None) -> tuple[s
     FormatError
         Not a checkpoint file (see :mod:`hdpmusic.formats.checkpoint`).
     """
-    from hdpmusic.formats.checkpoint import read_header
 
     name = read_header(path)["model"]
     cls = model_class(name)
