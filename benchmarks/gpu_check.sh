@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The one prepared GPU run of issue 20 (under 8 minutes on an H100/H200): the CUDA tests,
+# then bench_fit at 8192 and 16384 songs held in GPU memory and streamed from HDF5, then
+# the planted-truth benchmark on the GPU. Every benchmark prints one JSON line; all of them
+# are collected in OUT_DIR/bench.jsonl, the test log in OUT_DIR/tests.log.
+#
+#   bash benchmarks/gpu_check.sh [OUT_DIR]              # on the GPU machine, repo root
+#   DEVICE=cpu SIZES=24 bash benchmarks/gpu_check.sh    # smoke test of the script on a CPU
+#
+# Needs torch, numpy, h5py, scikit-learn and pytest (not librosa): the model path only.
+set -uo pipefail
+out=${1:-${OUT:-gpu_check_out}}
+device=${DEVICE:-cuda}
+sizes=${SIZES:-"8192 16384"}
+py=${PYTHON:-python3}
+export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+mkdir -p "$out"
+status=0
+
+$py -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
+torch.cuda.get_device_name() if torch.cuda.is_available() else '')" | tee "$out/device.txt"
+
+timeout 180 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$out/tests.log" \
+    || status=1
+
+for songs in $sizes; do
+    for mode in "" "--stream"; do
+        if [ "$device" = cpu ]; then
+            small="--batch-size $songs --local-iters 5 --components 16 --song-components 4"
+        else
+            small=""
+        fi
+        # shellcheck disable=SC2086
+        timeout 150 $py benchmarks/bench_fit.py --device "$device" --songs "$songs" \
+            --epochs 2 $mode $small | tee -a "$out/bench.jsonl" || status=1
+    done
+done
+
+timeout 90 $py benchmarks/bench_convergence.py --device "$device" --skip-curves \
+    | tee -a "$out/bench.jsonl" || status=1
+exit $status
