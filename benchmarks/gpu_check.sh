@@ -36,6 +36,6 @@ for songs in $sizes; do
     done
 done
 
-timeout 90 $py benchmarks/bench_convergence.py --device "$device" --skip-curves \
+timeout 200 $py benchmarks/bench_convergence.py --device "$device" --skip-curves \
     | tee -a "$out/bench.jsonl" || status=1
 exit $status

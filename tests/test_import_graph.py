@@ -229,3 +229,13 @@ def test_function_local_imports_only_defer_heavy_dependencies():
                     if not heavy[target] - heavy[name]:
                         needless.append(f"{name}:{node.lineno} imports {target}")
     assert needless == []
+
+
+def test_the_old_representations_module_still_gives_the_file_class():
+    from hdpmusic.formats.representations import Representations
+
+    with pytest.warns(DeprecationWarning, match="moved to hdpmusic.formats.representations"):
+        from hdpmusic.representations import Representations as old
+    assert old is Representations
+    with pytest.raises(ImportError):
+        from hdpmusic.representations import Nothing  # noqa: F401
