@@ -1,7 +1,9 @@
 """hdpmusic.runtime.validation: the declarative parameter constraints of every estimator."""
 
+import ast
 import inspect
 import math
+import re
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -79,3 +81,21 @@ def test_every_estimator_constrains_its_parameters_and_admits_its_defaults(name)
     setattr(model, first, -1)
     with pytest.raises(ParameterError, match=f"{first} must be"):
         validate_params(model)
+
+
+def _documented_defaults(doc):
+    """``name -> default text`` of a numpydoc Parameters section."""
+    section = doc.split("Parameters\n    ----------\n", 1)[1].split("\n    Attributes\n", 1)[0]
+    return dict(re.findall(r"^    (\w+) : .*, default=(.+)$", section, re.M))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_parameter_documents_its_default(name):
+    """numpydoc ``default=`` for every constructor parameter, equal to the signature's."""
+    cls = model_class(name)
+    documented = _documented_defaults(cls.__doc__)
+    for param, spec in inspect.signature(cls).parameters.items():
+        assert param in documented, f"{name}: {param} has no 'default=' in the docstring"
+        text = documented[param]
+        shown = ast.literal_eval(text)
+        assert shown == spec.default, (name, param, text, spec.default)

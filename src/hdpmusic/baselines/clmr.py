@@ -133,19 +133,29 @@ class CLMR(SelfSupervisedAudio):
 
     Parameters
     ----------
-    channels : tuple of int
+    channels : tuple of int, default=(128, 128, 128, 256, 256, 256, 256, 256, 256, 256)
         SampleCNN widths (see :class:`SampleCNN`); the crop and chunk length is
         ``3 ** len(channels)`` samples (59 049 by default) and the representation has
         ``channels[-1]`` values (256).
-    projection_dim : int
+    projection_dim : int, default=64
         Output of the projection head the loss is computed on.
-    temperature : float
+    temperature : float, default=0.5
         NT-Xent temperature.
-    polarity, gain, noise : float
+    polarity : float, default=0.0
+    gain : float, default=0.0
+    noise : float, default=0.0
         Probabilities of the optional augmentations (:class:`WaveAugment`); 0 (off) in
         the study.
-    batch_size, max_epochs, max_steps, learning_rate, weight_decay, num_workers,
-    cache_bytes, device, random_state, verbose
+    batch_size : int, default=48
+    max_epochs : int, default=200
+    max_steps : int or None, default=None
+    learning_rate : float, default=0.0003
+    weight_decay : float, default=0.0
+    num_workers : int, default=4
+    cache_bytes : int, default=2147483648
+    device : str, default="auto"
+    random_state : int, default=0
+    verbose : bool, default=True
         See :class:`~hdpmusic.baselines.training.SelfSupervisedAudio`.
 
     Attributes

@@ -49,11 +49,11 @@ class G1(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    reg_covar : float
+    reg_covar : float, default=1e-6
         Added to every variance (default 1e-6, the study's and scikit-learn's).
-    batch_size : int
+    batch_size : int, default=1024
         Songs per packed batch in :meth:`transform`.
-    device : str
+    device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         The reductions run in float64 there.
 

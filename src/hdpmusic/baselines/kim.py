@@ -138,20 +138,31 @@ class KIM(SelfSupervisedAudio):
 
     Parameters
     ----------
-    n_mels, n_fft, hop_length : int
+    n_mels : int, default=128
+    n_fft : int, default=1024
+    hop_length : int, default=256
         Mel spectrogram settings (22 050 Hz audio).
-    chunk_frames : int
+    chunk_frames : int, default=216
         Frames of a training crop and of an inference chunk (216 ≈ 2.5 s).
-    channels : tuple of int
+    channels : tuple of int, default=(16, 32, 64, 64, 128, 256)
         Convolution maps (see :class:`KimNetwork`).
-    hidden_dim, head_dim : int
+    hidden_dim : int, default=256
+    head_dim : int, default=128
         Width of the embedding (the representation uses its mean and std: 2·hidden_dim
         values) and of the head's hidden layer.
-    dropout : float
-    scaler_songs : int
+    dropout : float, default=0.5
+    scaler_songs : int, default=256
         Songs (chosen at random) used to fit the per-band standardisation.
-    batch_size, max_epochs, max_steps, learning_rate, weight_decay, num_workers,
-    cache_bytes, device, random_state, verbose
+    batch_size : int, default=48
+    max_epochs : int, default=100
+    max_steps : int or None, default=None
+    learning_rate : float, default=0.0001
+    weight_decay : float, default=1e-6
+    num_workers : int, default=4
+    cache_bytes : int, default=2147483648
+    device : str, default="auto"
+    random_state : int, default=0
+    verbose : bool, default=True
         See :class:`~hdpmusic.baselines.training.SelfSupervisedAudio`.
 
     Attributes

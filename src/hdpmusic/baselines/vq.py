@@ -53,39 +53,39 @@ class VQCodebook(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_clusters : int
+    n_clusters : int, default=256
         Codebook size K (the study used 32, 64, 128 and 256).
-    standardize : bool
+    standardize : bool, default=True
         Scale every feature to zero mean and unit variance before clustering (the
         study's ``StandardScaler``; constant features are left unscaled).
-    batch_size : int
+    batch_size : int, default=1024
         Frames per k-means update (scikit-learn's default is 1024; larger batches use a
         GPU better).
-    max_epochs : int
+    max_epochs : int, default=100
         Upper bound on the passes over the corpus.
-    max_no_improvement : int or None
+    max_no_improvement : int or None, default=10
         Stop after this many consecutive updates without a new minimum of the
         exponentially weighted average of the per-frame mini-batch inertia (scikit-
         learn's rule; checked at the end of every chunk read, so a few more updates may
         run). None: always run ``max_epochs``.
-    reassignment_ratio : float
+    reassignment_ratio : float, default=0.01
         Centres whose accumulated count falls below this fraction of the largest are
         moved to random frames of the current mini-batch, whenever a centre has no
         frames yet or ``10 * n_clusters`` frames have passed since the last check.
-    init : {"k-means++", "random"}
+    init : {"k-means++", "random"}, default="k-means++"
         Seeding of the centres from a sample of frames: ``sklearn.cluster.kmeans_plusplus``
         or distinct random frames.
-    init_size : int, optional
+    init_size : int, optional, default=None
         Frames sampled for the seeding (default ``max(3 * batch_size, 3 * n_clusters)``
         as scikit-learn's, at most the corpus).
-    read_frames : int
+    read_frames : int, default=262144
         Frames read from the corpus at a time (whole songs, in random order per epoch);
         the mini-batches of one chunk are a random partition of its frames.
-    device : str
+    device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
-    random_state : int
+    random_state : int, default=0
         Seed of the sampling, the seeding, the song order and the mini-batches.
-    verbose : bool
+    verbose : bool, default=True
         Progress bar and one log line per epoch.
 
     Attributes

@@ -86,59 +86,62 @@ class HDPGMM(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_components : int
+    n_components : int, default=256
         Corpus truncation K.
-    n_song_components : int
+    n_song_components : int, default=32
         Song truncation T.
-    batch_size : int
+    batch_size : int, default=1024
         Songs per mini-batch.
-    max_epochs : int
+    max_epochs : int, default=100
         Passes over the corpus in :meth:`fit` (a cap for memoized inference: reaching it
         before ``tol`` is met issues a ``sklearn.exceptions.ConvergenceWarning``).
-    algorithm : {"memoized", "online"}
-    tol : float, default=2e-4
+    algorithm : {"memoized", "online"}, default="memoized"
+    tol : float, default=0.0002
         Memoized: change of the ELBO over a pass, in nats per frame and feature
         dimension (as density models report bits per dimension), at or below which the
         fit stops once the components' shares of the slots have settled too (0: run
         ``max_epochs`` passes). An absolute change, as in scikit-learn's mixtures: the
         ELBO's zero moves with the features' units, so a relative change would mean
         something else on every corpus.
-    moves : bool
+    moves : bool, default=True
         Memoized: reorder and merge/delete components at the end of each pass.
-    kappa, tau0 : float
+    kappa : float, default=0.6
+    tau0 : float, default=64.0
         Online: step size ρ_t = (τ0 + t)^−κ, t = number of updates so far.
-    eta0 : float or None
+    eta0 : float or None, default=None
         Splash regulariser (the paper's Eq. 21): statistics use ``(1 − η_t) r + η_t e`` with
         η_t = η0·10³/(t + 10³). ``None``: 0.1 (the paper's) for online, 0 for memoized
         inference (whose ELBO is then exact and non-decreasing).
-    splash : {"uniform", "simplex"}
+    splash : {"uniform", "simplex"}, default="uniform"
         ``e = 1/K`` (the paper), or a random point of the simplex per frame (the
         study's code).
-    gamma, alpha0 : float or None
+    gamma : float or None, default=None
+    alpha0 : float or None, default=None
         Corpus and song concentrations; ``None`` learns them with Gamma(1, 1) hyper-priors.
-    lambda0 : float
+    lambda0 : float, default=2.0
         Prior precision scale λ0 of the component means.
-    nu0 : float or None
+    nu0 : float or None, default=None
         Prior Wishart degrees of freedom; ``None`` gives d + 2.
-    whiten : {"cholesky", "pca", "zca"} or None
+    whiten : {"cholesky", "pca", "zca"} or None, default="cholesky"
         Whitening fitted on the training corpus (stored with the model).
-    init : {"kmeans++", "random"}
+    init : {"kmeans++", "random"}, default="kmeans++"
         k-means++ seeding of the component means on a sample of frames, or random hard
         assignments of the sample (the study's initialisation).
-    init_samples : int
+    init_samples : int, default=100000
         Frames sampled for the initialisation.
-    local_tol, local_max_iter : float, int
+    local_tol : float, default=0.001
+    local_max_iter : int, default=100
         Per-song stopping rule of the local step: change of the song's bound per frame
         (nats), and an iteration cap.
-    max_padding : float
+    max_padding : float, default=0.1
         Largest share of padding in the length buckets of the local step.
-    device : str
+    device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
-    dtype : {"float32", "float64"}
+    dtype : {"float32", "float64"}, default="float32"
         Precision of the frame-level math (statistics are always accumulated in float64).
-    random_state : int
+    random_state : int, default=0
         Seed of the initialisation, the batch order and the simplex splash.
-    verbose : bool
+    verbose : bool, default=True
         Progress bars.
 
     Attributes
