@@ -129,9 +129,11 @@ def test_values_no_run_can_use_are_refused_as_typed(tmp_path, capsys, argv, mess
 
 def test_an_infinite_concentration_is_refused(files, tmp_path, capsys):
     for option in ("--gamma", "--alpha0"):
-        assert main(["-q", "fit", str(files["corpus"]), "--out", str(tmp_path / "m.hdp"),
-                     *TINY, option, "inf"]) == 1
-        one_line_error(capsys, f"{option[2:]} must be a finite number > 0")
+        with pytest.raises(SystemExit) as exit_:
+            main(["-q", "fit", str(files["corpus"]), "--out", str(tmp_path / "m.hdp"),
+                  *TINY, option, "inf"])
+        assert exit_.value.code == 2
+        assert f"{option}: expected a finite number > 0, got 'inf'" in capsys.readouterr().err
     nothing_but(tmp_path)
 
 

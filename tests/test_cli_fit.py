@@ -91,8 +91,8 @@ def test_bad_parameters_and_files_give_one_line_errors(corpus_file, tmp_path, ca
         main(["fit", str(corpus_file), "--out", str(tmp_path / "a.hdp"), "--n-components", "0"])
     assert refused.value.code == 2 and "--n-components" in capsys.readouterr().err
     assert main(["fit", str(corpus_file), "--out", str(tmp_path / "a.hdp"),   # the model's
-                 "--eta0", "1.5"]) == 1
-    assert "eta0" in capsys.readouterr().err
+                 "--algorithm", "online", "--tau0", "0"]) == 1
+    assert "tau0 must be > 0 when kappa > 0" in capsys.readouterr().err
     junk = tmp_path / "junk.hdp"
     junk.write_bytes(b"junk")
     assert main(["transform", str(junk), str(corpus_file), "--out",

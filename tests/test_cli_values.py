@@ -118,3 +118,48 @@ def test_one_definition_of_every_numeric_type():
     for parser, action in whole_options():
         assert getattr(action.type, "__module__", None) == "hdpmusic.cli._types", \
             (parser.prog, action.option_strings, action.type)
+
+
+def number_options():
+    """(parser, action) of every option that takes a real number."""
+    found = []
+    for parser in all_parsers(build_parser()):
+        for action in parser._actions:
+            if action.option_strings and action.type is not None and not _whole(action):
+                try:
+                    value = action.type("0.5")
+                except Exception:
+                    continue
+                if isinstance(value, float):
+                    found.append((parser, action))
+    return found
+
+
+def test_no_option_takes_an_unchecked_float():
+    """Every real-number option has a range type (plain ``float`` takes nan and inf)."""
+    plain = [f"{p.prog} {a.option_strings[-1]}" for p, a in number_options() if a.type is float]
+    assert plain == []
+    found = {(p.prog, a.option_strings[-1]) for p, a in number_options()}
+    assert {("hdpmusic fit", "--kappa"), ("hdpmusic fit", "--eta0"),
+            ("hdpmusic transform", "--min-weight"), ("hdpmusic interpret", "--prior"),
+            ("hdpmusic experiment compare", "--eta0")} <= found
+
+
+@pytest.mark.parametrize("parser, action", number_options(),
+                         ids=lambda x: getattr(x, "prog", None) or x.option_strings[-1])
+def test_every_number_option_refuses_nan_inf_and_words(parser, action):
+    for bad in ("nan", "inf", "-inf", "abc"):
+        with pytest.raises(Exception, match="expected"):
+            action.type(bad)
+
+
+@pytest.mark.parametrize("argv, option, message", [
+    (["fit", "c.h5", "--out", "m", "--kappa", "1.5"], "--kappa", "a number in [0, 1]"),
+    (["fit", "c.h5", "--out", "m", "--eta0", "1"], "--eta0", "a number in [0, 1)"),
+    (["fit", "c.h5", "--out", "m", "--gamma", "0"], "--gamma", "a finite number > 0"),
+    (["transform", "m", "c.h5", "--out", "r", "--min-weight", "-0.1"], "--min-weight",
+     "a number in [0, 1)"),
+])
+def test_number_options_refuse_values_outside_their_range(argv, option, message, capsys):
+    last = refused(argv, option, capsys)
+    assert message in last

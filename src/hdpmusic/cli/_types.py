@@ -88,18 +88,25 @@ class WholeNumbers:
 
 
 class Number:
-    """argparse type: a finite number >= ``low`` (> ``low`` with ``strict``), or a
-    special value; ``nan`` and ``inf`` are refused."""
+    """argparse type: a finite number >= ``low`` (> ``low`` with ``strict``) and, with
+    ``high``, <= ``high`` (< ``high`` with ``high_strict``), or a special value; ``nan`` and
+    ``inf`` are refused."""
 
-    def __init__(self, low: float = 0.0, *, strict: bool = False,
+    def __init__(self, low: float = 0.0, *, strict: bool = False, high: float | None = None,
+                 high_strict: bool = False,
                  special: Mapping[float, str] | None = None) -> None:
         self.low, self.strict, self.special = low, strict, dict(special or {})
+        self.high, self.high_strict = high, high_strict
         self.__name__ = "number"
 
     @property
     def expected(self) -> str:
-        return _or_special(f"a finite number {'>' if self.strict else '>='} {self.low:g}",
-                           self.special)
+        if self.high is None:
+            what = f"a finite number {'>' if self.strict else '>='} {self.low:g}"
+        else:
+            what = (f"a number in {'(' if self.strict else '['}{self.low:g}, "
+                    f"{self.high:g}{')' if self.high_strict else ']'}")
+        return _or_special(what, self.special)
 
     def __call__(self, text: str) -> float:
         try:
@@ -108,6 +115,8 @@ class Number:
             value = math.nan
         inside = math.isfinite(value) and (value > self.low if self.strict
                                            else value >= self.low)
+        if inside and self.high is not None:
+            inside = value < self.high if self.high_strict else value <= self.high
         if not (inside or value in self.special):
             raise argparse.ArgumentTypeError(f"expected {self.expected}, got {text!r}")
         return value
@@ -128,3 +137,6 @@ jobs = WholeNumber(1, special={-1: "one per CPU this process may use"})
 
 #: A duration in seconds (> 0)
 seconds = Number(0.0, strict=True)
+
+#: A probability-like share in [0, 1)
+unit_share = Number(0.0, high=1.0, high_strict=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hdpmusic.cli._types import positive_int, seed
+from hdpmusic.cli._types import positive_int, seed, unit_share
 from hdpmusic.pipeline.experiment import compare, parse_floats, parse_subsets, sweep
 from hdpmusic.runtime.errors import ParameterError
 
@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(c)
     c.add_argument("--models", default="hdpgmm,g1,vq",
                    help="comma-separated registry names")
-    c.add_argument("--eta0", type=float, default=None,
+    c.add_argument("--eta0", type=unit_share, default=None,
                    help="HDPGMM splash regulariser (default: 0.1)")
     c.add_argument("--vq-clusters", type=positive_int, default=None,
                    help="VQ codebook size (default: 256)")
@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated η0 values on the full corpus")
     s.add_argument("--subsets", default="2000x5,20000x5",
                    help="SIZExCOUNT random training subsets, comma-separated ('' for none)")
-    s.add_argument("--subset-eta0", type=float, default=0.1, help="η0 of the subsets")
+    s.add_argument("--subset-eta0", type=unit_share, default=0.1, help="η0 of the subsets")
     s.set_defaults(func=run_sweep)
 
 

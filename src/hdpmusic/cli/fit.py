@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from hdpmusic.cli._inputs import open_corpus, refuse_audio_root
-from hdpmusic.cli._types import Number, WholeNumber, WholeNumbers, positive_int, seed
+from hdpmusic.cli._types import (
+    Number,
+    WholeNumber,
+    WholeNumbers,
+    positive_int,
+    seed,
+    unit_share,
+)
 from hdpmusic.formats.atomic import check_output, remove_stale_temporaries
 from hdpmusic.formats.locking import output_lock
 from hdpmusic.representations.registry import known_models, model_class
@@ -116,25 +123,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "slots have settled too (default: 2e-4; 0: run all --epochs)")
     g.add_argument("--no-moves", dest="moves", action="store_const", const=False,
                    default=None, help="memoized: no merge/delete/reorder moves")
-    g.add_argument("--kappa", type=float, default=None,
+    g.add_argument("--kappa", type=Number(0.0, high=1.0), default=None,
                    help="online: forgetting rate of the step size (tau0 + t)^-kappa (default: 0.6)")
     g.add_argument("--tau0", type=Number(0.0), default=None,
                    help="online: delay of the step size (tau0 + t)^-kappa (default: 64)")
-    g.add_argument("--eta0", type=float, default=None,
+    g.add_argument("--eta0", type=unit_share, default=None,
                    help="splash regulariser (default 0.1 online, 0 memoized)")
     g.add_argument("--splash", choices=["uniform", "simplex"], default=None,
                    help="splash target: uniform (default) or the study's random simplex")
-    g.add_argument("--gamma", type=float, default=None,
+    g.add_argument("--gamma", type=Number(0.0, strict=True), default=None,
                    help="fixed corpus concentration (default: learned, Gamma(1, 1) "
                         "prior)")
-    g.add_argument("--alpha0", type=float, default=None,
+    g.add_argument("--alpha0", type=Number(0.0, strict=True), default=None,
                    help="fixed song concentration (default: learned, Gamma(1, 1) prior)")
     g.add_argument("--whiten", choices=["cholesky", "pca", "zca", "none"], default=None,
                    help="frame whitening fitted on the corpus (default cholesky)")
     g.add_argument("--init", choices=["kmeans++", "random"], default=None,
                    help="initialisation: k-means++ seeding of the means (default) or "
                         "random hard assignments (the study's)")
-    g.add_argument("--local-tol", type=float, default=None,
+    g.add_argument("--local-tol", type=Number(0.0), default=None,
                    help="change of a song's local bound per frame (nats) that stops its "
                         "local step (default: 1e-3)")
     g.add_argument("--local-max-iter", type=positive_int, default=None,
@@ -143,7 +150,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="precision of the frame computations (default float32; "
                         "statistics are always float64)")
     b = p.add_argument_group("G1 (--model g1)")
-    b.add_argument("--reg-covar", type=float, default=None,
+    b.add_argument("--reg-covar", type=Number(0.0), default=None,
                    help="added to the per-song variances (default: 1e-6, the study's)")
     v = p.add_argument_group("VQ codebook (--model vq)")
     v.add_argument("--n-clusters", type=positive_int, default=None,
@@ -158,7 +165,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "to `hdpmusic extract` (default: what extract recorded)")
     a.add_argument("--steps", type=positive_int, default=None,
                    help="optimiser steps (default: --epochs passes)")
-    a.add_argument("--learning-rate", type=float, default=None,
+    a.add_argument("--learning-rate", type=Number(0.0, strict=True), default=None,
                    help="optimiser learning rate (default: the model's)")
     a.add_argument("--num-workers", default=None,
                    type=WholeNumber(1, special={0: "decode in the main process"}),

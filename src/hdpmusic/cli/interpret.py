@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hdpmusic.cli._types import positive_int
+from hdpmusic.cli._types import Number, positive_int
 from hdpmusic.formats.atomic import atomic_path
 
 
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="tags listed per component")
     p.add_argument("--method", choices=["lift", "log_odds"], default="lift",
                    help="enrichment score")
-    p.add_argument("--prior", type=float, default=1.0,
+    p.add_argument("--prior", type=Number(0.0), default=1.0,
                    help="pseudo-count (songs) smoothing the weighted tag frequency")
     p.add_argument("--device", default=None, help="torch device (default: the model's)")
     p.add_argument("--out", default=None,

@@ -13,7 +13,7 @@ import argparse
 from typing import Any
 
 from hdpmusic.cli._inputs import open_corpus, refuse_audio_root
-from hdpmusic.cli._types import positive_int
+from hdpmusic.cli._types import positive_int, unit_share
 from hdpmusic.formats.atomic import check_output
 from hdpmusic.model.kinds import EMBED_KIND, KINDS
 from hdpmusic.representations.registry import load_model, model_input
@@ -45,7 +45,7 @@ def add_transform_options(p: argparse.ArgumentParser) -> None:
                         "responsibility or loglik shares, or the improved Fisher vector "
                         "(fisher: 2d values per component, fisher-mean: d) "
                         f"(default: {EMBED_KIND})")
-    p.add_argument("--min-weight", type=float, default=None, metavar="W",
+    p.add_argument("--min-weight", type=unit_share, default=None, metavar="W",
                    help="HDPGMM: keep only components whose corpus weight E[beta_k] is at "
                         "least W (default: every live component)")
     p.add_argument("--no-log", action="store_true",
