@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one prepared GPU run of issue 20 (under 8 minutes on an H100/H200): the CUDA tests,
-# then bench_fit at 8192 and 16384 songs held in GPU memory and streamed from HDF5, then
-# the planted-truth benchmark on the GPU. Every benchmark prints one JSON line; all of them
-# are collected in OUT_DIR/bench.jsonl, the test log in OUT_DIR/tests.log.
+# then bench_fit at 8192 and 16384 songs held in GPU memory and streamed from HDF5, at
+# 8192 with the 16-bit local step, then the planted-truth benchmark on the GPU. Every
+# benchmark prints one JSON line; all of them are collected in OUT_DIR/bench.jsonl, the
+# test log in OUT_DIR/tests.log.
 #
 #   bash benchmarks/gpu_check.sh [OUT_DIR]              # on the GPU machine, repo root
 #   DEVICE=cpu SIZES=24 bash benchmarks/gpu_check.sh    # smoke test of the script on a CPU
@@ -34,6 +35,14 @@ for songs in $sizes; do
         timeout 150 $py benchmarks/bench_fit.py --device "$device" --songs "$songs" \
             --epochs 2 $mode $small | tee -a "$out/bench.jsonl" || status=1
     done
+done
+
+# the 16-bit local step (issue 20, goal 1): frames/s and held-out score against full
+for precision in float16 bfloat16; do
+    # shellcheck disable=SC2086
+    timeout 150 $py benchmarks/bench_fit.py --device "$device" --songs "${sizes%% *}" \
+        --epochs 2 --local-precision "$precision" $small | tee -a "$out/bench.jsonl" \
+        || status=1
 done
 
 timeout 200 $py benchmarks/bench_convergence.py --device "$device" --skip-curves \

@@ -72,3 +72,14 @@ def test_a_gpu_checkpoint_loads_on_the_cpu(planted, tmp_path):
     cpu = HDPGMM.load(tmp_path / "m.hdp", device="cpu")
     np.testing.assert_allclose(cpu.transform(corpus), gpu.transform(corpus), rtol=1e-4,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+def test_the_16_bit_local_step_keeps_the_fit(planted, precision):
+    """The accuracy guard of the low-precision local step (issue 20, goal 1)."""
+    path, truth = planted
+    corpus = Corpus.open(path)
+    full = HDPGMM(**SETTINGS, device="cuda").fit(corpus)
+    low = HDPGMM(**SETTINGS, device="cuda", local_precision=precision).fit(corpus)
+    assert _ari(low, corpus, truth) > 0.99
+    assert abs(low.passes_[-1]["elbo_per_frame"] - full.passes_[-1]["elbo_per_frame"]) < 1e-3

@@ -16,6 +16,7 @@ from hdpmusic.model.local import (
     gather_padded,
     infer_batch,
     initial_phi,
+    local_bound,
     local_step,
     mean_responsibility,
     merge_gaps,
@@ -341,3 +342,51 @@ def test_batch_step_keeps_every_tensor_on_the_compute_device():
     assert all(t.device == meta for t in tensors)
     assert out.songs["r"].shape == out.songs["y"].shape == (5, K)
     assert out.songs["fisher"].shape == (5, 2 * 3 * d) and out.stats.S2.shape[0] == K
+
+
+def test_centring_per_frame_leaves_the_local_step_unchanged_but_its_bound():
+    """The closed form behind low precision: a per-frame constant c_n added to every
+    E_q[log p(x_n|φ_k)] cancels in ζ and φ and shifts the bound by Σ_n c_n (checked in
+    float64, where nothing is rounded)."""
+    L, mask, log_beta, _ = random_bucket(B=4, seed=5)
+    shift = RNG.normal(size=L.shape[:2]) * 50.0 * mask
+    args = (t64(log_beta), t64(1.2), t64(np.log(1.2)), 5)
+    plain = local_step(t64(L), t64(mask), *args, tol=0.0, max_iter=12)
+    moved = local_step(t64(L + shift[..., None]), t64(mask), *args, tol=0.0, max_iter=12)
+    np.testing.assert_allclose(moved.phi.numpy(), plain.phi.numpy(), atol=1e-9)
+    np.testing.assert_allclose(moved.a.numpy(), plain.a.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(moved.bound.numpy() - plain.bound.numpy(), shift.sum(1),
+                               rtol=1e-9)
+
+
+@pytest.mark.parametrize("low", [torch.bfloat16, torch.float16])
+def test_a_16_bit_local_step_agrees_with_float32(low):
+    """Holding the log-likelihoods in 16 bits (centred per frame) moves the song factors
+    and the bound per frame by far less than the fit's tolerances."""
+    L, mask, log_beta, lengths = random_bucket(B=6, n=60, K=32, seed=7)
+    L = (L * 10.0 - 40.0) * mask[..., None]          # log-densities of realistic size
+    t32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    args = (t32(mask), t32(log_beta), t32(1.0), t32(0.0), 8)
+    full = local_step(t32(L), *args, tol=0.0, max_iter=30)
+    half = local_step(t32(L), *args, tol=0.0, max_iter=30, low=low)
+    assert half.phi.dtype == torch.float32
+    _, lse = frame_assignments(t32(L), t32(mask), half.phi, half.a, half.b)
+    exact = local_bound(lse, half.phi, half.a, half.b, t32(log_beta), t32(1.0), t32(0.0))
+    per_frame = (exact - full.bound).abs().numpy() / lengths
+    assert per_frame.max() < 1e-3                    # what infer_batch reports
+    assert (half.a - full.a).abs().max() / lengths.max() < 1e-2
+
+
+def test_low_precision_fit_matches_planted_truth_as_full_precision():
+    from hdpmusic.model.hdpgmm import HDPGMM
+    from planted import planted_hdp
+
+    X, _ = planted_hdp(seed=2, songs=150)
+    settings = dict(n_components=30, n_song_components=8, batch_size=50, max_epochs=25,
+                    eta0=0.0, device="cpu", verbose=False)
+    full = HDPGMM(**settings).fit(X)
+    low = HDPGMM(**settings, local_precision="bfloat16").fit(X)
+    assert low.n_active_components_ == full.n_active_components_
+    assert abs(low.passes_[-1]["elbo_per_frame"] - full.passes_[-1]["elbo_per_frame"]) < 1e-3
+    frames = np.concatenate(X)
+    assert (low.predict(frames) == full.predict(frames)).mean() > 0.99

@@ -37,7 +37,8 @@ from hdpmusic.runtime.errors import HdpmusicError, ParameterError
 #: the checkpoint's on --resume, and one given with another model is an error.
 HDPGMM_OPTIONS: dict[str, str] = {name: name for name in (
     "n_components", "n_song_components", "algorithm", "tol", "moves", "kappa", "tau0", "eta0",
-    "splash", "gamma", "alpha0", "whiten", "init", "local_tol", "local_max_iter", "dtype")}
+    "splash", "gamma", "alpha0", "whiten", "init", "local_tol", "local_max_iter",
+    "local_precision", "dtype")}
 #: Shared options HDPGMM takes: dest -> HDPGMM parameter
 HDPGMM_SHARED = {"batch_size": "batch_size", "epochs": "max_epochs", "seed": "random_state"}
 #: Options for every model: dest -> (constructor parameter, default)
@@ -146,6 +147,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "local step (default: 1e-3)")
     g.add_argument("--local-max-iter", type=positive_int, default=None,
                    help="iteration cap of the local step (default: 100)")
+    g.add_argument("--local-precision", choices=["full", "float16", "bfloat16"], default=None,
+                   help="precision in which the local step's iterations hold the frames' "
+                        "log-likelihoods: a 16-bit type halves their memory traffic on a "
+                        "GPU; bound and statistics stay in --dtype (default: full)")
     g.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="precision of the frame computations (default float32; "
                         "statistics are always float64)")

@@ -194,9 +194,20 @@ def _phi_terms(phi: Tensor, log_beta: Tensor) -> Tensor:
     return (phi * log_beta).sum((1, 2)) - torch.special.xlogy(phi, phi).sum((1, 2))
 
 
+def local_bound(lse: Tensor, phi: Tensor, a: Tensor, b: Tensor, log_beta: Tensor,
+                alpha_mean: Tensor, alpha_log_mean: Tensor) -> Tensor:
+    """Each song's local ELBO, shape (B,), from the ``lse`` of :func:`frame_assignments`
+    (ζ at its optimum given φ and the sticks) and the song factors."""
+    return lse + _phi_terms(phi, log_beta) + ex.stick_prior_term(a, b, alpha_mean,
+                                                                 alpha_log_mean)
+
+
 def frame_assignments(L: Tensor, mask: Tensor, phi: Tensor, a: Tensor,
                       b: Tensor) -> tuple[Tensor, Tensor]:
     """Optimal ζ given φ and the song sticks, and Σ_n logsumexp_t of its logits.
+
+    ``L`` may be held in a lower precision than ``phi`` (:func:`low_precision`): the
+    product is then taken in that precision and the logits in ``phi``'s.
 
     Returns
     -------
@@ -205,7 +216,11 @@ def frame_assignments(L: Tensor, mask: Tensor, phi: Tensor, a: Tensor,
         ``mask`` where it matters (L is zero on padding, so ``ζᵀL`` needs no mask).
     lse : Tensor, shape (B,)
     """
-    logits = torch.baddbmm(ex.stick_expectations(a, b)[:, None, :], L, phi.transpose(1, 2))
+    sticks = ex.stick_expectations(a, b)[:, None, :]
+    if L.dtype == phi.dtype:
+        logits = torch.baddbmm(sticks, L, phi.transpose(1, 2))
+    else:                                    # L held in low precision (see low_precision)
+        logits = torch.bmm(L, phi.transpose(1, 2).to(L.dtype)).to(phi.dtype).add_(sticks)
     top = logits.amax(2, keepdim=True)
     # clamping at e^-80 (far below any share that matters) keeps exp off denormals,
     # which are several times slower on CPUs
@@ -223,9 +238,29 @@ def song_sticks(zeta: Tensor, mask: Tensor, alpha_mean: Tensor) -> tuple[Tensor,
     return 1.0 + counts[:, :-1], alpha_mean + tail[:, 1:]
 
 
+def low_precision(L: Tensor, mask: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """``L`` centred per frame and held in ``dtype``, and the per-frame centres.
+
+    Subtracting each frame's largest E_q[log p(x_n | φ_k)] leaves ζ, φ and the sticks of
+    the local step unchanged (a per-frame constant cancels in both softmaxes) and puts the
+    values that matter near 0, where float16 and bfloat16 are finest; the local bound
+    drops Σ_n c_n, which :func:`local_step` adds back.
+
+    Returns
+    -------
+    centred : Tensor, shape (B, n, K), ``dtype``
+        Zero on padding; clamped at −60 000 (inside float16's range).
+    centres : Tensor, shape (B, n)
+        Zero on padding.
+    """
+    centres = L.amax(2) * mask
+    centred = (L - centres[..., None]).clamp_(min=-6.0e4).mul_(mask[..., None])
+    return centred.to(dtype), centres
+
+
 def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
                alpha_log_mean: Tensor, T: int, *, tol: float = 1e-4, max_iter: int = 100,
-               check_every: int = 10) -> LocalState:
+               check_every: int = 10, low: torch.dtype | None = None) -> LocalState:
     """Coordinate ascent on the song-level factors of one bucket.
 
     Parameters
@@ -247,6 +282,10 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
         Cap on iterations.
     check_every : int
         How often the host checks convergence (and drops converged songs).
+    low : torch.dtype, optional
+        Hold ``L`` in this precision (``torch.float16`` or ``torch.bfloat16``) during the
+        iterations (:func:`low_precision`): half the memory traffic of the two products
+        that dominate them; φ, ζ, the sticks and the bound stay in ``L``'s dtype.
 
     Returns
     -------
@@ -255,21 +294,23 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
     B = L.shape[0]
     dev = L.device
     phi = initial_phi(L, mask, log_beta, T)
-    a = torch.ones(B, T - 1, dtype=L.dtype, device=dev)
+    centres = None
+    if low is not None:
+        L, centres = low_precision(L, mask, low)
+    a = torch.ones(B, T - 1, dtype=phi.dtype, device=dev)
     b = alpha_mean * torch.ones_like(a)
     out = LocalState(phi=phi.clone(), a=a.clone(), b=b.clone(),
-                     bound=torch.zeros(B, dtype=L.dtype, device=dev),
+                     bound=torch.zeros(B, dtype=phi.dtype, device=dev),
                      n_iter=torch.zeros(B, dtype=torch.int64, device=dev))
     rows = torch.arange(B, device=dev)
-    prev = torch.full((B,), -torch.inf, dtype=L.dtype, device=dev)
+    prev = torch.full((B,), -torch.inf, dtype=phi.dtype, device=dev)
     active = torch.ones(B, dtype=torch.bool, device=dev)
     n_iter = torch.zeros(B, dtype=torch.int64, device=dev)
     threshold = tol * mask.sum(1)
 
     for it in range(1, max_iter + 1):
         zeta, lse = frame_assignments(L, mask, phi, a, b)
-        bound = (lse + _phi_terms(phi, log_beta)
-                 + ex.stick_prior_term(a, b, alpha_mean, alpha_log_mean))
+        bound = local_bound(lse, phi, a, b, log_beta, alpha_mean, alpha_log_mean)
         n_iter += active
         converged = ((bound - prev).abs() <= threshold) & (tol > 0)
         prev = torch.where(active, bound, prev)
@@ -277,7 +318,7 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
         if it == max_iter:
             break
         a_new, b_new = song_sticks(zeta, mask, alpha_mean)
-        log_phi = torch.log_softmax(torch.bmm(zeta.transpose(1, 2), L) + log_beta, dim=2)
+        log_phi = torch.log_softmax(_weighted_frames(zeta, L) + log_beta, dim=2)
         keep = active[:, None]
         a, b = torch.where(keep, a_new, a), torch.where(keep, b_new, b)
         phi = torch.where(keep[..., None], torch.exp(log_phi), phi)
@@ -292,7 +333,16 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
                 prev, active, n_iter = prev[sel], active[sel], n_iter[sel]
                 threshold = threshold[sel]
     _write_back(out, rows, phi, a, b, prev, n_iter)
+    if centres is not None:
+        out.bound += centres.sum(1).to(out.bound.dtype)
     return out
+
+
+def _weighted_frames(zeta: Tensor, L: Tensor) -> Tensor:
+    """ζᵀL per song, shape (B, T, K), in ``zeta``'s dtype (L may be held lower)."""
+    if L.dtype == zeta.dtype:
+        return torch.bmm(zeta.transpose(1, 2), L)
+    return torch.bmm(zeta.transpose(1, 2).to(L.dtype), L).to(zeta.dtype)
 
 
 def _write_back(out: LocalState, rows: Tensor, phi: Tensor, a: Tensor, b: Tensor,
@@ -311,7 +361,7 @@ class LocalParams:
         :func:`expectations.expected_loglik_coefficients`.
     log_beta : Tensor, shape (K,)
     alpha_mean, alpha_log_mean : Tensor, shape ()
-    T, tol, max_iter, check_every
+    T, tol, max_iter, check_every, low
         As in :func:`local_step`.
     exact : (Tensor, Tensor) or None
         Columns of ``coef`` computed in float64 (:func:`exact_columns`).
@@ -326,6 +376,7 @@ class LocalParams:
     max_iter: int = 100
     check_every: int = 10
     exact: tuple[Tensor, Tensor] | None = None
+    low: torch.dtype | None = None
 
     def loglik(self, x: Tensor, **kwargs) -> Tensor:
         """E_q[log p(x_n | φ_k)] of frames (n, d), shape (n, K)."""
@@ -485,10 +536,14 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
         L = lp.loglik(X.reshape(-1, d)).reshape(len(songs), width, K)
         L.mul_(mask[..., None])
         state = local_step(L, mask, lp.log_beta, lp.alpha_mean, lp.alpha_log_mean, lp.T,
-                           tol=lp.tol, max_iter=lp.max_iter, check_every=lp.check_every)
-        bound += state.bound.double().sum()
+                           tol=lp.tol, max_iter=lp.max_iter, check_every=lp.check_every,
+                           low=lp.low)
         n_iter[idx] = state.n_iter
-        zeta, _ = frame_assignments(L, mask, state.phi, state.a, state.b)
+        zeta, lse = frame_assignments(L, mask, state.phi, state.a, state.b)
+        if lp.low is not None:      # the bound of the converged factors, in full precision
+            state.bound = local_bound(lse, state.phi, state.a, state.b, lp.log_beta,
+                                      lp.alpha_mean, lp.alpha_log_mean)
+        bound += state.bound.double().sum()
         zeta.mul_(mask[..., None])
         entropy = song_entropy(zeta, mask, state.phi, state.a, state.b) if statistics else None
         r = torch.bmm(zeta, state.phi)
