@@ -65,6 +65,11 @@ LIVE_FRAMES = 1.0
 Algorithm = Literal["memoized", "online"]
 
 
+#: ``local_precision`` -> the dtype the local step holds its log-likelihoods in ("full":
+#: the model's ``dtype``)
+LOW_PRECISIONS = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
 class HDPGMM(TransformerMixin, BaseEstimator):
     """Hierarchical Dirichlet process Gaussian mixture, fitted by variational inference.
 
@@ -197,7 +202,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         "init_samples": [Interval(Integral, 1, None)],
         "local_tol": [Interval(Real, 0, None)],
         "local_max_iter": [Interval(Integral, 1, None)],
-        "local_precision": [Options({"full", "float16", "bfloat16"})],
+        "local_precision": [Options({"full", *LOW_PRECISIONS})],
         "max_padding": [Interval(Real, 0, None)],
         "dtype": [Options({"float32", "float64"})],
         "random_state": [Interval(Integral, 0, None)],
@@ -935,8 +940,7 @@ default="posterior"
             coef=coef.to(dt), log_beta=g.log_beta.to(dt), alpha_mean=alpha_mean.to(dt),
             alpha_log_mean=alpha_log.to(dt), T=self.n_song_components, tol=self.local_tol,
             max_iter=self.local_max_iter, exact=exact_columns(coef, g.m, g.W, g.nu, dt),
-            low=None if self.local_precision == "full" else getattr(torch,
-                                                                    self.local_precision))
+            low=LOW_PRECISIONS.get(self.local_precision))
 
     def _ordered_batches(self, corpus: Any, batch_size: int | None,
                          desc: str) -> Iterator[Any]:

@@ -14,7 +14,6 @@ of an interrupted grid resumes where it stopped::
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from hdpmusic.formats.checkpoint import read_header
+from hdpmusic.formats.corpus import Corpus
 from hdpmusic.formats.representations import Representations
+from hdpmusic.pipeline.fit import changed_params, fit_model, resumable
+from hdpmusic.pipeline.transform import (
+    transform_corpus,
+    transform_options,
+    write_representations,
+)
 from hdpmusic.representations.registry import model_class, model_input
 from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.runtime.progress import stage_timer
@@ -156,7 +162,6 @@ def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "aut
         posterior).
     log : callable, optional
     """
-
     params = params or {}
     variants = []
     for name in dict.fromkeys(models):
@@ -207,16 +212,13 @@ def sweep_variants(n_songs: int, *, eta0s: Sequence[float], subsets: Sequence[tu
 def _check_saved_params(path: Path, params: dict[str, Any]) -> None:
     """An existing model file must have been fitted with the same parameters.
 
-    Both sides are compared as JSON values, as the header stores them (a tuple reads back
-    as a list).
+    Compared as :func:`hdpmusic.pipeline.fit.changed_params` does, ``device`` and
+    ``verbose`` aside.
     """
-
     saved = read_header(path).get("params")
     if not isinstance(saved, dict):
         return
-    differ = [k for k, v in params.items()
-              if k not in ("device", "verbose") and k in saved
-              and saved[k] != json.loads(json.dumps(v))]
+    differ = changed_params(saved, params, ignore=("device", "verbose"))
     if differ:
         k = differ[0]
         raise HdpmusicError(f"{path} was fitted with {k}={saved[k]!r}, not {params[k]!r}; "
@@ -233,8 +235,6 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
     models are fitted on the songs' audio files (``audio_root``, else the source the
     corpus records).
     """
-    from hdpmusic.pipeline.fit import fit_model, resumable
-
     path = models_dir / f"{variant.model_file}.hdp"
     cls = model_class(variant.model)
     if path.exists():
@@ -260,13 +260,6 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
 
     Audio models read the task songs' audio files (see :func:`fit_variant`).
     """
-    from hdpmusic.formats.corpus import Corpus
-    from hdpmusic.pipeline.transform import (
-        transform_corpus,
-        transform_options,
-        write_representations,
-    )
-
     out = reps_dir / f"{variant.name}_{task_path.stem}.h5"
     if out.exists():
         _say(log, f"reusing {out}")
@@ -362,7 +355,6 @@ def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
         Variants × tasks × runs, in that order.
     """
     from hdpmusic.evaluation.protocol import write_results
-    from hdpmusic.formats.corpus import Corpus
     from hdpmusic.formats.taskdata import read_task
     from hdpmusic.report import write_report
 
@@ -432,8 +424,6 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
     when given, else from where ``hdpmusic extract`` read each corpus; they are skipped
     when neither is known for ``train``.
     """
-    from hdpmusic.formats.corpus import Corpus
-
     audio = audio_root is not None or (
         Path(train).is_file() and bool(Corpus.open(train).attrs.get("audio_root")))
     variants = compare_variants(models, seed=seed, device=device, params=params,
@@ -452,7 +442,6 @@ def sweep(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
           n_splits: int = 5, verbose: bool = False,
           log: Callable[[str], None] | None = None) -> list[Any]:
     """Figure 3: HDPGMM per η0 on the full corpus and per random training subset."""
-    from hdpmusic.formats.corpus import Corpus
 
     if not Path(train).is_file():
         raise HdpmusicError(f"{train} does not exist")

@@ -13,8 +13,9 @@ the frames, :func:`hdpmusic.formats.checkpoint.describe_corpus`), which ``transf
 from __future__ import annotations
 
 import inspect
+import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,8 @@ from hdpmusic.formats.corpus import Corpus, corpus_fingerprint
 from hdpmusic.representations.registry import model_class, model_input
 from hdpmusic.runtime.errors import DataError, ParameterError
 
-__all__ = ["CHECKPOINT_EVERY", "RESUME_PARAMS", "check_resume", "fit_model", "resumable",
-           "training_data"]
+__all__ = ["CHECKPOINT_EVERY", "RESUME_PARAMS", "changed_params", "check_resume", "fit_model",
+           "resumable", "training_data"]
 
 #: Updates between training checkpoints of every model that writes them
 CHECKPOINT_EVERY = 50
@@ -129,7 +130,8 @@ def fit_model(name: str, corpus: Corpus, out: str | os.PathLike, *,
         step = getattr(model, "epoch_", None)
         where = (f"epoch {step + 1} of {model.max_epochs}, update {model.n_steps_}"
                  if step is not None else f"update {getattr(model, 'n_steps_', 0)}")
-        _say(log, f"resuming {checkpoint} at {where}")
+        if log is not None:
+            log(f"resuming {checkpoint} at {where}")
     else:
         model = cls(**params)
     if frames:                                   # recorded in every checkpoint's header
@@ -178,9 +180,8 @@ def check_resume(checkpoint: Path, model: Any, given: Mapping[str, Any],
         a fingerprint was recorded is not checked for it.
     """
     saved = model.get_params()
-    for param, value in given.items():
-        if param in RESUME_PARAMS or param not in saved or _plain(saved[param]) == _plain(value):
-            continue
+    for param in changed_params(saved, given, ignore=RESUME_PARAMS)[:1]:
+        value = given[param]
         flag = flags.get(param, param)
         raise ParameterError(
             f"{flag} {_show(value)} contradicts {checkpoint}, which was fitted with "
@@ -207,9 +208,25 @@ def check_resume(checkpoint: Path, model: Any, given: Mapping[str, Any],
                         "(`hdpmusic fit --overwrite`)")
 
 
-def _plain(value: Any) -> Any:
-    """A parameter value comparable with its JSON round trip (tuples become lists)."""
-    return list(value) if isinstance(value, tuple | list) else value
+def changed_params(saved: Mapping[str, Any], given: Mapping[str, Any],
+                   ignore: Iterable[str] = ()) -> list[str]:
+    """The given parameters whose value differs from the saved one.
+
+    Both sides are compared as JSON values, as a checkpoint header stores them (a tuple
+    reads back as a list); a parameter not saved, or in ``ignore``, is not compared.
+
+    Returns
+    -------
+    list of str
+        In the order of ``given``.
+    """
+    skip = set(ignore)
+    return [k for k, v in given.items()
+            if k not in skip and k in saved and _as_json(saved[k]) != _as_json(v)]
+
+
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda v: v.item()))
 
 
 def _show(value: Any) -> str:
@@ -219,8 +236,3 @@ def _show(value: Any) -> str:
     if isinstance(value, tuple | list):
         return ",".join(map(str, value))
     return str(value)
-
-
-def _say(log: Callable[[str], None] | None, message: str) -> None:
-    if log is not None:
-        log(message)
