@@ -37,6 +37,7 @@ from sklearn.mixture import BayesianGaussianMixture
 
 from hdpmusic import HDPGMM
 from hdpmusic.datasets.synthetic import planted_hdp
+from hdpmusic.model.initial import INITIAL_LABELS
 
 CHECKPOINTS = (1, 5, 10, 30)
 MODEL = dict(n_components=64, n_song_components=16, batch_size=100, eta0=0.0, verbose=False)
@@ -118,16 +119,20 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--init", choices=list(INITIAL_LABELS), default=None,
+                        help="HDPGMM's initialisation (default: the model's)")
     parser.add_argument("--skip-curves", action="store_true",
                         help="only the to-convergence figures")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.init is not None:
+        MODEL["init"] = args.init
     corpus = planted_hdp(seed=args.seed, songs=400)
     train, test = corpus.songs[:300], corpus.songs[300:]
     truth = np.concatenate(corpus.labels[300:])
     frames, test_frames = np.concatenate(train), np.concatenate(test)
-    out: dict = {"device": args.device, "train_frames": len(frames),
-                 "true_components": len(corpus.weights)}
+    out: dict = {"device": args.device, "init": MODEL.get("init", HDPGMM().init),
+                 "train_frames": len(frames), "true_components": len(corpus.weights)}
     if not args.skip_curves:
         out["curves"] = {name: hdpgmm_curve(train, test, truth, params, args.device, args.seed)
                          for name, params in FITS.items()}

@@ -29,6 +29,7 @@ from hdpmusic.cli._types import (
 )
 from hdpmusic.formats.atomic import check_output, remove_stale_temporaries
 from hdpmusic.formats.locking import output_lock
+from hdpmusic.model.initial import INITIAL_LABELS
 from hdpmusic.representations.registry import known_models, model_class
 from hdpmusic.runtime.errors import HdpmusicError, ParameterError
 
@@ -139,9 +140,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="fixed song concentration (default: learned, Gamma(1, 1) prior)")
     g.add_argument("--whiten", choices=["cholesky", "pca", "zca", "none"], default=None,
                    help="frame whitening fitted on the corpus (default cholesky)")
-    g.add_argument("--init", choices=["kmeans++", "random"], default=None,
-                   help="initialisation: k-means++ seeding of the means (default) or "
-                        "random hard assignments (the study's)")
+    g.add_argument("--init", choices=list(INITIAL_LABELS), default=None,
+                   help="initial assignments of a frame sample: k-means (default: "
+                        "kmeans), its k-means++ seeding alone, or random (the study's)")
     g.add_argument("--local-tol", type=Number(0.0), default=None,
                    help="change of a song's local bound per frame (nats) that stops its "
                         "local step (default: 1e-3)")

@@ -27,6 +27,7 @@ from hdpmusic.formats.corpus import as_corpus, available_bytes, require_frames
 from hdpmusic.model import expectations as ex
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
 from hdpmusic.model.fisher import FisherEncoder
+from hdpmusic.model.initial import INITIAL_LABELS
 from hdpmusic.model.kinds import EMBED_KIND, KINDS, SHARE_KINDS
 from hdpmusic.model.local import (
     LocalParams,
@@ -129,9 +130,10 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         Prior Wishart degrees of freedom; ``None`` gives d + 2.
     whiten : {"cholesky", "pca", "zca"} or None, default="cholesky"
         Whitening fitted on the training corpus (stored with the model).
-    init : {"kmeans++", "random"}, default="kmeans++"
-        k-means++ seeding of the component means on a sample of frames, or random hard
-        assignments of the sample (the study's initialisation).
+    init : {"kmeans", "kmeans++", "random"}, default="kmeans"
+        Initial hard assignments of a sample of frames: Lloyd's k-means from a k-means++
+        seeding, the k-means++ seeding alone, or random labels (the study's
+        initialisation); see :mod:`hdpmusic.model.initial`.
     init_samples : int, default=100000
         Frames sampled for the initialisation.
     local_tol : float, default=0.001
@@ -198,7 +200,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         "lambda0": [Interval(Real, 0, None, closed="neither")],
         "nu0": [Interval(Real, 0, None, closed="neither"), None],
         "whiten": [Options({"cholesky", "pca", "zca"}), None],
-        "init": [Options({"kmeans++", "random"})],
+        "init": [Options(set(INITIAL_LABELS))],
         "init_samples": [Interval(Integral, 1, None)],
         "local_tol": [Interval(Real, 0, None)],
         "local_max_iter": [Interval(Integral, 1, None)],
@@ -215,7 +217,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                  kappa: float = 0.6, tau0: float = 64.0, eta0: float | None = None,
                  splash: str = "uniform", gamma: float | None = None,
                  alpha0: float | None = None, lambda0: float = 2.0, nu0: float | None = None,
-                 whiten: str | None = "cholesky", init: str = "kmeans++",
+                 whiten: str | None = "cholesky", init: str = "kmeans",
                  init_samples: int = 100_000, local_tol: float = 1e-3,
                  local_max_iter: int = 100, local_precision: str = "full",
                  max_padding: float = 0.1,
@@ -857,9 +859,7 @@ default="posterior"
         dev = self._device()
         whitener = None
         if self.whiten is not None:
-
             whitener = Whitener(method=self.whiten).fit(corpus)
-        rng = np.random.default_rng(self.random_state)
         sample = np.asarray(corpus.sample_frames(min(self.init_samples, corpus.n_frames),
                                                  seed=self.random_state), dtype=np.float64)
         if not np.isfinite(sample).all():
@@ -878,7 +878,7 @@ default="posterior"
         n_frames = round(corpus.n_frames * n_songs / len(corpus))
         T = self.n_song_components
         x = torch.as_tensor(sample, device=dev)
-        labels = self._initial_labels(sample, rng)
+        labels = INITIAL_LABELS[self.init](sample, K, self.random_state)
         R = torch.nn.functional.one_hot(torch.as_tensor(labels, device=dev), K).double()
         N, S1, S2 = frame_statistics(R, x)
         order = torch.argsort(N, descending=True, stable=True)   # big components first
@@ -897,19 +897,6 @@ default="posterior"
         self.n_steps_, self.epoch_, self.batch_in_epoch_ = 0, 0, 0
         self.history_, self.passes_ = [], []
         self.optimiser_ = optimiser_for(self.algorithm)()
-
-    def _initial_labels(self, sample: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        K = self.n_components
-        if self.init == "random":
-            return rng.integers(0, K, size=len(sample))
-        from sklearn.cluster import kmeans_plusplus
-
-        n_centres = min(K, len(sample))
-        centres, _ = kmeans_plusplus(sample, n_centres, random_state=self.random_state)
-        x = torch.as_tensor(sample)
-        c = torch.as_tensor(centres)
-        dist = (x * x).sum(1, keepdim=True) - 2 * x @ c.T + (c * c).sum(1)
-        return dist.argmin(1).numpy()
 
     def _restore(self, stats: Stats, gamma_rate: Tensor | None, *, n_songs: int,
                  n_frames: int, whitener: Any) -> None:

@@ -11,7 +11,7 @@ base class, and refuses the first value no constraint admits, saying what it may
         _parameter_constraints = {
             "n_components": [Interval(Integral, 1, None)],
             "tol": [Interval(Real, 0, None)],
-            "init": [Options({"kmeans++", "random"})],
+            "init": [Options({"kmeans", "kmeans++", "random"})],
             "gamma": [Interval(Real, 0, None, closed="neither"), None],
         }
 
