@@ -54,7 +54,9 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     # with the 95 % CI of every mean
     header = next(line for line in printed.splitlines() if line.startswith("model "))
     assert "95 % CI" in header
-    assert all(s["ci_low"] < s["ci_high"] for s in summary.values())
+    # (an interval is a point only where every resample scores the same, e.g. a perfect F1)
+    assert all(s["ci_low"] <= s["ci_high"] for s in summary.values())
+    assert any(s["ci_low"] < s["ci_high"] for s in summary.values())
     # and the paired differences of every two models on every task
     for task in ("genre", "tagging", "recommendation"):
         assert f"paired differences on {task} (" in printed

@@ -120,12 +120,14 @@ def test_cli_interpret(tmp_path):
     model.save(tmp_path / "m.hdp")
     out = tmp_path / "table.md"
     assert main(["-q", "interpret", str(tmp_path / "m.hdp"), str(path), "--top-components",
-                 "2", "--top-tags", "1", "--out", str(out)]) == 0
-    lines = out.read_text().strip().splitlines()
-    assert len(lines) == 4
-    # the two most loaded components split the two clusters: one per tag
-    assert {lines[2].split("|")[4].split()[0], lines[3].split("|")[4].split()[0]} == \
-        {"left", "right"}
+                 "6", "--top-tags", "1", "--out", str(out)]) == 0
+    rows = [line.split("|") for line in out.read_text().strip().splitlines()[2:]]
+    assert [int(r[1]) for r in rows] == list(range(1, len(rows) + 1))
+    # every component that holds frames is enriched for the tag of the side its mean lies on
+    loaded = [(int(r[2]), r[4].split()[0]) for r in rows if float(r[3].strip(" %")) > 5]
+    assert {tag for _, tag in loaded} == {"left", "right"}
+    for k, tag in loaded:
+        assert tag == ("left" if model.means_[k, 0] < 0 else "right"), (k, tag)
 
 
 # ------------------------------------------------------------------ exemplars
