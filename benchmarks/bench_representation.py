@@ -42,12 +42,16 @@ REGIMES: dict[str, dict[str, Any]] = {
                       "eta0": 0.1, "max_epochs": 60},
     "online64": {"n_components": 64, "n_song_components": 16, "algorithm": "online",
                  "eta0": 0.1, "max_epochs": 10},
+    "online64-seeded": {"n_components": 64, "n_song_components": 16, "algorithm": "online",
+                        "eta0": 0.1, "max_epochs": 10, "init": "kmeans++"},
     "online64-nosplash": {"n_components": 64, "n_song_components": 16,
                           "algorithm": "online", "eta0": 0.0, "max_epochs": 10},
     "memo256": {"n_components": 256, "n_song_components": 32, "algorithm": "memoized",
                 "eta0": 0.0, "max_epochs": 40},
     "online256": {"n_components": 256, "n_song_components": 32, "algorithm": "online",
                   "eta0": 0.1, "max_epochs": 10},
+    "online256-seeded": {"n_components": 256, "n_song_components": 32, "algorithm": "online",
+                         "eta0": 0.1, "max_epochs": 10, "init": "kmeans++"},
 }
 COMMON = {"batch_size": 32, "local_max_iter": 50, "device": "cpu", "verbose": False}
 #: representation kinds: (kind, min_weight)
