@@ -89,3 +89,45 @@ def test_accuracy_and_confusion_beside_macro_f1():
     assert config["confusion"]["labels"] == classes
     assert config["confusion"]["matrix"] == confusion_matrix(y[test], kept.output,
                                                              labels=classes).tolist()
+
+
+@pytest.mark.parametrize("standardise", [True, False])
+def test_probe_with_or_without_standardisation_matches_scikit_learn(standardise):
+    """The probe is scikit-learn's logistic regression on the training + validation songs
+    at the chosen C, after a StandardScaler or on the vectors as they are: the test
+    predictions agree with that pipeline built directly."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(4)
+    split = make_split(60, 30, 40)
+    y = labels(split.size, rng)
+    X = rng.normal(size=(split.size, 6)) * [1, 10, 100, 1, 1, 1] + 0.7 * (y == "g1")[:, None]
+    score, config = evaluate_genre(X, y, split, n_iter=3, seed=0, standardise=standardise)
+    assert config["standardise"] is standardise
+    fit = np.isin(split, ["train", "valid"])
+    Z = StandardScaler().fit(X[fit]).transform(X) if standardise else X
+    lr = LogisticRegression(C=config["C"], max_iter=20000).fit(Z[fit], y[fit])
+    test = split == "test"
+    assert score == pytest.approx(f1_score(y[test], lr.predict(Z[test]), average="macro"))
+
+
+def test_standardisation_wrecks_sparse_normalised_vectors_as_fisher_vectors_are():
+    """Planted: L2-normalised vectors whose class lies in a few dense columns, beside many
+    columns that are zero but for one song each. Standardised, those columns get unit
+    variance and a training song's single entry becomes a large, unshared feature; as
+    they are, they stay small and the dense columns carry the class."""
+    rng = np.random.default_rng(0)
+    split = make_split(40, 20, 40)
+    n = split.size
+    y = np.where(np.arange(n) % 2 == 0, "a", "b")
+    dense = rng.normal(size=(n, 4)) * 0.3 + np.where(y == "a", 1.0, -1.0)[:, None]
+    sparse = np.zeros((n, 40 * n))
+    for j in range(n):
+        cols = rng.choice(sparse.shape[1], size=40, replace=False)
+        sparse[j, cols] = rng.normal(size=40) * 0.05
+    X = np.hstack([dense, sparse])
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    as_is, _ = evaluate_genre(X, y, split, n_iter=4, seed=0, standardise=False)
+    scaled, _ = evaluate_genre(X, y, split, n_iter=4, seed=0, standardise=True)
+    assert as_is > 0.95 and scaled < as_is - 0.2

@@ -371,3 +371,22 @@ def test_small_split_warnings_name_the_cv_fix():
     (few,) = split_warnings(TaskData(ids[:12], targets=targets[:12]), cv=3)
     assert few.startswith("only 12 labelled songs (fewer than 30) and 3 class(es) with "
                           "fewer than 5 songs") and few.endswith("collect more songs")
+
+
+def test_standardisation_follows_the_representation_file_unless_asked():
+    """A file recording standardise=False (HDPGMM's Fisher kinds) is probed as it is;
+    others (no attribute: the study's protocol) are standardised; the argument wins."""
+    from hdpmusic.evaluation.classification import evaluate_genre
+
+    task, reps = genre_problem(n=60)
+    plain = evaluate(task, reps, runs=1, n_iter=2, progress=False)[0]
+    assert plain.config["standardise"] is True
+    normalised = Representations(reps.ids, reps.X, {**reps.attrs, "standardise": False})
+    as_is = evaluate(task, normalised, runs=1, n_iter=2, progress=False)[0]
+    assert as_is.config["standardise"] is False
+    rows = task.split != "bad"
+    want, _ = evaluate_genre(normalised.X[rows], task.targets[rows], task.split[rows],
+                             n_iter=2, seed=as_is.config["seed"], standardise=False)
+    assert as_is.score == want
+    forced = evaluate(task, normalised, runs=1, n_iter=2, progress=False, standardise=True)
+    assert forced[0].config["standardise"] is True

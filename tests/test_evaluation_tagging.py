@@ -83,3 +83,24 @@ def test_backends_agree_on_the_protocol():
     assert torch_score == pytest.approx(sk_score, abs=2e-3)
     with pytest.raises(ParameterError, match="backend"):
         evaluate_tagging(X, Y, SPLIT, n_iter=1, backend="jax")
+
+
+@pytest.mark.parametrize("standardise", [True, False])
+def test_probe_with_or_without_standardisation_matches_scikit_learn(standardise):
+    """The test logits are those of scikit-learn's per-tag logistic regressions at the
+    chosen C, fitted on the training + validation songs after a StandardScaler or on the
+    vectors as they are."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    X, Y = planted(noise=1.0, seed=6)
+    X = X * np.array([1, 10, 100, 1, 1, 1, 1, 1]) + 3.0
+    score, config = evaluate_tagging(X, Y, SPLIT, n_iter=3, seed=0, backend="sklearn",
+                                     standardise=standardise)
+    assert config["standardise"] is standardise
+    fit, test = SPLIT != "test", SPLIT == "test"
+    Z = StandardScaler().fit(X[fit]).transform(X) if standardise else X
+    aucs = [roc_auc_score(Y[test, t], LogisticRegression(C=config["C"], max_iter=20000)
+                          .fit(Z[fit], Y[fit, t]).decision_function(Z[test]))
+            for t in range(Y.shape[1])]
+    assert score == pytest.approx(np.mean(aucs), abs=2e-3)

@@ -255,7 +255,7 @@ Protocol = Callable[[int], tuple[float, dict[str, Any], Predictions]]
 def _protocol(task: TaskData, kind: str, reps: Representations, *, log: bool,
               device: str, n_iter: int | None, keep_consumed: bool,
               tags: Sequence[str] | None, n_splits: int, cv: int | None,
-              cv_repeats: int) -> Protocol:
+              cv_repeats: int, standardise: bool) -> Protocol:
     """Prepare the data of one task once; return ``seed → (score, config, predictions)``."""
     if kind == "recommendation":
 
@@ -270,7 +270,7 @@ def _protocol(task: TaskData, kind: str, reps: Representations, *, log: bool,
     X = _features(reps, [task.ids[r] for r in rows], log)
     groups = song_groups([task.ids[r] for r in rows],
                          None if task.groups is None else task.groups[rows])
-    folds = {"n_splits": cv, "repeats": cv_repeats}
+    folds = {"n_splits": cv, "repeats": cv_repeats, "standardise": standardise}
     if kind == "genre":
         from hdpmusic.evaluation import classification
 
@@ -281,7 +281,8 @@ def _protocol(task: TaskData, kind: str, reps: Representations, *, log: bool,
                 X, y, groups, n_iter=draws, seed=seed, **folds)
         split = task.split[rows]
         return lambda seed: classification.evaluate_genre(
-            X, y, split, n_iter=draws, seed=seed, groups=groups, predictions=True)
+            X, y, split, n_iter=draws, seed=seed, groups=groups, predictions=True,
+            standardise=standardise)
     from hdpmusic.evaluation import tagging
 
     Y = task.annotations[rows][:, _tag_columns(task, tags)].toarray() != 0
@@ -292,7 +293,7 @@ def _protocol(task: TaskData, kind: str, reps: Representations, *, log: bool,
     split = task.split[rows]
     return lambda seed: tagging.evaluate_tagging(X, Y, split, n_iter=draws, seed=seed,
                                                  device=device, groups=groups,
-                                                 predictions=True)
+                                                 predictions=True, standardise=standardise)
 
 
 def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = None,
@@ -300,7 +301,8 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
              log: bool = False, model: str | None = None, n_iter: int | None = None,
              keep_consumed: bool = False, tags: Sequence[str] | None = None,
              n_splits: int = 5, task_label: str | None = None, cv: int | None = None,
-             cv_repeats: int = 3, n_resamples: int = N_RESAMPLES) -> list[RunResult]:
+             cv_repeats: int = 3, n_resamples: int = N_RESAMPLES,
+             standardise: bool | None = None) -> list[RunResult]:
     """Score one model's representations on one task, ``runs`` times.
 
     Parameters
@@ -343,6 +345,12 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
     n_resamples : int
         Bootstrap resamples of each run's CI (``config["ci95"]``; default 1000, seed 0,
         as :func:`summarise`: one run's CI is its summary's).
+    standardise : bool, optional
+        Genre and tagging: standardise the columns before the linear probe (the study's
+        protocol) or use the vectors as they are. Default: the representation file's
+        ``standardise`` attribute, True where it has none (False for vectors normalised
+        as a whole, HDPGMM's Fisher kinds, which the standardisation would turn into
+        noise: their many near-empty columns get unit variance).
 
     Returns
     -------
@@ -366,9 +374,11 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
     label = model if model is not None else str(reps.attrs.get("model", "unknown"))
     task_label = kind if task_label is None else task_label
     fold_cv = None if kind == "recommendation" else cv
+    if standardise is None:
+        standardise = bool(reps.attrs.get("standardise", True))
     score_run = _protocol(task, kind, reps, log=log, device=device, n_iter=n_iter,
                           keep_consumed=keep_consumed, tags=tags, n_splits=n_splits,
-                          cv=fold_cv, cv_repeats=cv_repeats)
+                          cv=fold_cv, cv_repeats=cv_repeats, standardise=standardise)
     results = []
     seeds = run_seeds(seed, runs)
     for run, run_seed in enumerate(tqdm(seeds, desc=f"{label} / {task_label}",

@@ -1,8 +1,9 @@
 """Auto-tagging (MTAT top-50): one binary logistic regression per tag, macro ROC-AUC.
 
-Features are standardised on the fitting rows. Each tag's model minimises the
-scikit-learn objective ``C · Σ_i log-loss_i + ½‖w‖²`` (intercept unpenalised). Two
-interchangeable solvers:
+Features are standardised on the fitting rows (``standardise=False``: used as they are,
+as for genre, :func:`hdpmusic.evaluation.classification.column_scaler`). Each tag's model
+minimises the scikit-learn objective ``C · Σ_i log-loss_i + ½‖w‖²`` (intercept
+unpenalised). Two interchangeable solvers:
 
 * ``"torch"`` — all tags at once as one linear layer with BCE, full-batch L-BFGS
   (float64 on the CPU, float32 on a GPU), warm-started along the sorted search draws;
@@ -24,10 +25,14 @@ import numpy as np
 from scipy.stats import loguniform
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
-from sklearn.preprocessing import StandardScaler
 
 from hdpmusic.evaluation import resolve_device
-from hdpmusic.evaluation.classification import C_RANGE, split_indices, split_sizes
+from hdpmusic.evaluation.classification import (
+    C_RANGE,
+    column_scaler,
+    split_indices,
+    split_sizes,
+)
 from hdpmusic.evaluation.folds import (
     INNER_SPLITS,
     derived_seed,
@@ -223,10 +228,10 @@ def _solver(backend: str, device: str) -> Callable[[np.ndarray, np.ndarray, floa
 
 
 def _fit_scores(solve: Callable[..., Weights], X_fit: np.ndarray, Y_fit: np.ndarray,
-                X_apply: np.ndarray, C: float, init: Weights | None,
+                X_apply: np.ndarray, C: float, init: Weights | None, standardise: bool,
                 ) -> tuple[np.ndarray, Weights]:
-    """Standardise on the fitting rows, fit, and return logits of ``X_apply``."""
-    scaler = StandardScaler().fit(X_fit)
+    """Standardise on the fitting rows (or not), fit, and return logits of ``X_apply``."""
+    scaler = column_scaler(standardise).fit(X_fit)
     W, b = solve(scaler.transform(X_fit), Y_fit, C, init)
     return scaler.transform(X_apply) @ W + b, (W, b)
 
@@ -234,7 +239,7 @@ def _fit_scores(solve: Callable[..., Weights], X_fit: np.ndarray, Y_fit: np.ndar
 def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter: int = 32,
                      seed: int = 0, backend: str = "torch", device: str = "cpu",
                      groups: np.ndarray | None = None, predictions: bool = False,
-                     ) -> tuple[Any, ...]:
+                     standardise: bool = True) -> tuple[Any, ...]:
     """Macro ROC-AUC on the test songs after a validation search over C.
 
     Parameters
@@ -258,6 +263,8 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
     predictions : bool
         Also return the test songs' :class:`~hdpmusic.evaluation.predictions.Predictions`
         (true tags and logits).
+    standardise : bool, default=True
+        Standardise the columns on the fitting songs.
 
     Fits smaller than :data:`SINGLE_THREAD_SIZE` (songs × dims × tags) run on one
     thread; larger ones on :func:`hdpmusic.runtime.threads.get_threads`.
@@ -278,12 +285,15 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
     train, valid, test = split_indices(split)
     solve = _solver(backend, device)
     with _threads(X, Y):
-        best_C, best_auc = _choose_C(solve, X, Y, [(train, valid)], n_iter=n_iter, seed=seed)
+        best_C, best_auc = _choose_C(solve, X, Y, [(train, valid)], n_iter=n_iter, seed=seed,
+                                     standardise=standardise)
         fit_rows = np.concatenate([train, valid])
-        logits, _ = _fit_scores(solve, X[fit_rows], Y[fit_rows], X[test], best_C, None)
+        logits, _ = _fit_scores(solve, X[fit_rows], Y[fit_rows], X[test], best_C, None,
+                                standardise)
     score, scored = macro_auc(Y[test], logits)
     config = {"C": best_C, "valid_auc": float(best_auc), "n_iter": n_iter,
-              "backend": backend, "n_tags": int(scored.sum()), "n_tags_total": Y.shape[1],
+              "standardise": standardise, "backend": backend, "n_tags": int(scored.sum()),
+              "n_tags_total": Y.shape[1],
               "split_sizes": split_sizes(train, valid, test), "chance": CHANCE_AUC,
               "pr_auc_macro": macro_ap(Y[test], logits)}
     if not predictions:
@@ -295,7 +305,7 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
 def cross_validate_tagging(X: np.ndarray, Y: np.ndarray, groups: np.ndarray | None = None,
                            *, n_splits: int = 5, repeats: int = 3, n_iter: int = 32,
                            seed: int = 0, backend: str = "torch", device: str = "cpu",
-                           ) -> tuple[float, dict[str, Any], Any]:
+                           standardise: bool = True) -> tuple[float, dict[str, Any], Any]:
     """Macro ROC-AUC of out-of-fold logits, repeated stratified group K-fold.
 
     As :func:`hdpmusic.evaluation.classification.cross_validate_genre`, songs stratified
@@ -312,14 +322,15 @@ def cross_validate_tagging(X: np.ndarray, Y: np.ndarray, groups: np.ndarray | No
         Group of each song (default: each song its own).
     n_splits, repeats : int
         K (default 5) and repeats (default 3).
-    n_iter, seed, backend, device
+    n_iter, seed, backend, device, standardise
         As :func:`evaluate_tagging`.
 
     Returns
     -------
     score : float
     config : dict
-        ``cv``, ``C`` (per repeat and fold), ``repeat_scores``, ``n_iter``, ``backend``,
+        ``cv``, ``C`` (per repeat and fold), ``repeat_scores``, ``n_iter``, ``standardise``,
+        ``backend``,
         ``n_tags_total``, ``n_songs``, ``chance``, ``pr_auc_macro`` (mean over repeats).
     predictions : Predictions
         One block per repeat.
@@ -337,15 +348,17 @@ def cross_validate_tagging(X: np.ndarray, Y: np.ndarray, groups: np.ndarray | No
                 inner = [(train[a], train[b]) for a, b in
                          inner_folds(strata[train], groups[train], derived_seed(seed, r, f, 0))]
                 C, _ = _choose_C(solve, X, Y, inner, n_iter=n_iter,
-                                 seed=derived_seed(seed, r, f, 1))
-                logits[test], _ = _fit_scores(solve, X[train], Y[train], X[test], C, None)
+                                 seed=derived_seed(seed, r, f, 1), standardise=standardise)
+                logits[test], _ = _fit_scores(solve, X[train], Y[train], X[test], C, None,
+                                              standardise)
                 chosen.append(C)
             repeat_scores.append(macro_auc(Y, logits)[0])
             pr_aucs.append(macro_ap(Y, logits))
             blocks.append(Predictions(groups, np.full(Y.shape[0], r), logits, Y))
     config = {"cv": {"folds": n_splits, "repeats": repeats, "inner_folds": INNER_SPLITS},
               "C": chosen, "repeat_scores": repeat_scores, "n_iter": n_iter,
-              "backend": backend, "n_tags_total": Y.shape[1], "n_songs": int(Y.shape[0]),
+              "standardise": standardise, "backend": backend, "n_tags_total": Y.shape[1],
+              "n_songs": int(Y.shape[0]),
               "chance": CHANCE_AUC, "pr_auc_macro": float(np.mean(pr_aucs))}
     return float(np.mean(repeat_scores)), config, concatenate(blocks)
 
@@ -359,7 +372,7 @@ def _threads(X: np.ndarray, Y: np.ndarray) -> Any:
 
 def _choose_C(solve: Callable[..., Weights], X: np.ndarray, Y: np.ndarray,
               folds: list[tuple[np.ndarray, np.ndarray]], *, n_iter: int, seed: int,
-              ) -> tuple[float, float]:
+              standardise: bool) -> tuple[float, float]:
     """The C of ``n_iter`` log-uniform draws with the best mean validation macro ROC-AUC
     over ``folds`` (fits warm-started along the sorted draws, per fold).
 
@@ -378,7 +391,8 @@ def _choose_C(solve: Callable[..., Weights], X: np.ndarray, Y: np.ndarray,
     for C in draws:
         aucs = []
         for i, (fit, valid) in enumerate(folds):
-            logits, weights[i] = _fit_scores(solve, X[fit], Y[fit], X[valid], C, weights[i])
+            logits, weights[i] = _fit_scores(solve, X[fit], Y[fit], X[valid], C, weights[i],
+                                             standardise)
             if _fittable(Y[valid]).any():
                 aucs.append(macro_auc(Y[valid], logits)[0])
         if not aucs:
