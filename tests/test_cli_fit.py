@@ -67,7 +67,7 @@ def test_transform_fisher_kinds_and_batch_size(corpus_file, tmp_path, capsys):
         assert reps.attrs["kind"] == kind and reps.attrs["log"] is False
         np.testing.assert_allclose(reps.X, model.transform(corpus, kind=kind, min_weight=w),
                                    rtol=1e-5, atol=1e-6)
-    assert Representations.load(tmp_path / "fisher.h5").X.shape == (45, 3 * 2 * 3)
+    assert Representations.load(tmp_path / "fisher.h5").X.shape == (45, 3 * (1 + 2 * 3))
     for bad in ("-1", "0", "2.5"):
         with pytest.raises(SystemExit) as stop:
             main(["transform", str(model_path), str(corpus_file), "--out",

@@ -83,6 +83,23 @@ def test_compare_end_to_end_and_resume(data, tmp_path, capsys):
     assert (pair / "predictions.npz").exists()
     assert read_results(pair)[0].predictions is not None
 
+    # a representation file made by an earlier definition of its kind (as after an
+    # upgrade) is rewritten and scored again; the others are reused as they are
+    from hdpmusic.formats.representations import Representations
+
+    hd = out / "reps" / "hdpgmm_gtzan.h5"
+    stale = Representations.load(hd)
+    assert stale.attrs["revision"] == 1
+    stale.attrs["revision"] = 0
+    stale.save(hd, overwrite=True)
+    scored = out / "evals" / "hdpgmm_gtzan" / "genre" / "results.json"
+    before = scored.stat().st_mtime_ns
+    g1_rep = (out / "reps" / "g1_gtzan.h5").stat().st_mtime_ns
+    assert main(argv) == 0
+    assert Representations.load(hd).attrs["revision"] == 1
+    assert scored.stat().st_mtime_ns > before
+    assert (out / "reps" / "g1_gtzan.h5").stat().st_mtime_ns == g1_rep
+
     # a changed HDPGMM setting does not silently reuse the old model
     changed = [a if a != "6" else "5" for a in argv]
     assert main(changed) == 1
@@ -198,3 +215,16 @@ def test_compare_scores_further_hdpgmm_kinds_from_one_fit(data, tmp_path):
     np.testing.assert_allclose(reps.X, model.transform(Corpus.open(task), kind="fisher-mean"),
                                rtol=1e-5, atol=1e-6)
     assert Representations.load(out / "reps" / "hdpgmm_gtzan.h5").attrs["kind"] == "posterior"
+
+
+def test_stale_attribute_names_the_first_difference():
+    """A saved file without a revision counts as revision 1; any other recorded
+    difference (another kind revision, other components) makes it stale."""
+    from hdpmusic.pipeline.experiment import stale_attribute
+
+    now = {"model": "hdpgmm", "kind": "fisher", "revision": 2, "components": [0, 2]}
+    assert stale_attribute({**now, "source": "m.hdp"}, now) is None
+    old = {k: v for k, v in now.items() if k != "revision"}
+    assert stale_attribute(old, now) == "revision=1, not 2"
+    assert stale_attribute(old, {**now, "revision": 1}) is None
+    assert stale_attribute({**now, "components": [0]}, now) == "components=[0], not [0, 2]"

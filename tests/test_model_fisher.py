@@ -27,8 +27,9 @@ def _reference_fisher(X, lengths, R, means, precisions, weights, second_order=Tr
             A = np.linalg.cholesky(precisions[k])
             u = (x[:n] - means[k]) @ A                      # rows: A^T (x - m)
             used = r[:n, k].sum() >= 0.1            # under a tenth of a frame: zeros
+            g0 = (r[:n, k] - weights[k]).sum() / (n * np.sqrt(weights[k]))
             g1 = used * (r[:n, k, None] * u).sum(0) / (n * np.sqrt(weights[k]))
-            parts.append(g1)
+            parts += [[g0], g1]
             if second_order:
                 g2 = used * (r[:n, k, None] * (u ** 2 - 1)).sum(0) / (n * np.sqrt(2 * weights[k]))
                 parts.append(g2)
@@ -106,7 +107,7 @@ def test_encoder_matches_the_direct_formula(second_order):
     got = enc(bucket).numpy()
     want = _reference_fisher(X, lengths, R[..., keep], m[keep], nu[keep, None, None] * W[keep],
                              w[keep], second_order)
-    assert got.shape == (3, len(keep) * d * (2 if second_order else 1)) == (3, enc.dim)
+    assert got.shape == (3, len(keep) * (1 + d * (2 if second_order else 1))) == (3, enc.dim)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
@@ -161,17 +162,17 @@ def test_dimensions_and_component_selection(fitted, songs):
     d = songs[0].shape[1]
     live = fitted.song_components()
     assert 0 < live.size <= fitted.n_components
-    assert fitted.transform(songs, kind="fisher").shape == (len(songs), 2 * live.size * d)
-    assert fitted.transform(songs, kind="fisher-mean").shape == (len(songs), live.size * d)
+    assert fitted.transform(songs, kind="fisher").shape == (len(songs), live.size * (1 + 2 * d))
+    assert fitted.transform(songs, kind="fisher-mean").shape == (len(songs), live.size * (1 + d))
     top = float(fitted.weights_[live].max())
     heavy = fitted.song_components(min_weight=top)
     np.testing.assert_array_equal(heavy, [np.argmax(fitted.weights_)])
     got = fitted.transform(songs, kind="fisher-mean", min_weight=top)
-    assert got.shape == (len(songs), d)
+    assert got.shape == (len(songs), 1 + d)
     assert fitted.transform(songs, components="all").shape == (len(songs), 10)
     attrs = fitted.transform_attrs("fisher", min_weight=top)
-    assert attrs == {"kind": "fisher", "log": False, "components": heavy.tolist(),
-                     "min_weight": top}
+    assert attrs == {"kind": "fisher", "revision": 2, "standardise": False, "log": False,
+                     "components": heavy.tolist(), "min_weight": top}
 
 
 @pytest.mark.parametrize("kind", ["posterior", "responsibility", "loglik", "fisher",

@@ -43,7 +43,7 @@ def add_transform_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=KINDS, default=None,
                    help="HDPGMM representation: the study's posterior, the song's "
                         "responsibility or loglik shares, or the improved Fisher vector "
-                        "(fisher: 2d values per component, fisher-mean: d) "
+                        "(fisher: 1 + 2d values per component, fisher-mean: 1 + d) "
                         f"(default: {EMBED_KIND})")
     p.add_argument("--min-weight", type=unit_share, default=None, metavar="W",
                    help="HDPGMM: keep only components whose corpus weight E[beta_k] is at "

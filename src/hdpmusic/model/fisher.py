@@ -1,20 +1,26 @@
 """The improved Fisher vector of a song under a fitted HDPGMM.
 
-Perronnin, Sánchez & Mensink (ECCV 2010), with the song-level responsibilities of the
-HDP (the local step's ``r_jnk = Σ_t ζ_jnt φ_jtk``, so each song's own component weights
-count) in place of a flat mixture's. Per component k, in its own whitened space
-``u = A_kᵀ (x − m_k)`` (``A_k`` the lower Cholesky factor of the expected precision
-``E[Λ_k] = ν_k W_k``, so that u is standard normal under the component)::
+Perronnin, Sánchez & Mensink (ECCV 2010) and Sánchez, Perronnin, Mensink & Verbeek (IJCV
+2013), with the song-level responsibilities of the HDP (the local step's
+``r_jnk = Σ_t ζ_jnt φ_jtk``, so each song's own component weights count) in place of a
+flat mixture's. Per component k, in its own whitened space ``u = A_kᵀ (x − m_k)``
+(``A_k`` the lower Cholesky factor of the expected precision ``E[Λ_k] = ν_k W_k``, so that
+u is standard normal under the component)::
 
+    G^w_jk = 1 / (N_j √w_k)   Σ_n (r_jnk − w_k)                 (1,)  weight
     G^μ_jk = 1 / (N_j √w_k)   Σ_n r_jnk u_jnk                  (d,)  first order
     G^σ_jk = 1 / (N_j √(2w_k)) Σ_n r_jnk (u_jnk² − 1)           (d,)  second order (diagonal)
 
-with ``N_j`` the song's frames and ``w_k = E[β_k]`` the corpus weight. The vector is the
-concatenation over the selected components (component-major: ``[G^μ_k, G^σ_k]`` for each
-k in order), then signed square root and L2 normalisation ("improved"); a component that explains
-less than a tenth of one of the song's frames contributes zeros. With one
-component it is the song's whitened mean and variance deviation (close to G1); with hard
-assignments it is a VQ histogram refined by each cell's mean and spread.
+with ``N_j`` the song's frames and ``w_k = E[β_k]`` the corpus weight. ``G^w`` is the
+gradient with respect to the weights (in the softmax parametrisation of the IJCV paper):
+how far the song's share of component k lies from the corpus's: the part of the vector
+that says which components a song uses, which the song's own HDP weights make telling.
+The vector is the concatenation over the selected components
+(component-major: ``[G^w_k, G^μ_k, G^σ_k]`` for each k in order), then signed square root
+and L2 normalisation ("improved"); a component that explains less than a tenth of one of
+the song's frames contributes zeros to ``G^μ`` and ``G^σ`` (its ``G^w`` is ``−√w_k``).
+With one component it is the song's whitened mean and variance deviation (close to G1);
+with hard assignments it is a VQ histogram refined by each cell's mean and spread.
 """
 
 from __future__ import annotations
@@ -112,9 +118,10 @@ class FisherEncoder:
     weights : Tensor, shape (C,)
         ``E[β_k]``.
     second_order : bool
-        Include ``G^σ`` (dimension ``2 C d``; else ``C d``).
+        Include ``G^σ`` (dimension ``C (1 + 2d)``; else ``C (1 + d)``).
     min_count : float
-        A component explaining fewer of a song's frames (``Σ_n r_jnk``) contributes zeros:
+        A component explaining fewer of a song's frames (``Σ_n r_jnk``) contributes zeros
+        to ``G^μ`` and ``G^σ``:
         the song does not use it, and the traces of responsibility it still gets there
         are rounding noise that the signed square root would magnify (and a per-column
         standardisation downstream would blow up to unit variance).
@@ -154,19 +161,21 @@ class FisherEncoder:
 
     @property
     def dim(self) -> int:
-        """Length of the vector: ``C d`` (first order) or ``2 C d``."""
+        """Length of the vector: ``C (1 + d)`` (weights and first order) or ``C (1 + 2d)``."""
         C, d = self.offset.shape
-        return C * d * (2 if self.second_order else 1)
+        return C * (1 + d * (2 if self.second_order else 1))
 
     def __call__(self, bucket: SongBucket) -> Tensor:
         """The normalised Fisher vectors of a bucket's songs, shape (b, :attr:`dim`)."""
         resp = bucket.resp[..., self.components]
         counts, first, second = fisher_statistics(bucket.frames, resp, self.chol,
                                                   self.offset, second_order=self.second_order)
-        n = bucket.lengths.to(first.dtype)[:, None, None]
-        scale = self.weights.rsqrt()[None, :, None] * (counts >= self.min_count)[..., None]
-        parts = [first * scale / n]
+        n = bucket.lengths.to(first.dtype)[:, None]
+        root_w = self.weights.sqrt()
+        parts = [(counts / n - self.weights) / root_w]
+        scale = ((counts >= self.min_count) / (n * root_w))[..., None]
+        parts.append(first * scale)
         if second is not None:
-            parts.append(second * scale / (n * 2 ** 0.5))
-        F = torch.stack(parts, dim=2).reshape(first.shape[0], -1)
+            parts.append(second * scale / 2 ** 0.5)
+        F = torch.cat([parts[0][..., None], *parts[1:]], dim=2).reshape(first.shape[0], -1)
         return power_l2_normalise(F)

@@ -28,7 +28,7 @@ from hdpmusic.model import expectations as ex
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
 from hdpmusic.model.fisher import FisherEncoder
 from hdpmusic.model.initial import INITIAL_LABELS
-from hdpmusic.model.kinds import EMBED_KIND, KINDS, SHARE_KINDS
+from hdpmusic.model.kinds import EMBED_KIND, KINDS, SHARE_KINDS, kind_revision
 from hdpmusic.model.local import (
     LocalParams,
     SongSummary,
@@ -369,9 +369,9 @@ default="posterior"
             component k's share of the song's expected log-likelihood (the ratio of two
             sums of log-densities: meaningful while they share a sign, as when the
             densities are below one); ``fisher``: the improved Fisher vector of the song
-            under its own component weights (:mod:`hdpmusic.model.fisher`), first- and
-            second-order, 2d values per component; ``fisher-mean``: its first-order
-            part, d values per component.
+            under its own component weights (:mod:`hdpmusic.model.fisher`): weight,
+            first- and second-order parts, 1 + 2d values per component;
+            ``fisher-mean``: without the second-order part, 1 + d values per component.
         log : bool or None, default=None
             Return ``log(max(y, log_floor))``. None: True for the share kinds
             (``posterior``, ``responsibility``, ``loglik``), False for the Fisher kinds
@@ -388,8 +388,8 @@ default="posterior"
 
         Returns
         -------
-        np.ndarray, float32, shape (J, C) for the share kinds, (J, 2Cd) for ``fisher``
-        and (J, Cd) for ``fisher-mean``
+        np.ndarray, float32, shape (J, C) for the share kinds, (J, C(1 + 2d)) for
+        ``fisher`` and (J, C(1 + d)) for ``fisher-mean``
             C = ``len(self.song_components(min_weight))`` (K with ``components="all"``),
             columns in the order of those components.
         """
@@ -460,9 +460,14 @@ default="posterior"
                         components: Components = "live", min_weight: float = 0.0,
                         **_: Any) -> dict[str, Any]:
         """What a representation file records of :meth:`transform` with these options:
-        ``kind``, ``log`` (as resolved), ``components`` (the model's component indices
-        kept) and ``min_weight``."""
-        return {"kind": kind, "log": self._transform_log(kind, log),
+        ``kind``, ``revision`` (of the kind's definition,
+        :func:`hdpmusic.model.kinds.kind_revision`), ``standardise`` (whether a linear
+        probe should standardise the columns: the share kinds yes, the Fisher vectors,
+        normalised as a whole, no), ``log`` (as resolved), ``components`` (the model's
+        component indices kept) and ``min_weight``."""
+        return {"kind": kind, "revision": kind_revision(kind),
+                "standardise": kind in SHARE_KINDS,
+                "log": self._transform_log(kind, log),
                 "components": self._kept_components(components, min_weight).tolist(),
                 "min_weight": min_weight}
 

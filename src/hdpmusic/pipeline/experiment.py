@@ -32,7 +32,7 @@ from hdpmusic.pipeline.transform import (
     transform_options,
     write_representations,
 )
-from hdpmusic.representations.registry import model_class, model_input
+from hdpmusic.representations.registry import model_class, model_input, representation_attrs
 from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
 from hdpmusic.runtime.progress import stage_timer
 
@@ -225,6 +225,19 @@ def _check_saved_params(path: Path, params: dict[str, Any]) -> None:
                             "delete it or choose another --out")
 
 
+def stale_attribute(saved: Mapping[str, Any], current: Mapping[str, Any]) -> str | None:
+    """The first transform attribute a saved representation file records differently from
+    what the model would record now (``"revision=1, not 2"``), or None when all agree.
+
+    A file from before kind revisions were recorded counts as revision 1.
+    """
+    for key, value in current.items():
+        old = saved.get(key, 1 if key == "revision" else None)
+        if old != value:
+            return f"{key}={old!r}, not {value!r}"
+    return None
+
+
 def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: bool = False,
                 audio_root: str | os.PathLike | None = None,
                 log: Callable[[str], None] | None = None) -> Path:
@@ -256,21 +269,26 @@ def fit_variant(variant: Variant, corpus: Any, models_dir: Path, *, verbose: boo
 def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir: Path, *,
                    device: str | None = None, audio_root: str | os.PathLike | None = None,
                    log: Callable[[str], None] | None = None) -> Path:
-    """Representations of a task corpus (or the saved ones).
+    """Representations of a task corpus (or the saved ones, unless they were made with
+    other transform attributes: another kind revision after an upgrade, other components).
 
     Audio models read the task songs' audio files (see :func:`fit_variant`).
     """
     out = reps_dir / f"{variant.name}_{task_path.stem}.h5"
-    if out.exists():
-        _say(log, f"reusing {out}")
-        return out
-    reps_dir.mkdir(parents=True, exist_ok=True)
     cls = model_class(variant.model)
     model = cls.load(model_path, device=device) if device is not None else cls.load(model_path)
+    options = transform_options(variant.model, model, **variant.transform)
+    if out.exists():
+        stale = stale_attribute(Representations.load(out).attrs,
+                                representation_attrs(variant.model, model, options))
+        if stale is None:
+            _say(log, f"reusing {out}")
+            return out
+        _say(log, f"rewriting {out}: it was made with {stale}")
+    reps_dir.mkdir(parents=True, exist_ok=True)
     frames = model_input(variant.model) == "frames"
     corpus = Corpus.open(task_path, dim=getattr(model, "n_features_in_", None) if frames
                          else None)
-    options = transform_options(variant.model, model, **variant.transform)
     X = transform_corpus(variant.model, model, corpus, options=options,
                          audio_root=audio_root, model_path=model_path)
     write_representations(out, corpus.ids, X, name=variant.model, model=model,
@@ -285,7 +303,8 @@ def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path,
                   kind: str | None = None, label: str | None = None, n_splits: int = 5,
                   progress: bool = False, log: Callable[[str], None] | None = None,
                   ) -> list[Any]:
-    """The runs of one (variant, task kind) pair (reused when already scored alike).
+    """The runs of one (variant, task kind) pair (reused when already scored alike from
+    the representation file as it is now: not when the file was rewritten since).
 
     ``kind`` defaults to the task's one kind; ``label`` (the task in the results) to
     the kind.
@@ -294,7 +313,8 @@ def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path,
 
     kind = task.task_kind if kind is None else kind
     where = evals_dir / f"{variant.name}_{task.name}" / kind
-    if (where / "results.json").exists():
+    saved = where / "results.json"
+    if saved.exists() and saved.stat().st_mtime_ns >= reps_path.stat().st_mtime_ns:
         old = read_results(where)
         # results without predictions (format version 1) are redone to get their CIs
         if ([r.config.get("seed") for r in old] == list(run_seeds(seed, runs))
