@@ -341,7 +341,7 @@ def test_batch_step_keeps_every_tensor_on_the_compute_device():
                out.stats.counts, out.stats.alpha, out.stats.entropy]
     assert all(t.device == meta for t in tensors)
     assert out.songs["r"].shape == out.songs["y"].shape == (5, K)
-    assert out.songs["fisher"].shape == (5, 2 * 3 * d) and out.stats.S2.shape[0] == K
+    assert out.songs["fisher"].shape == (5, 3 * (1 + 2 * d)) and out.stats.S2.shape[0] == K
 
 
 def test_centring_per_frame_leaves_the_local_step_unchanged_but_its_bound():
