@@ -51,6 +51,16 @@ def test_genre_end_to_end(tmp_path, capsys):
                  "--name", "y", "--out", str(named)]) == 1
     assert "--name given 2 times for 1" in capsys.readouterr().err
     assert (out / "results.csv").read_text().startswith("model,task,run,score,metric,config")
+    # --standardise: auto follows each file (none recorded: standardised), yes/no override
+    assert all(r.config["standardise"] is True for r in results)
+    Representations(ids, good, {"model": "hdpgmm", "kind": "fisher", "standardise": False}
+                    ).save(tmp_path / "f.h5")
+    for flag, want in (("auto", False), ("yes", True), ("no", False)):
+        where = tmp_path / f"std-{flag}"
+        assert main(["-q", "evaluate", str(task_path), str(tmp_path / "f.h5"), "--runs", "1",
+                     "--n-iter", "2", "--standardise", flag, "--out", str(where),
+                     "--device", "cpu"]) == 0
+        assert read_results(where)[0].config["standardise"] is want
 
 
 def test_recommendation_end_to_end_and_errors(tmp_path, capsys):

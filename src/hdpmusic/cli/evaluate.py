@@ -12,6 +12,9 @@ from hdpmusic.formats.atomic import check_writable
 from hdpmusic.formats.representations import Representations
 from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
 
+#: ``--standardise`` choices: ``evaluate``'s ``standardise`` argument
+STANDARDISE: dict[str, bool | None] = {"auto": None, "yes": True, "no": False}
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -60,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "split); recommendation is unaffected")
     parser.add_argument("--cv-repeats", type=positive_int, default=3,
                         help="repeats of the K-fold per run with --cv")
+    parser.add_argument("--standardise", choices=tuple(STANDARDISE), default="auto",
+                        help="genre and tagging: standardise the columns before the linear "
+                             "probe (yes: the study's protocol), use the vectors as they "
+                             "are (no), or as each representation file says (auto: no for "
+                             "HDPGMM's Fisher vectors, yes for the rest; default)")
     parser.add_argument("--resamples", type=positive_int, default=1000,
                         help="bootstrap resamples of the CIs")
     parser.set_defaults(func=run_evaluate)
@@ -131,7 +139,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                                 model=label, n_iter=args.n_iter,
                                 keep_consumed=args.keep_consumed, tags=tags,
                                 n_splits=args.n_splits, cv=args.cv,
-                                cv_repeats=args.cv_repeats, n_resamples=args.resamples)
+                                cv_repeats=args.cv_repeats, n_resamples=args.resamples,
+                                standardise=STANDARDISE[args.standardise])
     distributions = model_distributions(results, n_resamples=args.resamples)
     json_path, csv_path = write_results(results, args.out, n_resamples=args.resamples,
                                         distributions=distributions)
