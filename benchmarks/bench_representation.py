@@ -8,7 +8,8 @@ stratified group K-fold cross-validation (``evaluate(..., cv=K)``: every song sc
 per repeat, C chosen by an inner group CV on the training folds). Prints one JSON line
 per collection: songs, classes, groups, each representation's macro F1 with its 95 %
 bootstrap CI (whole groups resampled), and the paired differences (CI, share of resamples
-won) of every HDPGMM representation against G1 and the VQ codebooks.
+won) of every HDPGMM representation against G1 and the VQ codebooks, and of the kinds of
+one HDPGMM fit against each other.
 
 Regimes (``--regimes``, names below): memoized VI to convergence with or without the
 splash (η0 0 / 0.1) or started from the k-means++ seeding alone instead of k-means
@@ -158,6 +159,16 @@ def score(task_path: Path, reps: dict[str, Path], *, cv: int, repeats: int, n_it
         results, distributions=dist), dims
 
 
+def compared(pair: dict[str, Any], baselines: list[str]) -> bool:
+    """The pairs printed: every HDPGMM representation against every baseline, and two
+    kinds of one HDPGMM fit against each other (``hdpgmm-memo64:fisher`` against
+    ``hdpgmm-memo64:posterior``)."""
+    a, b = pair["model_a"], pair["model_b"]
+    if not a.startswith("hdpgmm"):
+        return False
+    return b in baselines or a.split(":")[0] == b.split(":")[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tasks", nargs="+", type=Path, help="genre task corpus files")
@@ -193,8 +204,7 @@ def main() -> None:
                          for s in summary},
             "paired": {f"{p['model_a']} - {p['model_b']}": [
                 round(p["difference"], 4), round(p["ci_low"], 4), round(p["ci_high"], 4),
-                round(p["wins_a"], 3)] for p in paired
-                if p["model_a"].startswith("hdpgmm") and p["model_b"] in baselines},
+                round(p["wins_a"], 3)] for p in paired if compared(p, baselines)},
         }), flush=True)
 
 
