@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="genre and tagging: standardise the columns before the linear "
                              "probe (yes: the study's protocol), use the vectors as they "
                              "are (no), or as each representation file says (auto: no for "
-                             "HDPGMM's Fisher vectors, yes for the rest; default)")
+                             "HDPGMM's Fisher vectors, yes for the rest)")
     parser.add_argument("--resamples", type=positive_int, default=1000,
                         help="bootstrap resamples of the CIs")
     parser.set_defaults(func=run_evaluate)
