@@ -270,7 +270,7 @@ def _protocol(task: TaskData, kind: str, reps: Representations, *, log: bool,
     X = _features(reps, [task.ids[r] for r in rows], log)
     groups = song_groups([task.ids[r] for r in rows],
                          None if task.groups is None else task.groups[rows])
-    folds = {"n_splits": cv, "repeats": cv_repeats, "standardise": standardise}
+    folds = {"n_splits": cv, "repeats": cv_repeats}
     if kind == "genre":
         from hdpmusic.evaluation import classification
 
@@ -278,7 +278,7 @@ def _protocol(task: TaskData, kind: str, reps: Representations, *, log: bool,
         draws = 64 if n_iter is None else n_iter
         if cv is not None:
             return lambda seed: classification.cross_validate_genre(
-                X, y, groups, n_iter=draws, seed=seed, **folds)
+                X, y, groups, n_iter=draws, seed=seed, standardise=standardise, **folds)
         split = task.split[rows]
         return lambda seed: classification.evaluate_genre(
             X, y, split, n_iter=draws, seed=seed, groups=groups, predictions=True,
@@ -289,7 +289,8 @@ def _protocol(task: TaskData, kind: str, reps: Representations, *, log: bool,
     draws = 32 if n_iter is None else n_iter
     if cv is not None:
         return lambda seed: tagging.cross_validate_tagging(
-            X, Y, groups, n_iter=draws, seed=seed, device=device, **folds)
+            X, Y, groups, n_iter=draws, seed=seed, device=device, standardise=standardise,
+            **folds)
     split = task.split[rows]
     return lambda seed: tagging.evaluate_tagging(X, Y, split, n_iter=draws, seed=seed,
                                                  device=device, groups=groups,

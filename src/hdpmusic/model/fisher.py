@@ -170,12 +170,12 @@ class FisherEncoder:
         resp = bucket.resp[..., self.components]
         counts, first, second = fisher_statistics(bucket.frames, resp, self.chol,
                                                   self.offset, second_order=self.second_order)
-        n = bucket.lengths.to(first.dtype)[:, None]
-        root_w = self.weights.sqrt()
-        parts = [(counts / n - self.weights) / root_w]
-        scale = ((counts >= self.min_count) / (n * root_w))[..., None]
-        parts.append(first * scale)
+        n = bucket.lengths.to(first.dtype)[:, None, None]
+        root_w = self.weights.sqrt()[:, None]
+        counts = counts[..., None]
+        scale = (counts >= self.min_count) / (n * root_w)
+        parts = [(counts / n - self.weights[:, None]) / root_w, first * scale]
         if second is not None:
             parts.append(second * scale / 2 ** 0.5)
-        F = torch.cat([parts[0][..., None], *parts[1:]], dim=2).reshape(first.shape[0], -1)
+        F = torch.cat(parts, dim=2).reshape(first.shape[0], -1)
         return power_l2_normalise(F)
