@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,27 +85,12 @@ class Representations:
     def load(cls, path: str | os.PathLike) -> Representations:
         """Read a file written by :meth:`save` (or an ``.npz`` with ``ids`` and ``X``
         or the study's ``feature``)."""
-        path = os.fspath(path)
-        require_file(path, "representation file",
-                     "give the file written by `hdpmusic transform` or `hdpmusic embed`")
+        path = _checked_path(path)
         if path.endswith(".npz"):
             return cls._load_npz(path)
-        import h5py
-
-        try:
-            with h5py.File(path, "r") as f:
-                if f.attrs.get("format") != FORMAT:
-                    raise FormatError(f"{path} is not an hdpmusic representation file")
-                version = int(f.attrs["format_version"])
-                if version > FORMAT_VERSION:
-                    raise FormatError(
-                        f"{path} has format version {version}; this hdpmusic reads "
-                        f"<= {FORMAT_VERSION}: upgrade hdpmusic")
-                ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
-                return cls(ids, f["X"][()], _meta(f.attrs.get("meta", "{}"), path))
-        except OSError as err:
-            raise FormatError(f"{path} is not a representation file (from `hdpmusic "
-                              f"transform`): it is {describe(path)}") from err
+        with _open_h5(path) as f:
+            ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
+            return cls(ids, f["X"][()], _meta(f.attrs.get("meta", "{}"), path))
 
     @classmethod
     def _load_npz(cls, path: str) -> Representations:
@@ -130,6 +116,55 @@ class Representations:
         except (OSError, EOFError, zipfile.BadZipFile) as err:
             raise FormatError(f"cannot read the .npz archive {path} ({err}); it is "
                               "damaged, re-create it") from None
+
+
+def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
+    """The provenance attributes of a representation file, without reading its vectors.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :meth:`Representations.save` (or an ``.npz``, whose only
+        attribute is its ``source``).
+
+    Returns
+    -------
+    dict
+        What :attr:`Representations.attrs` would hold after :meth:`Representations.load`.
+    """
+    path = _checked_path(path)
+    if path.endswith(".npz"):
+        return {"source": path}
+    with _open_h5(path) as f:
+        return _meta(f.attrs.get("meta", "{}"), path)
+
+
+def _checked_path(path: str | os.PathLike) -> str:
+    """``path`` as a string, refused in one line when it is not a file."""
+    path = os.fspath(path)
+    require_file(path, "representation file",
+                 "give the file written by `hdpmusic transform` or `hdpmusic embed`")
+    return path
+
+
+@contextmanager
+def _open_h5(path: str) -> Iterator[Any]:
+    """The open HDF5 representation file, its format and version checked."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                raise FormatError(f"{path} is not an hdpmusic representation file")
+            version = int(f.attrs["format_version"])
+            if version > FORMAT_VERSION:
+                raise FormatError(
+                    f"{path} has format version {version}; this hdpmusic reads "
+                    f"<= {FORMAT_VERSION}: upgrade hdpmusic")
+            yield f
+    except OSError as err:
+        raise FormatError(f"{path} is not a representation file (from `hdpmusic "
+                          f"transform`): it is {describe(path)}") from err
 
 
 def _meta(text: str | bytes, path: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from hdpmusic.formats.checkpoint import read_header
 from hdpmusic.formats.corpus import Corpus
-from hdpmusic.formats.representations import Representations
+from hdpmusic.formats.representations import Representations, read_attrs
 from hdpmusic.pipeline.fit import changed_params, fit_model, resumable
 from hdpmusic.pipeline.transform import (
     transform_corpus,
@@ -279,7 +279,7 @@ def transform_task(variant: Variant, model_path: Path, task_path: Path, reps_dir
     model = cls.load(model_path, device=device) if device is not None else cls.load(model_path)
     options = transform_options(variant.model, model, **variant.transform)
     if out.exists():
-        stale = stale_attribute(Representations.load(out).attrs,
+        stale = stale_attribute(read_attrs(out),
                                 representation_attrs(variant.model, model, options))
         if stale is None:
             _say(log, f"reusing {out}")
