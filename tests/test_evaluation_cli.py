@@ -209,3 +209,33 @@ def test_existing_results_folder_needs_overwrite(tmp_path, capsys):
     assert (tmp_path / "out" / "results.json").read_text() == first
     assert main([*argv, "--seed", "1", "--overwrite"]) == 0
     assert (tmp_path / "out" / "results.json").read_text() != first
+
+
+def test_a_representation_of_an_earlier_kind_definition_warns(tmp_path, caplog):
+    from hdpmusic.model.kinds import kind_revision, outdated_kind
+
+    assert outdated_kind({"model": "g1", "kind": "fisher"}) is None
+    assert outdated_kind({"model": "hdpgmm", "kind": "posterior"}) is None   # still at 1
+    now = kind_revision("fisher")
+    assert now > 1 and outdated_kind({"model": "hdpgmm", "kind": "fisher",
+                                      "revision": now}) is None
+    rng = np.random.default_rng(5)
+    ids = [f"s{j}" for j in range(30)]
+    task_path = tmp_path / "gtzan.h5"
+    write_ids(task_path, ids)
+    write_task(task_path, TaskData(ids, split=["train", "valid", "test"] * 10,
+                                   targets=["rock", "jazz"] * 15))
+    X = rng.normal(size=(30, 4))
+    Representations(ids, X, {"model": "hdpgmm", "kind": "fisher"}).save(tmp_path / "old.h5")
+    Representations(ids, X, {"model": "hdpgmm", "kind": "fisher", "revision": now}).save(
+        tmp_path / "new.h5")
+    for name, warned in (("old", True), ("new", False)):
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            assert main(["-q", "evaluate", str(task_path), str(tmp_path / f"{name}.h5"),
+                         "--runs", "1", "--n-iter", "1",
+                         "--out", str(tmp_path / f"out-{name}")]) == 0
+        message = (f"{tmp_path / 'old.h5'}: made by revision 1 of the 'fisher' "
+                   f"representation, not today's {now}")
+        assert (message in caplog.text) is warned
+        assert ("re-create it with `hdpmusic transform`" in caplog.text) is warned

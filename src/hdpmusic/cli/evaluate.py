@@ -10,6 +10,7 @@ from pathlib import Path
 from hdpmusic.cli._types import WholeNumber, positive_int, seed
 from hdpmusic.formats.atomic import check_writable
 from hdpmusic.formats.representations import Representations
+from hdpmusic.model.kinds import outdated_kind
 from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
 
 #: ``--standardise`` choices: ``evaluate``'s ``standardise`` argument
@@ -126,6 +127,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     check_writable(args.out, "results folder", create=False)
     task = read_task(args.task)
     reps = [Representations.load(p) for p in args.reps]
+    for path, r in zip(args.reps, reps, strict=True):
+        if (message := outdated_kind(r.attrs)) is not None:
+            logging.getLogger(__name__).warning("warning: %s: %s", path, message)
     tags = None if args.tags is None else _read_tags(args.tags)
     for message in split_warnings(task, args.task_kind, tags, cv=args.cv):
         logging.getLogger(__name__).warning("warning: %s: %s", args.task, message)

@@ -5,7 +5,10 @@ See :meth:`hdpmusic.model.hdpgmm.HDPGMM.transform` for what each kind computes.
 
 from __future__ import annotations
 
-__all__ = ["EMBED_KIND", "KINDS", "SHARE_KINDS", "kind_revision"]
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["EMBED_KIND", "KINDS", "SHARE_KINDS", "kind_revision", "outdated_kind"]
 
 #: every representation kind of ``HDPGMM.transform``
 KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik", "fisher", "fisher-mean")
@@ -26,3 +29,29 @@ def kind_revision(kind: str) -> int:
     """The revision of a kind's definition, recorded in every representation file, so a
     file written by an earlier definition is recognised as stale."""
     return REVISIONS.get(kind, 1)
+
+
+def outdated_kind(attrs: Mapping[str, Any]) -> str | None:
+    """What is outdated in an HDPGMM representation file made by an earlier definition of
+    its kind (a file from before revisions were recorded counts as revision 1), or None.
+
+    Parameters
+    ----------
+    attrs : mapping
+        The file's attributes (:func:`hdpmusic.formats.representations.read_attrs`).
+
+    Returns
+    -------
+    str or None
+        ``"made by revision 1 of the 'fisher' representation, not today's 2: ..."``;
+        None for a current file or another model's.
+    """
+    kind = attrs.get("kind")
+    if attrs.get("model") != "hdpgmm" or kind not in KINDS:
+        return None
+    made, now = attrs.get("revision", 1), kind_revision(kind)
+    if made == now:
+        return None
+    return (f"made by revision {made} of the {kind!r} representation, not today's {now}: "
+            "its scores are not those of today's vectors; re-create it with `hdpmusic "
+            "transform`")
