@@ -100,9 +100,11 @@ def fit_all(corpus_path: Path, work: Path, regimes: list[str], seed: int,
 
 def representations(models: dict[str, tuple[str, Path, float]], corpus_path: Path,
                     work: Path, kinds: list[str]) -> dict[str, Path]:
-    """Write (or reuse) every representation file; ``label → file``."""
+    """Write (or reuse, unless made with other transform attributes, such as an earlier
+    revision of its kind) every representation file; ``label → file``."""
     from hdpmusic.formats.corpus import Corpus
-    from hdpmusic.formats.representations import Representations
+    from hdpmusic.formats.representations import Representations, read_attrs
+    from hdpmusic.pipeline.experiment import stale_attribute
     from hdpmusic.representations.registry import load_model, representation_attrs
 
     corpus = Corpus.open(corpus_path)
@@ -113,11 +115,11 @@ def representations(models: dict[str, tuple[str, Path, float]], corpus_path: Pat
                      for k in kinds} if name == "hdpgmm" else {label: {}})
         for rep_label, options in variants.items():
             file = work / "reps" / f"{rep_label.replace(':', '_')}.h5"
-            if not file.exists():
+            attrs = representation_attrs(name, model, options)
+            if not file.exists() or stale_attribute(read_attrs(file), attrs) is not None:
                 file.parent.mkdir(parents=True, exist_ok=True)
                 X = model.transform(corpus, **options)
-                Representations(corpus.ids, X, representation_attrs(name, model, options)
-                                ).save(file)
+                Representations(corpus.ids, X, attrs).save(file)
             out[rep_label] = file
     return out
 
