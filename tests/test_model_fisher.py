@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from hdpmusic import HDPGMM
-from hdpmusic.model.fisher import FisherEncoder, fisher_statistics, power_l2_normalise
+from hdpmusic.model.fisher import (
+    COVARIANCE_FLOOR,
+    FisherEncoder,
+    fisher_statistics,
+    mixture_covariance,
+    power_l2_normalise,
+)
+from hdpmusic.model.kinds import kind_revision
 from hdpmusic.model.local import SongBucket
 from hdpmusic.runtime.errors import ParameterError
 from planted import planted_hdp
@@ -88,10 +95,25 @@ def test_power_l2_normalise():
     np.testing.assert_array_equal(G[1], 0.0)
 
 
+def test_mixture_covariance_is_that_of_samples_from_the_mixture():
+    rng = np.random.default_rng(11)
+    means = rng.normal(scale=3, size=(3, 2))
+    covs = _spd(3, 2, rng) / 4
+    shares = np.array([0.5, 0.3, 0.2])
+    labels = rng.choice(3, size=400_000, p=shares)
+    x = means[labels] + np.einsum("nde,ne->nd", np.linalg.cholesky(covs)[labels],
+                                  rng.normal(size=(len(labels), 2)))
+    got = mixture_covariance(torch.as_tensor(means), torch.as_tensor(covs),
+                             torch.as_tensor(shares * 7))        # shares need no normalising
+    np.testing.assert_allclose(got, np.cov(x.T), rtol=0.02, atol=0.02)
+
+
 @pytest.mark.parametrize("second_order", [True, False])
-def test_encoder_matches_the_direct_formula(second_order):
+@pytest.mark.parametrize("floored", [False, True])
+def test_encoder_matches_the_direct_formula(second_order, floored):
     """The encoder on a bucket equals the improved Fisher vector written out, for a subset
-    of a model's components (columns picked from the responsibilities)."""
+    of a model's components (columns picked from the responsibilities), each encoded with
+    its expected covariance plus the floor."""
     d, K = 3, 5
     X, R, mask, lengths = _bucket(d=d, C=K, seed=3)
     m = RNG.normal(size=(K, d))
@@ -99,13 +121,16 @@ def test_encoder_matches_the_direct_formula(second_order):
     nu = RNG.uniform(d + 2, d + 20, K)
     w = RNG.dirichlet(np.ones(K))
     keep = np.array([0, 2, 3])
+    floor = _spd(1, d, RNG)[0] / 50 if floored else np.zeros((d, d))
     enc = FisherEncoder.from_posterior(
         torch.as_tensor(m), torch.as_tensor(W), torch.as_tensor(nu), torch.as_tensor(w),
-        torch.as_tensor(keep), second_order=second_order, dtype=torch.float64)
+        torch.as_tensor(keep), floor=torch.as_tensor(floor) if floored else None,
+        second_order=second_order, dtype=torch.float64)
     bucket = SongBucket(torch.as_tensor(X), torch.as_tensor(mask), torch.as_tensor(R),
                         torch.zeros(R.shape, dtype=torch.float64), torch.as_tensor(lengths))
     got = enc(bucket).numpy()
-    want = _reference_fisher(X, lengths, R[..., keep], m[keep], nu[keep, None, None] * W[keep],
+    covariances = np.linalg.inv(nu[keep, None, None] * W[keep]) + floor
+    want = _reference_fisher(X, lengths, R[..., keep], m[keep], np.linalg.inv(covariances),
                              w[keep], second_order)
     assert got.shape == (3, len(keep) * (1 + d * (2 if second_order else 1))) == (3, enc.dim)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
@@ -119,11 +144,13 @@ def songs():
 
 def test_one_component_is_the_whitened_mean_and_variance_deviation(songs):
     """K = 1: every responsibility is 1, so the vector is the closed form of the song's
-    mean and variance in the one component's whitened space (public attributes only)."""
+    mean and variance in the one component's whitened space, the component's covariance
+    raised by the floor (a fraction of the mixture's covariance: here its own) (public
+    attributes only)."""
     model = HDPGMM(n_components=1, n_song_components=1, whiten=None, max_epochs=3, tol=0,
                    dtype="float64", verbose=False).fit(songs)
     got = model.transform(songs[:6], kind="fisher")
-    precision = np.linalg.inv(model.covariances_)
+    precision = np.linalg.inv((1 + COVARIANCE_FLOOR) * model.covariances_)
     want = _reference_fisher([x for x in songs[:6]], [len(x) for x in songs[:6]],
                              [np.ones((len(x), 1)) for x in songs[:6]], model.means_,
                              precision, model.weights_)
@@ -171,8 +198,9 @@ def test_dimensions_and_component_selection(fitted, songs):
     assert got.shape == (len(songs), 1 + d)
     assert fitted.transform(songs, components="all").shape == (len(songs), 10)
     attrs = fitted.transform_attrs("fisher", min_weight=top)
-    assert attrs == {"kind": "fisher", "revision": 2, "standardise": False, "log": False,
-                     "components": heavy.tolist(), "min_weight": top}
+    assert attrs == {"kind": "fisher", "revision": kind_revision("fisher"),
+                     "standardise": False, "log": False, "components": heavy.tolist(),
+                     "min_weight": top}
 
 
 @pytest.mark.parametrize("kind", ["posterior", "responsibility", "loglik", "fisher",

@@ -4,14 +4,19 @@ Perronnin, Sánchez & Mensink (ECCV 2010) and Sánchez, Perronnin, Mensink & Ver
 2013), with the song-level responsibilities of the HDP (the local step's
 ``r_jnk = Σ_t ζ_jnt φ_jtk``, so each song's own component weights count) in place of a
 flat mixture's. Per component k, in its own whitened space ``u = A_kᵀ (x − m_k)``
-(``A_k`` the lower Cholesky factor of the expected precision ``E[Λ_k] = ν_k W_k``, so that
-u is standard normal under the component)::
+(``A_k`` the lower Cholesky factor of the inverse of the component's covariance
+``S_k``, so that u is standard normal under the component)::
 
     G^w_jk = 1 / (N_j √w_k)   Σ_n (r_jnk − w_k)                 (1,)  weight
     G^μ_jk = 1 / (N_j √w_k)   Σ_n r_jnk u_jnk                  (d,)  first order
     G^σ_jk = 1 / (N_j √(2w_k)) Σ_n r_jnk (u_jnk² − 1)           (d,)  second order (diagonal)
 
-with ``N_j`` the song's frames and ``w_k = E[β_k]`` the corpus weight. ``G^w`` is the
+with ``N_j`` the song's frames and ``w_k = E[β_k]`` the corpus weight. ``S_k`` is the
+component's expected covariance raised by a floor, ``S_k = (ν_k W_k)⁻¹ + λ Σ`` (``Σ`` the
+fitted mixture's own covariance, :func:`mixture_covariance`; ``λ`` =
+:data:`COVARIANCE_FLOOR`): a component that is tight in some direction (a feature nearly
+constant within it) would otherwise turn small deviations there into large ``u``, and the
+song vectors into noise along that direction. ``G^w`` is the
 gradient with respect to the weights (in the softmax parametrisation of the IJCV paper):
 how far the song's share of component k lies from the corpus's: the part of the vector
 that says which components a song uses, which the song's own HDP weights make telling.
@@ -32,7 +37,32 @@ from torch import Tensor
 
 from hdpmusic.model.local import SongBucket
 
-__all__ = ["FisherEncoder", "fisher_statistics", "power_l2_normalise"]
+__all__ = ["COVARIANCE_FLOOR", "FisherEncoder", "fisher_statistics", "mixture_covariance",
+           "power_l2_normalise"]
+
+#: the covariance added to every component's before encoding, as a fraction of the fitted
+#: mixture's own total covariance (:func:`mixture_covariance`)
+COVARIANCE_FLOOR = 0.1
+
+
+def mixture_covariance(means: Tensor, covariances: Tensor, shares: Tensor) -> Tensor:
+    """The covariance of a Gaussian mixture: ``Σ_k π_k (Σ_k + m_k m_kᵀ) − m̄ m̄ᵀ``.
+
+    Parameters
+    ----------
+    means : Tensor, shape (K, d)
+    covariances : Tensor, shape (K, d, d)
+    shares : Tensor, shape (K,)
+        Mixing proportions π (normalised here).
+
+    Returns
+    -------
+    Tensor, shape (d, d)
+    """
+    pi = shares / shares.sum()
+    mean = pi @ means
+    second = torch.einsum("k,kde->de", pi, covariances + means[:, :, None] * means[:, None])
+    return second - torch.outer(mean, mean)
 
 
 def fisher_statistics(frames: Tensor, resp: Tensor, chol: Tensor, offset: Tensor, *,
@@ -112,7 +142,8 @@ class FisherEncoder:
     components : Tensor, shape (C,), int64
         The model's components encoded (columns of the responsibilities).
     chol : Tensor, shape (C, d, d)
-        Lower Cholesky factors of ``E[Λ_k] = ν_k W_k``.
+        ``A_k``, lower Cholesky factors of the inverse covariances ``S_k⁻¹`` the components
+        are encoded with.
     offset : Tensor, shape (C, d)
         ``m_kᵀ A_k``.
     weights : Tensor, shape (C,)
@@ -136,10 +167,11 @@ class FisherEncoder:
 
     @classmethod
     def from_posterior(cls, m: Tensor, W: Tensor, nu: Tensor, weights: Tensor,
-                       components: Tensor, *, second_order: bool = True,
+                       components: Tensor, *, floor: Tensor | None = None,
+                       second_order: bool = True,
                        dtype: torch.dtype = torch.float32) -> FisherEncoder:
         """Build from the Gaussian–Wishart posteriors (float64, any K) and the component
-        selection.
+        selection, each component encoded with the covariance ``(ν_k W_k)⁻¹ + floor``.
 
         Parameters
         ----------
@@ -149,12 +181,17 @@ class FisherEncoder:
         weights : Tensor, shape (K,)
             ``E[β_k]``.
         components : Tensor, shape (C,), int64
+        floor : Tensor, shape (d, d), optional
+            Added to every component's expected covariance (none when omitted).
         second_order : bool, default=True
         dtype : torch.dtype, default=torch.float32
             The frames' compute dtype.
         """
         sel = components.to(m.device)
-        chol = torch.linalg.cholesky(nu[sel, None, None] * W[sel])
+        precision = nu[sel, None, None] * W[sel]
+        if floor is not None:
+            precision = torch.linalg.inv(torch.linalg.inv(precision) + floor)
+        chol = torch.linalg.cholesky(precision)
         offset = torch.einsum("kd,kde->ke", m[sel], chol)
         return cls(sel, chol.to(dtype), offset.to(dtype), weights[sel].to(dtype),
                    second_order)

@@ -26,7 +26,7 @@ from hdpmusic.formats.checkpoint import (
 from hdpmusic.formats.corpus import as_corpus, available_bytes, require_frames
 from hdpmusic.model import expectations as ex
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
-from hdpmusic.model.fisher import FisherEncoder
+from hdpmusic.model.fisher import COVARIANCE_FLOOR, FisherEncoder, mixture_covariance
 from hdpmusic.model.initial import INITIAL_LABELS
 from hdpmusic.model.kinds import EMBED_KIND, KINDS, SHARE_KINDS, kind_revision
 from hdpmusic.model.local import (
@@ -499,9 +499,12 @@ default="posterior"
         if kind == "loglik":
             return expected_loglik_shares
         g = self._globals_
+        total = mixture_covariance(g.m, torch.linalg.inv(g.nu[:, None, None] * g.W),
+                                   self.stats_.usage.to(g.m))
         return FisherEncoder.from_posterior(
             g.m, g.W, g.nu, g.weights, torch.as_tensor(keep, device=g.m.device),
-            second_order=kind == "fisher", dtype=self._dtype())
+            floor=COVARIANCE_FLOOR * total, second_order=kind == "fisher",
+            dtype=self._dtype())
 
     def predict_proba(self, frames: np.ndarray) -> np.ndarray:
         """p(k | x) ∝ exp(E_q[log p(x|φ_k)] + E[log β_k]) per frame.

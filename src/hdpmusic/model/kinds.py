@@ -21,8 +21,9 @@ SHARE_KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik")
 #: on the other; see the README's representation study)
 EMBED_KIND = "posterior"
 #: kinds whose definition changed, with their current revision (the others are at 1):
-#: ``fisher`` and ``fisher-mean`` 2 since they carry the weight gradient G^w
-REVISIONS: dict[str, int] = {"fisher": 2, "fisher-mean": 2}
+#: ``fisher`` and ``fisher-mean`` 2 since they carry the weight gradient G^w, 3 since
+#: they encode with floored component covariances
+REVISIONS: dict[str, int] = {"fisher": 3, "fisher-mean": 3}
 
 
 def kind_revision(kind: str) -> int:
