@@ -17,8 +17,8 @@ SHARE_KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik")
 #: the kind ``HDPGMM.transform`` gives by default, and so ``hdpmusic transform``,
 #: ``embed``, ``experiment`` and the HEAR module: the study's posterior, the HDPGMM kind
 #: that beats G1 beyond noise on both real collections of
-#: ``benchmarks/bench_representation.py`` (the Fisher vector leads on one and trails G1
-#: on the other; see the README's representation study)
+#: ``benchmarks/bench_representation.py`` (the Fisher vector leads by far on one and is
+#: ahead of G1 within noise on the other; see the README's representation study)
 EMBED_KIND = "posterior"
 #: kinds whose definition changed, with their current revision (the others are at 1):
 #: ``fisher`` and ``fisher-mean`` 2 since they carry the weight gradient G^w, 3 since
