@@ -65,8 +65,10 @@ def test_transform_fisher_kinds_and_batch_size(corpus_file, tmp_path, capsys):
         kept = model.song_components(min_weight=w)
         assert reps.attrs["components"] == kept.tolist() and len(kept) == 3
         assert reps.attrs["kind"] == kind and reps.attrs["log"] is False
+        # another batch size pads songs differently: float32 rounding only (the tolerance
+        # of test_model_fisher's batch-size invariance)
         np.testing.assert_allclose(reps.X, model.transform(corpus, kind=kind, min_weight=w),
-                                   rtol=1e-5, atol=1e-6)
+                                   rtol=1e-5, atol=2e-5)
     assert Representations.load(tmp_path / "fisher.h5").X.shape == (45, 3 * (1 + 2 * 3))
     for bad in ("-1", "0", "2.5"):
         with pytest.raises(SystemExit) as stop:

@@ -369,7 +369,8 @@ default="posterior"
             component k's share of the song's expected log-likelihood (the ratio of two
             sums of log-densities: meaningful while they share a sign, as when the
             densities are below one); ``fisher``: the improved Fisher vector of the song
-            under its own component weights (:mod:`hdpmusic.model.fisher`): weight,
+            under its own component weights (:mod:`hdpmusic.model.fisher`; each
+            component's covariance raised by a tenth of the mixture's): weight,
             first- and second-order parts, 1 + 2d values per component;
             ``fisher-mean``: without the second-order part, 1 + d values per component.
         log : bool or None, default=None
