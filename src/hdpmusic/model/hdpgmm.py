@@ -500,8 +500,7 @@ default="posterior"
         if kind == "loglik":
             return expected_loglik_shares
         g = self._globals_
-        total = mixture_covariance(g.m, torch.linalg.inv(g.nu[:, None, None] * g.W),
-                                   self.stats_.usage.to(g.m))
+        total = mixture_covariance(g.m, self._model_covariances(), self.stats_.usage.to(g.m))
         return FisherEncoder.from_posterior(
             g.m, g.W, g.nu, g.weights, torch.as_tensor(keep, device=g.m.device),
             floor=COVARIANCE_FLOOR * total, second_order=kind == "fisher",
@@ -588,12 +587,17 @@ default="posterior"
 
     @property
     def covariances_(self) -> np.ndarray:
-        g = self._globals_
-        cov = (torch.linalg.inv(g.W) / g.nu[:, None, None]).cpu().numpy()
+        cov = self._model_covariances().cpu().numpy()
         if self.whitener_ is None:
             return cov
         Minv = np.linalg.inv(np.asarray(self.whitener_.matrix_, dtype=np.float64))
         return Minv.T @ cov @ Minv
+
+    def _model_covariances(self) -> Tensor:
+        """The components' expected covariances ``E[Λ_k]⁻¹ = (ν_k W_k)⁻¹`` in the model's
+        (whitened) space, shape (K, d, d)."""
+        g = self._globals_
+        return torch.linalg.inv(g.W) / g.nu[:, None, None]
 
     @property
     def n_active_components_(self) -> int:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["EMBED_KIND", "KINDS", "SHARE_KINDS", "kind_revision", "outdated_kind"]
+__all__ = ["EMBED_KIND", "KINDS", "SHARE_KINDS", "kind_revision", "outdated_kind",
+           "recorded_revision"]
 
 #: every representation kind of ``HDPGMM.transform``
 KINDS: tuple[str, ...] = ("posterior", "responsibility", "loglik", "fisher", "fisher-mean")
@@ -32,9 +33,15 @@ def kind_revision(kind: str) -> int:
     return REVISIONS.get(kind, 1)
 
 
+def recorded_revision(attrs: Mapping[str, Any]) -> int:
+    """The kind revision a representation file records (1 for a file from before
+    revisions were recorded)."""
+    return attrs.get("revision", 1)
+
+
 def outdated_kind(attrs: Mapping[str, Any]) -> str | None:
     """What is outdated in an HDPGMM representation file made by an earlier definition of
-    its kind (a file from before revisions were recorded counts as revision 1), or None.
+    its kind (:func:`recorded_revision`), or None.
 
     Parameters
     ----------
@@ -44,13 +51,13 @@ def outdated_kind(attrs: Mapping[str, Any]) -> str | None:
     Returns
     -------
     str or None
-        ``"made by revision 1 of the 'fisher' representation, not today's 2: ..."``;
+        ``"made by revision 2 of the 'fisher' representation, not today's 3: ..."``;
         None for a current file or another model's.
     """
     kind = attrs.get("kind")
     if attrs.get("model") != "hdpgmm" or kind not in KINDS:
         return None
-    made, now = attrs.get("revision", 1), kind_revision(kind)
+    made, now = recorded_revision(attrs), kind_revision(kind)
     if made == now:
         return None
     return (f"made by revision {made} of the {kind!r} representation, not today's {now}: "

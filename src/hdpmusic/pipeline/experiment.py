@@ -26,6 +26,7 @@ import numpy as np
 from hdpmusic.formats.checkpoint import read_header
 from hdpmusic.formats.corpus import Corpus
 from hdpmusic.formats.representations import Representations, read_attrs
+from hdpmusic.model.kinds import recorded_revision
 from hdpmusic.pipeline.fit import changed_params, fit_model, resumable
 from hdpmusic.pipeline.transform import (
     transform_corpus,
@@ -229,10 +230,11 @@ def stale_attribute(saved: Mapping[str, Any], current: Mapping[str, Any]) -> str
     """The first transform attribute a saved representation file records differently from
     what the model would record now (``"revision=1, not 2"``), or None when all agree.
 
-    A file from before kind revisions were recorded counts as revision 1.
+    A file from before kind revisions were recorded counts as revision 1
+    (:func:`hdpmusic.model.kinds.recorded_revision`).
     """
     for key, value in current.items():
-        old = saved.get(key, 1 if key == "revision" else None)
+        old = recorded_revision(saved) if key == "revision" else saved.get(key)
         if old != value:
             return f"{key}={old!r}, not {value!r}"
     return None
