@@ -3,7 +3,9 @@
 The study's protocol: ``Pipeline([StandardScaler,
 LogisticRegression(max_iter=20000)])`` (``standardise=False``: the vectors as they are,
 for representations normalised as a whole such as the Fisher vectors, whose many
-near-empty columns the standardisation would blow up to unit variance), a randomized
+near-empty columns the standardisation would blow up to unit variance; with more columns
+than fitting songs the model is fitted, to the same optimum, in the span of the songs'
+rows: :func:`probe_columns`), a randomized
 search of 64 draws over ``C ~ loguniform(1e-4, 1e4)`` scored by macro F1 on the single
 predefined train → validation fold, refit on train + validation, macro F1 once on test
 (:func:`evaluate_genre`). Accuracy and the confusion matrix are reported beside it.
@@ -26,10 +28,12 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from hdpmusic.evaluation.folds import INNER_SPLITS, derived_seed, inner_folds, repeated_folds
 from hdpmusic.evaluation.predictions import Predictions, concatenate
+from hdpmusic.evaluation.rowspan import RowSpan
 from hdpmusic.runtime.errors import DataError
 
 __all__ = ["C_RANGE", "SPLITS", "chance_macro_f1", "column_scaler", "cross_validate_genre",
-           "evaluate_genre", "genre_pipeline", "label_metrics", "split_indices", "split_sizes"]
+           "evaluate_genre", "genre_pipeline", "label_metrics", "probe_columns", "split_indices",
+           "split_sizes"]
 
 C_RANGE = (1e-4, 1e4)
 """Bounds of the log-uniform search distribution of the inverse regularisation C."""
@@ -77,9 +81,17 @@ def column_scaler(standardise: bool = True) -> StandardScaler | FunctionTransfor
     return StandardScaler() if standardise else FunctionTransformer()
 
 
+def probe_columns(standardise: bool = True) -> Pipeline:
+    """The columns a probe's linear model is fitted on: :func:`column_scaler`, then the
+    coordinates in the span of the fitting rows where columns outnumber them
+    (:class:`~hdpmusic.evaluation.rowspan.RowSpan`: the same L2-penalised optimum and
+    predictions, at rows/columns of the cost)."""
+    return Pipeline([("scale", column_scaler(standardise)), ("span", RowSpan())])
+
+
 def genre_pipeline(C: float = 1.0, standardise: bool = True) -> Pipeline:
-    """:func:`column_scaler` → multinomial ``LogisticRegression`` (lbfgs)."""
-    return Pipeline([("scale", column_scaler(standardise)),
+    """:func:`probe_columns` → multinomial ``LogisticRegression`` (lbfgs)."""
+    return Pipeline([("columns", probe_columns(standardise)),
                      ("lr", LogisticRegression(C=C, max_iter=MAX_ITER))])
 
 

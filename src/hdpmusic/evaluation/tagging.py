@@ -9,6 +9,10 @@ unpenalised). Two interchangeable solvers:
   (float64 on the CPU, float32 on a GPU), warm-started along the sorted search draws;
 * ``"sklearn"`` — one ``LogisticRegression`` (lbfgs) per tag.
 
+Wider representations than the fitting songs are fitted in the span of their rows
+(:func:`~hdpmusic.evaluation.classification.probe_columns`: the same optimum and logits),
+each fold's columns built once for all its draws of C.
+
 The regularisation C is searched over ``loguniform(1e-4, 1e4)`` draws on the predefined
 validation songs, the model refit on train + validation, and scored by macro ROC-AUC over
 the tags with at least one positive and one negative test song (macro PR-AUC, the
@@ -29,7 +33,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from hdpmusic.evaluation import resolve_device
 from hdpmusic.evaluation.classification import (
     C_RANGE,
-    column_scaler,
+    probe_columns,
     split_indices,
     split_sizes,
 )
@@ -227,13 +231,20 @@ def _solver(backend: str, device: str) -> Callable[[np.ndarray, np.ndarray, floa
                          f"got {backend!r}")
 
 
-def _fit_scores(solve: Callable[..., Weights], X_fit: np.ndarray, Y_fit: np.ndarray,
-                X_apply: np.ndarray, C: float, init: Weights | None, standardise: bool,
+def _probe_space(X_fit: np.ndarray, X_apply: np.ndarray,
+                 standardise: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The fitting and the applied rows in the columns the model is fitted on
+    (:func:`~hdpmusic.evaluation.classification.probe_columns`, fitted on ``X_fit``)."""
+    columns = probe_columns(standardise).fit(X_fit)
+    return columns.transform(X_fit), columns.transform(X_apply)
+
+
+def _fit_scores(solve: Callable[..., Weights], A_fit: np.ndarray, Y_fit: np.ndarray,
+                A_apply: np.ndarray, C: float, init: Weights | None,
                 ) -> tuple[np.ndarray, Weights]:
-    """Standardise on the fitting rows (or not), fit, and return logits of ``X_apply``."""
-    scaler = column_scaler(standardise).fit(X_fit)
-    W, b = solve(scaler.transform(X_fit), Y_fit, C, init)
-    return scaler.transform(X_apply) @ W + b, (W, b)
+    """Fit on the rows ``A_fit`` of :func:`_probe_space`; logits of ``A_apply``."""
+    W, b = solve(A_fit, Y_fit, C, init)
+    return A_apply @ W + b, (W, b)
 
 
 def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter: int = 32,
@@ -288,8 +299,8 @@ def evaluate_tagging(X: np.ndarray, Y: np.ndarray, split: np.ndarray, *, n_iter:
         best_C, best_auc = _choose_C(solve, X, Y, [(train, valid)], n_iter=n_iter, seed=seed,
                                      standardise=standardise)
         fit_rows = np.concatenate([train, valid])
-        logits, _ = _fit_scores(solve, X[fit_rows], Y[fit_rows], X[test], best_C, None,
-                                standardise)
+        A_fit, A_test = _probe_space(X[fit_rows], X[test], standardise)
+        logits, _ = _fit_scores(solve, A_fit, Y[fit_rows], A_test, best_C, None)
     score, scored = macro_auc(Y[test], logits)
     config = {"C": best_C, "valid_auc": float(best_auc), "n_iter": n_iter,
               "standardise": standardise, "backend": backend, "n_tags": int(scored.sum()),
@@ -349,8 +360,8 @@ def cross_validate_tagging(X: np.ndarray, Y: np.ndarray, groups: np.ndarray | No
                          inner_folds(strata[train], groups[train], derived_seed(seed, r, f, 0))]
                 C, _ = _choose_C(solve, X, Y, inner, n_iter=n_iter,
                                  seed=derived_seed(seed, r, f, 1), standardise=standardise)
-                logits[test], _ = _fit_scores(solve, X[train], Y[train], X[test], C, None,
-                                              standardise)
+                A_fit, A_test = _probe_space(X[train], X[test], standardise)
+                logits[test], _ = _fit_scores(solve, A_fit, Y[train], A_test, C, None)
                 chosen.append(C)
             repeat_scores.append(macro_auc(Y, logits)[0])
             pr_aucs.append(macro_ap(Y, logits))
@@ -388,11 +399,12 @@ def _choose_C(solve: Callable[..., Weights], X: np.ndarray, Y: np.ndarray,
     draws = np.sort(loguniform(*C_RANGE).rvs(size=n_iter, random_state=seed))
     best_C, best_auc = float(draws[0]), -np.inf
     weights: list[Weights | None] = [None] * len(folds)
+    spaces = [_probe_space(X[fit], X[valid], standardise) for fit, valid in folds]
     for C in draws:
         aucs = []
         for i, (fit, valid) in enumerate(folds):
-            logits, weights[i] = _fit_scores(solve, X[fit], Y[fit], X[valid], C, weights[i],
-                                             standardise)
+            A_fit, A_valid = spaces[i]
+            logits, weights[i] = _fit_scores(solve, A_fit, Y[fit], A_valid, C, weights[i])
             if _fittable(Y[valid]).any():
                 aucs.append(macro_auc(Y[valid], logits)[0])
         if not aucs:
