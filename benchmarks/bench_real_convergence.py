@@ -1,0 +1,109 @@
+"""Does the default memoized fit settle on real music, and what does it gain late? One JSON line.
+
+Goal 5 of issue 20: the default memoized fit (``HDPGMM()`` with only ``n_components``
+changed) on a real collection of a few hundred songs should stop by itself within 30
+passes at K 64 and K 256. For each K this fits the train + valid songs of a task file
+(``benchmarks/real_collection.py`` makes one from recorded music), one pass at a time up to
+``--cap`` passes, and reports
+
+* ``passes``, ``converged`` and ``seconds`` (the passes' own time, moves included);
+* ``merges``: moves accepted over the fit;
+* at passes 10, 20, 30 and at the stop: the training ELBO per frame (whitened frames),
+  the held-out log predictive density per frame of the test songs (``HDPGMM.score``,
+  nats per frame of the features), and ``log_volume``: the frame-weighted mean
+  log-determinant of the components' expected covariances (Σ_k N_k log det E[Σ_k] / Σ N_k).
+
+Between two checkpoints, ``tightening`` = −½ Δ ``log_volume`` is the part of the ELBO's
+rise per frame that comes from the components' covariances shrinking (the Gaussian
+log-likelihood of a component's own frames rises by −½ log det Σ): where it makes most of
+the rise while the held-out density hardly moves, the late passes sharpen the partition of
+the training frames rather than find structure that generalises.
+
+    python benchmarks/bench_real_convergence.py /work/realmusic/task.h5 --components 64,256
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CHECKPOINTS = (10, 20, 30)
+
+
+def log_volume(model) -> float:
+    """Σ_k N_k log det E[Σ_k] / Σ_k N_k over the components holding frames."""
+    counts = model.stats_.N.detach().cpu().numpy()
+    live = counts > 0
+    _, logdet = np.linalg.slogdet(np.asarray(model.covariances_)[live])
+    return float((counts[live] * logdet).sum() / counts[live].sum())
+
+
+def snapshot(model, test) -> dict:
+    return {"pass": len(model.passes_), "elbo": model.passes_[-1]["elbo_per_frame"],
+            "heldout_loglik": float(model.score(test)), "log_volume": log_volume(model),
+            "components": int(model.n_active_components_)}
+
+
+def tightening(rows: list[dict]) -> list[dict]:
+    """The ELBO's rise between consecutive snapshots and its covariance-volume part."""
+    return [{"passes": f"{a['pass']}-{b['pass']}", "elbo_rise": b["elbo"] - a["elbo"],
+             "tightening": -0.5 * (b["log_volume"] - a["log_volume"]),
+             "heldout_rise": b["heldout_loglik"] - a["heldout_loglik"]}
+            for a, b in itertools.pairwise(rows)]
+
+
+def settle(train, test, K: int, cap: int, seed: int) -> dict:
+    """A default memoized fit, one pass at a time, with snapshots at the checkpoints."""
+    from hdpmusic import HDPGMM
+
+    model = HDPGMM(n_components=K, verbose=False, random_state=seed)
+    rows = []
+    for passes in range(1, cap + 1):
+        model.max_epochs = passes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")       # the cap is reported below
+            model.fit(train, resume=passes > 1)
+        if passes in CHECKPOINTS or model.converged_ or passes == cap:
+            rows.append(snapshot(model, test))
+        if model.converged_:
+            break
+    return {"passes": len(model.passes_), "converged": bool(model.converged_),
+            "seconds": float(sum(p["seconds"] for p in model.passes_)),
+            "merges": int(sum(p["merges"] for p in model.passes_)),
+            "snapshots": rows, "windows": tightening(rows)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("task", type=Path, help="task file with train/valid/test splits")
+    parser.add_argument("--components", default="64,256",
+                        help="values of K, comma-separated (default: 64,256)")
+    parser.add_argument("--cap", type=int, default=60, help="most passes (default: 60)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    parser.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
+    args = parser.parse_args()
+    from hdpmusic.formats.corpus import Corpus
+    from hdpmusic.formats.taskdata import songs_in_splits
+
+    torch.set_num_threads(args.threads)
+    corpus = Corpus.open(args.task)
+    train = songs_in_splits(corpus, ["train", "valid"])
+    test = songs_in_splits(corpus, ["test"])
+    start = time.perf_counter()
+    fits = {f"K{K}": settle(train, test, int(K), args.cap, args.seed)
+            for K in args.components.split(",")}
+    print(json.dumps({"task": str(args.task), "train_songs": len(train),
+                      "test_songs": len(test), "train_frames": int(train.n_frames),
+                      "threads": args.threads, "cap": args.cap, "fits": fits,
+                      "wall_seconds": time.perf_counter() - start}))
+
+
+if __name__ == "__main__":
+    main()
