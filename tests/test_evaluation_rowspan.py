@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from hdpmusic.evaluation.classification import genre_pipeline, probe_columns
-from hdpmusic.evaluation.rowspan import RowSpan
+from hdpmusic.evaluation.rowspan import MAX_ROWS, RowSpan
 from hdpmusic.evaluation.tagging import fit_logistic_torch
 from hdpmusic.runtime.errors import DataError
 
@@ -33,8 +33,10 @@ def test_rank_deficient_rows_keep_only_their_extent():
     np.testing.assert_allclose(A @ A.T, X @ X.T, rtol=1e-8, atol=1e-7)
 
 
-def test_identity_when_rows_outnumber_columns():
-    X = np.random.default_rng(1).normal(size=(50, 8))
+@pytest.mark.parametrize("shape", [(50, 8), (50, 99), (MAX_ROWS + 1, 2 * MAX_ROWS + 2)])
+def test_identity_where_the_basis_would_not_pay(shape):
+    # rows outnumber columns, columns under twice the rows, too many rows to decompose
+    X = np.random.default_rng(1).normal(size=shape)
     np.testing.assert_array_equal(RowSpan().fit(X).transform(X[:3]), X[:3])
 
 

@@ -28,12 +28,19 @@ __all__ = ["RowSpan"]
 
 #: eigenvalues of the Gram matrix below this share of the largest are left out
 RCOND = 1e-12
+#: the basis is used where the columns are at least this many times the rows (each solver
+#: iteration then costs at most half) ...
+MIN_WIDTH = 2.0
+#: ... and the rows at most this many: the Gram matrix's eigendecomposition costs O(n³)
+#: and the genre search builds it for every fit (2048 rows: about a second)
+MAX_ROWS = 2048
 
 
 class RowSpan(TransformerMixin, BaseEstimator):
-    """Coordinates in an orthonormal basis of the fitting rows' span (when D > n).
+    """Coordinates in an orthonormal basis of the fitting rows' span.
 
-    Where the rows are at least as many as the columns the transform is the identity.
+    Used where it pays: at least :data:`MIN_WIDTH` times as many columns as rows and at
+    most :data:`MAX_ROWS` rows; elsewhere the transform is the identity.
 
     Attributes
     ----------
@@ -49,7 +56,7 @@ class RowSpan(TransformerMixin, BaseEstimator):
         X = check_array(X, dtype=np.float64)
         self.n_features_in_ = X.shape[1]
         self.rows_, self.projection_ = None, None
-        if X.shape[1] > X.shape[0]:
+        if X.shape[1] >= MIN_WIDTH * X.shape[0] and X.shape[0] <= MAX_ROWS:
             eigenvalues, U = np.linalg.eigh(X @ X.T)
             keep = eigenvalues > RCOND * max(float(eigenvalues[-1]), 0.0)
             self.rows_ = X
