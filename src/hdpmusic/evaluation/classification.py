@@ -3,9 +3,9 @@
 The study's protocol: ``Pipeline([StandardScaler,
 LogisticRegression(max_iter=20000)])`` (``standardise=False``: the vectors as they are,
 for representations normalised as a whole such as the Fisher vectors, whose many
-near-empty columns the standardisation would blow up to unit variance; with more columns
-than fitting songs the model is fitted, to the same optimum, in the span of the songs'
-rows: :func:`probe_columns`), a randomized
+near-empty columns the standardisation would blow up to unit variance; with at least
+twice as many columns as fitting songs the model is fitted, to the same optimum, in the
+span of the songs' rows: :func:`probe_columns`), a randomized
 search of 64 draws over ``C ~ loguniform(1e-4, 1e4)`` scored by macro F1 on the single
 predefined train → validation fold, refit on train + validation, macro F1 once on test
 (:func:`evaluate_genre`). Accuracy and the confusion matrix are reported beside it.
@@ -83,9 +83,9 @@ def column_scaler(standardise: bool = True) -> StandardScaler | FunctionTransfor
 
 def probe_columns(standardise: bool = True) -> Pipeline:
     """The columns a probe's linear model is fitted on: :func:`column_scaler`, then the
-    coordinates in the span of the fitting rows where columns outnumber them
-    (:class:`~hdpmusic.evaluation.rowspan.RowSpan`: the same L2-penalised optimum and
-    predictions, at rows/columns of the cost)."""
+    coordinates in the span of the fitting rows where that pays (at least twice as many
+    columns as rows; :class:`~hdpmusic.evaluation.rowspan.RowSpan`: the same L2-penalised
+    optimum and predictions, at rows/columns of the cost)."""
     return Pipeline([("scale", column_scaler(standardise)), ("span", RowSpan())])
 
 

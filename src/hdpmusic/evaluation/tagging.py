@@ -9,7 +9,7 @@ unpenalised). Two interchangeable solvers:
   (float64 on the CPU, float32 on a GPU), warm-started along the sorted search draws;
 * ``"sklearn"`` — one ``LogisticRegression`` (lbfgs) per tag.
 
-Wider representations than the fitting songs are fitted in the span of their rows
+Representations at least twice as wide as the fitting songs are fitted in the span of their rows
 (:func:`~hdpmusic.evaluation.classification.probe_columns`: the same optimum and logits),
 each fold's columns built once for all its draws of C.
 
