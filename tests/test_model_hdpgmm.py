@@ -289,6 +289,11 @@ def test_loads_a_study_checkpoint(tmp_path):
     with pytest.raises(FormatError, match="study"):
         torch.save({"foo": 1}, tmp_path / "other.pth")
         HDPGMM.from_study_checkpoint(tmp_path / "other.pth")
+    wrong = np.stack([np.eye(d + 1)] * K)
+    raw["variational_params"][0] = (f32(m), f32(lam), f32(wrong), f32(nu))
+    torch.save(raw, tmp_path / "damaged.pth")
+    with pytest.raises(FormatError, match=r"dimension 3 but its scale matrices are \(4, 4\)"):
+        HDPGMM.from_study_checkpoint(tmp_path / "damaged.pth")
 
 
 def test_simplex_splash_mixes_random_simplex_points(corpus):
