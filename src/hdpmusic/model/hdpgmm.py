@@ -34,6 +34,7 @@ from hdpmusic.model.local import (
 )
 from hdpmusic.model.objective import corpus_terms, optimal_component_terms
 from hdpmusic.model.optimisers import OPTIMISERS, Optimiser, optimiser_for
+from hdpmusic.model.stopping import passes_without_improvement, validation_split
 from hdpmusic.model.sufficient import (
     Globals,
     Prior,
@@ -79,7 +80,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
       rises, so K is an upper bound and the number used is learned. Stops when a pass,
       its moves included, changes the ELBO per frame and dimension by at most ``tol``
       nats and no component's share of the song slots by more than
-      :data:`~hdpmusic.model.memoized.SETTLED_SHARE`.
+      :data:`~hdpmusic.model.memoized.SETTLED_SHARE` — or, with ``early_stopping``,
+      when the density of held-out songs has stopped rising.
     * ``"online"``: the paper's stochastic VI, global natural parameters updated with
       step ρ_t = (τ0 + t)^−κ; runs ``max_epochs`` passes.
 
@@ -104,6 +106,16 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         something else on every corpus.
     moves : bool, default=True
         Memoized: reorder and merge/delete components at the end of each pass.
+    early_stopping : bool, default=False
+        Memoized: hold ``validation_fraction`` of the songs out of the fit, score their
+        log predictive density per frame (:meth:`score`) after every pass, and also stop
+        once ``n_iter_no_change`` passes in a row have not raised the best score by more
+        than ``tol`` nats per frame and dimension (:mod:`hdpmusic.model.stopping`). The
+        held-out songs are drawn from ``random_state``, the same on a resumed fit.
+    validation_fraction : float, default=0.1
+        Memoized with ``early_stopping``: share of the songs held out, in (0, 1).
+    n_iter_no_change : int, default=5
+        Memoized with ``early_stopping``: passes without improvement that end the fit.
     kappa : float, default=0.6
     tau0 : float, default=64.0
         Online: step size ρ_t = (τ0 + t)^−κ, t = number of updates so far.
@@ -169,9 +181,13 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     passes_ : list of dict
         One record per pass of :meth:`fit`: pass, elbo_per_frame (memoized: the exact
         whole-corpus ELBO after the pass's moves; online: the mean of the pass's
-        mini-batch estimates), n_active, n_effective, merges, reordered, seconds.
+        mini-batch estimates), n_active, n_effective, merges, reordered, seconds (the
+        held-out scoring included), and with ``early_stopping`` validation_score (the
+        held-out songs' :meth:`score`) and stopped_early (whether that rule ended the
+        fit).
     converged_ : bool
-        Whether the last :meth:`fit` stopped on ``tol`` rather than ``max_epochs``.
+        Whether the last :meth:`fit` stopped on its own rule (``tol``, or
+        ``early_stopping``) rather than ``max_epochs``.
     whitener_ : Whitener or None
     n_features_in_ : int
     """
@@ -184,6 +200,9 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         "algorithm": [Options(OPTIMISERS)],
         "tol": [Interval(Real, 0, None)],
         "moves": [Boolean()],
+        "early_stopping": [Boolean()],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None)],
         "kappa": [Interval(Real, 0, 1)],
         "tau0": [Interval(Real, 0, None)],
         "eta0": [Interval(Real, 0, 1, closed="left"), None],
@@ -207,6 +226,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     def __init__(self, n_components: int = 256, n_song_components: int = 32, *,
                  batch_size: int = 1024, max_epochs: int = 100,
                  algorithm: Algorithm = "memoized", tol: float = 2e-4, moves: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 n_iter_no_change: int = 5,
                  kappa: float = 0.6, tau0: float = 64.0, eta0: float | None = None,
                  splash: str = "uniform", gamma: float | None = None,
                  alpha0: float | None = None, lambda0: float = 2.0, nu0: float | None = None,
@@ -223,6 +244,9 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self.algorithm = algorithm
         self.tol = tol
         self.moves = moves
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.kappa = kappa
         self.tau0 = tau0
         self.eta0 = eta0
@@ -264,13 +288,14 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         corpus = self._as_corpus(X)
         self._validate_params()
         self._check_memory(corpus)
+        corpus, held = self._hold_out(corpus)
         if resume and hasattr(self, "stats_"):
             self.converged_ = bool(getattr(self, "converged_", False))
-            self._validate_params()
             self._check_dim(corpus)
             if self.n_songs_ != len(corpus):
+                kept = f" it keeps after holding out {len(held)}" if held is not None else ""
                 raise DataError(f"cannot resume: the model was fitted on {self.n_songs_} songs, "
-                                f"this corpus has {len(corpus)}")
+                                f"this corpus has {len(corpus)}{kept}")
         else:
             self._initialise(corpus)
             self.converged_ = False
@@ -310,7 +335,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                         self.save(checkpoint)
             finally:
                 bar.close()
-            self._end_pass(t_pass)
+            self._end_pass(t_pass, held)
             if saving:
                 self.save(checkpoint)
         message = optimiser.capped_warning(self)
@@ -666,13 +691,21 @@ default="posterior"
         self.history_.append(record)
         return record
 
-    def _end_pass(self, started: float) -> None:
-        """The optimiser's end of the pass (memoized: moves and the stopping rule), and
-        the pass's record (its seconds from ``started``, a ``time.perf_counter()`` value,
-        moves included)."""
+    def _end_pass(self, started: float, held: Any = None) -> None:
+        """The optimiser's end of the pass (memoized: moves and the stopping rule), the
+        early-stopping rule on the ``held`` songs (None: off), and the pass's record (its
+        seconds from ``started``, a ``time.perf_counter()`` value, moves and scoring
+        included)."""
         steps = [h for h in self.history_ if h["epoch"] == self.epoch_]
         elbo, self.converged_, done = self._optimiser().end_pass(self, steps)
         record = {"pass": self.epoch_ + 1, **done}
+        if held is not None:
+            score = self.score(held)
+            scores = [p["validation_score"] for p in self.passes_ if "validation_score" in p]
+            stale = passes_without_improvement([*scores, score], self.tol * self.n_features_in_)
+            stop = stale >= self.n_iter_no_change
+            record.update(validation_score=score, stopped_early=stop and not self.converged_)
+            self.converged_ = self.converged_ or stop
         record.update({"elbo_per_frame": elbo, "n_active": self.n_active_components_,
                        "n_effective": self._effective_components(),
                        "seconds": time.perf_counter() - started})
@@ -692,6 +725,16 @@ default="posterior"
             own = optimal_component_terms(stats, self.prior_)
         return float(own.sum() + corpus_terms(stats, sticks, self.prior_, n_songs=self.n_songs_,
                                                T=self.n_song_components))
+
+    def _hold_out(self, corpus: Any) -> tuple[Any, Any]:
+        """``(songs to fit, held-out songs)``: with ``early_stopping``, the split of
+        :func:`~hdpmusic.model.stopping.validation_split` (the same on every rank and on
+        a resumed fit); else ``(corpus, None)``."""
+        if not self.early_stopping:
+            return corpus, None
+        train, held = validation_split(len(corpus), self.validation_fraction,
+                                       self.random_state)
+        return corpus.subset(train), corpus.subset(held)
 
     def _plan(self, corpus: Any) -> list[tuple[int | None, np.ndarray]]:
         """This pass's batches, as the optimiser visits them: ``(batch id or None, songs)``."""
@@ -891,6 +934,9 @@ default="posterior"
 
     def _validate_params(self) -> None:
         validate_params(self)
+        if self.early_stopping and "early_stopping" not in optimiser_for(self.algorithm).own_params:
+            raise ParameterError(f"early_stopping applies to algorithm='memoized' only; this "
+                                 f"fit uses {self.algorithm!r}, which runs max_epochs passes")
         if self.kappa > 0 and self.tau0 == 0:
             raise ParameterError("tau0 must be > 0 when kappa > 0 (the first step size is "
                                  "tau0 ** -kappa)")

@@ -146,7 +146,7 @@ class Memoized(Optimiser):
 
     name = "memoized"
     default_eta0 = 0.0
-    own_params = ("tol", "moves")
+    own_params = ("tol", "moves", "early_stopping", "validation_fraction", "n_iter_no_change")
 
     def __init__(self, memo: MemoizedVI | None = None) -> None:
         self.memo = memo

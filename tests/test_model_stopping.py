@@ -1,0 +1,122 @@
+"""Early stopping of a memoized fit on held-out songs (hdpmusic.model.stopping, and
+HDPGMM(early_stopping=True))."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import adjusted_rand_score
+
+from hdpmusic import HDPGMM, Corpus
+from hdpmusic.datasets.synthetic import planted_hdp as planted_corpus
+from hdpmusic.model.stopping import passes_without_improvement, validation_split
+from hdpmusic.runtime.errors import DataError, ParameterError
+from planted import planted_hdp
+
+SMALL = dict(n_components=12, n_song_components=4, batch_size=20, verbose=False,
+             random_state=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def songs():
+    return planted_hdp(seed=1, n_true=6, d=3, songs=60, frames=(20, 40))[0]
+
+
+def test_validation_split_partitions_the_songs_reproducibly():
+    train, held = validation_split(101, 0.1, seed=3)
+    assert len(held) == 11 and len(train) == 90                  # ceil(0.1 * 101)
+    assert np.array_equal(np.sort(np.concatenate([train, held])), np.arange(101))
+    assert np.all(np.diff(train) > 0) and np.all(np.diff(held) > 0)
+    again, held_again = validation_split(101, 0.1, seed=3)
+    assert np.array_equal(held, held_again) and np.array_equal(train, again)
+    assert not np.array_equal(held, validation_split(101, 0.1, seed=4)[1])
+
+
+@pytest.mark.parametrize("n_songs, fraction", [(1, 0.1), (0, 0.5), (3, 0.9)])
+def test_validation_split_leaves_a_song_on_each_side_or_refuses(n_songs, fraction):
+    with pytest.raises(DataError, match="validation_fraction"):
+        validation_split(n_songs, fraction, seed=0)
+    train, held = validation_split(2, 0.5, seed=0)
+    assert len(train) == len(held) == 1
+
+
+@pytest.mark.parametrize("scores, tol, stale", [
+    ([], 0.0, 0),
+    ([-5.0], 0.0, 0),
+    ([1.0, 2.0, 3.0], 0.0, 0),
+    ([3.0, 2.0, 1.0], 0.0, 2),
+    ([1.0, 1.05, 1.2], 0.1, 0),        # 1.05 is no improvement, 1.2 beats 1.05 + 0.1
+    ([1.0, 1.05, 1.1], 0.1, 2),        # the best rises to 1.05 yet neither counts
+    ([1.0, 3.0, 2.0, 3.0, 3.05], 0.1, 3),
+    ([2.0, 2.0], 0.0, 0),              # as scikit-learn's: only a lower score is worse
+    ([2.0, 2.0], 1e-9, 1),
+])
+def test_passes_without_improvement_counts_the_last_run(scores, tol, stale):
+    assert passes_without_improvement(scores, tol) == stale
+
+
+def test_stops_once_the_heldout_density_no_longer_rises(songs):
+    """tol = 0 turns the ELBO rule off: the plain fit runs to its cap, the early-stopped
+    one ends after two passes in a row without a higher held-out score."""
+    params = {**SMALL, "tol": 0.0, "max_epochs": 40}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = HDPGMM(**params).fit(songs)
+    stopped = HDPGMM(**params, early_stopping=True, n_iter_no_change=2).fit(songs)
+    assert len(plain.passes_) == 40
+    assert stopped.converged_ and len(stopped.passes_) < 40
+    scores = [p["validation_score"] for p in stopped.passes_]
+    best_before = max(scores[:-2])
+    assert all(s < best_before for s in scores[-2:])
+    assert [p["stopped_early"] for p in stopped.passes_] == [False] * (len(scores) - 1) + [True]
+
+
+@pytest.mark.filterwarnings("ignore:memoized inference reached max_epochs")
+def test_fits_the_kept_songs_only_and_scores_the_held_ones(songs):
+    model = HDPGMM(**SMALL, max_epochs=4, early_stopping=True, validation_fraction=0.25,
+                   n_iter_no_change=10).fit(songs)
+    train, held = validation_split(len(songs), 0.25, seed=SMALL["random_state"])
+    corpus = Corpus.from_arrays(songs)
+    reference = HDPGMM(**SMALL, max_epochs=4).fit(corpus.subset(train))
+    assert model.n_songs_ == len(train) == 45
+    for name, value in reference.stats_.tensors().items():
+        assert torch.equal(value, model.stats_.tensors()[name]), name
+    assert model.passes_[-1]["validation_score"] == pytest.approx(
+        reference.score(corpus.subset(held)), abs=1e-12)
+
+
+def test_a_resumed_fit_holds_out_the_same_songs(songs, tmp_path):
+    params = {**SMALL, "tol": 0.0, "early_stopping": True, "n_iter_no_change": 2,
+              "max_epochs": 40}
+    whole = HDPGMM(**params).fit(songs)
+    path = tmp_path / "part.hdp"
+    HDPGMM(**{**params, "max_epochs": 3}).fit(songs, checkpoint=path)
+    resumed = HDPGMM.load(path)
+    resumed.max_epochs = 40
+    resumed.fit(songs, resume=True)
+    assert resumed.passes_ == [{**p, "seconds": q["seconds"]}
+                               for p, q in zip(whole.passes_, resumed.passes_, strict=True)]
+
+
+def test_refuses_online_fits_and_corpora_too_small_to_split(songs):
+    with pytest.raises(ParameterError, match="early_stopping applies to algorithm='memoized'"):
+        HDPGMM(**SMALL, algorithm="online", early_stopping=True).fit(songs)
+    with pytest.raises(DataError, match="validation_fraction"):
+        HDPGMM(**SMALL, early_stopping=True).fit(songs[:1])
+    with pytest.raises(ParameterError, match="validation_fraction"):
+        HDPGMM(**SMALL, early_stopping=True, validation_fraction=1.0).fit(songs)
+
+
+def test_does_not_stop_a_fit_that_is_still_finding_planted_structure():
+    """The planted benchmark's corpus (20 components in d = 8, 300 training songs): with a
+    tenth of the songs held out, their density keeps rising until the ELBO rule ends the
+    fit, and the components found are the planted ones."""
+    corpus = planted_corpus(seed=0, songs=400)
+    train, test = corpus.songs[:300], corpus.songs[300:]
+    model = HDPGMM(n_components=64, n_song_components=16, batch_size=100, eta0=0.0,
+                   verbose=False, max_epochs=30, early_stopping=True).fit(train)
+    assert model.converged_ and not model.passes_[-1]["stopped_early"]
+    assert model.n_songs_ == 270 and abs(model.n_active_components_ - 20) <= 2
+    truth = np.concatenate(corpus.labels[300:])
+    assert adjusted_rand_score(truth, model.predict(np.concatenate(test))) >= 0.95
