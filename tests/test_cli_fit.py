@@ -207,6 +207,8 @@ def test_a_second_run_on_the_same_output_fails(corpus_file, tmp_path, capsys):
 @pytest.mark.parametrize("option, value, message", [
     ("--tau0", "inf", "--tau0: expected a finite number >= 0, got 'inf'"),
     ("--epochs", "0", "--epochs: expected a whole number >= 1, got '0'"),
+    ("--validation-fraction", "1", "--validation-fraction: expected a number in (0, 1), "
+                                   "got '1'"),
     ("--checkpoint-every", "-2", "--checkpoint-every: expected a whole number >= 1, or 0 "
                                  "(hdpgmm at epoch ends, kim/clmr at the end), got '-2'"),
 ])
@@ -248,6 +250,8 @@ def test_an_output_that_is_an_input_is_refused_whatever_the_flags(corpus_file, t
     (["--algorithm", "memoized", "--tau0", "10"], "--tau0", "online"),
     (["--algorithm", "online", "--tol", "0"], "--tol", "memoized"),
     (["--algorithm", "online", "--no-moves"], "--no-moves", "memoized"),
+    (["--algorithm", "online", "--early-stopping"], "--early-stopping", "memoized"),
+    (["--algorithm", "online", "--n-iter-no-change", "3"], "--n-iter-no-change", "memoized"),
 ])
 def test_options_the_algorithm_does_not_use_are_refused(corpus_file, tmp_path, capsys,
                                                         options, flag, algorithm):
@@ -255,6 +259,26 @@ def test_options_the_algorithm_does_not_use_are_refused(corpus_file, tmp_path, c
     assert fit(corpus_file, out, "--epochs", "1", *options, *ARGS) == 1
     one_line_error(capsys, flag, f"--algorithm {algorithm} only")
     assert not out.exists()
+
+
+def test_early_stopping_holds_songs_out_and_scores_them_every_pass(corpus_file, tmp_path,
+                                                                 capsys):
+    out = tmp_path / "m.hdp"
+    assert fit(corpus_file, out, "--epochs", "3", "--early-stopping",
+               "--validation-fraction", "0.2", "--n-iter-no-change", "7", *ARGS) == 0
+    assert "stopped at --epochs" in capsys.readouterr().out
+    model = HDPGMM.load(out)
+    assert (model.early_stopping, model.validation_fraction, model.n_iter_no_change) == (
+        True, 0.2, 7)
+    assert model.n_songs_ == 36                                       # 45 - ceil(0.2 * 45)
+    assert all(np.isfinite(p["validation_score"]) for p in model.passes_)
+    again = tmp_path / "again.hdp"
+    assert fit(corpus_file, again, "--epochs", "30", "--tol", "1e-3", "--early-stopping",
+               "--n-iter-no-change", "1", *ARGS) == 0
+    model = HDPGMM.load(again)
+    assert model.passes_[-1]["stopped_early"] and len(model.passes_) < 30
+    assert (f"stopped early: held-out log density/frame "
+            f"{model.passes_[-1]['validation_score']:.4g}") in capsys.readouterr().out
 
 
 def test_resume_refuses_the_same_songs_with_other_frames(corpus_file, tmp_path, capsys):

@@ -4,7 +4,8 @@ The options are mapped onto the chosen model's constructor parameters: those tha
 to every model (``--device``, ``--seed``, ``--batch-size``, ``--epochs``) and the model's
 own group; an option that the model does not take is an error rather than silently
 ignored, and so is one that the chosen HDPGMM algorithm does not use (``--kappa``,
-``--tau0`` online; ``--tol``, ``--no-moves`` memoized), and ``--out`` may not be the
+``--tau0`` online; ``--tol``, ``--no-moves``, ``--early-stopping`` and its two options
+memoized), and ``--out`` may not be the
 corpus. The fit itself, checkpoints and ``--resume`` are
 :func:`hdpmusic.pipeline.fit.fit_model`'s; under ``torchrun`` an HDPGMM fit joins the
 process group first and rank 0 writes.
@@ -37,7 +38,8 @@ from hdpmusic.runtime.errors import HdpmusicError, ParameterError
 #: None, meaning "not given": HDPGMM's own defaults (the paper's) apply to a new fit,
 #: the checkpoint's on --resume, and one given with another model is an error.
 HDPGMM_OPTIONS: dict[str, str] = {name: name for name in (
-    "n_components", "n_song_components", "algorithm", "tol", "moves", "kappa", "tau0", "eta0",
+    "n_components", "n_song_components", "algorithm", "tol", "moves", "early_stopping",
+    "validation_fraction", "n_iter_no_change", "kappa", "tau0", "eta0",
     "splash", "gamma", "alpha0", "whiten", "init", "local_tol", "local_max_iter",
     "local_precision", "dtype")}
 #: Shared options HDPGMM takes: dest -> HDPGMM parameter
@@ -125,6 +127,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "slots have settled too (default: 2e-4; 0: run all --epochs)")
     g.add_argument("--no-moves", dest="moves", action="store_const", const=False,
                    default=None, help="memoized: no merge/delete/reorder moves")
+    g.add_argument("--early-stopping", action="store_const", const=True, default=None,
+                   help="memoized: hold --validation-fraction of the songs out of the fit and "
+                        "also stop once --n-iter-no-change passes in a row have not raised "
+                        "their density per frame by more than --tol per dimension")
+    g.add_argument("--validation-fraction", type=Number(0.0, strict=True, high=1.0,
+                                                        high_strict=True), default=None,
+                   help="memoized with --early-stopping: share of the songs held out "
+                        "(default: 0.1)")
+    g.add_argument("--n-iter-no-change", type=positive_int, default=None,
+                   help="memoized with --early-stopping: passes without a better held-out "
+                        "density that end the fit (default: 5)")
     g.add_argument("--kappa", type=Number(0.0, high=1.0), default=None,
                    help="online: forgetting rate of the step size (tau0 + t)^-kappa (default: 0.6)")
     g.add_argument("--tau0", type=Number(0.0), default=None,
@@ -297,6 +310,8 @@ def _summary(model: Any) -> str:
         last = passes[-1] if passes else {}
         stop = ("converged" if model.converged_ else "stopped at --epochs") \
             if model.algorithm == "memoized" else "online"
+        if last.get("stopped_early"):
+            stop = f"stopped early: held-out log density/frame {last['validation_score']:.4g}"
         return (f"({model.n_active_components_} active components, ELBO/frame "
                 f"{last.get('elbo_per_frame', float('nan')):.4g} after {len(passes)} "
                 f"passes, {stop})")
