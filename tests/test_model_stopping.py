@@ -1,6 +1,7 @@
 """Early stopping of a memoized fit on held-out songs (hdpmusic.model.stopping, and
 HDPGMM(early_stopping=True))."""
 
+import logging
 import warnings
 
 import numpy as np
@@ -73,9 +74,13 @@ def test_stops_once_the_heldout_density_no_longer_rises(songs):
 
 
 @pytest.mark.filterwarnings("ignore:memoized inference reached max_epochs")
-def test_fits_the_kept_songs_only_and_scores_the_held_ones(songs):
-    model = HDPGMM(**SMALL, max_epochs=4, early_stopping=True, validation_fraction=0.25,
-                   n_iter_no_change=10).fit(songs)
+def test_fits_the_kept_songs_only_and_scores_the_held_ones(songs, caplog):
+    with caplog.at_level(logging.INFO, logger="hdpmusic"):
+        model = HDPGMM(**SMALL, max_epochs=4, early_stopping=True, validation_fraction=0.25,
+                       n_iter_no_change=10).fit(songs)
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("pass 4:")]
+    assert logged[0].endswith(
+        f"held-out log density/frame {model.passes_[-1]['validation_score']:.6g}")
     train, held = validation_split(len(songs), 0.25, seed=SMALL["random_state"])
     corpus = Corpus.from_arrays(songs)
     reference = HDPGMM(**SMALL, max_epochs=4).fit(corpus.subset(train))

@@ -711,8 +711,10 @@ default="posterior"
                        "seconds": time.perf_counter() - started})
         self.passes_.append(record)
         self.epoch_, self.batch_in_epoch_ = self.epoch_ + 1, 0
-        log.info("pass %d: elbo/frame %.6g, %d components, %d merges", record["pass"], elbo,
-                 record["n_active"], record["merges"])
+        log.info("pass %d: elbo/frame %.6g, %d components, %d merges%s", record["pass"], elbo,
+                 record["n_active"], record["merges"],
+                 f", held-out log density/frame {record['validation_score']:.6g}"
+                 if held is not None else "")
 
     def _optimal_elbo(self, stats: Stats, own: Tensor | None = None) -> float:
         """The ELBO of the statistics with the globals the model would derive from them;
