@@ -691,7 +691,7 @@ default="posterior"
         self.history_.append(record)
         return record
 
-    def _end_pass(self, started: float, held: Any = None) -> None:
+    def _end_pass(self, started: float, held: Any) -> None:
         """The optimiser's end of the pass (memoized: moves and the stopping rule), the
         early-stopping rule on the ``held`` songs (None: off), and the pass's record (its
         seconds from ``started``, a ``time.perf_counter()`` value, moves and scoring
