@@ -298,3 +298,33 @@ def test_pass_records_feed_the_reports_training_plot(memoized_fit):
                                [p["elbo_per_frame"] for p in memoized_fit.passes_])
     assert series.counts["active (≥ 0.1 % of the usage)"][-1] == memoized_fit.n_active_components_
     assert 1.0 <= series.counts["effective number"][-1] <= memoized_fit.n_active_components_
+
+
+def test_songs_added_mid_fit_get_batches_of_their_own():
+    """A plan of 54 songs in batches of 20 (3 batches), then 6 more: a fourth batch holds
+    exactly the new songs, the first three are unchanged, and the sum is scaled to the 60
+    songs until the new batch is visited."""
+    rng = np.random.default_rng(0)
+    memo = memo_from_data(rng, 3, 4, 2, [4.0, 3.0, 2.0, 1.0])
+    before = dict(memo.plan(54, 20, seed=7, epoch=2))
+    seen = memo.total(15).N.clone()                  # 3 batches of 5 songs: no scaling
+    memo.add_songs(54, 6, 20)
+    after = dict(memo.plan(60, 20, seed=7, epoch=2))
+    assert sorted(after) == [0, 1, 2, 3]
+    assert all(np.array_equal(after[b], before[b]) for b in before)
+    assert np.array_equal(np.sort(after[3]), np.arange(54, 60))
+    assert memo.parts.tolist() == [54, 6] and not memo.complete
+    assert memo.components.shape[0] == memo.gaps.shape[0] == memo.tracked.shape[0] == 4
+    assert torch.allclose(memo.total(60).N, seen * 60 / 15)
+    restored = MemoizedVI.from_state_tensors(memo.state_tensors(), "cpu")
+    assert dict(restored.plan(60, 20, seed=7, epoch=2)).keys() == after.keys()
+    assert np.array_equal(dict(restored.plan(60, 20, seed=7, epoch=2))[3], after[3])
+
+
+def test_a_memo_saved_before_parts_existed_plans_one_part():
+    memo = memo_from_data(np.random.default_rng(0), 3, 4, 2, [4.0, 3.0, 2.0, 1.0])
+    state = {k: v for k, v in memo.state_tensors().items() if k != "parts"}
+    restored = MemoizedVI.from_state_tensors(state, "cpu")
+    assert [b.tolist() for _, b in restored.plan(54, 20, seed=1, epoch=0)] == [
+        b.tolist() for _, b in memo.plan(54, 20, seed=1, epoch=0)]
+    assert len(restored.plan(54, 20, seed=1, epoch=0)) == 3

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AUDIO_FILES", "FORMAT", "FORMAT_VERSION", "Corpus", "CorpusWriter", "FrameTransform",
            "PackedBatch", "as_corpus", "content_fingerprint", "corpus_fingerprint",
-           "require_frames"]
+           "minibatch_indices", "require_frames"]
 
 FORMAT = "hdpmusic-corpus"
 FORMAT_VERSION = 1
@@ -823,26 +823,9 @@ class Corpus:
         return np.where(idx < 0, idx + len(self), idx)
 
     def minibatch_indices(self, batch_size: int, *, seed: int, epoch: int) -> list[np.ndarray]:
-        """One epoch's mini-batches of whole songs, reproducible from ``(seed, epoch)``.
-
-        Parameters
-        ----------
-        batch_size : int
-        seed, epoch : int
-            Non-negative; the permutation is drawn from ``default_rng([seed, epoch])``.
-
-        Returns
-        -------
-        list of np.ndarray, each shape (<= batch_size,), int64
-            A permutation of ``range(len(self))`` split into batches (the last may be
-            smaller).
-        """
-        if batch_size < 1:
-            raise DataError(f"batch_size must be >= 1, got {batch_size}")
-        if seed < 0 or epoch < 0:
-            raise DataError(f"seed and epoch must be non-negative, got {seed}, {epoch}")
-        perm = np.random.default_rng([seed, epoch]).permutation(len(self))
-        return [perm[i:i + batch_size] for i in range(0, len(perm), batch_size)]
+        """One epoch's mini-batches of whole songs: :func:`minibatch_indices` of this
+        corpus's length."""
+        return minibatch_indices(len(self), batch_size, seed=seed, epoch=epoch)
 
     def read(self, indices: Sequence[int] | np.ndarray, *,
              merge: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -1257,3 +1240,28 @@ def require_frames(corpus: Corpus, what: str) -> None:
         where = corpus.path or "in-memory corpus"
         raise DataError(f"{where}: {empty.size} song(s) have no frames: {names}{more}; "
                         f"{what} are undefined for them — leave them out with subset()")
+
+
+def minibatch_indices(n_songs: int, batch_size: int, *, seed: int,
+                      epoch: int) -> list[np.ndarray]:
+    """One epoch's mini-batches of ``n_songs`` songs, reproducible from ``(seed, epoch)``
+    (:meth:`Corpus.minibatch_indices` of a corpus of that length).
+
+    Parameters
+    ----------
+    n_songs : int
+    batch_size : int
+    seed, epoch : int
+        Non-negative; the permutation is drawn from ``default_rng([seed, epoch])``.
+
+    Returns
+    -------
+    list of np.ndarray, each shape (<= batch_size,), int64
+        A permutation of ``range(n_songs)`` split into batches (the last may be smaller).
+    """
+    if batch_size < 1:
+        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    if seed < 0 or epoch < 0:
+        raise DataError(f"seed and epoch must be non-negative, got {seed}, {epoch}")
+    perm = np.random.default_rng([seed, epoch]).permutation(n_songs)
+    return [perm[i:i + batch_size] for i in range(0, len(perm), batch_size)]

@@ -6,6 +6,9 @@ global statistics are their sum, and visiting a batch replaces its old contribut
 the new one. There is no learning rate: every visit is a coordinate-ascent step on the
 whole-corpus ELBO, which after a full pass is the full-batch bound. While the first pass
 is under way the sum covers the batches seen so far and is scaled to the corpus.
+Songs can join a fit under way (:meth:`MemoizedVI.add_songs`: early stopping's held-out
+songs once the rule has fired): they are cut into batches of their own, appended, and the
+sum is scaled to the grown corpus until those batches have been visited.
 
 At the end of a pass the state supports moves evaluated exactly from statistics
 (:mod:`hdpmusic.model.moves`): components reordered by size, and candidate merges chosen
@@ -23,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hdpmusic.formats.corpus import minibatch_indices
 from hdpmusic.model.moves import COUNTS, merge_candidates, merge_into, merged_terms, size_order
 from hdpmusic.model.objective import optimal_component_terms
 from hdpmusic.model.sufficient import Prior, Stats
@@ -61,6 +65,9 @@ class MemoizedVI:
         Batches visited with the current candidates.
     pass_counts : Tensor, shape (K,) or (0,), float64
         The slot counts at the end of the last pass, largest first (empty before).
+    parts : Tensor, shape (n_parts,) or (0,), int64
+        Songs in each part of the corpus, each cut into batches of its own, in order (empty:
+        one part, the whole corpus; several once songs were added).
     """
 
     def __init__(self, n_batches: int, K: int, d: int, device: torch.device | str) -> None:
@@ -72,15 +79,34 @@ class MemoizedVI:
         self.gaps = torch.zeros(n_batches, 0, **f64)
         self.tracked = torch.zeros(n_batches, dtype=torch.bool, device=device)
         self.pass_counts = torch.zeros(0, **f64)
+        self.parts = torch.zeros(0, dtype=torch.int64)
 
     # ------------------------------------------------------------------ batches
-    @staticmethod
-    def plan(corpus: object, batch_size: int, *, seed: int,
+    def plan(self, n_songs: int, batch_size: int, *, seed: int,
              epoch: int) -> list[tuple[int, np.ndarray]]:
-        """The fixed batches ``(id, song indices)`` in this pass's (seeded) visiting order."""
-        fixed = corpus.minibatch_indices(batch_size, seed=seed, epoch=0)
+        """The fixed batches ``(id, song indices)`` of a corpus of ``n_songs`` songs in this
+        pass's (seeded) visiting order: each part's songs cut by
+        :func:`~hdpmusic.formats.corpus.minibatch_indices` (epoch 0), parts in order."""
+        fixed, offset = [], 0
+        for part in self.parts.tolist() or [n_songs]:
+            fixed += [offset + b for b in minibatch_indices(part, batch_size, seed=seed,
+                                                             epoch=0)]
+            offset += part
         order = np.random.default_rng([seed, epoch, 1]).permutation(len(fixed))
         return [(int(b), fixed[b]) for b in order]
+
+    def add_songs(self, n_songs: int, n_new: int, batch_size: int) -> None:
+        """Append ``n_new`` songs to a corpus of ``n_songs``, as a part of their own: empty
+        batches that their first visit fills (until then :meth:`total` scales the sum)."""
+        n_batches = -(-n_new // batch_size)
+        parts = self.parts.tolist() or [n_songs]
+        self.parts = torch.tensor([*parts, n_new], dtype=torch.int64)
+
+        def grown(t: Tensor) -> Tensor:
+            return torch.cat([t, t.new_zeros((n_batches, *t.shape[1:]))])
+        self.components, self.scalars, self.songs = (
+            grown(self.components), grown(self.scalars), grown(self.songs))
+        self.gaps, self.tracked = grown(self.gaps), grown(self.tracked)
 
     def store(self, batch: int, stats: Stats, n_songs: int, gaps: Tensor | None) -> None:
         """Replace batch ``batch``'s statistics (and its candidates' entropy losses)."""
@@ -210,13 +236,15 @@ class MemoizedVI:
     def state_tensors(self) -> dict[str, Tensor]:
         return {"components": self.components, "scalars": self.scalars, "songs": self.songs,
                 "pairs": self.pairs, "gaps": self.gaps, "tracked": self.tracked,
-                "pass_counts": self.pass_counts}
+                "pass_counts": self.pass_counts, "parts": self.parts}
 
     @classmethod
     def from_state_tensors(cls, tensors: dict[str, Tensor],
                            device: torch.device | str) -> MemoizedVI:
         new = object.__new__(cls)
-        new.pass_counts = torch.zeros(0, dtype=torch.float64)  # checkpoints without them
+        # checkpoints without them
+        new.pass_counts = torch.zeros(0, dtype=torch.float64)
+        new.parts = torch.zeros(0, dtype=torch.int64)
         new.__dict__.update({k: v.to(device) for k, v in tensors.items()})
-        new.pass_counts = new.pass_counts.to(device)
+        new.pass_counts, new.parts = new.pass_counts.to(device), new.parts.cpu()
         return new

@@ -57,6 +57,12 @@ class Optimiser:
         """This pass's batches: ``(batch id or None, song indices)``."""
         raise NotImplementedError
 
+    def add_songs(self, model: Any, n_new: int) -> None:
+        """Let ``n_new`` songs join the fit under way as the last of ``model.n_songs_``
+        (already counted there): early stopping's held-out songs, once its rule has
+        fired."""
+        raise NotImplementedError
+
     def merge_pairs(self) -> Tensor | None:
         """The merge candidates whose entropy losses the local step should track."""
         return None
@@ -158,8 +164,13 @@ class Memoized(Optimiser):
                                    self._device(model, n_batches, model.n_features_in_))
 
     def plan(self, model: Any, corpus: Any) -> list[tuple[int | None, np.ndarray]]:
-        return MemoizedVI.plan(corpus, model.batch_size, seed=model.random_state,
-                               epoch=model.epoch_)
+        return self.memo.plan(len(corpus), model.batch_size, seed=model.random_state,
+                              epoch=model.epoch_)
+
+    def add_songs(self, model: Any, n_new: int) -> None:
+        self.memo.add_songs(model.n_songs_ - n_new, n_new, model.batch_size)
+        model.stats_ = self.memo.total(model.n_songs_)
+        model._update_globals()
 
     def merge_pairs(self) -> Tensor | None:
         return self.memo.pairs if self.memo is not None and len(self.memo.pairs) else None
