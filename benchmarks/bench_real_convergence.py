@@ -15,7 +15,9 @@ passes at K 64 and K 256. For each K this fits the train + valid songs of a task
 
 With ``--early-stopping`` the fits are ``HDPGMM(early_stopping=True)``: a tenth of the
 train + valid songs is held out of the fit and the fit also stops once five passes in a row
-have not raised their density; ``validation_scores`` lists it after every pass.
+have not raised their density, then the held-out songs join for one last pass (the last
+snapshot is taken after it); ``validation_scores`` lists their density after every pass
+before that one.
 
 Between two checkpoints, ``tightening`` = −½ Δ ``log_volume`` is the part of the ELBO's
 rise per frame that comes from the components' covariances shrinking (the Gaussian
@@ -85,8 +87,10 @@ def settle(train, test, K: int, cap: int, seed: int, early_stopping: bool = Fals
            "merges": int(sum(p["merges"] for p in model.passes_)),
            "snapshots": rows, "windows": tightening(rows)}
     if early_stopping:
-        out.update(stopped_early=bool(model.passes_[-1]["stopped_early"]),
-                   validation_scores=[p["validation_score"] for p in model.passes_])
+        out.update(stopped_early=any(p.get("stopped_early") for p in model.passes_),
+                   folded_in=bool(model.passes_[-1].get("folded_in")),
+                   validation_scores=[p["validation_score"] for p in model.passes_
+                                      if "validation_score" in p])
     return out
 
 

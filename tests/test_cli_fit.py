@@ -276,9 +276,12 @@ def test_early_stopping_holds_songs_out_and_scores_them_every_pass(corpus_file, 
     assert fit(corpus_file, again, "--epochs", "30", "--tol", "1e-3", "--early-stopping",
                "--n-iter-no-change", "1", *ARGS) == 0
     model = HDPGMM.load(again)
-    assert model.passes_[-1]["stopped_early"] and len(model.passes_) < 30
-    assert (f"stopped early: held-out log density/frame "
-            f"{model.passes_[-1]['validation_score']:.4g}") in capsys.readouterr().out
+    *held_out, last = model.passes_
+    assert held_out[-1]["stopped_early"] and last["folded_in"] and len(model.passes_) < 30
+    assert model.n_songs_ == 45
+    assert (f"stopped early after pass {len(held_out)}: held-out log density/frame "
+            f"{held_out[-1]['validation_score']:.4g}; the held-out songs joined for the last "
+            "pass") in capsys.readouterr().out
 
 
 def test_resume_refuses_the_same_songs_with_other_frames(corpus_file, tmp_path, capsys):

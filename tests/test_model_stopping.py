@@ -67,10 +67,12 @@ def test_stops_once_the_heldout_density_no_longer_rises(songs):
     stopped = HDPGMM(**params, early_stopping=True, n_iter_no_change=2).fit(songs)
     assert len(plain.passes_) == 40
     assert stopped.converged_ and len(stopped.passes_) < 40
-    scores = [p["validation_score"] for p in stopped.passes_]
+    *held_out, last = stopped.passes_
+    scores = [p["validation_score"] for p in held_out]
     best_before = max(scores[:-2])
     assert all(s < best_before for s in scores[-2:])
-    assert [p["stopped_early"] for p in stopped.passes_] == [False] * (len(scores) - 1) + [True]
+    assert [p["stopped_early"] for p in held_out] == [False] * (len(scores) - 1) + [True]
+    assert last["folded_in"] and "validation_score" not in last
 
 
 @pytest.mark.filterwarnings("ignore:memoized inference reached max_epochs")
@@ -91,6 +93,13 @@ def test_fits_the_kept_songs_only_and_scores_the_held_ones(songs, caplog):
         reference.score(corpus.subset(held)), abs=1e-12)
 
 
+def _same_fit(whole: HDPGMM, resumed: HDPGMM) -> None:
+    assert resumed.passes_ == [{**p, "seconds": q["seconds"]}
+                               for p, q in zip(whole.passes_, resumed.passes_, strict=True)]
+    for name, value in whole.stats_.tensors().items():
+        assert torch.equal(value, resumed.stats_.tensors()[name]), name
+
+
 def test_a_resumed_fit_holds_out_the_same_songs(songs, tmp_path):
     params = {**SMALL, "tol": 0.0, "early_stopping": True, "n_iter_no_change": 2,
               "max_epochs": 40}
@@ -99,9 +108,57 @@ def test_a_resumed_fit_holds_out_the_same_songs(songs, tmp_path):
     HDPGMM(**{**params, "max_epochs": 3}).fit(songs, checkpoint=path)
     resumed = HDPGMM.load(path)
     resumed.max_epochs = 40
-    resumed.fit(songs, resume=True)
-    assert resumed.passes_ == [{**p, "seconds": q["seconds"]}
-                               for p, q in zip(whole.passes_, resumed.passes_, strict=True)]
+    _same_fit(whole, resumed.fit(songs, resume=True))
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_fit_killed_while_folding_the_heldout_songs_in_resumes_exactly(songs, tmp_path,
+                                                                        monkeypatch):
+    """54 kept songs in 3 batches of 20 and 6 held out in a fourth: killed after the
+    first batch of the last pass, the resumed fit ends as the uninterrupted one."""
+    params = {**SMALL, "tol": 0.0, "early_stopping": True, "n_iter_no_change": 2,
+              "max_epochs": 40}
+    whole = HDPGMM(**params).fit(songs)
+    assert whole.n_songs_ == len(songs) and whole.passes_[-1]["folded_in"]
+    kill_at = whole.n_steps_ - 3                   # the last pass visits 4 batches
+    real_step = HDPGMM._step
+
+    def step(model, *args, **kwargs):
+        if model.n_steps_ == kill_at:
+            raise Killed
+        return real_step(model, *args, **kwargs)
+    monkeypatch.setattr(HDPGMM, "_step", step)
+    path = tmp_path / "part.hdp"
+    with pytest.raises(Killed):
+        HDPGMM(**params).fit(songs, checkpoint=path, checkpoint_every=1)
+    monkeypatch.setattr(HDPGMM, "_step", real_step)
+    resumed = HDPGMM.load(path)
+    assert resumed.n_songs_ == len(songs) and resumed.batch_in_epoch_ == 1
+    _same_fit(whole, resumed.fit(songs, resume=True))
+
+
+def test_the_heldout_songs_join_for_a_last_pass_over_every_song(songs):
+    """The fit that stopped early is a plain fit of the kept songs for as many passes; one
+    pass over every song follows, and the model then describes new songs of the same
+    planted truth better than the plain fit does."""
+    params = {**SMALL, "tol": 0.0, "max_epochs": 40}
+    model = HDPGMM(**params, early_stopping=True, n_iter_no_change=2).fit(songs)
+    n_stop = len(model.passes_) - 1
+    train, _ = validation_split(len(songs), 0.1, seed=SMALL["random_state"])
+    kept = HDPGMM(**{**params, "max_epochs": n_stop}).fit(Corpus.from_arrays(songs).subset(train))
+    assert model.passes_[:-1] == [
+        {**p, "seconds": q["seconds"], "validation_score": q["validation_score"],
+         "stopped_early": q["stopped_early"]}
+        for p, q in zip(kept.passes_, model.passes_[:-1], strict=True)]
+    assert (model.n_songs_, model.n_frames_) == (60, sum(len(s) for s in songs))
+    memo = model.optimiser_.memo
+    assert memo.parts.tolist() == [54, 6] and int(memo.songs.sum()) == 60
+    assert model.stats_.N.sum().item() == pytest.approx(model.n_frames_, rel=1e-9)
+    new = planted_hdp(seed=1, n_true=6, d=3, songs=120, frames=(20, 40))[0][60:]
+    assert model.score(new) > kept.score(new)
 
 
 def test_refuses_online_fits_and_corpora_too_small_to_split(songs):
@@ -121,7 +178,8 @@ def test_does_not_stop_a_fit_that_is_still_finding_planted_structure():
     train, test = corpus.songs[:300], corpus.songs[300:]
     model = HDPGMM(n_components=64, n_song_components=16, batch_size=100, eta0=0.0,
                    verbose=False, max_epochs=30, early_stopping=True).fit(train)
-    assert model.converged_ and not model.passes_[-1]["stopped_early"]
-    assert model.n_songs_ == 270 and abs(model.n_active_components_ - 20) <= 2
+    assert model.converged_ and not model.passes_[-2]["stopped_early"]
+    assert model.passes_[-1]["folded_in"] and model.n_songs_ == 300
+    assert abs(model.n_active_components_ - 20) <= 2
     truth = np.concatenate(corpus.labels[300:])
     assert adjusted_rand_score(truth, model.predict(np.concatenate(test))) >= 0.95

@@ -128,9 +128,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--no-moves", dest="moves", action="store_const", const=False,
                    default=None, help="memoized: no merge/delete/reorder moves")
     g.add_argument("--early-stopping", action="store_const", const=True, default=None,
-                   help="memoized: hold --validation-fraction of the songs out of the fit and "
+                   help="memoized: hold --validation-fraction of the songs out of the fit, "
                         "also stop once --n-iter-no-change passes in a row have not raised "
-                        "their density per frame by more than --tol per dimension")
+                        "their density per frame by more than --tol per dimension, then fit "
+                        "one last pass over every song")
     g.add_argument("--validation-fraction", type=Number(0.0, strict=True, high=1.0,
                                                         high_strict=True), default=None,
                    help="memoized with --early-stopping: share of the songs held out "
@@ -310,8 +311,12 @@ def _summary(model: Any) -> str:
         last = passes[-1] if passes else {}
         stop = ("converged" if model.converged_ else "stopped at --epochs") \
             if model.algorithm == "memoized" else "online"
-        if last.get("stopped_early"):
-            stop = f"stopped early: held-out log density/frame {last['validation_score']:.4g}"
+        early = next((p for p in passes if p.get("stopped_early")), None)
+        if early is not None:
+            stop = (f"stopped early after pass {early['pass']}: held-out log density/frame "
+                    f"{early['validation_score']:.4g}")
+        if last.get("folded_in"):
+            stop += "; the held-out songs joined for the last pass"
         return (f"({model.n_active_components_} active components, ELBO/frame "
                 f"{last.get('elbo_per_frame', float('nan')):.4g} after {len(passes)} "
                 f"passes, {stop})")

@@ -110,8 +110,10 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         Memoized: hold ``validation_fraction`` of the songs out of the fit, score their
         log predictive density per frame (:meth:`score`) after every pass, and also stop
         once ``n_iter_no_change`` passes in a row have not raised the best score by more
-        than ``tol`` nats per frame and dimension (:mod:`hdpmusic.model.stopping`). The
-        held-out songs are drawn from ``random_state``, the same on a resumed fit.
+        than ``tol`` nats per frame and dimension (:mod:`hdpmusic.model.stopping`). Once
+        the fit has stopped (on either rule), the held-out songs join it for one last pass
+        over every song, so the model is fitted on all of them. The held-out songs are
+        drawn from ``random_state``, the same on a resumed fit.
     validation_fraction : float, default=0.1
         Memoized with ``early_stopping``: share of the songs held out, in (0, 1).
     n_iter_no_change : int, default=5
@@ -184,7 +186,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         mini-batch estimates), n_active, n_effective, merges, reordered, seconds (the
         held-out scoring included), and with ``early_stopping`` validation_score (the
         held-out songs' :meth:`score`) and stopped_early (whether that rule ended the
-        fit).
+        fit), the last pass folded_in (over every song, the held-out ones joined).
     converged_ : bool
         Whether the last :meth:`fit` stopped on its own rule (``tol``, or
         ``early_stopping``) rather than ``max_epochs``.
@@ -288,10 +290,17 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         corpus = self._as_corpus(X)
         self._validate_params()
         self._check_memory(corpus)
-        corpus, held = self._hold_out(corpus)
+        everything, n_held = self._hold_out(corpus)
+        corpus, held = everything, None
+        if n_held:
+            n_kept = len(everything) - n_held
+            corpus = everything.subset(np.arange(n_kept))
+            held = everything.subset(np.arange(n_kept, len(everything)))
         if resume and hasattr(self, "stats_"):
             self.converged_ = bool(getattr(self, "converged_", False))
             self._check_dim(corpus)
+            if held is not None and self.n_songs_ == len(everything):
+                corpus, held = everything, None      # stopped, the held-out songs joining
             if self.n_songs_ != len(corpus):
                 kept = f" it keeps after holding out {len(held)}" if held is not None else ""
                 raise DataError(f"cannot resume: the model was fitted on {self.n_songs_} songs, "
@@ -308,7 +317,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         corpus = _hold_on_gpu(corpus, dev)
         rank, size = world()
         saving = checkpoint is not None and rank == 0
-        while self.epoch_ < self.max_epochs and not self.converged_:
+        while not self.converged_ and (self.epoch_ < self.max_epochs
+                                       or self._folding_in(held)):
             t_pass = time.perf_counter()
             plan = self._plan(corpus)
             todo = plan[self.batch_in_epoch_:]
@@ -336,6 +346,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             finally:
                 bar.close()
             self._end_pass(t_pass, held)
+            if held is not None and self.converged_:
+                corpus, held = self._fold_in(everything, n_held), None
             if saving:
                 self.save(checkpoint)
         message = optimiser.capped_warning(self)
@@ -699,7 +711,10 @@ default="posterior"
         steps = [h for h in self.history_ if h["epoch"] == self.epoch_]
         elbo, self.converged_, done = self._optimiser().end_pass(self, steps)
         record = {"pass": self.epoch_ + 1, **done}
-        if held is not None:
+        if self._folding_in(held):
+            record["folded_in"] = True
+            self.converged_ = True
+        elif held is not None:
             score = self.score(held)
             scores = [p["validation_score"] for p in self.passes_ if "validation_score" in p]
             stale = passes_without_improvement([*scores, score], self.tol * self.n_features_in_)
@@ -714,7 +729,8 @@ default="posterior"
         log.info("pass %d: elbo/frame %.6g, %d components, %d merges%s", record["pass"], elbo,
                  record["n_active"], record["merges"],
                  f", held-out log density/frame {record['validation_score']:.6g}"
-                 if held is not None else "")
+                 if held is not None else
+                 ", the held-out songs folded in" if record.get("folded_in") else "")
 
     def _optimal_elbo(self, stats: Stats, own: Tensor | None = None) -> float:
         """The ELBO of the statistics with the globals the model would derive from them;
@@ -728,15 +744,28 @@ default="posterior"
         return float(own.sum() + corpus_terms(stats, sticks, self.prior_, n_songs=self.n_songs_,
                                                T=self.n_song_components))
 
-    def _hold_out(self, corpus: Any) -> tuple[Any, Any]:
-        """``(songs to fit, held-out songs)``: with ``early_stopping``, the split of
-        :func:`~hdpmusic.model.stopping.validation_split` (the same on every rank and on
-        a resumed fit); else ``(corpus, None)``."""
+    def _hold_out(self, corpus: Any) -> tuple[Any, int]:
+        """``(the corpus with its held-out songs last, their number)``: with
+        ``early_stopping``, the split of :func:`~hdpmusic.model.stopping.validation_split`
+        (the same on every rank and on a resumed fit); else ``(corpus, 0)``."""
         if not self.early_stopping:
-            return corpus, None
+            return corpus, 0
         train, held = validation_split(len(corpus), self.validation_fraction,
                                        self.random_state)
-        return corpus.subset(train), corpus.subset(held)
+        return corpus.subset(np.concatenate([train, held])), len(held)
+
+    def _folding_in(self, held: Any) -> bool:
+        """Whether the pass under way is the last of an early-stopped fit, over every song
+        (``held``: the songs still held out, None once they joined)."""
+        return self.early_stopping and held is None
+
+    def _fold_in(self, everything: Any, n_held: int) -> Any:
+        """Let the ``n_held`` held-out songs, last in ``everything``, join the fit for its
+        last pass; returns the corpus that pass visits."""
+        self.n_songs_, self.n_frames_ = len(everything), int(everything.n_frames)
+        self._optimiser().add_songs(self, n_held)
+        self.converged_ = False
+        return _hold_on_gpu(everything, self._device())
 
     def _plan(self, corpus: Any) -> list[tuple[int | None, np.ndarray]]:
         """This pass's batches, as the optimiser visits them: ``(batch id or None, songs)``."""
