@@ -176,6 +176,20 @@ def test_progress_bars_show_training_figures(corpus, capsys):
     assert "transform:" in err and "score:" in err and "/4 " in err   # 40 songs / 10
 
 
+def test_only_the_first_rank_shows_progress_bars(corpus, capsys, monkeypatch):
+    """Under torchrun every rank scores the same held-out songs: one bar, not one a rank."""
+    X = corpus[0][:40]
+    model = HDPGMM(**{**SMALL, "max_epochs": 1, "verbose": True}).fit(X)
+    capsys.readouterr()
+    monkeypatch.setattr("hdpmusic.model.hdpgmm.world", lambda: (1, 2))
+    model.score(X, batch_size=10)
+    model.transform(X)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr("hdpmusic.model.hdpgmm.world", lambda: (0, 2))
+    model.score(X, batch_size=10)
+    assert "score:" in capsys.readouterr().err
+
+
 def test_save_load_round_trip(fitted, corpus, tmp_path):
     path = tmp_path / "model.hdp"
     fitted.save(path)

@@ -914,11 +914,13 @@ default="posterior"
 
     def _ordered_batches(self, corpus: Any, batch_size: int | None,
                          desc: str) -> Iterator[Any]:
-        """The corpus in order, ``batch_size`` songs at a time, with a progress bar."""
+        """The corpus in order, ``batch_size`` songs at a time, with a progress bar (on
+        rank 0 only under :mod:`torch.distributed`, where every rank may do the same)."""
         _check_batch_size(batch_size)
         n = self.batch_size if batch_size is None else batch_size
         order = [np.arange(lo, min(lo + n, len(corpus))) for lo in range(0, len(corpus), n)]
-        with progress_bar(len(order), desc, unit="batch", enabled=self.verbose) as bar:
+        with progress_bar(len(order), desc, unit="batch",
+                          enabled=self.verbose and world()[0] == 0) as bar:
             for batch in corpus.iter_batches(order, device=self._device(),
                                              dtype=self._dtype(), whitener=self.whitener_):
                 yield batch
