@@ -290,12 +290,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         corpus = self._as_corpus(X)
         self._validate_params()
         self._check_memory(corpus)
-        everything, n_held = self._hold_out(corpus)
-        corpus, held = everything, None
-        if n_held:
-            n_kept = len(everything) - n_held
-            corpus = everything.subset(np.arange(n_kept))
-            held = everything.subset(np.arange(n_kept, len(everything)))
+        everything, corpus, held = self._hold_out(corpus)
         if resume and hasattr(self, "stats_"):
             self.converged_ = bool(getattr(self, "converged_", False))
             self._check_dim(corpus)
@@ -347,7 +342,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                 bar.close()
             self._end_pass(t_pass, held)
             if held is not None and self.converged_:
-                corpus, held = self._fold_in(everything, n_held), None
+                corpus, held = self._fold_in(everything, len(held)), None
             if saving:
                 self.save(checkpoint)
         message = optimiser.capped_warning(self)
@@ -744,15 +739,18 @@ default="posterior"
         return float(own.sum() + corpus_terms(stats, sticks, self.prior_, n_songs=self.n_songs_,
                                                T=self.n_song_components))
 
-    def _hold_out(self, corpus: Any) -> tuple[Any, int]:
-        """``(the corpus with its held-out songs last, their number)``: with
-        ``early_stopping``, the split of :func:`~hdpmusic.model.stopping.validation_split`
-        (the same on every rank and on a resumed fit); else ``(corpus, 0)``."""
+    def _hold_out(self, corpus: Any) -> tuple[Any, Any, Any]:
+        """``(every song with the held-out ones last, the songs to fit, the held-out
+        songs)``: with ``early_stopping``, the split of
+        :func:`~hdpmusic.model.stopping.validation_split` (the same on every rank and on a
+        resumed fit); else ``(corpus, corpus, None)``."""
         if not self.early_stopping:
-            return corpus, 0
+            return corpus, corpus, None
         train, held = validation_split(len(corpus), self.validation_fraction,
                                        self.random_state)
-        return corpus.subset(np.concatenate([train, held])), len(held)
+        everything = corpus.subset(np.concatenate([train, held]))
+        return (everything, everything.subset(np.arange(len(train))),
+                everything.subset(np.arange(len(train), len(corpus))))
 
     def _folding_in(self, held: Any) -> bool:
         """Whether the pass under way is the last of an early-stopped fit, over every song
