@@ -131,7 +131,7 @@ def test_summarise_and_format():
     # results without predictions (read from a version 1 file) have no CI
     ci = summary[0].pop("ci_low"), summary[0].pop("ci_high")
     assert np.isnan(ci).all()
-    assert summary[0] == {"model": "a", "task": "t", "metric": "m", "runs": 3,
+    assert summary[0] == {"model": "a", "task": "t", "metric": "m", "runs": 3, "fits": 1,
                           "mean": pytest.approx(0.7), "sd": pytest.approx(0.2),
                           "chance": pytest.approx(0.2)}
     assert summary[1]["runs"] == 1 and np.isnan(summary[1]["sd"])

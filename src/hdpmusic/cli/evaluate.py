@@ -42,7 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", dest="names", action="append", default=None,
                         metavar="NAME",
                         help="label of a model in the results, once per representation "
-                             "file in order (default: the file name without extension)")
+                             "file in order; files given one name are fits of one model "
+                             "(e.g. fit --seed 0, 1, 2), whose intervals then cover the "
+                             "fit-to-fit variation (default: the file name without "
+                             "extension)")
     parser.add_argument("--device", default="auto",
                         help="torch device: auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--log", action="store_true",
@@ -75,21 +78,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def model_labels(paths: Sequence[str], names: Sequence[str] | None = None) -> list[str]:
-    """A results label per representation file: its name from ``names``, else the file
-    name without extension (the whole path when two files share a name)."""
+    """A results label per representation file: its name from ``names`` (a name given to
+    several files: fits of one model), else the file name without extension (the whole
+    path when two files share a name)."""
 
     if names is not None:
         if len(names) != len(paths):
             raise ParameterError(f"--name given {len(names)} times for {len(paths)} "
                                  "representation files; give one per file, in order")
-        labels = list(names)
-    else:
-        labels = [Path(p).stem for p in paths]
-        if len(set(labels)) < len(labels):
-            labels = [str(p) for p in paths]
+        return list(names)
+    labels = [Path(p).stem for p in paths]
+    if len(set(labels)) < len(labels):
+        labels = [str(p) for p in paths]
     if len(set(labels)) < len(labels):
         raise ParameterError(f"model names repeat: {', '.join(labels)}")
     return labels
+
+
+def fit_numbers(labels: Sequence[str]) -> list[int | None]:
+    """Each file's fit of its model: 0, 1, ... for a label given to several files, None
+    for a model of one file."""
+    seen: dict[str, int] = {}
+    out: list[int | None] = []
+    for label in labels:
+        out.append(seen.get(label, 0) if labels.count(label) > 1 else None)
+        seen[label] = seen.get(label, 0) + 1
+    return out
 
 
 def _read_tags(path: str) -> list[str]:
@@ -136,7 +150,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     kinds = [args.task_kind] if args.task_kind is not None else list(task.kinds) or [None]
     runs = args.runs if args.runs is not None else (1 if args.cv else 5)
     results = []
-    for r, label in zip(reps, labels, strict=True):
+    for r, label, fit in zip(reps, labels, fit_numbers(labels), strict=True):
         for kind in kinds:
             results += evaluate(task, r, task_kind=kind, runs=runs, seed=args.seed,
                                 device=args.device, progress=not args.quiet, log=args.log,
@@ -144,7 +158,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                                 keep_consumed=args.keep_consumed, tags=tags,
                                 n_splits=args.n_splits, cv=args.cv,
                                 cv_repeats=args.cv_repeats, n_resamples=args.resamples,
-                                standardise=STANDARDISE[args.standardise])
+                                standardise=STANDARDISE[args.standardise], fit=fit)
     distributions = model_distributions(results, n_resamples=args.resamples)
     json_path, csv_path = write_results(results, args.out, n_resamples=args.resamples,
                                         distributions=distributions)

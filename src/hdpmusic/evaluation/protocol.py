@@ -303,7 +303,7 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
              keep_consumed: bool = False, tags: Sequence[str] | None = None,
              n_splits: int = 5, task_label: str | None = None, cv: int | None = None,
              cv_repeats: int = 3, n_resamples: int = N_RESAMPLES,
-             standardise: bool | None = None) -> list[RunResult]:
+             standardise: bool | None = None, fit: int | None = None) -> list[RunResult]:
     """Score one model's representations on one task, ``runs`` times.
 
     Parameters
@@ -352,6 +352,11 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
         ``standardise`` attribute, True where it has none (False for vectors normalised
         as a whole, HDPGMM's Fisher kinds, which the standardisation would turn into
         noise: their many near-empty columns get unit variance).
+    fit : int, optional
+        Which fit of the model ``reps`` come from, when it was fitted several times (e.g.
+        with several seeds): recorded as ``config["fit"]``, with the runs numbered from
+        ``fit × runs``, so that the summaries resample the fits too
+        (:mod:`~hdpmusic.evaluation.summary`). Default: one fit, nothing recorded.
 
     Returns
     -------
@@ -367,6 +372,8 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
         raise DataError(f"task {task.name!r} has no {kind} annotations")
     if runs < 1:
         raise ParameterError(f"runs must be >= 1; got {runs}")
+    if fit is not None and fit < 0:
+        raise ParameterError(f"fit must be >= 0; got {fit}")
     if n_resamples < 1:
         raise ParameterError(f"--resamples must be >= 1; got {n_resamples}")
     if cv is not None and (cv < 2 or cv_repeats < 1):
@@ -389,6 +396,8 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
         config = {"seed": run_seed, "task_kind": kind, "log": log, **config,
                   "ci95": list(percentile_interval(samples, CONFIDENCE)),
                   "resampled": _unit(kind, task, fold_cv)}
+        if fit is not None:
+            config["fit"], run = fit, fit * runs + run
         results.append(RunResult(label, task_label, run, score, METRICS[kind], config, kept))
     return results
 

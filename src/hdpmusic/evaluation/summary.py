@@ -8,6 +8,14 @@ are averaged, as the reported mean is. All models of a task share the resamples,
 the difference of two models on each resample gives a **paired** bootstrap of their
 difference (:func:`paired_differences`). Results without kept predictions (files of
 format version 1) have no CI (NaN).
+
+A model may come as several **fits** (the same model fitted with several seeds, each fit's
+representations scored by its own runs; ``config["fit"]`` tells them apart). A learned
+representation varies with its fit, and one fit's intervals hold that fixed; with
+several, each resample also redraws the fits with replacement (independently for every
+model: fits of two models are not paired) and averages the drawn fits' mean scores, so
+the CI and the paired differences cover the fit-to-fit variation too (a two-level
+bootstrap: fits, then songs). One fit gives exactly the one-level bootstrap.
 """
 
 from __future__ import annotations
@@ -56,8 +64,9 @@ def model_distributions(results: Sequence[RunResult], *, n_resamples: int = N_RE
     -------
     dict
         ``(task, metric) → model → np.ndarray (n_resamples,)``: the mean over the
-        model's runs of each run's score on the resample; the models of a task share
-        the resamples.
+        model's runs of each run's score on the resample (several fits: the mean over a
+        draw of its fits, with replacement, of each fit's mean); the models of a task
+        share the resamples of songs.
     """
     tasks: dict[tuple[str, str], dict[str, list[RunResult]]] = {}
     for (model, task, metric), runs in _by_model(results).items():
@@ -69,10 +78,30 @@ def model_distributions(results: Sequence[RunResult], *, n_resamples: int = N_RE
         stats = bootstrap_records([(r.predictions, metric) for r in runs],
                                   n_resamples=n_resamples, seed=seed)
         bounds = np.cumsum([0, *(len(group) for group in models.values())])
-        with np.errstate(all="ignore"):
-            out[(task, metric)] = {model: np.mean(stats[bounds[i]:bounds[i + 1]], axis=0)
-                                   for i, model in enumerate(models)}
+        out[(task, metric)] = {
+            model: _over_fits(stats[bounds[i]:bounds[i + 1]], _fits(group),
+                              np.random.default_rng([seed, 1, i]))
+            for i, (model, group) in enumerate(models.items())}
     return out
+
+
+def _fits(runs: Sequence[RunResult]) -> np.ndarray:
+    """The fit of each run (``config["fit"]``, 0 where absent), numbered 0, 1, ...."""
+    names = [r.config.get("fit", 0) for r in runs]
+    return np.unique(names, return_inverse=True)[1].reshape(-1)
+
+
+def _over_fits(stats: np.ndarray, fit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A model's distribution of its mean score from its runs' ``stats`` (runs, B): the
+    runs' mean for one fit; for several, per resample the mean over a draw of the fits
+    (with replacement) of each fit's runs' mean."""
+    with np.errstate(all="ignore"):
+        n_fits = int(fit.max()) + 1
+        if n_fits == 1:
+            return np.mean(stats, axis=0)
+        per_fit = np.stack([np.mean(stats[fit == f], axis=0) for f in range(n_fits)])
+        draws = rng.integers(n_fits, size=(stats.shape[1], n_fits))
+        return np.mean(per_fit[draws, np.arange(stats.shape[1])[:, None]], axis=1)
 
 
 def summarise(results: Sequence[RunResult], *, n_resamples: int = N_RESAMPLES,
@@ -95,9 +124,10 @@ def summarise(results: Sequence[RunResult], *, n_resamples: int = N_RESAMPLES,
     Returns
     -------
     list of dict
-        ``model``, ``task``, ``metric``, ``runs``, ``mean``, ``sd`` (sample SD,
-        ddof = 1; NaN for a single run), ``ci_low``, ``ci_high`` (percentile bootstrap
-        CI of the mean over test songs or groups; NaN without kept predictions),
+        ``model``, ``task``, ``metric``, ``runs``, ``fits``, ``mean`` (over all runs of
+        all fits), ``sd`` (sample SD over them, ddof = 1; NaN for a single run),
+        ``ci_low``, ``ci_high`` (percentile bootstrap CI of the mean over test songs or
+        groups, and fits where there are several; NaN without kept predictions),
         ``chance`` (mean of the runs' chance levels; NaN where the results record none).
     """
     if distributions is None:
@@ -110,7 +140,7 @@ def summarise(results: Sequence[RunResult], *, n_resamples: int = N_RESAMPLES,
         low, high = (float("nan"),) * 2 if samples is None else \
             percentile_interval(samples, confidence)
         rows.append({"model": model, "task": task, "metric": metric, "runs": len(scores),
-                     "mean": float(np.mean(scores)),
+                     "fits": int(_fits(group).max()) + 1, "mean": float(np.mean(scores)),
                      "sd": float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan"),
                      "ci_low": low, "ci_high": high,
                      "chance": float(np.mean(chance)) if chance else float("nan")})
@@ -169,9 +199,10 @@ def _columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def format_summary(summary: Sequence[dict[str, Any]]) -> str:
     """A plain-text table of :func:`summarise`'s rows (the mean alone for one run; the
-    CI column blank without one)."""
+    CI column blank without one; "6 of 2 fits": runs of a model fitted twice)."""
     header = ("model", "task", "metric", "runs", "mean ± sd", "95 % CI", "chance")
-    rows = [(s["model"], s["task"], s["metric"], str(s["runs"]),
+    rows = [(s["model"], s["task"], s["metric"],
+             str(s["runs"]) + (f" of {s['fits']} fits" if s.get("fits", 1) > 1 else ""),
              f"{s['mean']:.4f}" + ("" if np.isnan(s["sd"]) else f" ± {s['sd']:.4f}"),
              _interval(s.get("ci_low", np.nan), s.get("ci_high", np.nan)),
              "" if np.isnan(s.get("chance", np.nan)) else f"{s['chance']:.4f}")
