@@ -18,9 +18,16 @@ online schedule (κ 0.6, τ0 64, η0 0.1, or η0 0), at
 K 64 (T 16) and K 256 (T 32). Fitted models and representations are kept under
 ``--work`` and reused by a rerun.
 
+With ``--fit-seeds 0,1,2`` every seeded model (the HDPGMM regimes and VQ; G1 has no
+seed) is fitted once per seed (under ``--work``/``seed<N>``), all fits are scored with the
+same protocol seed (``--seed``: the same folds and draws of C), and each model's fits
+enter the summary as fits of one model (``evaluate(..., fit=k)``): its CI and paired
+differences then cover the fit-to-fit variation as well as the songs' (a two-level
+bootstrap); ``fits`` in the output says how many.
+
     python benchmarks/bench_representation.py TASK.h5 [TASK.h5 ...] --work DIR
         [--regimes memo64,online64,...] [--kinds posterior,fisher,...] [--cv 5]
-        [--repeats 3] [--n-iter 8]
+        [--repeats 3] [--n-iter 8] [--fit-seeds 0,1,2]
 """
 
 from __future__ import annotations
@@ -72,6 +79,8 @@ BASELINES: dict[str, tuple[str, dict[str, Any]]] = {
     "vq64": ("vq", {"n_clusters": 64, "verbose": False}),
     "vq256": ("vq", {"n_clusters": 256, "verbose": False}),
 }
+#: baselines without a seed: one fit whatever the seeds
+UNSEEDED = ("g1",)
 
 
 def fit_all(corpus_path: Path, work: Path, regimes: list[str], seed: int,
@@ -83,7 +92,7 @@ def fit_all(corpus_path: Path, work: Path, regimes: list[str], seed: int,
     corpus = Corpus.open(corpus_path)
     plan = {f"hdpgmm-{r}": ("hdpgmm", {**REGIMES[r], **COMMON, "random_state": seed})
             for r in regimes}
-    plan.update({name: (model, {**params, "random_state": seed} if model == "vq" else params)
+    plan.update({name: (model, params if name in UNSEEDED else {**params, "random_state": seed})
                  for name, (model, params) in BASELINES.items()})
     out = {}
     for label, (name, params) in plan.items():
@@ -143,9 +152,10 @@ def model_facts(models: dict[str, tuple[str, Path, float]]) -> dict[str, dict[st
     return facts
 
 
-def score(task_path: Path, reps: dict[str, Path], *, cv: int, repeats: int, n_iter: int,
-          seed: int) -> tuple[list[dict], list[dict], dict[str, int]]:
-    """Summary rows, paired rows and each representation's dimension."""
+def score(task_path: Path, reps: list[dict[str, Path]], *, cv: int, repeats: int,
+          n_iter: int, seed: int) -> tuple[list[dict], list[dict], dict[str, int]]:
+    """Summary rows, paired rows and each representation's dimension; ``reps``: the
+    representations of each fit seed (a label in several: fits of one model)."""
     from hdpmusic.evaluation.protocol import evaluate
     from hdpmusic.evaluation.summary import model_distributions, paired_differences, summarise
     from hdpmusic.formats.representations import Representations
@@ -153,12 +163,14 @@ def score(task_path: Path, reps: dict[str, Path], *, cv: int, repeats: int, n_it
 
     task = read_task(task_path)
     results, dims = [], {}
-    for label, file in reps.items():
-        r = Representations.load(file)
-        dims[label] = int(r.X.shape[1])
-        results += evaluate(task, r, task_kind="genre", runs=1, seed=seed, progress=False,
-                            model=label, n_iter=n_iter, cv=cv, cv_repeats=repeats,
-                            device="cpu")
+    for k, fit_reps in enumerate(reps):
+        for label, file in fit_reps.items():
+            r = Representations.load(file)
+            dims[label] = int(r.X.shape[1])
+            results += evaluate(task, r, task_kind="genre", runs=1, seed=seed,
+                                progress=False, model=label, n_iter=n_iter, cv=cv,
+                                cv_repeats=repeats, device="cpu",
+                                fit=k if len(reps) > 1 else None)
     dist = model_distributions(results, seed=seed)
     return summarise(results, distributions=dist), paired_differences(
         results, distributions=dist), dims
@@ -186,29 +198,44 @@ def main() -> None:
     parser.add_argument("--cv", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--n-iter", type=int, default=8, help="draws of C per search")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the protocol, and of the fits without --fit-seeds")
+    parser.add_argument("--fit-seeds", default=None,
+                        help="fit every seeded model once per seed, comma-separated")
     args = parser.parse_args()
     regimes, kinds = args.regimes.split(","), args.kinds.split(",")
+    fit_seeds = [args.seed] if args.fit_seeds is None else \
+        [int(s) for s in args.fit_seeds.split(",")]
     for task_path in args.tasks:
         from hdpmusic.formats.taskdata import read_task
 
-        work = args.work / "_".join(task_path.resolve().parts[-3:]).removesuffix(".h5")
+        name = "_".join(task_path.resolve().parts[-3:]).removesuffix(".h5")
         start = time.perf_counter()
-        models = fit_all(task_path, work, regimes, args.seed)
-        reps = representations(models, task_path, work, kinds)
+        models, reps = {}, []
+        for k, fit_seed in enumerate(fit_seeds):
+            work = args.work / name if args.fit_seeds is None else \
+                args.work / f"seed{fit_seed}" / name
+            fitted = fit_all(task_path, work, regimes, fit_seed)
+            models.update({f"{label}@{fit_seed}" if args.fit_seeds else label: fit
+                           for label, fit in fitted.items()})
+            reps.append({label: file
+                         for label, file in representations(fitted, task_path, work,
+                                                            kinds).items()
+                         if k == 0 or label not in UNSEEDED})
         summary, paired, dims = score(task_path, reps, cv=args.cv, repeats=args.repeats,
                                       n_iter=args.n_iter, seed=args.seed)
         task = read_task(task_path)
-        baselines = [b for b in reps if b in BASELINES]
+        baselines = [b for b in reps[0] if b in BASELINES]
         print(json.dumps({
             "benchmark": "representation", "collection": str(task_path),
             "songs": len(task.ids), "classes": len(set(task.targets)),
             "groups": None if task.groups is None else len(set(task.groups)),
             "cv": f"{args.repeats}x{args.cv}-fold", "n_iter": args.n_iter,
+            "fit_seeds": fit_seeds,
             "seconds": round(time.perf_counter() - start, 1),
             "models": model_facts(models),
             "f1_macro": {s["model"]: [round(s["mean"], 4), round(s["ci_low"], 4),
-                                      round(s["ci_high"], 4), dims[s["model"]]]
+                                      round(s["ci_high"], 4), dims[s["model"]], s["fits"]]
                          for s in summary},
             "paired": {f"{p['model_a']} - {p['model_b']}": [
                 round(p["difference"], 4), round(p["ci_low"], 4), round(p["ci_high"], 4),
