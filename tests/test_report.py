@@ -20,6 +20,7 @@ from hdpmusic.report import (
     model_label,
     parse_size,
     relabel,
+    table_html,
     table_markdown,
     weight_summary,
     write_report,
@@ -93,6 +94,19 @@ def test_main_table_mean_sd_and_best():
     assert "**0.8500 ± 0.0100** (n=3)" in md
     assert "| 0.5200 ± 0.0200 (n=3)" in md      # not bold
     assert "| 0.8100 ± 0.0100 (n=3)" in md
+
+
+def test_main_table_counts_the_fits_of_a_model_fitted_several_times():
+    """Four runs from two fits: the cell says so, in markdown and HTML."""
+    results = [RunResult("vq256", "gtzan", run, 0.6 + 0.01 * run, "f1_macro",
+                         {"seed": run % 2, "fit": run // 2}) for run in range(4)]
+    results += [RunResult("g1", "gtzan", run, 0.5, "f1_macro", {"seed": run})
+                for run in range(2)]
+    table = main_table(results)
+    assert table.cells[("vq256", "gtzan")].fits == 2
+    assert table.cells[("g1", "gtzan")].fits == 1
+    assert "(n=4, 2 fits)" in table_markdown(table) and "(n=2)" in table_markdown(table)
+    assert "<small>(n=4, 2 fits)</small>" in table_html(table)
 
 
 def test_report_files_from_results_json(tmp_path):

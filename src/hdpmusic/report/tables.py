@@ -138,7 +138,8 @@ class Cell:
     """One (model, task) entry of the main table.
 
     ``ci_low``, ``ci_high``: the 95 % bootstrap CI of the mean (NaN when the results
-    kept no predictions).
+    kept no predictions); ``fits``: fits of the model the runs come from (the CI then
+    covers their variation, :mod:`~hdpmusic.evaluation.summary`).
     """
 
     mean: float
@@ -147,10 +148,15 @@ class Cell:
     best: bool = False
     ci_low: float = float("nan")
     ci_high: float = float("nan")
+    fits: int = 1
 
     def text(self, digits: int = 4) -> str:
         """``mean ± sd``."""
         return f"{format_number(self.mean, digits)} ± {format_number(self.sd, digits)}"
+
+    def count_text(self) -> str:
+        """``n=runs``, with the fits when there are several: ``n=6, 3 fits``."""
+        return f"n={self.runs}" + (f", {self.fits} fits" if self.fits > 1 else "")
 
     def ci_text(self, digits: int = 4) -> str:
         """``[low, high]``, or ``""`` without a CI."""
@@ -220,7 +226,7 @@ def main_table(results: Sequence[RunResult], *,
         if key in cells:   # same model and task under two metrics: keep the first
             continue
         cells[key] = Cell(s["mean"], s["sd"], s["runs"], ci_low=s["ci_low"],
-                          ci_high=s["ci_high"])
+                          ci_high=s["ci_high"], fits=s["fits"])
     for task in tasks:
         means = [c.mean for (m, t), c in cells.items() if t == task and math.isfinite(c.mean)]
         if means:
@@ -239,7 +245,8 @@ def main_table(results: Sequence[RunResult], *,
 
 
 def table_markdown(table: MainTable, digits: int = 4) -> str:
-    """The main table as markdown (best per task in bold, ``(n=runs)`` after each cell)."""
+    """The main table as markdown (best per task in bold, ``(n=runs)`` after each cell,
+    ``(n=runs, F fits)`` for a model fitted F times)."""
     header = ["model", *(f"{t} ({metric_label(table.metrics[t])})" for t in table.tasks)]
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * len(table.tasks) + "|"]
     for model in table.models:
@@ -251,7 +258,7 @@ def table_markdown(table: MainTable, digits: int = 4) -> str:
                 continue
             text = f"**{cell.text(digits)}**" if cell.best else cell.text(digits)
             ci = f" {cell.ci_text(digits)}" if cell.ci_text(digits) else ""
-            row.append(f"{text}{ci} (n={cell.runs})")
+            row.append(f"{text}{ci} ({cell.count_text()})")
         lines.append("| " + " | ".join(row) + " |")
     if table.chance:
         row = ["chance", *(format_number(table.chance[t], digits) if t in table.chance
@@ -278,7 +285,7 @@ def table_html(table: MainTable, digits: int = 4) -> str:
                 text = f"<b>{text}</b>"
             ci = f"<br><small>95 % CI {cell.ci_text(digits)}</small>" \
                 if cell.ci_text(digits) else ""
-            tds.append(f"<td>{text} <small>(n={cell.runs})</small>{ci}</td>")
+            tds.append(f"<td>{text} <small>({cell.count_text()})</small>{ci}</td>")
         rows.append(f"<tr><td>{esc(model_label(model))}</td>{''.join(tds)}</tr>")
     if table.chance:
         tds = "".join(f"<td>{format_number(table.chance[t], digits)}</td>"
