@@ -84,8 +84,9 @@ UNSEEDED = ("g1",)
 
 
 def fit_all(corpus_path: Path, work: Path, regimes: list[str], seed: int,
-            ) -> dict[str, tuple[str, Path, float]]:
-    """Fit (or reuse) every model; ``label → (registry name, model file, fit seconds)``."""
+            unseeded: bool = True) -> dict[str, tuple[str, Path, float]]:
+    """Fit (or reuse) every model (``unseeded``: the baselines without a seed too);
+    ``label → (registry name, model file, fit seconds)``."""
     from hdpmusic.formats.corpus import Corpus
     from hdpmusic.representations.registry import model_class
 
@@ -93,7 +94,8 @@ def fit_all(corpus_path: Path, work: Path, regimes: list[str], seed: int,
     plan = {f"hdpgmm-{r}": ("hdpgmm", {**REGIMES[r], **COMMON, "random_state": seed})
             for r in regimes}
     plan.update({name: (model, params if name in UNSEEDED else {**params, "random_state": seed})
-                 for name, (model, params) in BASELINES.items()})
+                 for name, (model, params) in BASELINES.items()
+                 if unseeded or name not in UNSEEDED})
     out = {}
     for label, (name, params) in plan.items():
         path = work / "models" / f"{label}.ckpt"
@@ -215,13 +217,10 @@ def main() -> None:
         for k, fit_seed in enumerate(fit_seeds):
             work = args.work / name if args.fit_seeds is None else \
                 args.work / f"seed{fit_seed}" / name
-            fitted = fit_all(task_path, work, regimes, fit_seed)
+            fitted = fit_all(task_path, work, regimes, fit_seed, unseeded=k == 0)
             models.update({f"{label}@{fit_seed}" if args.fit_seeds else label: fit
                            for label, fit in fitted.items()})
-            reps.append({label: file
-                         for label, file in representations(fitted, task_path, work,
-                                                            kinds).items()
-                         if k == 0 or label not in UNSEEDED})
+            reps.append(representations(fitted, task_path, work, kinds))
         summary, paired, dims = score(task_path, reps, cv=args.cv, repeats=args.repeats,
                                       n_iter=args.n_iter, seed=args.seed)
         task = read_task(task_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -98,11 +99,11 @@ def model_labels(paths: Sequence[str], names: Sequence[str] | None = None) -> li
 def fit_numbers(labels: Sequence[str]) -> list[int | None]:
     """Each file's fit of its model: 0, 1, ... for a label given to several files, None
     for a model of one file."""
-    seen: dict[str, int] = {}
+    files, seen = Counter(labels), Counter()
     out: list[int | None] = []
     for label in labels:
-        out.append(seen.get(label, 0) if labels.count(label) > 1 else None)
-        seen[label] = seen.get(label, 0) + 1
+        out.append(seen[label] if files[label] > 1 else None)
+        seen[label] += 1
     return out
 
 
