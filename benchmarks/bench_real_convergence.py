@@ -13,9 +13,10 @@ passes at K 64 and K 256. For each K this fits the train + valid songs of a task
   nats per frame of the features), and ``log_volume``: the frame-weighted mean
   log-determinant of the components' expected covariances (Σ_k N_k log det E[Σ_k] / Σ N_k).
 
-With ``--early-stopping`` the fits are ``HDPGMM(early_stopping=True)``: a tenth of the
-train + valid songs is held out of the fit and the fit also stops once five passes in a row
-have not raised their density, then the held-out songs join for one last pass (the last
+``--early-stopping`` is the model's ``early_stopping``: ``auto`` (the default: on from 100
+songs), ``on`` or ``off`` (the full-batch fit to the ELBO rule). Where it is on, a tenth of
+the train + valid songs is held out of the fit and the fit also stops once five passes in a
+row have not raised their density, then the held-out songs join for one last pass (the last
 snapshot is taken after it); ``validation_scores`` lists their density after every pass
 before that one.
 
@@ -41,6 +42,8 @@ import numpy as np
 import torch
 
 CHECKPOINTS = (10, 20, 30)
+#: ``--early-stopping`` values: the model's ``early_stopping``
+SWITCH = {"auto": "auto", "on": True, "off": False}
 
 
 def log_volume(model) -> float:
@@ -65,9 +68,10 @@ def tightening(rows: list[dict]) -> list[dict]:
             for a, b in itertools.pairwise(rows)]
 
 
-def settle(train, test, K: int, cap: int, seed: int, early_stopping: bool = False) -> dict:
-    """A default memoized fit (``early_stopping`` on or not), one pass at a time, with
-    snapshots at the checkpoints."""
+def settle(train, test, K: int, cap: int, seed: int,
+           early_stopping: bool | str = "auto") -> dict:
+    """A default memoized fit (``early_stopping``: the model's parameter), one pass at a
+    time, with snapshots at the checkpoints."""
     from hdpmusic import HDPGMM
 
     model = HDPGMM(n_components=K, verbose=False, random_state=seed,
@@ -86,7 +90,8 @@ def settle(train, test, K: int, cap: int, seed: int, early_stopping: bool = Fals
            "seconds": float(sum(p["seconds"] for p in model.passes_)),
            "merges": int(sum(p["merges"] for p in model.passes_)),
            "snapshots": rows, "windows": tightening(rows)}
-    if early_stopping:
+    out["early_stopping"] = bool(model.early_stopping_)
+    if model.early_stopping_:
         out.update(stopped_early=any(p.get("stopped_early") for p in model.passes_),
                    folded_in=bool(model.passes_[-1].get("folded_in")),
                    validation_scores=[p["validation_score"] for p in model.passes_
@@ -102,8 +107,8 @@ def main() -> None:
     parser.add_argument("--cap", type=int, default=60, help="most passes (default: 60)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
-    parser.add_argument("--early-stopping", action="store_true",
-                        help="fit with early_stopping=True (default: off)")
+    parser.add_argument("--early-stopping", choices=list(SWITCH), default="auto",
+                        help="the model's early_stopping (default: auto)")
     args = parser.parse_args()
     from hdpmusic.formats.corpus import Corpus
     from hdpmusic.formats.taskdata import songs_in_splits
@@ -113,7 +118,8 @@ def main() -> None:
     train = songs_in_splits(corpus, ["train", "valid"])
     test = songs_in_splits(corpus, ["test"])
     start = time.perf_counter()
-    fits = {f"K{K}": settle(train, test, int(K), args.cap, args.seed, args.early_stopping)
+    fits = {f"K{K}": settle(train, test, int(K), args.cap, args.seed,
+                              SWITCH[args.early_stopping])
             for K in args.components.split(",")}
     print(json.dumps({"task": str(args.task), "early_stopping": args.early_stopping,
                       "train_songs": len(train),

@@ -9,7 +9,8 @@ import torch
 
 from cli_checks import one_line_error
 from hdpmusic import HDPGMM, Corpus, Representations
-from hdpmusic.cli import main
+from hdpmusic.cli import build_parser, main
+from hdpmusic.cli.fit import hdpgmm_params
 from planted import planted_hdp
 from processes import kill_when
 
@@ -259,6 +260,20 @@ def test_options_the_algorithm_does_not_use_are_refused(corpus_file, tmp_path, c
     assert fit(corpus_file, out, "--epochs", "1", *options, *ARGS) == 1
     one_line_error(capsys, flag, f"--algorithm {algorithm} only")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("typed, value", [
+    ([], "left out"), (["--early-stopping"], True), (["--early-stopping", "on"], True),
+    (["--early-stopping", "off"], False), (["--early-stopping", "auto"], "auto"),
+])
+def test_early_stopping_is_auto_on_or_off(typed, value, capsys):
+    """Left out, the model's default (auto) applies; alone, the option turns it on."""
+    args = build_parser().parse_args(["fit", "c.h5", "--out", "m.hdp", *typed])
+    got = hdpgmm_params(args)[0].get("early_stopping", "left out")
+    assert got == value and type(got) is type(value)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["fit", "c.h5", "--out", "m.hdp", "--early-stopping", "yes"])
+    assert "expected auto, on or off, got 'yes'" in capsys.readouterr().err
 
 
 def test_early_stopping_holds_songs_out_and_scores_them_every_pass(corpus_file, tmp_path,

@@ -41,18 +41,28 @@ def test_shards_are_disjoint_and_cover_the_batch():
     assert len(shard(np.arange(1), 1, 2)) == 0
 
 
-def test_two_gloo_ranks_equal_one_process(corpus_file, tmp_path):
+@pytest.mark.parametrize("extra, steps", [
+    ([], 6),
+    (["--early-stopping", "on", "--validation-fraction", "0.25"], 4),   # 30 songs kept
+])
+def test_two_gloo_ranks_equal_one_process(corpus_file, tmp_path, extra, steps):
+    """The same fit, and with early stopping the same held-out scores, which the two
+    ranks compute from half of the held-out songs each."""
     one, two = tmp_path / "one.hdp", tmp_path / "two.hdp"
-    assert main(["-q", "fit", str(corpus_file), "--out", str(one), *ARGS]) == 0
+    assert main(["-q", "fit", str(corpus_file), "--out", str(one), *ARGS, *extra]) == 0
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
            "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-           "-m", "hdpmusic", "-q", "fit", str(corpus_file), "--out", str(two), *ARGS]
+           "-m", "hdpmusic", "-q", "fit", str(corpus_file), "--out", str(two), *ARGS, *extra]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     a, b = HDPGMM.load(one), HDPGMM.load(two)
-    assert a.n_steps_ == b.n_steps_ == 6
+    assert a.n_steps_ == b.n_steps_ == steps
     for name, value in a.stats_.tensors().items():
         torch.testing.assert_close(b.stats_.tensors()[name], value, rtol=1e-7, atol=1e-9)
+    scores = [[p.get("validation_score") for p in m.passes_] for m in (a, b)]
+    assert all(s is not None for s in scores[0]) == bool(extra)
+    np.testing.assert_allclose(np.array(scores[1], float), np.array(scores[0], float),
+                               rtol=1e-9)
 
 
 DYING = textwrap.dedent("""

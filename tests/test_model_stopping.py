@@ -7,11 +7,17 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
 from hdpmusic import HDPGMM, Corpus
 from hdpmusic.datasets.synthetic import planted_hdp as planted_corpus
-from hdpmusic.model.stopping import passes_without_improvement, validation_split
+from hdpmusic.model.stopping import (
+    AUTO_MIN_SONGS,
+    passes_without_improvement,
+    stops_early,
+    validation_split,
+)
 from hdpmusic.runtime.errors import DataError, ParameterError
 from planted import planted_hdp
 
@@ -168,6 +174,49 @@ def test_refuses_online_fits_and_corpora_too_small_to_split(songs):
         HDPGMM(**SMALL, early_stopping=True).fit(songs[:1])
     with pytest.raises(ParameterError, match="validation_fraction"):
         HDPGMM(**SMALL, early_stopping=True, validation_fraction=1.0).fit(songs)
+
+
+@pytest.mark.filterwarnings("ignore:online inference will make")
+def test_auto_holds_songs_out_of_memoized_fits_from_a_hundred_songs(tmp_path):
+    """The default, "auto": a memoized fit of AUTO_MIN_SONGS songs holds a tenth out (a
+    fit capped before it stops says they have not joined yet), one song fewer is fitted
+    whole, and an online fit never holds songs out."""
+    assert [stops_early("auto", n) for n in (AUTO_MIN_SONGS - 1, AUTO_MIN_SONGS)] == [
+        False, True]
+    assert stops_early(True, 2) and not stops_early(False, 10**6)
+    many = planted_hdp(seed=2, n_true=4, d=3, songs=AUTO_MIN_SONGS, frames=(10, 20))[0]
+    params = {**SMALL, "max_epochs": 2}
+    with pytest.warns(ConvergenceWarning, match="held-out songs' density stopped rising"):
+        model = HDPGMM(**params).fit(many)
+    assert model.early_stopping == "auto" and model.early_stopping_
+    assert model.n_songs_ == AUTO_MIN_SONGS * 9 // 10
+    assert all(np.isfinite(p["validation_score"]) for p in model.passes_)
+    model.save(tmp_path / "m.hdp")
+    assert HDPGMM.load(tmp_path / "m.hdp").early_stopping_
+    with pytest.warns(ConvergenceWarning) as caught:
+        few = HDPGMM(**params).fit(many[:-1])
+    assert "held-out" not in str(caught[0].message)
+    assert not few.early_stopping_ and few.n_songs_ == AUTO_MIN_SONGS - 1
+    assert not any("validation_score" in p for p in few.passes_)
+    online = HDPGMM(**params, algorithm="online").fit(many)
+    assert not online.early_stopping_ and online.n_songs_ == AUTO_MIN_SONGS
+
+
+@pytest.mark.filterwarnings("ignore:memoized inference reached max_epochs")
+def test_each_rank_scores_its_share_of_the_heldout_songs(songs, monkeypatch):
+    """Under torch.distributed the held-out songs are split over the ranks (more ranks
+    than songs included) and the ranks' sums add up to the one-process score."""
+    model = HDPGMM(**SMALL, max_epochs=1).fit(songs)
+    held = Corpus.from_arrays(songs[:7])
+    assert model._validation_score(held) == pytest.approx(model.score(held), abs=1e-12)
+    monkeypatch.setattr("hdpmusic.model.hdpgmm.all_reduce_sum", lambda total: total)
+    jacobian = model._log_jacobian()
+    shares = []
+    for rank in range(10):
+        monkeypatch.setattr("hdpmusic.model.hdpgmm.world", lambda r=rank: (r, 10))
+        shares.append(model._validation_score(held) - jacobian)
+    assert shares.count(0.0) == 3
+    assert sum(shares) + jacobian == pytest.approx(model.score(held), rel=1e-12)
 
 
 def test_does_not_stop_a_fit_that_is_still_finding_planted_structure():

@@ -140,3 +140,11 @@ seconds = Number(0.0, strict=True)
 
 #: A probability-like share in [0, 1)
 unit_share = Number(0.0, high=1.0, high_strict=True)
+
+
+def switch(text: str) -> bool | str:
+    """argparse type of an ``{auto,on,off}`` option: ``"auto"``, True or False."""
+    values = {"auto": "auto", "on": True, "off": False}
+    if text not in values:
+        raise argparse.ArgumentTypeError(f"expected auto, on or off, got {text!r}")
+    return values[text]

@@ -26,11 +26,13 @@ from hdpmusic.cli._types import (
     WholeNumbers,
     positive_int,
     seed,
+    switch,
     unit_share,
 )
 from hdpmusic.formats.atomic import check_output, remove_stale_temporaries
 from hdpmusic.formats.locking import output_lock
 from hdpmusic.model.initial import INITIAL_LABELS
+from hdpmusic.model.stopping import AUTO_MIN_SONGS
 from hdpmusic.representations.registry import known_models, model_class
 from hdpmusic.runtime.errors import HdpmusicError, ParameterError
 
@@ -127,11 +129,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "slots have settled too (default: 2e-4; 0: run all --epochs)")
     g.add_argument("--no-moves", dest="moves", action="store_const", const=False,
                    default=None, help="memoized: no merge/delete/reorder moves")
-    g.add_argument("--early-stopping", action="store_const", const=True, default=None,
+    g.add_argument("--early-stopping", nargs="?", const=True, default=None,
+                   type=switch, metavar="{auto,on,off}",
                    help="memoized: hold --validation-fraction of the songs out of the fit, "
                         "also stop once --n-iter-no-change passes in a row have not raised "
                         "their density per frame by more than --tol per dimension, then fit "
-                        "one last pass over every song")
+                        "one last pass over every song; alone: on (default: auto, on from "
+                        f"{AUTO_MIN_SONGS} songs)")
     g.add_argument("--validation-fraction", type=Number(0.0, strict=True, high=1.0,
                                                         high_strict=True), default=None,
                    help="memoized with --early-stopping: share of the songs held out "

@@ -34,7 +34,7 @@ from hdpmusic.model.local import (
 )
 from hdpmusic.model.objective import corpus_terms, optimal_component_terms
 from hdpmusic.model.optimisers import OPTIMISERS, Optimiser, optimiser_for
-from hdpmusic.model.stopping import passes_without_improvement, validation_split
+from hdpmusic.model.stopping import passes_without_improvement, stops_early, validation_split
 from hdpmusic.model.sufficient import (
     Globals,
     Prior,
@@ -106,14 +106,16 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         something else on every corpus.
     moves : bool, default=True
         Memoized: reorder and merge/delete components at the end of each pass.
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Memoized: hold ``validation_fraction`` of the songs out of the fit, score their
         log predictive density per frame (:meth:`score`) after every pass, and also stop
         once ``n_iter_no_change`` passes in a row have not raised the best score by more
         than ``tol`` nats per frame and dimension (:mod:`hdpmusic.model.stopping`). Once
         the fit has stopped (on either rule), the held-out songs join it for one last pass
         over every song, so the model is fitted on all of them. The held-out songs are
-        drawn from ``random_state``, the same on a resumed fit.
+        drawn from ``random_state``, the same on a resumed fit. ``"auto"``: on for a
+        memoized fit of :data:`~hdpmusic.model.stopping.AUTO_MIN_SONGS` (100) songs or
+        more, off otherwise (``early_stopping_`` tells which).
     validation_fraction : float, default=0.1
         Memoized with ``early_stopping``: share of the songs held out, in (0, 1).
     n_iter_no_change : int, default=5
@@ -184,12 +186,15 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         One record per pass of :meth:`fit`: pass, elbo_per_frame (memoized: the exact
         whole-corpus ELBO after the pass's moves; online: the mean of the pass's
         mini-batch estimates), n_active, n_effective, merges, reordered, seconds (the
-        held-out scoring included), and with ``early_stopping`` validation_score (the
+        held-out scoring included), and with ``early_stopping_`` validation_score (the
         held-out songs' :meth:`score`) and stopped_early (whether that rule ended the
         fit), the last pass folded_in (over every song, the held-out ones joined).
     converged_ : bool
         Whether the last :meth:`fit` stopped on its own rule (``tol``, or
         ``early_stopping``) rather than ``max_epochs``.
+    early_stopping_ : bool
+        Whether the last :meth:`fit` held songs out to stop early (``early_stopping``
+        resolved for its algorithm and corpus).
     whitener_ : Whitener or None
     n_features_in_ : int
     """
@@ -202,7 +207,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         "algorithm": [Options(OPTIMISERS)],
         "tol": [Interval(Real, 0, None)],
         "moves": [Boolean()],
-        "early_stopping": [Boolean()],
+        "early_stopping": [Boolean(), Options({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None)],
         "kappa": [Interval(Real, 0, 1)],
@@ -228,7 +233,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     def __init__(self, n_components: int = 256, n_song_components: int = 32, *,
                  batch_size: int = 1024, max_epochs: int = 100,
                  algorithm: Algorithm = "memoized", tol: float = 2e-4, moves: bool = True,
-                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 early_stopping: bool | Literal["auto"] = "auto", validation_fraction: float = 0.1,
                  n_iter_no_change: int = 5,
                  kappa: float = 0.6, tau0: float = 64.0, eta0: float | None = None,
                  splash: str = "uniform", gamma: float | None = None,
@@ -290,6 +295,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         corpus = self._as_corpus(X)
         self._validate_params()
         self._check_memory(corpus)
+        self.early_stopping_ = (stops_early(self.early_stopping, len(corpus))
+                                and "early_stopping" in self._optimiser().own_params)
         everything, corpus, held = self._hold_out(corpus)
         if resume and hasattr(self, "stats_"):
             self.converged_ = bool(getattr(self, "converged_", False))
@@ -596,10 +603,23 @@ default="posterior"
         """
         corpus = self._as_corpus(X)
         self._check_dim(corpus)
-        total = 0.0
-        for batch in self._ordered_batches(corpus, batch_size, "score"):
-            total += float(self._log_predictive(batch.frames).sum())
-        return total / corpus.n_frames + self._log_jacobian()
+        return self._log_density(corpus, batch_size) / corpus.n_frames + self._log_jacobian()
+
+    def _log_density(self, corpus: Any, batch_size: int | None = None) -> float:
+        """The summed log predictive density of a corpus's whitened frames, batch by batch
+        (0 for no songs)."""
+        return sum(float(self._log_predictive(batch.frames).sum())
+                   for batch in self._ordered_batches(corpus, batch_size, "score"))
+
+    def _validation_score(self, held: Any) -> float:
+        """:meth:`score` of early stopping's held-out songs; under
+        :mod:`torch.distributed` each rank scores its share of them and the sums are added,
+        so every rank gets the same score for a share of the work."""
+        rank, size = world()
+        mine = held.subset(shard(np.arange(len(held)), rank, size))
+        total = all_reduce_sum(torch.tensor([self._log_density(mine)], dtype=torch.float64,
+                                            device=self._device()))
+        return float(total) / held.n_frames + self._log_jacobian()
 
     @property
     def weights_(self) -> np.ndarray:
@@ -710,7 +730,7 @@ default="posterior"
             record["folded_in"] = True
             self.converged_ = True
         elif held is not None:
-            score = self.score(held)
+            score = self._validation_score(held)
             scores = [p["validation_score"] for p in self.passes_ if "validation_score" in p]
             stale = passes_without_improvement([*scores, score], self.tol * self.n_features_in_)
             stop = stale >= self.n_iter_no_change
@@ -741,10 +761,10 @@ default="posterior"
 
     def _hold_out(self, corpus: Any) -> tuple[Any, Any, Any]:
         """``(every song with the held-out ones last, the songs to fit, the held-out
-        songs)``: with ``early_stopping``, the split of
+        songs)``: with ``early_stopping_``, the split of
         :func:`~hdpmusic.model.stopping.validation_split` (the same on every rank and on a
         resumed fit); else ``(corpus, corpus, None)``."""
-        if not self.early_stopping:
+        if not self.early_stopping_:
             return corpus, corpus, None
         train, held = validation_split(len(corpus), self.validation_fraction,
                                        self.random_state)
@@ -755,7 +775,7 @@ default="posterior"
     def _folding_in(self, held: Any) -> bool:
         """Whether the pass under way is the last of an early-stopped fit, over every song
         (``held``: the songs still held out, None once they joined)."""
-        return self.early_stopping and held is None
+        return self.early_stopping_ and held is None
 
     def _fold_in(self, everything: Any, n_held: int) -> Any:
         """Let the ``n_held`` held-out songs, last in ``everything``, join the fit for its
@@ -965,7 +985,8 @@ default="posterior"
 
     def _validate_params(self) -> None:
         validate_params(self)
-        if self.early_stopping and "early_stopping" not in optimiser_for(self.algorithm).own_params:
+        stops = "early_stopping" in optimiser_for(self.algorithm).own_params
+        if self.early_stopping is True and not stops:
             raise ParameterError(f"early_stopping applies to algorithm='memoized' only; this "
                                  f"fit uses {self.algorithm!r}, which runs max_epochs passes")
         if self.kappa > 0 and self.tau0 == 0:

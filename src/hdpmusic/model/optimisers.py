@@ -217,9 +217,11 @@ class Memoized(Optimiser):
             detail = (f"the last pass changed it by {change:.2g} nats per frame and dimension"
                       f" and a component's share of the slots by "
                       f"{model.passes_[-1].get('count_change', np.nan):.2g}")
+        held = (" and before the held-out songs' density stopped rising, so they have not "
+                "joined the fit yet" if getattr(model, "early_stopping_", False) else "")
         return (f"memoized inference reached max_epochs={model.max_epochs} before the ELBO "
-                f"settled ({detail}; tol={model.tol:g}): raise max_epochs (CLI: fit --epochs;"
-                f" a saved fit continues with --resume --epochs N)")
+                f"settled ({detail}; tol={model.tol:g}){held}: raise max_epochs (CLI: fit "
+                f"--epochs; a saved fit continues with --resume --epochs N)")
 
     def state_tensors(self) -> dict[str, Tensor]:
         return {} if self.memo is None else self.memo.state_tensors()

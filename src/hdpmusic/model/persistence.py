@@ -74,6 +74,7 @@ def save(model: Any, path: str | os.PathLike) -> None:
         "history": model.history_,
         "passes": model.passes_,
         "converged": bool(getattr(model, "converged_", False)),
+        "early_stopping": bool(getattr(model, "early_stopping_", False)),
         "corpus_fingerprint": getattr(model, "corpus_fingerprint_", None),
         **corpus_header(model),
     }
@@ -117,6 +118,8 @@ def load(cls: type, path: str | os.PathLike, *, device: str | None = None) -> An
     model.batch_in_epoch_ = pos["batch_in_epoch"]
     model.history_, model.passes_ = list(header["history"]), list(header["passes"])
     model.converged_ = bool(header["converged"])
+    model.early_stopping_ = bool(header.get("early_stopping",           # older files: the param
+                                            header["params"]["early_stopping"] is True))
     model.corpus_fingerprint_ = header["corpus_fingerprint"]
     restore_corpus(model, header)
     memo = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith("memo.")}

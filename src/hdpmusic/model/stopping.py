@@ -1,6 +1,7 @@
 """Early stopping of a memoized fit on held-out songs (pure functions).
 
-With ``HDPGMM(early_stopping=True)`` a share of the songs is held out of the fit
+With ``HDPGMM(early_stopping=True)`` (and by default, ``"auto"``, on corpora of
+:data:`AUTO_MIN_SONGS` songs or more) a share of the songs is held out of the fit
 (:func:`validation_split`), their per-frame log predictive density is scored after every
 pass, and the fit ends once ``n_iter_no_change`` passes in a row have not raised the best
 score by more than a tolerance (:func:`passes_without_improvement`): the rule of
@@ -19,7 +20,31 @@ from sklearn.model_selection import train_test_split
 
 from hdpmusic.runtime.errors import DataError
 
-__all__ = ["passes_without_improvement", "validation_split"]
+__all__ = ["AUTO_MIN_SONGS", "passes_without_improvement", "stops_early", "validation_split"]
+
+AUTO_MIN_SONGS = 100
+"""Songs from which ``early_stopping="auto"`` holds some out: at the default share, 10
+held-out songs, the fewest whose mean density one song's peculiarity does not steer. A
+smaller corpus is fitted whole, to the ELBO rule (its passes take seconds)."""
+
+
+def stops_early(setting: bool | str, n_songs: int) -> bool:
+    """Whether a memoized fit of ``n_songs`` songs holds songs out to stop early.
+
+    Parameters
+    ----------
+    setting : bool or "auto"
+        The estimator's ``early_stopping``: ``"auto"`` is on from :data:`AUTO_MIN_SONGS`
+        songs (as scikit-learn's histogram gradient boosting turns its own on from a
+        number of samples).
+    n_songs : int
+        Songs in the corpus to fit.
+
+    Returns
+    -------
+    bool
+    """
+    return n_songs >= AUTO_MIN_SONGS if setting == "auto" else bool(setting)
 
 
 def validation_split(n_songs: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
