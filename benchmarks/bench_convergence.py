@@ -16,8 +16,11 @@ the weight (truth at seed 0: 17 of the 20 planted hold > 1 % of the training fra
 geometric weights leave three at 0.84–0.87 %), held-out mean log predictive density per
 frame (scikit-learn: its ``score``, a plug-in density), the ELBO per frame of the whitened frames
 (scikit-learn: its ``lower_bound_``, a total up to a constant in other units: compare it
-along its own curve only) and seconds per pass. ``to_convergence`` runs each memoized fit
-and scikit-learn (``max_iter`` 500, its default ``tol``) until they stop by themselves.
+along its own curve only) and seconds per pass (the curves with early stopping off, every
+pass on all training songs). ``to_convergence`` runs each memoized fit (default settings:
+early stopping on, 300 songs being over 100; ``early_stopping`` and ``folded_in`` say what
+ended it) and scikit-learn (``max_iter`` 500, its default ``tol``) until they stop by
+themselves.
 
     python benchmarks/bench_convergence.py --device cpu
 """
@@ -52,7 +55,8 @@ def used(weights: np.ndarray) -> int:
 
 def hdpgmm_curve(train, test, truth, params: dict, device: str, seed: int) -> dict:
     """Figures at each checkpoint of one fit, continued pass by pass."""
-    model = HDPGMM(**MODEL, **params, tol=0.0, device=device, random_state=seed)
+    model = HDPGMM(**MODEL, **params, tol=0.0, early_stopping=False, device=device,
+                   random_state=seed)
     curve, done = {}, 0
     for passes in CHECKPOINTS:
         model.max_epochs = passes
@@ -75,7 +79,9 @@ def hdpgmm_converged(train, test, truth, params: dict, device: str, seed: int) -
     t0 = time.perf_counter()
     model.fit(train)
     return {"seconds": time.perf_counter() - t0, "passes": len(model.passes_),
-            "converged": model.converged_,
+            "converged": model.converged_, "early_stopping": model.early_stopping_,
+            "stopped_early": any(p.get("stopped_early") for p in model.passes_),
+            "folded_in": bool(model.passes_[-1].get("folded_in")),
             "ari": adjusted_rand_score(truth, model.predict(np.concatenate(test))),
             "components": used(model.weights_), "heldout_loglik": model.score(test)}
 

@@ -18,7 +18,8 @@ songs), ``on`` or ``off`` (the full-batch fit to the ELBO rule). Where it is on,
 the train + valid songs is held out of the fit and the fit also stops once five passes in a
 row have not raised their density, then the held-out songs join for one last pass (the last
 snapshot is taken after it); ``validation_scores`` lists their density after every pass
-before that one.
+before that one. With ``--groups`` the fits get the task file's groups (tracks), so that
+early stopping holds out whole tracks rather than excerpts whose siblings it fits.
 
 Between two checkpoints, ``tightening`` = −½ Δ ``log_volume`` is the part of the ELBO's
 rise per frame that comes from the components' covariances shrinking (the Gaussian
@@ -69,9 +70,9 @@ def tightening(rows: list[dict]) -> list[dict]:
 
 
 def settle(train, test, K: int, cap: int, seed: int,
-           early_stopping: bool | str = "auto") -> dict:
-    """A default memoized fit (``early_stopping``: the model's parameter), one pass at a
-    time, with snapshots at the checkpoints."""
+           early_stopping: bool | str = "auto", groups: np.ndarray | None = None) -> dict:
+    """A default memoized fit (``early_stopping``: the model's parameter; ``groups``: its
+    fit's), one pass at a time, with snapshots at the checkpoints."""
     from hdpmusic import HDPGMM
 
     model = HDPGMM(n_components=K, verbose=False, random_state=seed,
@@ -81,7 +82,7 @@ def settle(train, test, K: int, cap: int, seed: int,
         model.max_epochs = passes
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")       # the cap is reported below
-            model.fit(train, resume=passes > 1)
+            model.fit(train, groups=groups, resume=passes > 1)
         if passes in CHECKPOINTS or model.converged_ or passes == cap:
             rows.append(snapshot(model, test))
         if model.converged_:
@@ -109,19 +110,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
     parser.add_argument("--early-stopping", choices=list(SWITCH), default="auto",
                         help="the model's early_stopping (default: auto)")
+    parser.add_argument("--groups", action="store_true",
+                        help="hold out whole groups of the task file (default: songs)")
     args = parser.parse_args()
+    from hdpmusic.evaluation.folds import song_groups
     from hdpmusic.formats.corpus import Corpus
-    from hdpmusic.formats.taskdata import songs_in_splits
+    from hdpmusic.formats.taskdata import read_groups, songs_in_splits
 
     torch.set_num_threads(args.threads)
     corpus = Corpus.open(args.task)
     train = songs_in_splits(corpus, ["train", "valid"])
     test = songs_in_splits(corpus, ["test"])
+    groups = song_groups(train.ids, read_groups(train)) if args.groups else None
     start = time.perf_counter()
     fits = {f"K{K}": settle(train, test, int(K), args.cap, args.seed,
-                              SWITCH[args.early_stopping])
+                              SWITCH[args.early_stopping], groups)
             for K in args.components.split(",")}
     print(json.dumps({"task": str(args.task), "early_stopping": args.early_stopping,
+                      "groups": None if groups is None else len(np.unique(groups)),
                       "train_songs": len(train),
                       "test_songs": len(test), "train_frames": int(train.n_frames),
                       "threads": args.threads, "cap": args.cap, "fits": fits,

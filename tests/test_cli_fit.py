@@ -11,6 +11,9 @@ from cli_checks import one_line_error
 from hdpmusic import HDPGMM, Corpus, Representations
 from hdpmusic.cli import build_parser, main
 from hdpmusic.cli.fit import hdpgmm_params
+from hdpmusic.evaluation.folds import song_groups
+from hdpmusic.formats.taskdata import TaskData, write_task
+from hdpmusic.model.stopping import validation_split
 from planted import planted_hdp
 from processes import kill_when
 
@@ -297,6 +300,24 @@ def test_early_stopping_holds_songs_out_and_scores_them_every_pass(corpus_file, 
     assert (f"stopped early after pass {len(held_out)}: held-out log density/frame "
             f"{held_out[-1]['validation_score']:.4g}; the held-out songs joined for the last "
             "pass") in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore:memoized inference reached max_epochs")
+def test_early_stopping_holds_out_the_corpus_files_groups_whole(corpus_file, tmp_path):
+    """A corpus file with a groups column (songs without one alone): the fit holds out
+    whole groups, as HDPGMM.fit(groups=) of the same labels does."""
+    path = tmp_path / "grouped.h5"
+    path.write_bytes(corpus_file.read_bytes())
+    ids = Corpus.open(path).ids
+    labels = [f"track{j // 3}" if j < 30 else "" for j in range(len(ids))]
+    write_task(path, TaskData(ids=ids, groups=np.array(labels)))
+    out = tmp_path / "m.hdp"
+    assert fit(path, out, "--epochs", "1", "--early-stopping", "--validation-fraction",
+               "0.2", *ARGS) == 0
+    units = np.array([label or f"alone{j}" for j, label in enumerate(labels)])
+    train, _ = validation_split(len(ids), 0.2, 3, song_groups(ids, np.array(labels)))
+    assert HDPGMM.load(out).n_songs_ == len(train) != 45 - 9    # songs alone: 36 kept
+    assert len(set(units[train])) == 20
 
 
 def test_resume_refuses_the_same_songs_with_other_frames(corpus_file, tmp_path, capsys):

@@ -75,6 +75,14 @@ def test_fits_of_two_models_are_drawn_independently():
     assert half_width == pytest.approx(1.96 * np.sqrt(2 * np.var(SHARES) / 5), rel=0.15)
 
 
+def test_a_models_draws_of_its_fits_do_not_move_when_models_are_added():
+    alone = model_distributions(fits_of("b", SHARES), n_resamples=500)[("t", "accuracy")]
+    both = model_distributions(fits_of("a", SHARES[::-1]) + fits_of("b", SHARES),
+                               n_resamples=500)[("t", "accuracy")]
+    np.testing.assert_array_equal(both["b"], alone["b"])
+    assert not np.array_equal(both["a"], both["b"])
+
+
 def genre_task(n=60):
     ids = [f"s{j}" for j in range(n)]
     y = np.array(["rock", "jazz", "pop"] * (n // 3))

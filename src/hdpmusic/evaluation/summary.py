@@ -20,6 +20,7 @@ bootstrap: fits, then songs). One fit gives exactly the one-level bootstrap.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -65,8 +66,9 @@ def model_distributions(results: Sequence[RunResult], *, n_resamples: int = N_RE
     dict
         ``(task, metric) → model → np.ndarray (n_resamples,)``: the mean over the
         model's runs of each run's score on the resample (several fits: the mean over a
-        draw of its fits, with replacement, of each fit's mean); the models of a task
-        share the resamples of songs.
+        draw of its fits, with replacement, of each fit's mean, drawn from the model's
+        name, so that other models in ``results`` do not change them); the models of a
+        task share the resamples of songs.
     """
     tasks: dict[tuple[str, str], dict[str, list[RunResult]]] = {}
     for (model, task, metric), runs in _by_model(results).items():
@@ -80,7 +82,7 @@ def model_distributions(results: Sequence[RunResult], *, n_resamples: int = N_RE
         bounds = np.cumsum([0, *(len(group) for group in models.values())])
         out[(task, metric)] = {
             model: _over_fits(stats[bounds[i]:bounds[i + 1]], _fits(group),
-                              np.random.default_rng([seed, 1, i]))
+                              np.random.default_rng([seed, 1, zlib.crc32(model.encode())]))
             for i, (model, group) in enumerate(models.items())}
     return out
 

@@ -34,8 +34,8 @@ from hdpmusic.runtime.errors import DataError, FormatError
 if TYPE_CHECKING:
     from hdpmusic.formats.corpus import Corpus
 
-__all__ = ["SPLIT_ALIASES", "TASK_KINDS", "TaskData", "normalise_split", "read_task",
-           "songs_in_splits", "write_task"]
+__all__ = ["SPLIT_ALIASES", "TASK_KINDS", "TaskData", "normalise_split", "read_groups",
+           "read_task", "songs_in_splits", "write_task"]
 
 TASK_KINDS = ("genre", "tagging", "recommendation")
 _CSR_FIELDS = ("indptr", "indices", "data")
@@ -195,6 +195,40 @@ def songs_in_splits(corpus: Corpus, splits: Sequence[str],
     if rows.size == 0:
         raise DataError(f"no song of the corpus is in split {', '.join(wanted)}")
     return corpus.subset(rows)
+
+
+def read_groups(corpus: Corpus) -> np.ndarray | None:
+    """The group of each song of ``corpus`` from its file's ``groups`` column.
+
+    Parameters
+    ----------
+    corpus : Corpus
+        A corpus opened from a file, or a subset of one (e.g. :func:`songs_in_splits`).
+
+    Returns
+    -------
+    np.ndarray of str, shape (len(corpus),), or None
+        In the corpus's order (``""``: no group); None when the file has no groups or the
+        corpus is in memory.
+
+    Raises
+    ------
+    FormatError
+        A ``groups`` column of another length than ``ids``.
+    """
+    import h5py
+
+    if corpus.path is None:
+        return None
+    with h5py.File(corpus.path, "r") as f:
+        if "groups" not in f:
+            return None
+        ids, groups = _strings(f["ids"][()]), _strings(f["groups"][()])
+    if len(groups) != len(ids):
+        raise FormatError(f"{corpus.path}: groups has {len(groups)} entries for {len(ids)} "
+                          "songs")
+    by_id = dict(zip(ids, groups, strict=True))
+    return np.array([by_id[i] for i in corpus.ids], dtype=str)
 
 
 def _strings(values: np.ndarray) -> list[str]:

@@ -34,7 +34,13 @@ from hdpmusic.model.local import (
 )
 from hdpmusic.model.objective import corpus_terms, optimal_component_terms
 from hdpmusic.model.optimisers import OPTIMISERS, Optimiser, optimiser_for
-from hdpmusic.model.stopping import passes_without_improvement, stops_early, validation_split
+from hdpmusic.model.stopping import (
+    check_groups,
+    creeping,
+    passes_without_improvement,
+    stops_early,
+    validation_split,
+)
 from hdpmusic.model.sufficient import (
     Globals,
     Prior,
@@ -110,7 +116,11 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         Memoized: hold ``validation_fraction`` of the songs out of the fit, score their
         log predictive density per frame (:meth:`score`) after every pass, and also stop
         once ``n_iter_no_change`` passes in a row have not raised the best score by more
-        than ``tol`` nats per frame and dimension (:mod:`hdpmusic.model.stopping`). Once
+        than ``tol`` nats per frame and dimension, provided the last pass raised the ELBO
+        by at most :data:`~hdpmusic.model.stopping.CREEP` × ``tol`` (the slow late creep
+        this rule cuts, not the first passes' reorganisation;
+        :mod:`hdpmusic.model.stopping`). The held-out songs are whole groups when
+        :meth:`fit` is given ``groups``. Once
         the fit has stopped (on either rule), the held-out songs join it for one last pass
         over every song, so the model is fitted on all of them. The held-out songs are
         drawn from ``random_state``, the same on a resumed fit. ``"auto"``: on for a
@@ -275,14 +285,20 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ public API
-    def fit(self, X: Any, y: None = None, *, checkpoint: str | os.PathLike | None = None,
-            checkpoint_every: int = 0, resume: bool = False) -> HDPGMM:
+    def fit(self, X: Any, y: None = None, *, groups: Any = None,
+            checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
+            resume: bool = False) -> HDPGMM:
         """Fit on a corpus: passes of memoized or online updates (see ``algorithm``).
 
         Parameters
         ----------
         X : Corpus or sequence of np.ndarray (n_j, d)
         y : ignored
+        groups : array-like, shape (n_songs,), optional
+            A label per song (track, album, artist) for early stopping: whole groups are
+            held out, so that excerpts of one recording do not score their siblings' fit,
+            and ``"auto"`` counts groups, not songs. None: every song its own group. The
+            same groups must be given to resume the fit.
         checkpoint : path, optional
             Where to save the model (atomically) at the end of every pass, every
             ``checkpoint_every`` updates if > 0, and at the end.
@@ -295,9 +311,11 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         corpus = self._as_corpus(X)
         self._validate_params()
         self._check_memory(corpus)
-        self.early_stopping_ = (stops_early(self.early_stopping, len(corpus))
+        groups = check_groups(groups, len(corpus))
+        units = len(corpus) if groups is None else len(np.unique(groups))
+        self.early_stopping_ = (stops_early(self.early_stopping, units)
                                 and "early_stopping" in self._optimiser().own_params)
-        everything, corpus, held = self._hold_out(corpus)
+        everything, corpus, held = self._hold_out(corpus, groups)
         if resume and hasattr(self, "stats_"):
             self.converged_ = bool(getattr(self, "converged_", False))
             self._check_dim(corpus)
@@ -732,8 +750,10 @@ default="posterior"
         elif held is not None:
             score = self._validation_score(held)
             scores = [p["validation_score"] for p in self.passes_ if "validation_score" in p]
-            stale = passes_without_improvement([*scores, score], self.tol * self.n_features_in_)
-            stop = stale >= self.n_iter_no_change
+            d = self.n_features_in_
+            stale = passes_without_improvement([*scores, score], self.tol * d)
+            elbos = [p["elbo_per_frame"] / d for p in self.passes_] + [elbo / d]
+            stop = stale >= self.n_iter_no_change and creeping(elbos, self.tol)
             record.update(validation_score=score, stopped_early=stop and not self.converged_)
             self.converged_ = self.converged_ or stop
         record.update({"elbo_per_frame": elbo, "n_active": self.n_active_components_,
@@ -759,15 +779,15 @@ default="posterior"
         return float(own.sum() + corpus_terms(stats, sticks, self.prior_, n_songs=self.n_songs_,
                                                T=self.n_song_components))
 
-    def _hold_out(self, corpus: Any) -> tuple[Any, Any, Any]:
+    def _hold_out(self, corpus: Any, groups: np.ndarray | None) -> tuple[Any, Any, Any]:
         """``(every song with the held-out ones last, the songs to fit, the held-out
         songs)``: with ``early_stopping_``, the split of
-        :func:`~hdpmusic.model.stopping.validation_split` (the same on every rank and on a
-        resumed fit); else ``(corpus, corpus, None)``."""
+        :func:`~hdpmusic.model.stopping.validation_split` by ``groups`` (the same on every
+        rank and on a resumed fit); else ``(corpus, corpus, None)``."""
         if not self.early_stopping_:
             return corpus, corpus, None
         train, held = validation_split(len(corpus), self.validation_fraction,
-                                       self.random_state)
+                                       self.random_state, groups)
         everything = corpus.subset(np.concatenate([train, held]))
         return (everything, everything.subset(np.arange(len(train))),
                 everything.subset(np.arange(len(train), len(corpus))))

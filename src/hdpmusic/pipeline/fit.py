@@ -72,7 +72,7 @@ def fit_model(name: str, corpus: Corpus, out: str | os.PathLike, *,
               checkpoint_every: int = CHECKPOINT_EVERY,
               audio_root: str | os.PathLike | None = None, save: bool = True,
               flags: Mapping[str, str] | None = None,
-              log: Callable[[str], None] | None = None) -> Any:
+              log: Callable[[str], None] | None = None, groups: Any = None) -> Any:
     """Fit registry model ``name`` on ``corpus`` and save it to ``out``.
 
     Parameters
@@ -102,6 +102,9 @@ def fit_model(name: str, corpus: Corpus, out: str | os.PathLike, *,
         parameter's name).
     log : callable, optional
         Receives one line when a fit is resumed.
+    groups : array-like, shape (len(corpus),), optional
+        A label per song for the models whose ``fit`` takes ``groups`` (HDPGMM's early
+        stopping holds whole groups out).
 
     Returns
     -------
@@ -139,8 +142,11 @@ def fit_model(name: str, corpus: Corpus, out: str | os.PathLike, *,
         if can_resume:
             model.corpus_fingerprint_ = corpus_fingerprint(corpus)
     kwargs: dict[str, Any] = {}
-    if "ids" in inspect.signature(cls.fit).parameters and not frames:
+    accepted = inspect.signature(cls.fit).parameters
+    if "ids" in accepted and not frames:
         kwargs["ids"] = corpus.ids
+    if "groups" in accepted and groups is not None:
+        kwargs["groups"] = groups
     if can_resume:
         kwargs.update(checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                       resume=resume and checkpoint.exists())
