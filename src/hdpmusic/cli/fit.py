@@ -19,8 +19,6 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hdpmusic.cli._inputs import open_corpus, refuse_audio_root
 from hdpmusic.cli._types import (
     Number,
@@ -247,11 +245,10 @@ def run(args: argparse.Namespace) -> int:
             hint = "--resume to continue it or --overwrite" if resumable(cls) else "--overwrite"
             raise HdpmusicError(f"{out} exists; pass {hint} to replace it")
         every = CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
-        songs = open_songs(args)
-        model = fit_model(args.model, songs, out, params=params,
+        model = fit_model(args.model, open_songs(args), out, params=params,
                           resume=args.resume, checkpoint_every=every,
                           audio_root=args.audio_root, save=lead, flags=flags,
-                          log=print if lead else None, groups=file_groups(songs))
+                          log=print if lead else None)
     if lead:
         print(f"saved {out}: {args.model} {_summary(model)}".rstrip())
     return 0
@@ -350,16 +347,6 @@ def open_songs(args: argparse.Namespace) -> Any:
     if not splits:
         raise ParameterError("--songs names no split; give e.g. --songs train,valid")
     return songs_in_splits(corpus, splits)
-
-
-def file_groups(songs: Any) -> np.ndarray | None:
-    """The songs' groups from their file's ``groups`` column (a song without one is its
-    own group), or None when the file has none."""
-    from hdpmusic.evaluation.folds import song_groups
-    from hdpmusic.formats.taskdata import read_groups
-
-    groups = read_groups(songs)
-    return None if groups is None else song_groups(songs.ids, groups)
 
 
 #: Options that set a parameter to False: dest -> option

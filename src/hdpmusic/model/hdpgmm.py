@@ -119,11 +119,10 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         than ``tol`` nats per frame and dimension, provided the last pass raised the ELBO
         by at most :data:`~hdpmusic.model.stopping.CREEP` × ``tol`` (the slow late creep
         this rule cuts, not the first passes' reorganisation;
-        :mod:`hdpmusic.model.stopping`). The held-out songs are whole groups when
-        :meth:`fit` is given ``groups``. Once
-        the fit has stopped (on either rule), the held-out songs join it for one last pass
-        over every song, so the model is fitted on all of them. The held-out songs are
-        drawn from ``random_state``, the same on a resumed fit. ``"auto"``: on for a
+        :mod:`hdpmusic.model.stopping`). Once the fit has stopped (on either rule), the
+        held-out songs join it for one last pass over every song, so the model is fitted
+        on all of them. The held-out songs are drawn from ``random_state``, the same on a
+        resumed fit, as whole groups when :meth:`fit` is given ``groups``. ``"auto"``: on for a
         memoized fit of :data:`~hdpmusic.model.stopping.AUTO_MIN_SONGS` (100) songs or
         more, off otherwise (``early_stopping_`` tells which).
     validation_fraction : float, default=0.1
