@@ -228,3 +228,48 @@ def test_stale_attribute_names_the_first_difference():
     assert stale_attribute(old, now) == "revision=1, not 2"
     assert stale_attribute(old, {**now, "revision": 1}) is None
     assert stale_attribute({**now, "components": [0]}, now) == "components=[0], not [0, 2]"
+
+
+@pytest.mark.filterwarnings("ignore:online inference will make")
+def test_compare_fits_seeded_models_several_times_and_counts_the_fits(data, tmp_path):
+    """fits=2: each seeded model (HDPGMM and its further kind, VQ) is fitted with seeds 0
+    and 1 and scored as fits of one model; G1, without a seed, once. A grid of one fit
+    run before is reused as fit 0."""
+    from hdpmusic.evaluation.protocol import summarise
+    from hdpmusic.model.hdpgmm import HDPGMM
+    from hdpmusic.pipeline.experiment import compare
+
+    train, task = data
+    out = tmp_path / "fits"
+    options = dict(runs=2, device="cpu", n_iter=2, hdpgmm_kinds=("fisher-mean",),
+                   params={"hdpgmm": {"n_components": 6, "n_song_components": 3,
+                                      "max_epochs": 1, "batch_size": 16},
+                           "vq": {"n_clusters": 4}})
+    compare(train, [task], out, models=("hdpgmm", "g1", "vq"), **options)
+    first = (out / "models" / "hdpgmm.hdp").stat().st_mtime_ns
+    results = compare(train, [task], out, models=("hdpgmm", "g1", "vq"), fits=2, **options)
+    assert (out / "models" / "hdpgmm.hdp").stat().st_mtime_ns == first
+    assert sorted(p.name for p in (out / "models").iterdir()) == [
+        "g1.hdp", "hdpgmm.hdp", "hdpgmm_fit1.hdp", "vq.hdp", "vq_fit1.hdp"]
+    assert [HDPGMM.load(out / "models" / f).random_state
+            for f in ("hdpgmm.hdp", "hdpgmm_fit1.hdp")] == [0, 1]
+    runs = {}
+    for r in results:
+        runs.setdefault(r.model, []).append((r.config.get("fit"), r.run))
+    assert runs["hdpgmm"] == runs["hdpgmm fisher-mean"] == runs["vq"] == [
+        (None, 0), (None, 1), (1, 2), (1, 3)]                # fit 0 reused from the 1st grid
+    assert runs["g1"] == [(None, 0), (None, 1)]
+    fits = {row["model"]: row["fits"] for row in summarise(results)}
+    assert fits == {"hdpgmm": 2, "hdpgmm fisher-mean": 2, "g1": 1, "vq": 2}
+    assert (out / "reps" / "hdpgmm_fisher-mean_fit1_gtzan.h5").exists()
+
+
+def test_cli_compare_passes_fits(data, tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr("hdpmusic.cli.experiment.compare",
+                        lambda *args, **kwargs: seen.update(kwargs) or [])
+    monkeypatch.setattr("hdpmusic.cli.experiment._print_summary", lambda results: None)
+    train, task = data
+    assert main(["-q", "experiment", "compare", "--train", str(train), "--task", str(task),
+                 "--out", str(tmp_path / "x"), "--fits", "3"]) == 0
+    assert seen["fits"] == 3

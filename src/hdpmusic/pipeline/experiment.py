@@ -71,6 +71,10 @@ class Variant:
         second representation of one fit); default ``name``.
     label : str, optional
         The model's label in the results (default ``model``).
+    fit : int, optional
+        Which fit of its model this variant is, when the model is fitted several times
+        (``evaluate(..., fit=)``: the summaries then resample the fits too); None: the
+        model's only fit.
     """
 
     name: str
@@ -81,6 +85,7 @@ class Variant:
     transform: dict[str, Any] = field(default_factory=dict)
     fit_name: str | None = None
     label: str | None = None
+    fit: int | None = None
 
     @property
     def results_label(self) -> str:
@@ -142,8 +147,9 @@ def _hdpgmm_params(hdpgmm: dict[str, Any] | None, seed: int, device: str) -> dic
 def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "auto",
                      params: Mapping[str, Mapping[str, Any]] | None = None,
                      audio: bool = False, hdpgmm_kinds: Sequence[str] = (),
+                     fits: int = 1,
                      log: Callable[[str], None] | None = None) -> list[Variant]:
-    """The Table 3 grid: one variant per model.
+    """The Table 3 grid: one variant per model (per fit of it).
 
     Parameters
     ----------
@@ -161,6 +167,10 @@ def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "aut
         Further HDPGMM representation kinds, each a variant of the same fit labelled
         ``hdpgmm <kind>`` (the ``hdpgmm`` row keeps ``transform``'s default, the study's
         posterior).
+    fits : int, default=1
+        Fits of every model that takes a seed: fit k has ``random_state`` ``seed + k``
+        and its files the suffix ``_fit<k>`` (none for fit 0, so a grid of one fit is
+        reused by a rerun with more); a model without a seed (G1) is fitted once.
     log : callable, optional
     """
     params = params or {}
@@ -178,11 +188,17 @@ def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "aut
             chosen = {k: v for k, v in {"device": device, "random_state": seed,
                                         **params.get(name, {})}.items()
                       if k in accepted and v is not None}
-        variants.append(Variant(name, name, chosen))
-        if name == "hdpgmm":
-            variants += [Variant(f"hdpgmm_{kind}", name, chosen, transform={"kind": kind},
-                                 fit_name=name, label=f"hdpgmm {kind}")
-                         for kind in dict.fromkeys(hdpgmm_kinds)]
+        several = fits > 1 and "random_state" in chosen
+        for k in range(fits if several else 1):
+            suffix = f"_fit{k}" if k else ""
+            fitted = {**chosen, "random_state": seed + k} if several else chosen
+            fit = k if several else None
+            variants.append(Variant(name + suffix, name, fitted, fit=fit))
+            if name == "hdpgmm":
+                variants += [Variant(f"hdpgmm_{kind}{suffix}", name, fitted,
+                                     transform={"kind": kind}, fit_name=name + suffix,
+                                     label=f"hdpgmm {kind}", fit=fit)
+                             for kind in dict.fromkeys(hdpgmm_kinds)]
     return variants
 
 
@@ -327,7 +343,7 @@ def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path,
     reps = Representations.load(reps_path)
     results = evaluate(task, reps, task_kind=kind, task_label=label, runs=runs, seed=seed,
                        device=device, progress=progress, model=variant.results_label,
-                       n_iter=n_iter, n_splits=n_splits)
+                       n_iter=n_iter, n_splits=n_splits, fit=variant.fit)
     for r in results:
         r.config.update(variant.config)
     where.mkdir(parents=True, exist_ok=True)
@@ -405,7 +421,7 @@ def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
         with stage_timer(timings, f"fit {variant.name}"):
             model_path = fit_variant(variant, corpus, out / "models", verbose=verbose,
                                      audio_root=audio_root, log=log)
-        if variant.model == "hdpgmm" and model_path not in model_files:
+        if variant.model == "hdpgmm" and not variant.fit and model_path not in model_files:
             model_files.append(model_path)
         for task_path, task in zip(task_paths, task_data, strict=True):
             with stage_timer(timings, f"transform {variant.name}"):
@@ -435,11 +451,13 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
             log: Callable[[str], None] | None = None,
             title: str = "Model comparison", intro: str = "",
             timings: dict[str, float] | None = None,
-            hdpgmm_kinds: Sequence[str] = ()) -> list[Any]:
-    """Table 3: every model fitted once on ``train`` and scored on every task.
+            hdpgmm_kinds: Sequence[str] = (), fits: int = 1) -> list[Any]:
+    """Table 3: every model fitted on ``train`` (``fits`` times with seeds ``seed``,
+    ``seed + 1``, ...; once without a seed) and scored on every task.
 
-    ``params`` holds per-model constructor overrides and ``hdpgmm_kinds`` further HDPGMM
-    representations of the same fit (see :func:`compare_variants`);
+    ``params`` holds per-model constructor overrides, ``hdpgmm_kinds`` further HDPGMM
+    representations of the same fit and ``fits`` the fits of each seeded model, which the
+    summaries' intervals then cover (see :func:`compare_variants`);
     ``timings`` receives stage times (see :func:`run_grid`).
     Audio models (KIM, CLMR) read the songs' audio through
     :func:`hdpmusic.audio.extract.audio_paths`: from ``audio_root`` (a folder or a list file)
@@ -449,7 +467,7 @@ def compare(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
     audio = audio_root is not None or (
         Path(train).is_file() and bool(Corpus.open(train).attrs.get("audio_root")))
     variants = compare_variants(models, seed=seed, device=device, params=params,
-                                audio=audio, hdpgmm_kinds=hdpgmm_kinds, log=log)
+                                audio=audio, hdpgmm_kinds=hdpgmm_kinds, fits=fits, log=log)
     return run_grid(variants, train, tasks, out_dir, runs=runs, seed=seed, device=device,
                     n_iter=n_iter, n_splits=n_splits, verbose=verbose,
                     audio_root=audio_root, log=log, title=title, intro=intro,
