@@ -221,6 +221,22 @@ def test_groups_are_held_out_whole(songs):
         HDPGMM(**SMALL, early_stopping=True).fit(songs, groups=groups[:-1])
 
 
+@pytest.mark.filterwarnings("ignore:memoized inference reached max_epochs")
+def test_a_fit_resumed_with_other_groups_is_refused(songs, tmp_path):
+    """Groups that hold out other songs (here as many) would silently continue another
+    split: the saved digest of the held-out songs refuses them."""
+    path = tmp_path / "part.hdp"
+    params = {**SMALL, "max_epochs": 1, "early_stopping": True}
+    HDPGMM(**params).fit(songs, groups=np.arange(60) // 3, checkpoint=path)
+    resumed = HDPGMM.load(path)
+    assert resumed.held_out_digest_ is not None
+    resumed.max_epochs = 2
+    with pytest.raises(DataError, match="would hold out other songs than it started with"):
+        resumed.fit(songs, groups=(np.arange(60) + 1) // 3 % 20, resume=True)
+    resumed.fit(songs, groups=np.arange(60) // 3, resume=True)
+    assert len(resumed.passes_) == 2
+
+
 @pytest.mark.filterwarnings("ignore:online inference will make")
 def test_auto_holds_songs_out_of_memoized_fits_from_a_hundred_songs(tmp_path):
     """The default, "auto": a memoized fit of AUTO_MIN_SONGS songs holds a tenth out (a

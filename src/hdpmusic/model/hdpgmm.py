@@ -38,6 +38,7 @@ from hdpmusic.model.stopping import (
     check_groups,
     creeping,
     passes_without_improvement,
+    split_digest,
     stops_early,
     validation_split,
 )
@@ -204,6 +205,9 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     early_stopping_ : bool
         Whether the last :meth:`fit` held songs out to stop early (``early_stopping``
         resolved for its algorithm and corpus).
+    held_out_digest_ : int or None
+        :func:`~hdpmusic.model.stopping.split_digest` of the held-out songs (None: none
+        held out): a resumed fit that would hold out others is refused.
     whitener_ : Whitener or None
     n_features_in_ : int
     """
@@ -315,9 +319,13 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self.early_stopping_ = (stops_early(self.early_stopping, units)
                                 and "early_stopping" in self._optimiser().own_params)
         everything, corpus, held = self._hold_out(corpus, groups)
+        split = None if held is None else split_digest(held.ids)
         if resume and hasattr(self, "stats_"):
             self.converged_ = bool(getattr(self, "converged_", False))
             self._check_dim(corpus)
+            if getattr(self, "held_out_digest_", None) not in (None, split):
+                raise DataError("cannot resume: the fit would hold out other songs than it "
+                                "started with; give the same groups (and corpus) as then")
             if held is not None and self.n_songs_ == len(everything):
                 corpus, held = everything, None      # stopped, the held-out songs joining
             if self.n_songs_ != len(corpus):
@@ -327,6 +335,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         else:
             self._initialise(corpus)
             self.converged_ = False
+        self.held_out_digest_ = split
         optimiser = self._optimiser()
         optimiser.start(self, corpus)
         message = optimiser.fit_warning(self, corpus)

@@ -75,6 +75,7 @@ def save(model: Any, path: str | os.PathLike) -> None:
         "passes": model.passes_,
         "converged": bool(getattr(model, "converged_", False)),
         "early_stopping": bool(getattr(model, "early_stopping_", False)),
+        "held_out_digest": getattr(model, "held_out_digest_", None),
         "corpus_fingerprint": getattr(model, "corpus_fingerprint_", None),
         **corpus_header(model),
     }
@@ -120,6 +121,7 @@ def load(cls: type, path: str | os.PathLike, *, device: str | None = None) -> An
     model.converged_ = bool(header["converged"])
     model.early_stopping_ = bool(header.get("early_stopping",           # older files: the param
                                             header["params"]["early_stopping"] is True))
+    model.held_out_digest_ = header.get("held_out_digest")
     model.corpus_fingerprint_ = header["corpus_fingerprint"]
     restore_corpus(model, header)
     memo = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith("memo.")}

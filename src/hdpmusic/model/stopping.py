@@ -13,6 +13,7 @@ training frames), so this rule ends such a fit where what generalises has settle
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ from sklearn.model_selection import train_test_split
 from hdpmusic.runtime.errors import DataError
 
 __all__ = ["AUTO_MIN_SONGS", "CREEP", "check_groups", "creeping", "passes_without_improvement",
-           "stops_early", "validation_split"]
+           "split_digest", "stops_early", "validation_split"]
 
 AUTO_MIN_SONGS = 100
 """Songs from which ``early_stopping="auto"`` holds some out: at the default share, 10
@@ -140,6 +141,12 @@ def validation_split(n_songs: int, fraction: float, seed: int,
                                 random_state=seed)
     out = np.isin(labels, valid)
     return np.flatnonzero(~out), np.flatnonzero(out)
+
+
+def split_digest(ids: Sequence[str]) -> int:
+    """A checksum of the held-out songs' ids (CRC-32), saved with a fit so that a resumed
+    fit can tell it holds out the same songs (not those of other groups)."""
+    return zlib.crc32("\n".join(ids).encode())
 
 
 def passes_without_improvement(scores: Sequence[float], tol: float) -> int:
