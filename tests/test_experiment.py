@@ -139,6 +139,51 @@ def test_subsets_are_seeded_and_distinct():
     assert [len(v.indices) for v in variants[1:]] == [10, 10, 10]
 
 
+def test_sweep_fits_every_eta0_and_subset_and_counts_subsets_as_fits():
+    """fits=2: each η0 and each subset is fitted with seeds 3 and 4; the fits of one η0,
+    and a size's subsets with their fits, are numbered as fits of one model."""
+    variants = sweep_variants(50, eta0s=[0.01], subsets=[(10, 2), (20, 1)], seed=3, fits=2)
+    assert [v.name for v in variants] == [
+        "hdpgmm_eta0-0.01", "hdpgmm_eta0-0.01_fit1",
+        "hdpgmm_eta0-0.1_n10_s0", "hdpgmm_eta0-0.1_n10_s0_fit1",
+        "hdpgmm_eta0-0.1_n10_s1", "hdpgmm_eta0-0.1_n10_s1_fit1",
+        "hdpgmm_eta0-0.1_n20_s0", "hdpgmm_eta0-0.1_n20_s0_fit1"]
+    assert [v.params["random_state"] for v in variants] == [3, 4] * 4
+    assert [v.fit for v in variants] == [0, 1, 0, 1, 2, 3, 0, 1]
+    assert np.array_equal(variants[2].indices, variants[3].indices)
+    assert not np.array_equal(variants[2].indices, variants[4].indices)
+    one = sweep_variants(50, eta0s=[0.01], subsets=[(10, 2), (20, 1)], seed=3)
+    assert [v.fit for v in one] == [None, 0, 1, None]       # the subsets of 10: two fits
+    assert [v.name for v in one] == [v.name for v in variants[::2]]
+
+
+@pytest.mark.filterwarnings("ignore:online inference will make")
+def test_sweep_with_fits_summarises_fits_and_rescores_a_relabelled_fit(data, tmp_path):
+    """`experiment sweep --fits 2`: the summary counts the fits of each η0 and the subsets
+    of a size with their fits; results saved under another fit number are not reused."""
+    from hdpmusic.evaluation.protocol import summarise
+    from hdpmusic.report import relabel
+
+    train, task = data
+    out = tmp_path / "sweep"
+    argv = ["-q", "experiment", "sweep", "--train", str(train), "--task", str(task),
+            "--eta0", "0.1", "--subsets", "20x2", "--fits", "2", "--out", str(out), *TINY]
+    assert main(argv) == 0
+    results = read_results(out / "results.json")
+    fits = {row["model"]: row["fits"] for row in summarise(relabel(results))}
+    assert fits == {"hdpgmm (η0=0.1, n_train=40)": 2, "hdpgmm (η0=0.1, n_train=20)": 4}
+    runs = sorted(r.run for r in results if r.config.get("subset") == 1)
+    assert runs == [4, 5, 6, 7]                          # fits 2 and 3, two runs each
+    assert sorted(p.name for p in (out / "models").iterdir())[:2] == [
+        "hdpgmm_eta0-0.1.hdp", "hdpgmm_eta0-0.1_fit1.hdp"]
+    where = out / "evals" / "hdpgmm_eta0-0.1_n20_s1_gtzan" / "genre" / "results.json"
+    saved = where.read_text()
+    where.write_text(saved.replace('"fit": 2', '"fit": 7'))
+    assert '"fit": 7' in where.read_text()
+    assert main(argv) == 0
+    assert '"fit": 2' in where.read_text() and '"fit": 7' not in where.read_text()
+
+
 def test_compare_includes_audio_models_when_their_audio_is_known(tmp_path):
     from hdpmusic.pipeline.experiment import compare
     from hdpmusic.runtime.errors import HdpmusicError

@@ -2,7 +2,8 @@
 
 ``compare`` reproduces Table 3 (every frame model fitted on a training corpus, once or
 ``--fits`` times, and scored on every task); ``sweep`` the learning-factor study (HDPGMM
-per η0 on the full corpus, and η0 = 0.1 on random training subsets). Both write into one
+per η0 on the full corpus, and η0 = 0.1 on random training subsets, each ``--fits``
+times; the subsets of one size are fits of one model). Both write into one
 directory and reuse the files already there, so a rerun resumes the grid (see
 :mod:`hdpmusic.pipeline.experiment`).
 """
@@ -24,6 +25,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="experiment", help="output directory")
     p.add_argument("--runs", type=positive_int, default=5, help="evaluation runs")
     p.add_argument("--seed", type=seed, default=0, help="seed of fits, subsets and runs")
+    p.add_argument("--fits", type=positive_int, default=1,
+                   help="fits of every seeded model (compare: hdpgmm, vq, ...; sweep: every "
+                        "η0 and subset), with seeds --seed, --seed + 1, ...: the intervals "
+                        "then cover how the fits vary")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--n-iter", type=positive_int, default=None,
                    help="randomized-search draws (default 64 genre, 32 tagging)")
@@ -62,9 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="HDPGMM splash regulariser (default: 0.1)")
     c.add_argument("--vq-clusters", type=positive_int, default=None,
                    help="VQ codebook size (default: 256)")
-    c.add_argument("--fits", type=positive_int, default=1,
-                   help="fits of every seeded model (hdpgmm, vq, ...), with seeds --seed, "
-                        "--seed + 1, ...: the intervals then cover how the fits vary")
     c.add_argument("--audio-root", default=None,
                    help="audio of the songs for kim and clmr: a folder the ids are "
                         "relative paths in, or a list file (default: what `hdpmusic "
@@ -123,7 +125,6 @@ def run_sweep(args: argparse.Namespace) -> int:
                     subsets=parse_subsets(args.subsets), subset_eta0=args.subset_eta0,
                     runs=args.runs, seed=args.seed, device=args.device,
                     hdpgmm=_hdpgmm(args), n_iter=args.n_iter, n_splits=args.n_splits,
-                    verbose=not args.quiet,
-                    log=_log(args))
+                    verbose=not args.quiet, fits=args.fits, log=_log(args))
     _print_summary(results)
     return 0

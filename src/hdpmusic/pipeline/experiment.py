@@ -204,25 +204,52 @@ def compare_variants(models: Sequence[str], *, seed: int = 0, device: str = "aut
 
 def sweep_variants(n_songs: int, *, eta0s: Sequence[float], subsets: Sequence[tuple[int, int]],
                    subset_eta0: float = 0.1, seed: int = 0, device: str = "auto",
-                   hdpgmm: dict[str, Any] | None = None,
+                   hdpgmm: dict[str, Any] | None = None, fits: int = 1,
                    log: Callable[[str], None] | None = None) -> list[Variant]:
-    """The Figure 3 grid: HDPGMM per η0 on the full corpus, and per random subset."""
+    """The Figure 3 grid: HDPGMM per η0 on the full corpus, and per random subset.
+
+    Parameters
+    ----------
+    n_songs : int
+        Songs of the training corpus (larger subsets are skipped with a note).
+    eta0s : sequence of float
+        η0 of the fits on the full corpus.
+    subsets : sequence of (int, int)
+        ``(size, count)``: ``count`` random subsets of ``size`` songs
+        (:func:`subset_indices`), fitted with ``subset_eta0``.
+    subset_eta0 : float, default=0.1
+    seed, device
+        As in :func:`compare_variants`; ``seed`` also draws the subsets.
+    hdpgmm : dict, optional
+        HDPGMM constructor overrides over :data:`STUDY_HDPGMM`.
+    fits : int, default=1
+        Fits of every η0 and of every subset, with ``random_state`` ``seed``, ``seed + 1``,
+        ...; files get the suffix ``_fit<k>`` from the second. The fits of one η0, and
+        the subsets of one size with their fits, are fits of one model
+        (``Variant.fit``), so the summaries' intervals cover how they vary.
+    log : callable, optional
+    """
+    def seeded(name: str, eta0: float, config: dict[str, Any], indices: np.ndarray | None,
+               first: int, count: int) -> list[Variant]:
+        params = {**_hdpgmm_params(hdpgmm, seed, device), "eta0": eta0}
+        return [Variant(name + (f"_fit{k}" if k else ""), "hdpgmm",
+                        {**params, "random_state": seed + k}, config, indices,
+                        fit=first * fits + k if count * fits > 1 else None)
+                for k in range(fits)]
+
     variants = []
     for eta0 in dict.fromkeys(eta0s):
-        params = {**_hdpgmm_params(hdpgmm, seed, device), "eta0": eta0}
-        variants.append(Variant(f"hdpgmm_eta0-{eta0:g}", "hdpgmm", params,
-                                {"eta0": eta0, "n_train": n_songs}))
+        variants += seeded(f"hdpgmm_eta0-{eta0:g}", eta0, {"eta0": eta0, "n_train": n_songs},
+                           None, 0, 1)
     for size, count in dict.fromkeys(subsets):
         if size > n_songs:
             _say(log, f"note: skipping subsets of {size} songs: the training corpus has "
                       f"only {n_songs}")
             continue
         for i in range(count):
-            params = {**_hdpgmm_params(hdpgmm, seed, device), "eta0": subset_eta0}
-            variants.append(Variant(
-                f"hdpgmm_eta0-{subset_eta0:g}_n{size}_s{i}", "hdpgmm", params,
-                {"eta0": subset_eta0, "n_train": size, "subset": i},
-                subset_indices(n_songs, size, seed, i)))
+            variants += seeded(f"hdpgmm_eta0-{subset_eta0:g}_n{size}_s{i}", subset_eta0,
+                               {"eta0": subset_eta0, "n_train": size, "subset": i},
+                               subset_indices(n_songs, size, seed, i), i, count)
     return variants
 
 
@@ -321,8 +348,9 @@ def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path,
                   kind: str | None = None, label: str | None = None, n_splits: int = 5,
                   progress: bool = False, log: Callable[[str], None] | None = None,
                   ) -> list[Any]:
-    """The runs of one (variant, task kind) pair (reused when already scored alike from
-    the representation file as it is now: not when the file was rewritten since).
+    """The runs of one (variant, task kind) pair (reused when already scored alike, as the
+    same fit, from the representation file as it is now: not when the file was rewritten
+    since).
 
     ``kind`` defaults to the task's one kind; ``label`` (the task in the results) to
     the kind.
@@ -337,7 +365,8 @@ def evaluate_pair(variant: Variant, reps_path: Path, task: Any, evals_dir: Path,
         # results without predictions (format version 1) are redone to get their CIs
         if ([r.config.get("seed") for r in old] == list(run_seeds(seed, runs))
                 and all(r.task == (label or kind) and r.config.get("n_splits", n_splits)
-                        == n_splits and r.predictions is not None for r in old)):
+                        == n_splits and r.predictions is not None
+                        and (r.config.get("fit") or 0) == (variant.fit or 0) for r in old)):
             _say(log, f"reusing {where / 'results.json'}")
             return old
     reps = Representations.load(reps_path)
@@ -385,7 +414,8 @@ def run_grid(variants: Sequence[Variant], train: str | os.PathLike,
     (``genre``, ``tagging``, ``recommendation``), or ``kind (file stem)`` when several
     task files hold that kind. ``n_splits``: user splits per recommendation run.
     ``timings``, when given, receives the seconds of every stage: ``fit <variant>``,
-    ``transform <variant>``, ``evaluate <variant> <task>``, ``report``.
+    ``transform <variant>``, ``evaluate <variant> <task>``, ``report``. The report draws
+    the HDPGMM models of the variants that are first fits (``Variant.fit`` None or 0).
 
     Returns
     -------
@@ -479,15 +509,16 @@ def sweep(train: str | os.PathLike, tasks: Sequence[str | os.PathLike],
           subsets: Sequence[tuple[int, int]] = ((2000, 5), (20000, 5)),
           subset_eta0: float = 0.1, runs: int = 5, seed: int = 0, device: str = "auto",
           hdpgmm: dict[str, Any] | None = None, n_iter: int | None = None,
-          n_splits: int = 5, verbose: bool = False,
+          n_splits: int = 5, verbose: bool = False, fits: int = 1,
           log: Callable[[str], None] | None = None) -> list[Any]:
-    """Figure 3: HDPGMM per η0 on the full corpus and per random training subset."""
+    """Figure 3: HDPGMM per η0 on the full corpus and per random training subset
+    (``fits`` times each, see :func:`sweep_variants`)."""
 
     if not Path(train).is_file():
         raise HdpmusicError(f"{train} does not exist")
     n_songs = len(Corpus.open(train))
     variants = sweep_variants(n_songs, eta0s=eta0s, subsets=subsets, subset_eta0=subset_eta0,
-                              seed=seed, device=device, hdpgmm=hdpgmm, log=log)
+                              seed=seed, device=device, hdpgmm=hdpgmm, fits=fits, log=log)
     return run_grid(variants, train, tasks, out_dir, runs=runs, seed=seed, device=device,
                     n_iter=n_iter, n_splits=n_splits, verbose=verbose, log=log,
                     title="Learning factors: η0 and corpus size")
