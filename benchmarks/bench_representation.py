@@ -28,7 +28,7 @@ bootstrap); ``fits`` in the output says how many.
 
     python benchmarks/bench_representation.py TASK.h5 [TASK.h5 ...] --work DIR
         [--regimes memo64,online64,...] [--kinds posterior,fisher,...] [--cv 5]
-        [--repeats 3] [--n-iter 8] [--fit-seeds 0,1,2]
+        [--repeats 3] [--n-iter 8] [--fit-seeds 0,1,2] [--every-pair]
 """
 
 from __future__ import annotations
@@ -180,17 +180,18 @@ def score(task_path: Path, reps: list[dict[str, Path]], *, cv: int, repeats: int
         results, distributions=dist), dims
 
 
-def compared(pair: dict[str, Any], baselines: list[str]) -> bool:
+def compared(pair: dict[str, Any], baselines: list[str], every: bool = False) -> bool:
     """The pairs printed: every HDPGMM representation against every baseline, two kinds
     of one HDPGMM fit against each other (``hdpgmm-memo64:fisher`` against
     ``hdpgmm-memo64:posterior``), and one kind from two regimes (``hdpgmm-memo64-early:
-    posterior`` against ``hdpgmm-memo64:posterior``)."""
+    posterior`` against ``hdpgmm-memo64:posterior``); ``every``: any two HDPGMM
+    representations too (``hdpgmm-memo64:fisher`` against ``hdpgmm-online256:posterior``)."""
     a, b = pair["model_a"], pair["model_b"]
     if not a.startswith("hdpgmm"):
         return False
     fit_a, _, kind_a = a.partition(":")
     fit_b, _, kind_b = b.partition(":")
-    return b in baselines or fit_a == fit_b or kind_a == kind_b
+    return b in baselines or fit_a == fit_b or kind_a == kind_b or every
 
 
 def main() -> None:
@@ -206,6 +207,8 @@ def main() -> None:
                         help="seed of the protocol, and of the fits without --fit-seeds")
     parser.add_argument("--fit-seeds", default=None,
                         help="fit every seeded model once per seed, comma-separated")
+    parser.add_argument("--every-pair", action="store_true",
+                        help="print the difference of every two HDPGMM representations")
     args = parser.parse_args()
     regimes, kinds = args.regimes.split(","), args.kinds.split(",")
     fit_seeds = [args.seed] if args.fit_seeds is None else \
@@ -240,7 +243,7 @@ def main() -> None:
                          for s in summary},
             "paired": {f"{p['model_a']} - {p['model_b']}": [
                 round(p["difference"], 4), round(p["ci_low"], 4), round(p["ci_high"], 4),
-                round(p["wins_a"], 3)] for p in paired if compared(p, baselines)},
+                round(p["wins_a"], 3)] for p in paired if compared(p, baselines, args.every_pair)},
         }), flush=True)
 
 
