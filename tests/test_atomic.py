@@ -60,3 +60,53 @@ def test_an_output_that_is_an_input_is_refused(tmp_path):
             check_not_input(out, {"the model file": tmp_path / "m.hdp", "the corpus": corpus})
     check_not_input(tmp_path / "r.h5", {"the corpus": corpus, "the cache": None})
     assert corpus.read_bytes() == b"hours of extraction"
+
+
+def test_atomic_folder_replaces_the_folder_whole_or_not_at_all(tmp_path):
+    """A folder written again keeps none of the earlier files; a failure in the block
+    leaves the earlier folder as it was and no temporary behind."""
+    from hdpmusic.formats.atomic import atomic_folder
+
+    out = tmp_path / "report"
+    with atomic_folder(out) as tmp:
+        assert tmp == tmp_path / f".report.tmp-{os.getpid()}" and tmp.is_dir()
+        (tmp / "old.png").write_text("first")
+        (tmp / "page.html").write_text("first")
+    assert sorted(p.name for p in out.iterdir()) == ["old.png", "page.html"]
+    with pytest.raises(RuntimeError, match="half way"):
+        with atomic_folder(out) as tmp:
+            (tmp / "page.html").write_text("second")
+            raise RuntimeError("half way")
+    assert (out / "page.html").read_text() == "first"
+    with atomic_folder(out) as tmp:
+        (tmp / "page.html").write_text("second")
+    assert [p.name for p in out.iterdir()] == ["page.html"]
+    assert (out / "page.html").read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]     # no temporaries
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(HdpmusicError, match="is a file"):
+        with atomic_folder(tmp_path / "file"):
+            pass
+
+
+def test_check_output_folder(tmp_path):
+    """A folder holding files needs overwrite; one that is or holds an input is refused
+    whatever overwrite says; a file is refused; an empty or new folder passes."""
+    from hdpmusic.formats.atomic import check_output_folder
+
+    results = tmp_path / "runs" / "results.json"
+    results.parent.mkdir()
+    results.write_text("{}")
+    assert check_output_folder(tmp_path / "new" / "r", overwrite=False) == tmp_path / "new" / "r"
+    (tmp_path / "empty").mkdir()
+    check_output_folder(tmp_path / "empty", overwrite=False)
+    with pytest.raises(HdpmusicError, match="runs exists and is not empty; pass --overwrite "
+                                            "to replace the report"):
+        check_output_folder(tmp_path / "runs", overwrite=False, what="the report")
+    for out in (tmp_path / "runs", tmp_path, tmp_path / "runs" / ".." / "runs"):
+        with pytest.raises(HdpmusicError, match="holds the results; writing it would"):
+            check_output_folder(out, overwrite=True, inputs={"the results": results})
+    check_output_folder(tmp_path / "runs", overwrite=True,
+                        inputs={"the corpus": tmp_path / "c.h5", "none": None})
+    with pytest.raises(HdpmusicError, match="results.json is a file"):
+        check_output_folder(results, overwrite=True)

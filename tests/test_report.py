@@ -387,6 +387,31 @@ def test_main_table_and_report_show_cis_and_paired_differences(tmp_path):
     _assert_png(tmp_path / "report" / "confusion_genre.png")
 
 
+def test_cli_report_never_replaces_a_report_unasked_and_leaves_no_stale_files(tmp_path,
+                                                                             capsys):
+    """`hdpmusic report` into a folder that holds files needs --overwrite, which replaces
+    the folder whole (a file of the earlier report is gone); a --out that holds the
+    results it reads is refused even then."""
+    write_results(_predicted_results(), tmp_path / "res")
+    out = tmp_path / "report"
+    assert main(["-q", "report", str(tmp_path / "res"), "--out", str(out)]) == 0
+    first = (out / "report.md").read_text()
+    (out / "notes.txt").write_text("the user's own notes")
+    assert main(["-q", "report", str(tmp_path / "res"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "exists and is not empty; pass --overwrite to replace the report" in err
+    assert len(err.strip().splitlines()) == 1
+    assert (out / "notes.txt").exists() and (out / "report.md").read_text() == first
+    assert main(["-q", "report", str(tmp_path / "res"), "--out", str(out),
+                 "--overwrite", "--title", "Again"]) == 0
+    assert not (out / "notes.txt").exists() and "# Again" in (out / "report.md").read_text()
+    assert (out / "confusion_genre.png").exists()
+    assert main(["-q", "report", str(tmp_path / "res" / "results.json"), "--out",
+                 str(tmp_path), "--overwrite"]) == 1
+    assert "holds the results" in capsys.readouterr().err
+    assert (tmp_path / "res" / "results.json").exists()
+
+
 def test_confusion_matrices_sum_runs():
     matrices = confusion_matrices(_predicted_results(), "genre")
     labels, matrix = matrices["vq256"]
@@ -431,7 +456,7 @@ def test_quiet_report_shows_no_progress_bar(tmp_path, tiny_model, capsys):
     capsys.readouterr()
     assert main(args) == 0
     assert "transform" in capsys.readouterr().err           # its progress bar
-    assert main(["-q", *args]) == 0
+    assert main(["-q", *args, "--overwrite"]) == 0
     assert capsys.readouterr().err == ""
 
 

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hdpmusic.cli._types import WholeNumber, positive_int, seed
-from hdpmusic.formats.atomic import check_writable
+from hdpmusic.formats.atomic import check_output_folder
 from hdpmusic.formats.representations import Representations
 from hdpmusic.model.kinds import outdated_kind
-from hdpmusic.runtime.errors import DataError, HdpmusicError, ParameterError
+from hdpmusic.runtime.errors import DataError, ParameterError
 
 #: ``--standardise`` choices: ``evaluate``'s ``standardise`` argument
 STANDARDISE: dict[str, bool | None] = {"auto": None, "yes": True, "no": False}
@@ -115,15 +115,6 @@ def _read_tags(path: str) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
-def check_out(out: str, overwrite: bool) -> None:
-    """Refuse an existing results folder that holds files, unless ``overwrite``."""
-
-    path = Path(out)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
-        raise HdpmusicError(f"{out} exists and is not empty; pass --overwrite to replace "
-                            "its results")
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
     from hdpmusic.evaluation.protocol import (
         evaluate,
@@ -138,8 +129,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from hdpmusic.formats.taskdata import read_task
 
     labels = model_labels(args.reps, args.names)
-    check_out(args.out, args.overwrite)
-    check_writable(args.out, "results folder", create=False)
+    check_output_folder(args.out, overwrite=args.overwrite, what="its results")
     task = read_task(args.task)
     reps = [Representations.load(p) for p in args.reps]
     for path, r in zip(args.reps, reps, strict=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hdpmusic.cli._types import positive_int, seconds
+from hdpmusic.formats.atomic import check_output_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="where the corpus's audio files are (default: what extract "
                         "recorded in the corpus)")
     p.add_argument("--no-audio", action="store_true", help="write no audio excerpts")
-    p.add_argument("--out", required=True, help="report directory")
+    p.add_argument("--out", required=True,
+                   help="report folder, written whole once the report is done (an existing "
+                        "one that holds files needs --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder and every file in it")
     p.add_argument("--title", default="hdpmusic report",
                    help="title of the report")
     p.set_defaults(func=run)
@@ -46,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
 
     from hdpmusic.report import ComponentsOptions, write_report
 
+    inputs = {"the results": args.results, "a model": args.models,
+              "the components corpus": [args.components_corpus],
+              "the audio": [args.audio_root]}
+    check_output_folder(args.out, overwrite=args.overwrite, what="the report",
+                        inputs={f"{what} {path}": path for what, paths in inputs.items()
+                                for path in paths or [] if path is not None})
     components = None
     if args.components_corpus:
         components = ComponentsOptions(args.components_corpus,

@@ -1,13 +1,15 @@
 """Write files so that a crash never leaves a partial file in place of a good one.
 
 :func:`atomic_path` writes to a hidden temporary name beside the destination,
-``.NAME.tmp-PID``, and renames it into place. A process killed while writing leaves that
+``.NAME.tmp-PID``, and renames it into place; :func:`atomic_folder` does the same for a
+folder of files, which it replaces whole. A process killed while writing leaves that
 temporary behind; :func:`remove_stale_temporaries` removes those of dead processes (call
 it before writing the same output again). A write that fails for want of space or
 permission is a one-line :class:`~hdpmusic.runtime.errors.HdpmusicError` naming the file and why
 (:func:`write_failure`), and the destination is left as it was. :func:`check_output` tells
 before any work whether an output file can be written: not a folder, not one of the
-command's inputs (:func:`check_not_input`), in a writable folder (:func:`check_writable`).
+command's inputs (:func:`check_not_input`), in a writable folder (:func:`check_writable`);
+:func:`check_output_folder` the same for an output folder.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from pathlib import Path
 
 from hdpmusic.runtime.errors import HdpmusicError
 
-__all__ = ["atomic_path", "check_not_input", "check_output", "check_space",
-           "check_writable", "remove_stale_temporaries", "write_failure"]
+__all__ = ["atomic_folder", "atomic_path", "check_not_input", "check_output",
+           "check_output_folder", "check_space", "check_writable", "remove_stale_temporaries",
+           "write_failure"]
 
 _TMP_MARK = ".tmp-"
 #: errno values of a write that failed for want of space or permission
@@ -81,6 +84,111 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
                             ) from err
     finally:
         _remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new temporary folder beside ``path``; on success it replaces ``path`` whole.
+
+    A crash or an error in the block leaves ``path`` as it was, and no file of an
+    earlier ``path`` outlives the replacement (a report written again without its
+    components leaves none of their images behind).
+
+    Parameters
+    ----------
+    path : path-like
+        The folder to write (it need not exist).
+
+    Yields
+    ------
+    pathlib.Path
+        The folder to write into (``.NAME.tmp-PID`` beside ``path``), removed if the
+        block raises.
+
+    Raises
+    ------
+    HdpmusicError
+        ``path`` is a file, or the write failed for want of space or permission
+        (:func:`write_failure`; ``path`` is left as it was).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise HdpmusicError(f"{path} is a file; give the path of a folder to write")
+    tmp = _temporary(path, os.getpid())
+    old = tmp.with_name(tmp.name + ".old")
+    try:
+        _remove(tmp)
+        tmp.mkdir(parents=True)
+        yield tmp
+        if path.exists():
+            os.rename(path, old)
+            try:
+                os.rename(tmp, path)
+            except OSError:
+                os.rename(old, path)
+                raise
+        else:
+            os.rename(tmp, path)
+    except Exception as err:
+        reason = write_failure(err, path.parent)
+        if reason is None:
+            raise
+        raise HdpmusicError(f"cannot write {path}: {reason}; nothing was written there"
+                            ) from err
+    finally:
+        _remove(tmp)
+        _remove(old)
+
+
+def check_output_folder(out: str | os.PathLike, *, overwrite: bool,
+                        inputs: dict[str, str | os.PathLike | None] | None = None,
+                        what: str = "its files", option: str = "--out") -> Path:
+    """Check before any work that the folder ``out`` may be written.
+
+    Parameters
+    ----------
+    out : path-like
+        The folder a command is about to write.
+    overwrite : bool
+        Whether a folder that holds files may be replaced (``--overwrite``).
+    inputs : dict of str to path-like or None, optional
+        The command's inputs (what each is, as the message names it, e.g. ``"the
+        results r/results.json"`` -> its path): ``out`` may neither be one of them nor
+        hold one, whatever ``overwrite`` says.
+    what : str
+        What replacing the folder replaces (for the message).
+    option : str
+        The option that names ``out`` (for the messages).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    HdpmusicError
+        ``out`` is a file, holds files and ``overwrite`` is False, is or holds one of the
+        ``inputs``, or cannot be made (:func:`check_writable`).
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise HdpmusicError(f"{option} {out} is a file; give the path of a folder")
+    for name, path in (inputs or {}).items():
+        if path is not None and _inside(path, out):
+            raise HdpmusicError(f"{option} {out} holds {name}; writing it would destroy "
+                                f"it: choose another {option} folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise HdpmusicError(f"{option} {out} exists and is not empty; pass --overwrite to "
+                            f"replace {what}")
+    check_writable(out, "output folder", create=False)
+    return out
+
+
+def _inside(path: str | os.PathLike, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (links resolved)."""
+    inner, outer = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    return inner == outer or outer in inner.parents
 
 
 def write_failure(err: BaseException, folder: str | os.PathLike) -> str | None:

@@ -13,7 +13,7 @@ import numpy as np
 from hdpmusic import __version__
 from hdpmusic.evaluation.protocol import RunResult, read_results
 from hdpmusic.evaluation.summary import model_distributions, paired_differences
-from hdpmusic.formats.atomic import atomic_path
+from hdpmusic.formats.atomic import atomic_folder
 from hdpmusic.report.components import components_section
 from hdpmusic.report.labels import file_stem, hdpgmm_title
 from hdpmusic.report.page import Figure, Page, render_html, render_markdown
@@ -76,7 +76,9 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
     results : sequence of RunResult
         May be empty when only models are reported.
     out_dir : path-like
-        Created if needed; existing files of the same names are replaced.
+        The report's folder, replaced whole once the report is written
+        (:func:`~hdpmusic.formats.atomic.atomic_folder`): a failure leaves an earlier
+        report as it was, and none of its files outlives the new one.
     models : mapping of str to HDPGMM, optional
         Fitted models by name: their training trace and weights are plotted, and with
         ``components`` their components section is written.
@@ -91,10 +93,17 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
     -------
     markdown_path, html_path : pathlib.Path
     """
+    final = Path(out_dir)
+    with atomic_folder(final) as out:
+        _write_files(results, out, models=models or {}, components=components,
+                     page=Page(title, intro, provenance=provenance(results, command)))
+    return final / "report.md", final / "report.html"
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    page = Page(title, intro, provenance=provenance(results, command))
+
+def _write_files(results: Sequence[RunResult], out: Path, *, models: Mapping[str, Any],
+                 components: ComponentsOptions | None, page: Page) -> None:
+    """Write the report's figures, components sections and pages into the folder ``out``
+    (see :func:`build_report`)."""
     if results:
         labelled = relabel(results)
         distributions = model_distributions(labelled)
@@ -123,7 +132,7 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
                 save_figure(factor_figure(series, xlabel, page.table.metrics), out / name)
                 page.figures.append(Figure(name, f"Effect of {xlabel} on the scores: mean "
                                            "± SD and each run", "Learning factors"))
-    for name, model in (models or {}).items():
+    for name, model in models.items():
         heading = hdpgmm_title(name)
         file = f"{file_stem(name)}_training.png"
         # one record per pass (the exact ELBO of memoized fits) where the model keeps them
@@ -144,12 +153,8 @@ def build_report(results: Sequence[RunResult], out_dir: str | os.PathLike, *,
                 top_labels=components.top_labels, top_songs=components.top_songs,
                 seconds=components.seconds, audio=components.audio,
                 audio_root=components.audio_root))
-    md_path, html_path = out / "report.md", out / "report.html"
-    with atomic_path(md_path) as tmp:
-        tmp.write_text(render_markdown(page), encoding="utf-8")
-    with atomic_path(html_path) as tmp:
-        tmp.write_text(render_html(page), encoding="utf-8")
-    return md_path, html_path
+    (out / "report.md").write_text(render_markdown(page), encoding="utf-8")
+    (out / "report.html").write_text(render_html(page), encoding="utf-8")
 
 
 def provenance(results: Sequence[RunResult], command: str | None = None) -> list[str]:
