@@ -169,3 +169,16 @@ def test_demo_quick_help_claims_no_duration():
     demo = next(p for name, p in all_parsers(build_parser()) if name.endswith(" demo"))
     quick = next(a for a in demo._actions if "--quick" in a.option_strings)
     assert "minute" not in quick.help
+
+
+def test_a_warning_is_one_line_without_python_source(files, tmp_path, capsys):
+    """A verb's Python warning (here: too few online updates) reaches the user as one
+    ``warning: ...`` line, not as a file:line header with a line of hdpmusic's source."""
+    capsys.readouterr()
+    assert main(["-q", "fit", str(files["corpus"]), "--out", str(tmp_path / "m.hdp"),
+                 "--algorithm", "online", "--epochs", "1", "--n-components", "4",
+                 "--n-song-components", "2", "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if "online inference will make" in x]
+    assert line.startswith("warning: online inference will make 1 updates")
+    assert "Warning:" not in err and ".py:" not in err and "model.fit(" not in err

@@ -14,7 +14,9 @@ import importlib
 import logging
 import pkgutil
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from hdpmusic import __version__
 from hdpmusic.cli._options import DefaultsHelpFormatter
@@ -98,6 +100,14 @@ def check_device(args: argparse.Namespace) -> None:
         compute_device(device)
 
 
+def show_warning(message: Warning | str, category: type[Warning], filename: str,
+                 lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    """Print a warning the way the verbs print theirs: one line, ``warning: MESSAGE``,
+    without the Python file, line and source line of :func:`warnings.showwarning`
+    (whose signature this is)."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -111,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         configure(args.threads)
         check_device(args)
-        with silenced(args.quiet):
+        with silenced(args.quiet), warnings.catch_warnings():
+            warnings.showwarning = show_warning
             return int(args.func(args) or 0)
     except HdpmusicError as err:
         print(f"hdpmusic: error: {err}", file=sys.stderr)
