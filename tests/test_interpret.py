@@ -99,7 +99,10 @@ def test_bad_input():
         tag_enrichment(np.ones((3, 2)), np.ones((3, 2)), method="pmi")
 
 
-def test_cli_interpret(tmp_path):
+@pytest.mark.parametrize("labels", ["tags", "genres"])
+def test_cli_interpret(tmp_path, labels, capsys):
+    """The components named by a task's tags, or by its genres where it has no tags; a
+    corpus with neither is a one-line error."""
     from hdpmusic.cli import main
     from hdpmusic.formats.corpus import Corpus
     from hdpmusic.formats.taskdata import TaskData, write_task
@@ -112,22 +115,31 @@ def test_cli_interpret(tmp_path):
     ids = [f"s{j}" for j in range(30)]
     path = tmp_path / "task.h5"
     Corpus.from_arrays(X, ids=ids).save(path)
+    plain = tmp_path / "plain.h5"
+    Corpus.from_arrays(X, ids=ids).save(plain)
     Y = np.stack([which == 0, which == 1], axis=1).astype(float)
     write_task(path, TaskData(ids=ids, annotations=sp.csr_matrix(Y), tags=["left", "right"],
-                              name="task"))
+                              name="task") if labels == "tags" else
+               TaskData(ids=ids, targets=np.where(which == 0, "left", "right"), name="task"))
     model = HDPGMM(n_components=6, n_song_components=3, batch_size=10, max_epochs=2,
                    init_samples=500, local_max_iter=20, device="cpu", verbose=False).fit(X)
     model.save(tmp_path / "m.hdp")
     out = tmp_path / "table.md"
     assert main(["-q", "interpret", str(tmp_path / "m.hdp"), str(path), "--top-components",
                  "6", "--top-tags", "1", "--out", str(out)]) == 0
-    rows = [line.split("|") for line in out.read_text().strip().splitlines()[2:]]
+    lines = out.read_text().strip().splitlines()
+    assert f"| top {labels} (lift) |" in lines[0]
+    rows = [line.split("|") for line in lines[2:]]
     assert [int(r[1]) for r in rows] == list(range(1, len(rows) + 1))
     # every component that holds frames is enriched for the tag of the side its mean lies on
     loaded = [(int(r[2]), r[4].split()[0]) for r in rows if float(r[3].strip(" %")) > 5]
     assert {tag for _, tag in loaded} == {"left", "right"}
     for k, tag in loaded:
         assert tag == ("left" if model.means_[k, 0] < 0 else "right"), (k, tag)
+    capsys.readouterr()
+    assert main(["-q", "interpret", str(tmp_path / "m.hdp"), str(plain)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has neither tag nor genre annotations" in err
 
 
 # ------------------------------------------------------------------ exemplars

@@ -1,4 +1,5 @@
-"""``hdpmusic interpret``: the top tags of the most loaded HDPGMM components (Table 4)."""
+"""``hdpmusic interpret``: the top tags (or genres) of the most loaded HDPGMM components
+(Table 4)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,19 @@ from hdpmusic.formats.atomic import atomic_path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "interpret", help="top tags of the most loaded HDPGMM components",
+        "interpret", help="top tags (or genres) of the most loaded HDPGMM components",
         description="Rank the components of an HDPGMM by their total responsibility over "
-                    "the songs of a tagged task and list, per component, the tags most "
-                    "enriched among the songs it explains (responsibility-weighted tag "
-                    "frequency over the tag's base rate; see "
-                    "hdpmusic.evaluation.interpretability).")
+                    "the songs of a task and list, per component, the tags most enriched "
+                    "among the songs it explains (responsibility-weighted tag frequency "
+                    "over the tag's base rate; see hdpmusic.evaluation.interpretability); "
+                    "a task without tags is read by its genres.")
     p.add_argument("model", help="HDPGMM model file")
-    p.add_argument("task", help="corpus .h5 holding the songs' frames and tag annotations")
+    p.add_argument("task", help="corpus .h5 holding the songs' frames and their tags "
+                                "(or genres)")
     p.add_argument("--top-components", type=positive_int, default=10,
                    help="components listed, the most loaded first")
     p.add_argument("--top-tags", type=positive_int, default=5,
-                   help="tags listed per component")
+                   help="tags (or genres) listed per component")
     p.add_argument("--method", choices=["lift", "log_odds"], default="lift",
                    help="enrichment score")
     p.add_argument("--prior", type=Number(0.0), default=1.0,

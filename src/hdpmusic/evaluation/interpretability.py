@@ -69,6 +69,8 @@ class ComponentTags:
         Their smoothed responsibility-weighted frequencies ``f_kt``.
     base_rates : list of float
         Their base rates ``p_t``.
+    labels : {"tags", "genres"}
+        What the ``tags`` are: tags, or the genres of a task without tags.
     """
 
     component: int
@@ -78,6 +80,7 @@ class ComponentTags:
     scores: list[float] = field(default_factory=list)
     frequencies: list[float] = field(default_factory=list)
     base_rates: list[float] = field(default_factory=list)
+    labels: str = "tags"
 
 
 def _check_inputs(responsibilities: np.ndarray, annotations: Any,
@@ -161,7 +164,7 @@ def tag_enrichment(responsibilities: np.ndarray, annotations: Any, *,
 
 def interpret(responsibilities: np.ndarray, annotations: Any, tags: Sequence[str], *,
               top_components: int = 10, top_tags: int = 5, method: str = "lift",
-              prior: float = 1.0) -> list[ComponentTags]:
+              prior: float = 1.0, labels: str = "tags") -> list[ComponentTags]:
     """The top tags of the most loaded components.
 
     Parameters
@@ -177,6 +180,8 @@ def interpret(responsibilities: np.ndarray, annotations: Any, tags: Sequence[str
     method : {"lift", "log_odds"}
     prior : float
         See :func:`tag_enrichment`.
+    labels : {"tags", "genres"}, default="tags"
+        What the columns of ``annotations`` are (recorded in the rows).
 
     Returns
     -------
@@ -204,12 +209,12 @@ def interpret(responsibilities: np.ndarray, annotations: Any, tags: Sequence[str
             share=float(load[k] / total) if total > 0 else 0.0,
             tags=[tags[t] for t in best], scores=[float(scores[k, t]) for t in best],
             frequencies=[float(freq[k, t]) for t in best],
-            base_rates=[float(base[t]) for t in best]))
+            base_rates=[float(base[t]) for t in best], labels=labels))
     return out
 
 
 def format_table(rows: Sequence[ComponentTags], *, method: str = "lift") -> str:
-    """A markdown table: component, share, top tags with their scores.
+    """A markdown table: component, share, top tags (or genres) with their scores.
 
     Parameters
     ----------
@@ -222,7 +227,8 @@ def format_table(rows: Sequence[ComponentTags], *, method: str = "lift") -> str:
     str
     """
     label = "lift" if method == "lift" else "log-odds ratio"
-    lines = [f"| rank | component | share N_k | top tags ({label}) |",
+    labels = rows[0].labels if rows else "tags"
+    lines = [f"| rank | component | share N_k | top {labels} ({label}) |",
              "|---:|---:|---:|---|"]
     for rank, row in enumerate(rows, start=1):
         cells = ", ".join(f"{t.replace('|', '/')} ({s:.2f})"
@@ -235,14 +241,15 @@ def interpret_model(model_path: str | os.PathLike, task_path: str | os.PathLike,
                     top_components: int = 10, top_tags: int = 5, method: str = "lift",
                     prior: float = 1.0, device: str | None = None,
                     ) -> list[ComponentTags]:
-    """Load a model and a tagged task corpus and run :func:`interpret`.
+    """Load a model and a task corpus and run :func:`interpret` on its tags, or on its
+    genres when it has no tags (:func:`task_labels`).
 
     Parameters
     ----------
     model_path : path-like
         An HDPGMM file (``HDPGMM.save``).
     task_path : path-like
-        A corpus file holding the frames and the tag annotations of its songs.
+        A corpus file holding the frames and the tags (or genres) of its songs.
     top_components, top_tags, method, prior
         See :func:`interpret`.
     device : str, optional
@@ -256,8 +263,10 @@ def interpret_model(model_path: str | os.PathLike, task_path: str | os.PathLike,
     from hdpmusic.model.hdpgmm import HDPGMM
 
     task = read_task(task_path)
-    if task.annotations is None:
-        raise DataError(f"{task_path} has no tag annotations")
+    labelled = task_labels(task)
+    if labelled is None:
+        raise DataError(f"{task_path} has neither tag nor genre annotations")
+    Y, names, kind = labelled
     model = HDPGMM.load(model_path, device=device)
     corpus = Corpus.open(task_path)
     R = model.transform(corpus, kind="responsibility", log=False, components="all")
@@ -267,8 +276,8 @@ def interpret_model(model_path: str | os.PathLike, task_path: str | os.PathLike,
         raise DataError(f"{len(missing)} annotated song(s) have no frames in {task_path}, "
                         f"e.g. {missing[0]!r}")
     R = R[[position[i] for i in task.ids]]
-    return interpret(R, task.annotations, task.tags, top_components=top_components,
-                     top_tags=top_tags, method=method, prior=prior)
+    return interpret(R, Y, names, top_components=top_components, top_tags=top_tags,
+                     method=method, prior=prior, labels=kind)
 
 
 def task_labels(task: Any) -> tuple[sp.csr_matrix, list[str], str] | None:
