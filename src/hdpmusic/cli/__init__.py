@@ -18,6 +18,8 @@ import warnings
 from collections.abc import Sequence
 from typing import TextIO
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from hdpmusic import __version__
 from hdpmusic.cli._options import DefaultsHelpFormatter
 from hdpmusic.cli._types import positive_int
@@ -104,8 +106,10 @@ def show_warning(message: Warning | str, category: type[Warning], filename: str,
                  lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
     """Print a warning the way the verbs print theirs: one line, ``warning: MESSAGE``,
     without the Python file, line and source line of :func:`warnings.showwarning`
-    (whose signature this is)."""
-    print(f"warning: {message}", file=sys.stderr if file is None else file)
+    (whose signature this is), above any progress bar (``tqdm.write``)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {message}", file=sys.stderr if file is None else file)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         configure(args.threads)
         check_device(args)
-        with silenced(args.quiet), warnings.catch_warnings():
+        with silenced(args.quiet), warnings.catch_warnings(), logging_redirect_tqdm():
             warnings.showwarning = show_warning
             return int(args.func(args) or 0)
     except HdpmusicError as err:
