@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hdpmusic.formats.corpus import Corpus, CorpusWriter
+from hdpmusic.formats.corpus import Corpus
+from hdpmusic.formats.corpus_writer import CorpusWriter
 
 DIM = 52
 BATCH = 1024

@@ -21,7 +21,8 @@ import torch
 
 from hdpmusic.baselines.g1 import G1
 from hdpmusic.baselines.vq import VQCodebook
-from hdpmusic.formats.corpus import Corpus, CorpusWriter
+from hdpmusic.formats.corpus import Corpus
+from hdpmusic.formats.corpus_writer import CorpusWriter
 from hdpmusic.runtime.devices import resolve_device
 
 

@@ -1,4 +1,5 @@
-"""Tests for hdpmusic.formats.corpus (Corpus, CorpusWriter, PackedBatch) and `hdpmusic corpus`."""
+"""Tests for hdpmusic.formats.corpus (Corpus, PackedBatch), corpus_writer (CorpusWriter),
+row_reads and `hdpmusic corpus`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import torch
 
 from hdpmusic.cli import main
 from hdpmusic.formats import corpus as corpus_mod
-from hdpmusic.formats.corpus import Corpus, CorpusWriter, PackedBatch, corpus_fingerprint
+from hdpmusic.formats import corpus_writer, row_reads
+from hdpmusic.formats.corpus import Corpus, PackedBatch, corpus_fingerprint
+from hdpmusic.formats.corpus_writer import CorpusWriter
 from hdpmusic.model.whitening import Whitener
 from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError
 
@@ -169,25 +172,25 @@ def test_read_matches_naive_slicing(h5_corpus, songs, seed):
 def test_contiguous_pieces_join_only_what_is_contiguous_in_file_and_output():
     starts, lengths = np.array([10, 0, 5, 30, 40]), np.array([5, 5, 5, 1, 2])
     dest = np.array([5, 0, 20, 25, 40])  # 30 and 40 follow in the output, not the file
-    s, n, d = corpus_mod._contiguous_pieces(starts, lengths, dest)
+    s, n, d = row_reads.contiguous_pieces(starts, lengths, dest)
     np.testing.assert_array_equal(s, [0, 5, 10, 30, 40])
     np.testing.assert_array_equal(n, [5, 5, 5, 1, 2])
     np.testing.assert_array_equal(d, [0, 20, 5, 25, 40])
-    s, n, d = corpus_mod._contiguous_pieces(np.array([0, 5, 10]), np.array([5, 5, 3]),
+    s, n, d = row_reads.contiguous_pieces(np.array([0, 5, 10]), np.array([5, 5, 3]),
                                              np.array([0, 5, 10]))
     np.testing.assert_array_equal(np.c_[s, n, d], [[0, 13, 0]])
 
 
 def test_plan_runs_merges_adjacent_and_near_segments():
     starts, stops = np.array([10, 0, 5, 30]), np.array([20, 5, 10, 31])
-    rs, re, pos = corpus_mod._plan_runs(starts, stops, max_gap=0)
+    rs, re, pos = row_reads.plan_runs(starts, stops, max_gap=0)
     np.testing.assert_array_equal(rs, [0, 30])
     np.testing.assert_array_equal(re, [20, 31])
     np.testing.assert_array_equal(pos, [10, 0, 5, 20])
-    rs, re, _ = corpus_mod._plan_runs(starts, stops, max_gap=10)
+    rs, re, _ = row_reads.plan_runs(starts, stops, max_gap=10)
     np.testing.assert_array_equal(rs, [0])
     np.testing.assert_array_equal(re, [31])
-    rs, _, _ = corpus_mod._plan_runs(starts, stops, max_gap=9)  # 10 rows apart: too far
+    rs, _, _ = row_reads.plan_runs(starts, stops, max_gap=9)  # 10 rows apart: too far
     np.testing.assert_array_equal(rs, [0, 30])
 
 
@@ -219,7 +222,7 @@ def test_iter_batches_equals_load_batch(h5_corpus):
 
 def test_iter_batches_propagates_reader_error(h5_corpus, monkeypatch):
     calls = []
-    original = corpus_mod._H5Store.read_into
+    original = row_reads.H5Store.read_into
 
     def flaky(self, *args):
         calls.append(1)
@@ -227,7 +230,7 @@ def test_iter_batches_propagates_reader_error(h5_corpus, monkeypatch):
             raise OSError("disk on fire")
         return original(self, *args)
 
-    monkeypatch.setattr(corpus_mod._H5Store, "read_into", flaky)
+    monkeypatch.setattr(row_reads.H5Store, "read_into", flaky)
     it = h5_corpus.iter_batches(h5_corpus.minibatch_indices(2, seed=0, epoch=0))
     next(it), next(it)
     with pytest.raises(OSError, match="disk on fire"):
@@ -357,7 +360,7 @@ def test_from_arrays_rejects_bad_input():
 
 
 def test_writer_streams_and_records_attrs(tmp_path, monkeypatch):
-    monkeypatch.setattr(corpus_mod, "_FLUSH_ROWS", 10)  # several flushes
+    monkeypatch.setattr(corpus_writer, "_FLUSH_ROWS", 10)  # several flushes
     songs = make_songs(9)
     path = tmp_path / "w.h5"
     with CorpusWriter(path, DIM, attrs={"sr": 16000, "columns": ["a", "b"]}) as w:
@@ -503,3 +506,15 @@ def test_audio_files_are_stored_for_every_song_or_none(tmp_path):
         f["audio_files"] = np.array([b"a.wav", b"b.wav"])
     with pytest.raises(FormatError, match="must hold one string per song"):
         Corpus.open(damaged).audio_files()
+
+
+def test_the_writer_names_moved_from_corpus_are_found_there_with_a_warning():
+    """Release 0.1 had CorpusWriter and the format names in formats.corpus: they are still
+    found there, with a DeprecationWarning, and are the writer module's own."""
+    for name in ("CorpusWriter", "AUDIO_FILES", "FORMAT", "FORMAT_VERSION"):
+        with pytest.warns(DeprecationWarning, match=f"corpus.{name} moved to "
+                                                    "hdpmusic.formats.corpus_writer"):
+            old = getattr(corpus_mod, name)
+        assert old is getattr(corpus_writer, name)
+    with pytest.raises(AttributeError):
+        corpus_mod.no_such_name  # noqa: B018

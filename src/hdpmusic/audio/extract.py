@@ -9,7 +9,7 @@ so a changed file is recomputed; written to a temporary name and renamed, so a k
 run leaves only complete files and a rerun redoes no finished track). Failed tracks are
 listed in ``<cache>/failures.jsonl`` and retried by the next run. Finally the cached
 features are streamed, one track at a time, into a corpus file
-(:class:`hdpmusic.formats.corpus.CorpusWriter`), which appears only when complete.
+(:class:`hdpmusic.formats.corpus_writer.CorpusWriter`), which appears only when complete.
 
 The cache remembers the feature settings it was made with (``<cache>/features.json``) and
 refuses a run with other settings; a lock file keeps two runs from sharing it.
@@ -338,7 +338,7 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         A directory of audio files, a list file or one audio file (see
         :func:`find_tracks`).
     out : path-like
-        The corpus file to write (HDF5, :class:`hdpmusic.formats.corpus.CorpusWriter`); attrs
+        The corpus file to write (HDF5, :class:`hdpmusic.formats.corpus_writer.CorpusWriter`); attrs
         ``feature_config``, ``columns``, ``sr``, ``hop_length`` describe the features.
     jobs : int
         Worker processes (``-1``: one per core). ``1`` runs in this process.
@@ -383,7 +383,7 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         cannot be written, no tracks are found, the cache was made with other settings
         or is in use, or every track failed. Nothing is written to ``out`` then.
     """
-    from hdpmusic.formats.corpus import CorpusWriter, corpus_bytes
+    from hdpmusic.formats.corpus_writer import CorpusWriter, corpus_bytes
 
     out = Path(out)
     check_jobs(jobs)

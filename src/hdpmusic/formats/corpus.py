@@ -11,8 +11,9 @@ song's audio file relative to the folder ``audio_root`` names (see
 the study's layout (int32 ``indptr``, string or int32 ``ids``, no attributes, extra
 groups) open unchanged.
 
-:class:`CorpusWriter` streams songs into a new file; :class:`Corpus` reads one without
-loading it whole and hands out :class:`PackedBatch` es of whole songs.
+:class:`~hdpmusic.formats.corpus_writer.CorpusWriter` streams songs into a new file;
+:class:`Corpus` reads one without loading it whole (:mod:`hdpmusic.formats.row_reads`)
+and hands out :class:`PackedBatch` es of whole songs.
 """
 
 from __future__ import annotations
@@ -30,23 +31,25 @@ from typing import TYPE_CHECKING, Any, Protocol
 import h5py
 import numpy as np
 
-from hdpmusic.formats.atomic import atomic_path
+from hdpmusic.formats import corpus_writer as _writer
 from hdpmusic.formats.filekind import CORPUS_HINT, require_file
-from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError
+from hdpmusic.formats.row_reads import (
+    ArrayStore,
+    H5Store,
+    consecutive_groups,
+    plan_runs,
+    segment_rows,
+    split_runs,
+)
+from hdpmusic.runtime.devices import available_bytes
+from hdpmusic.runtime.errors import DataError, FormatError
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["AUDIO_FILES", "FORMAT", "FORMAT_VERSION", "Corpus", "CorpusWriter", "FrameTransform",
-           "PackedBatch", "as_corpus", "content_fingerprint", "corpus_fingerprint",
-           "minibatch_indices", "require_frames"]
+__all__ = ["Corpus", "FrameTransform", "PackedBatch", "as_corpus", "content_fingerprint",
+           "corpus_fingerprint", "minibatch_indices", "require_frames"]
 
-FORMAT = "hdpmusic-corpus"
-FORMAT_VERSION = 1
-_RESERVED_ATTRS = ("format", "format_version", "dim")
-#: The dataset of the songs' audio files (relative to the ``audio_root`` attribute)
-AUDIO_FILES = "audio_files"
-_FLUSH_ROWS = 1 << 16
 _READ_CACHE_BYTES = 32 << 20  # HDF5 chunk cache for compressed data (0 when uncompressed)
 _SAMPLE_READ_ROWS = 1 << 18
 
@@ -58,55 +61,6 @@ class FrameTransform(Protocol):
     def transform(self, frames: torch.Tensor) -> torch.Tensor:
         """Map frames of shape (n, d) to frames of shape (n, d)."""
         ...
-
-
-def _default_chunk_rows(dim: int) -> int:
-    """Rows per HDF5 chunk so that one chunk of float32 frames is about 1 MiB."""
-    return max(256, (1 << 18) // max(dim, 1))
-
-
-def corpus_bytes(n_frames: int, n_songs: int, dim: int) -> int:
-    """About the size of a corpus file that :class:`CorpusWriter` writes (an upper bound).
-
-    Parameters
-    ----------
-    n_frames, n_songs, dim : int
-        Frames, songs and feature dimension of the corpus.
-
-    Returns
-    -------
-    int
-        Bytes: whole chunks of float32 frames, ``indptr``, ids (up to 256 bytes each)
-        and 1 MiB of HDF5 metadata.
-    """
-    rows = _default_chunk_rows(dim)
-    chunks = -(-max(n_frames, 1) // rows)
-    return chunks * rows * dim * 4 + n_songs * (8 + 256) + (1 << 20)
-
-
-def _encode_attrs(attrs: Mapping[str, Any], where: str) -> dict[str, str]:
-    """JSON-encode every attribute value (one HDF5 string attribute per key)."""
-    out = {}
-    for key, value in attrs.items():
-        try:
-            out[str(key)] = json.dumps(value, default=_json_default)
-        except (TypeError, ValueError) as err:
-            raise HdpmusicError(
-                f"{where}: attribute {key!r} is not JSON-serialisable ({err}); "
-                "pass plain numbers, strings, lists or dicts") from None
-    return out
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if hasattr(obj, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
 
 
 def _decode_attr(value: Any, key: str = "", where: str = "corpus") -> Any:
@@ -135,300 +89,6 @@ def _decode_attr(value: Any, key: str = "", where: str = "corpus") -> Any:
     return value
 
 
-class CorpusWriter:
-    """Stream songs into a new corpus file; the file appears only on success.
-
-    Frames go to a temporary file beside ``path`` (chunked, resizable ``data`` float32,
-    ``indptr`` int64, utf-8 ``ids``), which is renamed onto ``path`` when the ``with``
-    block exits normally; on an exception it is removed and nothing is left.
-
-    Parameters
-    ----------
-    path : path-like
-        The corpus file to create.
-    dim : int
-        Feature dimension d; every song must have shape (n_j, d).
-    attrs : dict, optional
-        JSON-serialisable attributes stored with the file (``feature_config``, ``sr``,
-        ``hop_length``, ``columns``, ...).
-    overwrite : bool
-        Replace an existing ``path``; otherwise an existing file is refused.
-    compression : str, optional
-        HDF5 filter for ``data`` (``"gzip"``, ``"lzf"``); None (default) reads fastest.
-
-    Examples
-    --------
-    >>> with CorpusWriter("corpus.h5", 52, attrs={"sr": 22050}) as w:  # doctest: +SKIP
-    ...     w.append("song-1", frames)
-    """
-
-    def __init__(self, path: str | os.PathLike, dim: int, *,
-                 attrs: Mapping[str, Any] | None = None, overwrite: bool = False,
-                 compression: str | None = None) -> None:
-        self.path = Path(path)
-        if int(dim) <= 0:
-            raise DataError(f"{self.path}: dimension must be positive, got {dim}")
-        self.dim = int(dim)
-        user = dict(attrs or {})
-        clash = sorted(set(user) & set(_RESERVED_ATTRS))
-        if clash:
-            raise HdpmusicError(f"{self.path}: attributes {clash} are reserved; rename them")
-        self._attrs = _encode_attrs(user, str(self.path))
-        self.overwrite = overwrite
-        self.compression = compression
-        self._ids: list[str] = []
-        self._audio: list[str | None] = []
-        self._seen: set[str] = set()
-        self._indptr: list[int] = [0]
-        self._buffer: list[np.ndarray] = []
-        self._buffered = 0
-        self._file: h5py.File | None = None
-        self._atomic: Any = None
-
-    def __enter__(self) -> CorpusWriter:
-        self._atomic = atomic_path(self.path, overwrite=self.overwrite)
-        tmp = self._atomic.__enter__()
-        try:
-            self._file = h5py.File(tmp, "w")
-            self._file.create_dataset(
-                "data", shape=(0, self.dim), maxshape=(None, self.dim), dtype="f4",
-                chunks=(_default_chunk_rows(self.dim), self.dim),
-                compression=self.compression)
-        except BaseException as err:
-            self._abort(err)
-            raise
-        return self
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    @property
-    def n_frames(self) -> int:
-        """Frames appended so far."""
-        return self._indptr[-1]
-
-    def append(self, song_id: str, frames: np.ndarray, *,
-               audio_file: str | None = None) -> None:
-        """Add one song.
-
-        Parameters
-        ----------
-        song_id : str
-            Unique song id.
-        frames : np.ndarray, shape (n, d)
-            The song's frames (cast to float32); n >= 1, all finite.
-        audio_file : str, optional
-            The song's audio file, relative to the folder of the ``audio_root``
-            attribute; stored in :data:`AUDIO_FILES` when every song has one.
-        """
-        if self._file is None:
-            raise HdpmusicError("CorpusWriter.append called outside its `with` block")
-        song_id = str(song_id)
-        frames = np.asarray(frames)
-        if frames.ndim != 2 or frames.shape[1] != self.dim:
-            raise DataError(f"{self.path}: song {song_id!r} has frames of shape "
-                            f"{frames.shape}, expected (n, {self.dim})")
-        if frames.shape[0] == 0:
-            raise DataError(f"{self.path}: song {song_id!r} has no frames; skip it")
-        if not np.isfinite(frames).all():
-            raise DataError(f"{self.path}: song {song_id!r} has NaN/inf frames; "
-                            "re-extract it or leave it out")
-        if song_id in self._seen:
-            raise DataError(f"{self.path}: song id {song_id!r} appended twice")
-        self._seen.add(song_id)
-        self._ids.append(song_id)
-        self._audio.append(None if audio_file is None else str(audio_file))
-        self._indptr.append(self._indptr[-1] + frames.shape[0])
-        self._buffer.append(frames.astype(np.float32, copy=False))
-        self._buffered += frames.shape[0]
-        if self._buffered >= _FLUSH_ROWS:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._buffer:
-            return
-        block = np.concatenate(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
-        data = self._file["data"]
-        start = data.shape[0]
-        data.resize(start + block.shape[0], axis=0)
-        data[start:] = block
-        self._buffer.clear()
-        self._buffered = 0
-
-    def _finish(self) -> None:
-        if not self._ids:
-            raise DataError(f"{self.path}: no songs were appended; nothing to write")
-        self._flush()
-        f = self._file
-        f.create_dataset("indptr", data=np.asarray(self._indptr, dtype=np.int64))
-        f.create_dataset("ids", data=np.array(self._ids, dtype=object),
-                         dtype=h5py.string_dtype("utf-8"))
-        given = [a is not None for a in self._audio]
-        if all(given):
-            f.create_dataset(AUDIO_FILES, data=np.array(self._audio, dtype=object),
-                             dtype=h5py.string_dtype("utf-8"))
-        elif any(given):
-            raise DataError(f"{self.path}: {given.count(False)} of {len(given)} songs were "
-                            "appended without their audio file; give every song's or none")
-        f.attrs.update(_encode_attrs(
-            {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": self.dim},
-            str(self.path)))
-        f.attrs.update(self._attrs)
-
-    def _abort(self, err: BaseException) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._atomic.__exit__(type(err), err, err.__traceback__)
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is not None:
-            self._abort(exc)
-            return False
-        try:
-            self._finish()
-            self._file.close()
-            self._file = None
-        except BaseException as err:
-            self._abort(err)
-            raise
-        self._atomic.__exit__(None, None, None)
-        return False
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _segment_rows(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Row indices of the concatenated segments ``[starts[b], starts[b] + lengths[b])``.
-
-    Parameters
-    ----------
-    starts, lengths : np.ndarray, shape (B,), int64
-
-    Returns
-    -------
-    np.ndarray, shape (sum(lengths),), int64
-    """
-    offsets = np.concatenate(([0], np.cumsum(lengths)))
-    return np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
-
-
-def _plan_runs(starts: np.ndarray, stops: np.ndarray,
-               max_gap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Merge row segments into few contiguous runs to read.
-
-    Segments are sorted by start; a segment joins the current run when it begins at most
-    ``max_gap`` rows after the run's end (overlaps and duplicates are fine).
-
-    Parameters
-    ----------
-    starts, stops : np.ndarray, shape (B,), int64
-        Segment b is rows ``[starts[b], stops[b])`` of the file.
-    max_gap : int
-        Unrequested rows that may be read through to join two segments.
-
-    Returns
-    -------
-    run_starts, run_stops : np.ndarray, shape (R,), int64
-        The runs, in file order.
-    positions : np.ndarray, shape (B,), int64
-        Where segment b begins in the concatenation of the runs.
-    """
-    order = np.argsort(starts, kind="stable")
-    s, e = starts[order], stops[order]
-    reach = np.maximum.accumulate(e)
-    new_run = np.ones(len(s), dtype=bool)
-    new_run[1:] = s[1:] > reach[:-1] + max_gap
-    first = np.flatnonzero(new_run)
-    run_of = np.cumsum(new_run) - 1
-    run_starts = s[first]
-    run_stops = np.maximum.reduceat(e, first)
-    run_offsets = np.concatenate(([0], np.cumsum(run_stops - run_starts)[:-1]))
-    positions = np.empty(len(s), dtype=np.int64)
-    positions[order] = run_offsets[run_of] + (s - run_starts[run_of])
-    return run_starts, run_stops, positions
-
-
-def _contiguous_pieces(starts: np.ndarray, lengths: np.ndarray,
-                       dest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Join segments that follow each other both in the file and in the output.
-
-    Parameters
-    ----------
-    starts, lengths, dest : np.ndarray, shape (B,), int64
-        Segment b copies file rows ``[starts[b], starts[b] + lengths[b])`` to output rows
-        from ``dest[b]``.
-
-    Returns
-    -------
-    starts, lengths, dest : np.ndarray, shape (P,), int64
-        The same copy as P <= B pieces, in file order.
-    """
-    order = np.argsort(starts, kind="stable")
-    s, n, d = starts[order], lengths[order], dest[order]
-    joins = np.zeros(len(s), dtype=bool)
-    joins[1:] = (s[1:] == s[:-1] + n[:-1]) & (d[1:] == d[:-1] + n[:-1])
-    first = np.flatnonzero(~joins)
-    return s[first], np.add.reduceat(n, first) if len(s) else n, d[first]
-
-
-def _split_runs(run_starts: np.ndarray, run_stops: np.ndarray,
-                max_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cut runs longer than ``max_rows`` into consecutive pieces (same rows, same order)."""
-    pieces = np.maximum(1, -(-(run_stops - run_starts) // max_rows))
-    starts = np.repeat(run_starts, pieces)
-    first = np.concatenate(([0], np.cumsum(pieces)[:-1]))
-    starts += (np.arange(len(starts)) - np.repeat(first, pieces)) * max_rows
-    stops = np.minimum(starts + max_rows, np.repeat(run_stops, pieces))
-    return starts, stops
-
-
-def _consecutive_groups(order: np.ndarray, lengths: np.ndarray,
-                        max_frames: int) -> Iterator[np.ndarray]:
-    """Split ``order`` into consecutive groups of songs holding at most ``max_frames`` frames
-    each (a longer song forms a group of its own)."""
-    ends = np.cumsum(lengths[order])
-    start, done = 0, 0
-    while start < len(order):
-        stop = max(start + 1, int(np.searchsorted(ends, done + max_frames, side="right")))
-        yield order[start:stop]
-        done = int(ends[stop - 1])
-        start = stop
-
-
-def available_bytes(device: torch.device) -> int | None:
-    """Free memory on ``device`` in bytes (None when it cannot be told).
-
-    Parameters
-    ----------
-    device : torch.device
-        ``cuda`` (the driver's free memory) or ``cpu`` (``MemAvailable`` of
-        ``/proc/meminfo``, else the available physical pages).
-
-    Returns
-    -------
-    int or None
-    """
-    import torch
-
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    if device.type == "cpu":
-        try:
-            with open("/proc/meminfo") as fh:
-                for line in fh:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        try:
-            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            return None
-    return None
-
-
 def _decode_ids(dset: h5py.Dataset, path: Path) -> list[str]:
     """Song ids from an ``ids`` dataset of strings (vlen or fixed) or integers."""
     if dset.ndim != 1:
@@ -443,82 +103,6 @@ def _decode_ids(dset: h5py.Dataset, path: Path) -> list[str]:
     if kind == "O":
         return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in dset[()]]
     raise FormatError(f"{path}: 'ids' has dtype {dset.dtype}; expected strings or integers")
-
-
-# ---------------------------------------------------------------------------- stores
-
-
-class _H5Store:
-    """Frames in an HDF5 file, opened lazily (and again after a fork or unpickling)."""
-
-    def __init__(self, path: Path, cache_bytes: int) -> None:
-        self.path = path
-        self.cache_bytes = cache_bytes
-        self._file: h5py.File | None = None
-        self._pid = -1
-        self._lock = threading.Lock()
-
-    @property
-    def data(self) -> h5py.Dataset:
-        with self._lock:
-            if self._file is None or self._pid != os.getpid():
-                self._file = h5py.File(self.path, "r", rdcc_nbytes=self.cache_bytes)
-                self._pid = os.getpid()
-            return self._file["data"]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "cache_bytes": self.cache_bytes}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], state["cache_bytes"])
-
-    def _read_error(self, err: OSError) -> FormatError:
-        return FormatError(f"{self.path}: cannot read frames ({err}); the file is corrupt "
-                           "or truncated, re-create it")
-
-    def read_into(self, out: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
-                  dest: np.ndarray) -> None:
-        """Copy file rows ``[starts[b], starts[b] + lengths[b])`` to ``out[dest[b]:]``,
-        in file order, one read per piece that is contiguous in both."""
-        data = self.data
-        pieces = zip(*(a.tolist() for a in _contiguous_pieces(starts, lengths, dest)),
-                     strict=True)
-        try:
-            for a, n, d in pieces:
-                if n:
-                    data.read_direct(out, np.s_[a:a + n], np.s_[d:d + n])
-        except OSError as err:
-            raise self._read_error(err) from None
-
-    def read_runs(self, run_starts: np.ndarray, run_stops: np.ndarray) -> np.ndarray:
-        """The concatenation of rows ``[run_starts[r], run_stops[r])``, float32 (n, d)."""
-        data = self.data
-        out = np.empty((int(np.sum(run_stops - run_starts)), data.shape[1]), np.float32)
-        pos = 0
-        try:
-            for a, b in zip(run_starts.tolist(), run_stops.tolist(), strict=True):
-                if b > a:
-                    data.read_direct(out, np.s_[a:b], np.s_[pos:pos + b - a])
-                pos += b - a
-        except OSError as err:
-            raise self._read_error(err) from None
-        return out
-
-
-class _ArrayStore:
-    """Frames in one host array (numpy) or device tensor (torch)."""
-
-    def __init__(self, data: Any) -> None:
-        self.data = data
-
-    def read_runs(self, run_starts: np.ndarray, run_stops: np.ndarray) -> np.ndarray:
-        rows = _segment_rows(run_starts, run_stops - run_starts)
-        if isinstance(self.data, np.ndarray):
-            return self.data[rows].astype(np.float32, copy=False)
-        import torch
-
-        idx = torch.from_numpy(rows).to(self.data.device)
-        return self.data.index_select(0, idx).to("cpu", torch.float32).numpy()
 
 
 # ------------------------------------------------------------------------------ batch
@@ -569,8 +153,9 @@ _DONE = object()
 class Corpus:
     """Ragged song frames, in memory or streamed from an HDF5 file.
 
-    Build one with :meth:`open`, :meth:`from_arrays` or :class:`CorpusWriter`; never
-    call the constructor directly. A corpus may be a view (:meth:`subset`) of selected
+    Build one with :meth:`open`, :meth:`from_arrays` or
+    :class:`~hdpmusic.formats.corpus_writer.CorpusWriter`; never call the constructor
+    directly. A corpus may be a view (:meth:`subset`) of selected
     songs of another; views share the frames (no copy).
 
     Attributes
@@ -582,7 +167,7 @@ class Corpus:
 
     sample_gap_frames = 2048
 
-    def __init__(self, store: _H5Store | _ArrayStore, indptr: np.ndarray,
+    def __init__(self, store: H5Store | ArrayStore, indptr: np.ndarray,
                  ids: list[str], attrs: dict[str, Any], dim: int,
                  selection: np.ndarray | None = None) -> None:
         self._store = store
@@ -630,7 +215,7 @@ class Corpus:
                 raise DataError(f"from_arrays: song {song_id!r} has no frames")
         indptr = np.concatenate(([0], np.cumsum([a.shape[0] for a in arrays]))).astype(np.int64)
         data = np.concatenate(arrays).astype(np.float32, copy=False)
-        return cls(_ArrayStore(data), indptr, ids, dict(attrs or {}), dim)
+        return cls(ArrayStore(data), indptr, ids, dict(attrs or {}), dim)
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, dim: int | None = None) -> Corpus:
@@ -685,7 +270,7 @@ class Corpus:
         if dim is not None and file_dim != dim:
             raise DataError(f"{path}: frames have dimension {file_dim}, expected {dim}; "
                             "re-extract the features with the matching configuration")
-        return cls(_H5Store(path, cache), indptr, ids, attrs, file_dim)
+        return cls(H5Store(path, cache), indptr, ids, attrs, file_dim)
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False,
              compression: str | None = None, chunk_frames: int = 1 << 18) -> None:
@@ -701,12 +286,12 @@ class Corpus:
         chunk_frames : int
             Frames read at a time.
         """
-        attrs = {k: v for k, v in self._attrs.items() if k not in _RESERVED_ATTRS}
+        attrs = {k: v for k, v in self._attrs.items() if k not in _writer.RESERVED_ATTRS}
         audio = self.audio_files() or [None] * len(self)
-        with CorpusWriter(path, self._dim, attrs=attrs, overwrite=overwrite,
+        with _writer.CorpusWriter(path, self._dim, attrs=attrs, overwrite=overwrite,
                           compression=compression) as writer:
             ids = self.ids
-            for group in _consecutive_groups(np.arange(len(self)), self._lengths, chunk_frames):
+            for group in consecutive_groups(np.arange(len(self)), self._lengths, chunk_frames):
                 frames, offsets = self.read(group)
                 for b, j in enumerate(group.tolist()):
                     writer.append(ids[j], frames[offsets[b]:offsets[b + 1]],
@@ -750,32 +335,33 @@ class Corpus:
         return dict(self._attrs)
 
     def audio_files(self) -> list[str] | None:
-        """Each song's audio file as the file records it (:data:`AUDIO_FILES`, relative
-        to the folder of the ``audio_root`` attribute), in corpus order; None when the
-        file records none (written before they were, the study's layout, in memory).
+        """Each song's audio file as the file records it
+        (:data:`~hdpmusic.formats.corpus_writer.AUDIO_FILES`, relative to the folder of
+        the ``audio_root`` attribute), in corpus order; None when the file records none
+        (written before they were, the study's layout, in memory).
 
         Raises
         ------
         FormatError
             The dataset does not hold one string per song.
         """
-        if not isinstance(self._store, _H5Store):
+        if not isinstance(self._store, H5Store):
             return None
         path = self._store.path
         try:
             with h5py.File(path, "r") as fh:
-                dset = fh.get(AUDIO_FILES, getlink=False)
+                dset = fh.get(_writer.AUDIO_FILES, getlink=False)
                 if not isinstance(dset, h5py.Dataset):
                     return None
                 if dset.shape != (len(self._all_ids),) or \
                         h5py.check_string_dtype(dset.dtype) is None:
-                    raise FormatError(f"{path}: {AUDIO_FILES!r} must hold one string per "
+                    raise FormatError(f"{path}: {_writer.AUDIO_FILES!r} must hold one string per "
                                       f"song ({len(self._all_ids)}), not {dset.dtype} of "
                                       f"shape {dset.shape}; the file is damaged (re-create "
                                       "it)")
                 files = [str(v) for v in dset.asstr()[()]]
         except OSError as err:
-            raise FormatError(f"{path}: cannot read {AUDIO_FILES!r} ({err})") from None
+            raise FormatError(f"{path}: cannot read {_writer.AUDIO_FILES!r} ({err})") from None
         if self._selection is None:
             return files
         return [files[i] for i in self._selection.tolist()]
@@ -783,12 +369,12 @@ class Corpus:
     @property
     def path(self) -> Path | None:
         """The backing HDF5 file, or None for an in-memory corpus."""
-        return self._store.path if isinstance(self._store, _H5Store) else None
+        return self._store.path if isinstance(self._store, H5Store) else None
 
     @property
     def device(self) -> torch.device | None:
         """The device holding the frames after :meth:`to`, else None."""
-        data = self._store.data if isinstance(self._store, _ArrayStore) else None
+        data = self._store.data if isinstance(self._store, ArrayStore) else None
         return None if data is None or isinstance(data, np.ndarray) else data.device
 
     # -- access ---------------------------------------------------------------------
@@ -852,7 +438,7 @@ class Corpus:
         idx = self._check_indices(indices)
         starts, lengths = self._starts[idx], self._lengths[idx]
         offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-        if not (merge and isinstance(self._store, _H5Store)) or idx.size == 0:
+        if not (merge and isinstance(self._store, H5Store)) or idx.size == 0:
             return self._store.read_runs(starts, starts + lengths), offsets
         frames = np.empty((offsets[-1], self._dim), np.float32)
         self._store.read_into(frames, starts, lengths, offsets[:-1])
@@ -887,7 +473,7 @@ class Corpus:
         data = getattr(self._store, "data", None)
         if isinstance(data, torch.Tensor):
             lengths = self._lengths[idx]
-            rows = torch.from_numpy(_segment_rows(self._starts[idx], lengths)).to(data.device)
+            rows = torch.from_numpy(segment_rows(self._starts[idx], lengths)).to(data.device)
             offsets = torch.from_numpy(np.concatenate(([0], np.cumsum(lengths))))
             return data.index_select(0, rows), offsets, idx
         frames, offsets = self.read(idx)
@@ -982,7 +568,7 @@ class Corpus:
         np.ndarray, shape (m, d), float32
         """
         order = np.argsort(self._starts, kind="stable")
-        for group in _consecutive_groups(order, self._lengths, chunk_frames):
+        for group in consecutive_groups(order, self._lengths, chunk_frames):
             yield self.read(group)[0]
 
     def sample_frames(self, n: int, *, seed: int) -> np.ndarray:
@@ -1007,15 +593,15 @@ class Corpus:
         song_ends = np.cumsum(self._lengths)
         song = np.searchsorted(song_ends, picks, side="right")
         rows = self._starts[song] + picks - (song_ends[song] - self._lengths[song])
-        if not isinstance(self._store, _H5Store) or n == 0:
+        if not isinstance(self._store, H5Store) or n == 0:
             return self._store.read_runs(rows, rows + 1)
-        run_starts, run_stops, positions = _plan_runs(rows, rows + 1, self.sample_gap_frames)
-        run_starts, run_stops = _split_runs(run_starts, run_stops, _SAMPLE_READ_ROWS)
+        run_starts, run_stops, positions = plan_runs(rows, rows + 1, self.sample_gap_frames)
+        run_starts, run_stops = split_runs(run_starts, run_stops, _SAMPLE_READ_ROWS)
         run_offsets = np.concatenate(([0], np.cumsum(run_stops - run_starts)))
         order = np.argsort(positions)
         sorted_positions = positions[order]
         out = np.empty((n, self._dim), np.float32)
-        for runs in _consecutive_groups(np.arange(len(run_starts)), run_stops - run_starts,
+        for runs in consecutive_groups(np.arange(len(run_starts)), run_stops - run_starts,
                                         _SAMPLE_READ_ROWS):
             lo, hi = run_offsets[runs[0]], run_offsets[runs[-1] + 1]
             buffer = self._store.read_runs(run_starts[runs], run_stops[runs])
@@ -1034,7 +620,7 @@ class Corpus:
         """
         bad: list[int] = []
         order = np.argsort(self._starts, kind="stable")
-        for group in _consecutive_groups(order, self._lengths, chunk_frames):
+        for group in consecutive_groups(order, self._lengths, chunk_frames):
             frames, offsets = self.read(group)
             nonfinite = np.concatenate(([0], np.cumsum(~np.isfinite(frames).all(axis=1))))
             per_song = nonfinite[offsets[1:]] - nonfinite[offsets[:-1]]
@@ -1075,12 +661,12 @@ class Corpus:
                             "it from disk instead (do not call to())")
         out = torch.empty((self.n_frames, self._dim), dtype=dtype, device=device)
         row = 0
-        for group in _consecutive_groups(np.arange(len(self)), self._lengths, 1 << 20):
+        for group in consecutive_groups(np.arange(len(self)), self._lengths, 1 << 20):
             frames = torch.from_numpy(self.read(group)[0])
             out[row:row + len(frames)].copy_(frames)
             row += len(frames)
         indptr = np.concatenate(([0], np.cumsum(self._lengths))).astype(np.int64)
-        return Corpus(_ArrayStore(out), indptr, self.ids, self._attrs, self._dim)
+        return Corpus(ArrayStore(out), indptr, self.ids, self._attrs, self._dim)
 
 
 def corpus_fingerprint(corpus: Corpus) -> str:
@@ -1133,12 +719,12 @@ def content_fingerprint(corpus: Corpus, *, n_songs: int = 16, n_frames: int = 16
 def _check_format(attrs: Mapping[str, Any], path: Path) -> None:
     """Refuse a file written by another program or a newer version of this one."""
     fmt = attrs.get("format")
-    if fmt is not None and fmt != FORMAT:
-        raise FormatError(f"{path}: format {fmt!r} is not a corpus ({FORMAT!r})")
+    if fmt is not None and fmt != _writer.FORMAT:
+        raise FormatError(f"{path}: format {fmt!r} is not a corpus ({_writer.FORMAT!r})")
     version = attrs.get("format_version")
-    if version is not None and int(version) > FORMAT_VERSION:
+    if version is not None and int(version) > _writer.FORMAT_VERSION:
         raise FormatError(f"{path}: corpus format version {version} is newer than this "
-                          f"hdpmusic reads ({FORMAT_VERSION}); upgrade hdpmusic")
+                          f"hdpmusic reads ({_writer.FORMAT_VERSION}); upgrade hdpmusic")
 
 
 def _check_stored(data: h5py.Dataset, path: Path) -> None:
@@ -1265,3 +851,18 @@ def minibatch_indices(n_songs: int, batch_size: int, *, seed: int,
         raise DataError(f"seed and epoch must be non-negative, got {seed}, {epoch}")
     perm = np.random.default_rng([seed, epoch]).permutation(n_songs)
     return [perm[i:i + batch_size] for i in range(0, len(perm), batch_size)]
+
+
+#: names release 0.1 had here, now in :mod:`hdpmusic.formats.corpus_writer`
+_MOVED = ("AUDIO_FILES", "FORMAT", "FORMAT_VERSION", "CorpusWriter")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import warnings
+
+        warnings.warn(f"hdpmusic.formats.corpus.{name} moved to "
+                      f"hdpmusic.formats.corpus_writer; the old path goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(_writer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
-from hdpmusic.formats.corpus import as_corpus, available_bytes, require_frames
+from hdpmusic.formats.corpus import as_corpus, require_frames
 from hdpmusic.model import expectations as ex
 from hdpmusic.model import persistence
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
@@ -53,7 +53,7 @@ from hdpmusic.model.sufficient import (
     update_gamma,
 )
 from hdpmusic.model.whitening import Whitener
-from hdpmusic.runtime.devices import resolve_device, song_index
+from hdpmusic.runtime.devices import available_bytes, resolve_device, song_index
 from hdpmusic.runtime.errors import DataError, ParameterError
 from hdpmusic.runtime.progress import progress_bar
 from hdpmusic.runtime.validation import Boolean, Interval, Options, validate_params

@@ -1,12 +1,14 @@
-"""Helpers shared by the torch estimators: device resolution and song segments.
+"""Helpers shared by the torch estimators: device resolution, free memory, song segments.
 
 Kept free of model code so that HDPGMM, the frame baselines (G1, VQ) and evaluation can
-all use the same rules: ``device="auto"`` means CUDA when present, else the CPU; a
-packed batch's per-song reductions use a frame → song index (no Python loop over songs).
+all use the same rules: ``device="auto"`` means CUDA when present, else the CPU; what may
+be held on a device is read from its free memory (:func:`available_bytes`); a packed
+batch's per-song reductions use a frame → song index (no Python loop over songs).
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +18,7 @@ from hdpmusic.runtime.errors import ParameterError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEVICE_TYPES", "compute_device", "resolve_device", "song_index"]
+__all__ = ["DEVICE_TYPES", "available_bytes", "compute_device", "resolve_device", "song_index"]
 
 #: The torch device types hdpmusic computes on (others lack float64, or hold no data)
 DEVICE_TYPES = ("cpu", "cuda")
@@ -105,3 +107,35 @@ def song_index(lengths: np.ndarray | torch.Tensor, device: torch.device,
     lengths = torch.as_tensor(lengths, device=device)
     return torch.repeat_interleave(torch.arange(len(lengths), device=device), lengths,
                                    output_size=total)
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory on ``device`` in bytes (None when it cannot be told).
+
+    Parameters
+    ----------
+    device : torch.device
+        ``cuda`` (the driver's free memory) or ``cpu`` (``MemAvailable`` of
+        ``/proc/meminfo``, else the available physical pages).
+
+    Returns
+    -------
+    int or None
+    """
+    import torch
+
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as fh:
+                for line in fh:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        try:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    return None
