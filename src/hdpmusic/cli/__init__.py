@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TextIO
 
+from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from hdpmusic import __version__
@@ -107,8 +108,6 @@ def show_warning(message: Warning | str, category: type[Warning], filename: str,
     """Print a warning the way the verbs print theirs: one line, ``warning: MESSAGE``,
     without the Python file, line and source line of :func:`warnings.showwarning`
     (whose signature this is), above any progress bar (``tqdm.write``)."""
-    from tqdm import tqdm
-
     tqdm.write(f"warning: {message}", file=sys.stderr if file is None else file)
 
 

@@ -43,6 +43,20 @@ def _temporary(path: Path, pid: int) -> Path:
 
 
 @contextlib.contextmanager
+def _failures_named(path: Path) -> Iterator[None]:
+    """Turn a write into ``path`` that failed for want of space or permission into the
+    one-line :class:`HdpmusicError` of :func:`write_failure`; other errors pass."""
+    try:
+        yield
+    except Exception as err:
+        reason = write_failure(err, path.parent)
+        if reason is None:
+            raise
+        raise HdpmusicError(f"cannot write {path}: {reason}; nothing was written there"
+                            ) from err
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
@@ -73,15 +87,10 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
         raise HdpmusicError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
     tmp = _temporary(path, os.getpid())
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        yield tmp
-        os.replace(tmp, path)
-    except Exception as err:
-        reason = write_failure(err, path.parent)
-        if reason is None:
-            raise
-        raise HdpmusicError(f"cannot write {path}: {reason}; nothing was written there"
-                            ) from err
+        with _failures_named(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            yield tmp
+            os.replace(tmp, path)
     finally:
         _remove(tmp)
 
@@ -117,24 +126,19 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     tmp = _temporary(path, os.getpid())
     old = tmp.with_name(tmp.name + ".old")
     try:
-        _remove(tmp)
-        tmp.mkdir(parents=True)
-        yield tmp
-        if path.exists():
-            os.rename(path, old)
-            try:
+        with _failures_named(path):
+            _remove(tmp)
+            tmp.mkdir(parents=True)
+            yield tmp
+            if path.exists():
+                os.rename(path, old)
+                try:
+                    os.rename(tmp, path)
+                except OSError:
+                    os.rename(old, path)
+                    raise
+            else:
                 os.rename(tmp, path)
-            except OSError:
-                os.rename(old, path)
-                raise
-        else:
-            os.rename(tmp, path)
-    except Exception as err:
-        reason = write_failure(err, path.parent)
-        if reason is None:
-            raise
-        raise HdpmusicError(f"cannot write {path}: {reason}; nothing was written there"
-                            ) from err
     finally:
         _remove(tmp)
         _remove(old)

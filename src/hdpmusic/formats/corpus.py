@@ -23,6 +23,7 @@ import json
 import os
 import queue
 import threading
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -859,8 +860,6 @@ _MOVED = ("AUDIO_FILES", "FORMAT", "FORMAT_VERSION", "CorpusWriter")
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED:
-        import warnings
-
         warnings.warn(f"hdpmusic.formats.corpus.{name} moved to "
                       f"hdpmusic.formats.corpus_writer; the old path goes in the next release",
                       DeprecationWarning, stacklevel=2)
