@@ -15,7 +15,7 @@ Regimes (``--regimes``, names below): memoized VI to convergence (early stopping
 full-batch optimum) with or without the splash (η0 0 / 0.1) or started from the k-means++
 seeding alone instead of k-means (``-seeded``) or stopped early on a held-out tenth of the
 songs (``-early``, what the default ``early_stopping="auto"`` does from 100 songs), the paper's
-online schedule (κ 0.6, τ0 64, η0 0.1, or η0 0), at
+online schedule (κ 0.6, τ0 64, η0 0.1, or η0 0; 10 epochs, or 50 with ``-long``), at
 K 64 (T 16) and K 256 (T 32). Fitted models and representations are kept under
 ``--work`` and reused by a rerun.
 
@@ -65,6 +65,8 @@ REGIMES: dict[str, dict[str, Any]] = {
                   "eta0": 0.1, "max_epochs": 10},
     "online256-seeded": {"n_components": 256, "n_song_components": 32, "algorithm": "online",
                          "eta0": 0.1, "max_epochs": 10, "init": "kmeans++"},
+    "online256-long": {"n_components": 256, "n_song_components": 32, "algorithm": "online",
+                       "eta0": 0.1, "max_epochs": 50},
 }
 COMMON = {"batch_size": 32, "local_max_iter": 50, "device": "cpu", "verbose": False}
 #: representation kinds: (kind, min_weight)
