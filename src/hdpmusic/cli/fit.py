@@ -98,7 +98,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--songs", default=None, metavar="SPLIT[,SPLIT]",
                    help="fit on the songs of these splits of a task file only, e.g. "
-                        "train,valid (no test song is seen; default: all songs)")
+                        "train,valid: no test song is seen, but the songs fitted get "
+                        "sharper vectors than the others, which `evaluate` warns of "
+                        "(default: all songs; the fit reads no labels)")
     c = p.add_argument_group("all models")
     c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     c.add_argument("--seed", type=seed, default=None,

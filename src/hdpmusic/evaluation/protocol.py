@@ -31,12 +31,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hdpmusic.evaluation.fitted import mixed_fit_message
 from hdpmusic.evaluation.predictions import (
     Predictions,
     bootstrap_records,
@@ -362,6 +364,12 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
     -------
     list of RunResult
         One per run, with its predictions.
+
+    Warns
+    -----
+    UserWarning
+        The model behind ``reps`` was fitted on some of the scored songs and not on
+        others (:mod:`hdpmusic.evaluation.fitted`).
     """
     from tqdm.auto import tqdm
 
@@ -384,6 +392,8 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
     fold_cv = None if kind == "recommendation" else cv
     if standardise is None:
         standardise = bool(reps.attrs.get("standardise", True))
+    if (message := _mixed_fit(task, kind, reps, fold_cv)) is not None:
+        warnings.warn(f"{label}: {message}", UserWarning, stacklevel=2)
     score_run = _protocol(task, kind, reps, log=log, device=device, n_iter=n_iter,
                           keep_consumed=keep_consumed, tags=tags, n_splits=n_splits,
                           cv=fold_cv, cv_repeats=cv_repeats, standardise=standardise)
@@ -400,6 +410,20 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
             config["fit"], run = fit, fit * runs + run
         results.append(RunResult(label, task_label, run, score, METRICS[kind], config, kept))
     return results
+
+
+def _mixed_fit(task: TaskData, kind: str, reps: Representations,
+               cv: int | None) -> str | None:
+    """:func:`~hdpmusic.evaluation.fitted.mixed_fit_message` of the songs a task scores
+    (None when the representations do not say which songs their model was fitted on)."""
+    if kind == "recommendation":
+        ids, parts = list(task.itemlist), None
+    else:
+        rows = _labelled_rows(task, cv)
+        ids = [task.ids[r] for r in rows]
+        parts = None if cv is not None else task.split[rows]
+    fitted = reps.fitted_for(ids)
+    return None if fitted is None else mixed_fit_message(fitted, parts)
 
 
 def _unit(kind: str, task: TaskData, cv: int | None) -> str:

@@ -10,21 +10,23 @@ A frame model (HDPGMM, G1, VQ) also records what it knows of the corpus it was f
 on, in one header field shared by every model (:func:`describe_corpus`,
 :func:`corpus_header`, :func:`restore_corpus`): the feature settings, which
 ``transform`` and ``embed`` check
-(:func:`hdpmusic.audio.features.check_feature_config`), and a fingerprint of the frames,
-which ``fit --resume`` checks.
+(:func:`hdpmusic.audio.features.check_feature_config`), a fingerprint of the frames,
+which ``fit --resume`` checks, and the songs (:func:`fitted_songs`), which ``transform``
+marks in the representation file for ``evaluate`` to check.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from hdpmusic.formats.atomic import atomic_path
 from hdpmusic.formats.filekind import CHECKPOINT_FORMAT, describe, require_file
+from hdpmusic.formats.songset import encode_songs, songs_in
 from hdpmusic.runtime.errors import FormatError
 
 FORMAT = CHECKPOINT_FORMAT
@@ -119,12 +121,13 @@ def describe_corpus(corpus: Any) -> dict[str, Any]:
     dict
         ``feature_config``: the corpus's feature settings (None when the file records
         none, e.g. the study's layout); ``content``:
-        :func:`hdpmusic.formats.corpus.content_fingerprint` of its frames.
+        :func:`hdpmusic.formats.corpus.content_fingerprint` of its frames; ``songs``: its
+        song ids (:func:`hdpmusic.formats.songset.encode_songs`).
     """
     from hdpmusic.formats.corpus import content_fingerprint
 
     return {"feature_config": corpus.attrs.get("feature_config"),
-            "content": content_fingerprint(corpus)}
+            "content": content_fingerprint(corpus), "songs": encode_songs(corpus.ids)}
 
 
 def corpus_header(model: Any) -> dict[str, Any]:
@@ -135,6 +138,27 @@ def corpus_header(model: Any) -> dict[str, Any]:
 def restore_corpus(model: Any, header: Mapping[str, Any]) -> None:
     """Set ``model.fitted_corpus_`` from a header (None for files written before it)."""
     model.fitted_corpus_ = header.get(CORPUS_FIELD)
+
+
+def fitted_songs(model: Any, ids: Sequence[str]) -> np.ndarray | None:
+    """Which of ``ids`` the model was fitted on, as far as its record tells.
+
+    Parameters
+    ----------
+    model : object
+        A frame model with ``fitted_corpus_`` (:func:`restore_corpus`).
+    ids : sequence of str
+
+    Returns
+    -------
+    np.ndarray of bool, shape (len(ids),), or None
+        None when the model records no songs (fitted outside ``hdpmusic fit`` and
+        :func:`hdpmusic.pipeline.fit.fit_model`, or saved before songs were recorded).
+    """
+    record = getattr(model, "fitted_corpus_", None) or {}
+    if record.get("songs") is None:
+        return None
+    return songs_in(record["songs"], ids)
 
 
 class _Fields(dict):

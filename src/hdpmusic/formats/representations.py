@@ -1,8 +1,9 @@
 """Song-level representation files: ``ids`` × ``X`` (J, D) with provenance attributes.
 
 Every model's ``transform`` writes one; evaluation reads them and never imports a model.
-Layout (HDF5): dataset ``X`` float32 (J, D), dataset ``ids`` utf-8 strings (J,), and
-JSON-encoded file attributes (``model``, ``kind``, ``source``, ...).
+Layout (HDF5): dataset ``X`` float32 (J, D), dataset ``ids`` utf-8 strings (J,),
+optionally dataset ``fitted`` bool (J,) — which songs the model was fitted on, where it
+records them — and JSON-encoded file attributes (``model``, ``kind``, ``source``, ...).
 """
 
 from __future__ import annotations
@@ -34,11 +35,15 @@ class Representations:
     X : np.ndarray, shape (J, D)
     attrs : dict
         Provenance: ``model``, ``kind``, ``source`` (checkpoint path), ...
+    fitted : np.ndarray of bool, shape (J,), or None
+        Which songs the model that made the vectors was fitted on (None: not known, or
+        a model whose vectors do not depend on its fit, such as G1).
     """
 
     ids: list[str]
     X: np.ndarray
     attrs: dict[str, Any] = field(default_factory=dict)
+    fitted: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.ids = [str(i) for i in self.ids]
@@ -49,6 +54,11 @@ class Representations:
                 f"for {len(self.ids)} ids")
         if len(set(self.ids)) != len(self.ids):
             raise DataError("representation ids must be unique")
+        if self.fitted is not None:
+            self.fitted = np.asarray(self.fitted, dtype=bool)
+            if self.fitted.shape != (len(self.ids),):
+                raise DataError(f"representations need one 'fitted' flag per id; got shape "
+                                f"{self.fitted.shape} for {len(self.ids)} ids")
 
     def align(self, ids: Sequence[str]) -> np.ndarray:
         """Rows of ``X`` in the order of ``ids``; a missing id is an error.
@@ -57,6 +67,20 @@ class Representations:
         -------
         np.ndarray, shape (len(ids), D)
         """
+        return self.X[self._rows(ids)]
+
+    def fitted_for(self, ids: Sequence[str]) -> np.ndarray | None:
+        """Which of ``ids`` the model was fitted on (in the order of ``ids``).
+
+        Returns
+        -------
+        np.ndarray of bool, shape (len(ids),), or None
+            None when the file does not say (:attr:`fitted`).
+        """
+        return None if self.fitted is None else self.fitted[self._rows(ids)]
+
+    def _rows(self, ids: Sequence[str]) -> list[int]:
+        """The row of each of ``ids``; a missing id is an error."""
         index = {song: row for row, song in enumerate(self.ids)}
         missing = [str(i) for i in ids if str(i) not in index]
         if missing:
@@ -66,7 +90,7 @@ class Representations:
                 f"representations hold ids such as {self.ids[0]!r} (the representations "
                 "must come from a corpus with the same song ids, e.g. `hdpmusic transform` "
                 "of the task's corpus)")
-        return self.X[[index[str(i)] for i in ids]]
+        return [index[str(i)] for i in ids]
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> None:
         """Write to HDF5 atomically (refused first when the disk cannot hold it)."""
@@ -77,6 +101,8 @@ class Representations:
             f.create_dataset("X", data=np.asarray(self.X, dtype=np.float32))
             f.create_dataset("ids", data=np.array(self.ids, dtype=object),
                              dtype=h5py.string_dtype("utf-8"))
+            if self.fitted is not None:
+                f.create_dataset("fitted", data=self.fitted)
             f.attrs["format"] = FORMAT
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["meta"] = json.dumps(self.attrs, default=str)
@@ -90,7 +116,8 @@ class Representations:
             return cls._load_npz(path)
         with _open_h5(path) as f:
             ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
-            return cls(ids, f["X"][()], _meta(f.attrs.get("meta", "{}"), path))
+            fitted = f["fitted"][()] if "fitted" in f else None
+            return cls(ids, f["X"][()], _meta(f.attrs.get("meta", "{}"), path), fitted)
 
     @classmethod
     def _load_npz(cls, path: str) -> Representations:

@@ -155,8 +155,10 @@ def songs_in_splits(corpus: Corpus, splits: Sequence[str],
                     task: TaskData | None = None) -> Corpus:
     """The songs of ``corpus`` in the given parts of its task's split (a view).
 
-    Fit a representation on ``("train", "valid")`` so that no test song is seen
-    before it is scored.
+    Fitting a representation on ``("train", "valid")`` keeps every test song unseen
+    until it is scored; the songs fitted then get sharper vectors than the test songs,
+    which costs the probe (:mod:`hdpmusic.evaluation.fitted`), so the fit, which reads
+    no labels, is usually better given every song.
 
     Parameters
     ----------

@@ -19,10 +19,15 @@ from typing import Any
 import numpy as np
 
 from hdpmusic.audio.features import check_feature_config
+from hdpmusic.formats.checkpoint import fitted_songs
 from hdpmusic.formats.corpus import Corpus
 from hdpmusic.formats.representations import Representations
 from hdpmusic.pipeline.fit import training_data
-from hdpmusic.representations.registry import model_input, representation_attrs
+from hdpmusic.representations.registry import (
+    model_input,
+    model_learns,
+    representation_attrs,
+)
 from hdpmusic.runtime.errors import ParameterError
 
 __all__ = ["transform_corpus", "transform_options", "write_representations"]
@@ -120,7 +125,9 @@ def write_representations(out: str | os.PathLike, ids: Sequence[str], X: np.ndar
                           source: str | os.PathLike,
                           attrs: Mapping[str, Any] | None = None,
                           overwrite: bool = False) -> Path:
-    """Write a representation file recording the model and options that made it.
+    """Write a representation file recording the model and options that made it, and
+    which of its songs the model was fitted on (where the model records its songs and
+    its vectors depend on them: :func:`~hdpmusic.representations.registry.model_learns`).
 
     Parameters
     ----------
@@ -147,5 +154,6 @@ def write_representations(out: str | os.PathLike, ids: Sequence[str], X: np.ndar
     """
     recorded = {**representation_attrs(name, model, dict(options)),
                 "source": os.fspath(source), **dict(attrs or {})}
-    Representations(list(ids), X, recorded).save(out, overwrite=overwrite)
+    fitted = fitted_songs(model, list(ids)) if model_learns(name) else None
+    Representations(list(ids), X, recorded, fitted).save(out, overwrite=overwrite)
     return Path(out)

@@ -32,18 +32,23 @@ class Entry:
         What ``fit`` and ``transform`` take: a Corpus, or the songs' audio file paths.
     label : str
         Its name in tables and figures.
+    learns : bool
+        Whether a song's vector depends on the songs the model was fitted on (a song it
+        saw may come out differently from one it did not); False for G1, a closed form
+        of each song's own frames.
     """
 
     module: str
     cls: str
     input: Input
     label: str
+    learns: bool = True
 
 
 #: name (the checkpoint header's ``model`` field) -> entry; the one place model names live
 MODELS: dict[str, Entry] = {
     "hdpgmm": Entry("hdpmusic.model.hdpgmm", "HDPGMM", "frames", "HDPGMM"),
-    "g1": Entry("hdpmusic.baselines.g1", "G1", "frames", "G1"),
+    "g1": Entry("hdpmusic.baselines.g1", "G1", "frames", "G1", learns=False),
     "vq": Entry("hdpmusic.baselines.vq", "VQCodebook", "frames", "VQ"),
     "kim": Entry("hdpmusic.baselines.kim", "KIM", "audio", "KIM"),
     "clmr": Entry("hdpmusic.baselines.clmr", "CLMR", "audio", "CLMR"),
@@ -83,6 +88,11 @@ def model_class(name: str) -> Any:
 def model_input(name: str) -> Input:
     """``"frames"`` or ``"audio"`` (checks the name, imports nothing)."""
     return _entry(name).input
+
+
+def model_learns(name: str) -> bool:
+    """Whether a song's vector depends on the songs the model was fitted on (:class:`Entry`)."""
+    return _entry(name).learns
 
 
 def load_model(path: str | os.PathLike, *, device: str | None = None) -> tuple[str, Any]:

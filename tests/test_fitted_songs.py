@@ -1,0 +1,123 @@
+"""Which songs a model was fitted on: recorded by `fit`, marked by `transform`, and
+`evaluate` warns when a model saw some of the scored songs and not others."""
+
+import base64
+
+import numpy as np
+import pytest
+
+from hdpmusic import Corpus
+from hdpmusic.cli import main
+from hdpmusic.evaluation.fitted import MIXED_SHARE, mixed_fit_message
+from hdpmusic.formats.checkpoint import fitted_songs
+from hdpmusic.formats.representations import Representations
+from hdpmusic.formats.songset import encode_songs, songs_in
+from hdpmusic.formats.taskdata import TaskData, write_task
+from hdpmusic.runtime.errors import DataError, FormatError
+
+SPLIT = ["train", "valid", "test"] * 10
+
+
+def test_songs_in_agrees_with_a_python_set():
+    rng = np.random.default_rng(0)
+    ids = [f"track-{rng.integers(1 << 40)}" for _ in range(4000)]
+    fitted, unseen = ids[:2000], ids[2000:]
+    encoded = encode_songs(fitted + fitted[:10])             # duplicates stored once
+    assert len(base64.b64decode(encoded)) == 4 * 2000
+    wanted = rng.permutation(ids)
+    expected = np.isin(wanted, list(set(fitted)))
+    got = songs_in(encoded, wanted)
+    assert got[expected].all()                                 # no fitted song missed
+    # an unseen song shares a 32-bit hash with one of 2000 with probability 4.7e-7
+    assert got[~expected].sum() == 0
+    assert not songs_in(encode_songs([]), unseen[:5]).any()
+
+
+@pytest.mark.parametrize("record", ["not base64!", base64.b64encode(b"abcde").decode()])
+def test_a_damaged_record_is_refused(record):
+    with pytest.raises(FormatError, match="damaged"):
+        songs_in(record, ["a"])
+
+
+def test_a_model_without_a_record_says_nothing():
+    from types import SimpleNamespace
+
+    assert fitted_songs(SimpleNamespace(fitted_corpus_={"feature_config": None}), ["a"]) is None
+    assert fitted_songs(object(), ["a"]) is None
+
+
+@pytest.mark.parametrize("share", [0.0, MIXED_SHARE / 2, 1 - MIXED_SHARE / 2, 1.0])
+def test_all_or_none_fitted_is_not_mixed(share):
+    fitted = np.arange(200) < round(share * 200)
+    assert mixed_fit_message(fitted) is None
+
+
+def test_a_mixed_fit_is_named_with_the_parts_of_the_split():
+    parts = np.array(["test", "train", "valid", "train", "dev"] * 4)
+    fitted = np.isin(parts, ["train", "valid"])
+    message = mixed_fit_message(fitted, parts)
+    assert "fitted on 12 of the 20 songs scored" in message
+    assert "(train 8 of 8, valid 4 of 4, test 0 of 4, dev 0 of 4)" in message
+    assert "fitted on 12 of the 20 songs scored:" in mixed_fit_message(fitted)
+
+
+def test_representations_keep_their_fitted_flags(tmp_path):
+    reps = Representations(["a", "b", "c"], np.eye(3), {"model": "vq"},
+                           fitted=np.array([1, 0, 1]))
+    reps.save(tmp_path / "r.h5")
+    back = Representations.load(tmp_path / "r.h5")
+    assert back.fitted_for(["c", "b"]).tolist() == [True, False]
+    Representations(["a"], np.ones((1, 2))).save(tmp_path / "plain.h5")
+    assert Representations.load(tmp_path / "plain.h5").fitted_for(["a"]) is None
+    with pytest.raises(DataError, match="one 'fitted' flag per id"):
+        Representations(["a", "b"], np.eye(2), fitted=np.ones(3, dtype=bool))
+
+
+@pytest.fixture(scope="module")
+def task_file(tmp_path_factory):
+    """30 songs of 3-d frames in two classes, each split a third of them."""
+    rng = np.random.default_rng(0)
+    targets = ["a", "b"] * 15
+    arrays = [rng.normal(size=(20, 3)) + (3.0 if t == "a" else 0.0) for t in targets]
+    ids = [f"song{j:02d}" for j in range(len(SPLIT))]
+    path = tmp_path_factory.mktemp("fitted") / "task.h5"
+    Corpus.from_arrays(arrays, ids=ids).save(path)
+    write_task(path, TaskData(ids=ids, split=SPLIT, targets=targets))
+    return path
+
+
+def _evaluate_warnings(task_file, tmp_path, capsys, model, songs):
+    """Fit ``model`` (on the ``songs`` splits, or all), transform all songs, evaluate;
+    the representation file's flags and the warnings evaluate printed."""
+    fit = ["-q", "fit", str(task_file), "--model", model, "--out", str(tmp_path / "m.hdp"),
+           "--seed", "1"] + (["--n-clusters", "2"] if model == "vq" else [])
+    assert main(fit + (["--songs", songs] if songs else [])) == 0
+    reps = tmp_path / "r.h5"
+    assert main(["-q", "transform", str(tmp_path / "m.hdp"), str(task_file),
+                 "--out", str(reps)]) == 0
+    capsys.readouterr()
+    assert main(["-q", "evaluate", str(task_file), str(reps), "--out", str(tmp_path / "ev"),
+                 "--runs", "1", "--n-iter", "2"]) == 0
+    err = capsys.readouterr().err
+    return Representations.load(reps).fitted, [line for line in err.splitlines()
+                                               if "fitted on" in line]
+
+
+def test_evaluate_warns_of_a_model_fitted_on_train_and_valid_only(task_file, tmp_path,
+                                                                  capsys):
+    fitted, warned = _evaluate_warnings(task_file, tmp_path, capsys, "vq", "train,valid")
+    assert fitted.tolist() == [s != "test" for s in SPLIT]
+    assert len(warned) == 1
+    assert warned[0].startswith("warning: r: the model")   # r: the file's label
+    assert "fitted on 20 of the 30 songs scored (train 10 of 10, valid 10 of 10, test 0 of " \
+           "10)" in warned[0]
+
+
+def test_evaluate_is_quiet_when_the_model_saw_every_song(task_file, tmp_path, capsys):
+    fitted, warned = _evaluate_warnings(task_file, tmp_path, capsys, "vq", None)
+    assert fitted.all() and warned == []
+
+
+def test_g1_vectors_do_not_depend_on_its_fit(task_file, tmp_path, capsys):
+    fitted, warned = _evaluate_warnings(task_file, tmp_path, capsys, "g1", "train,valid")
+    assert fitted is None and warned == []
