@@ -8,7 +8,7 @@ import pytest
 
 from hdpmusic import Corpus
 from hdpmusic.cli import main
-from hdpmusic.evaluation.fitted import MIXED_SHARE, mixed_fit_message
+from hdpmusic.evaluation.fitted import MIXED_SHARE, fitted_counts, mixed_fit_message
 from hdpmusic.formats.checkpoint import fitted_songs
 from hdpmusic.formats.representations import Representations
 from hdpmusic.formats.songset import encode_songs, songs_in
@@ -49,16 +49,19 @@ def test_a_model_without_a_record_says_nothing():
 @pytest.mark.parametrize("share", [0.0, MIXED_SHARE / 2, 1 - MIXED_SHARE / 2, 1.0])
 def test_all_or_none_fitted_is_not_mixed(share):
     fitted = np.arange(200) < round(share * 200)
-    assert mixed_fit_message(fitted) is None
+    assert mixed_fit_message(fitted_counts(fitted)) is None
 
 
 def test_a_mixed_fit_is_named_with_the_parts_of_the_split():
     parts = np.array(["test", "train", "valid", "train", "dev"] * 4)
     fitted = np.isin(parts, ["train", "valid"])
-    message = mixed_fit_message(fitted, parts)
+    counts = fitted_counts(fitted, parts)
+    assert counts == {"all": [12, 20], "train": [8, 8], "valid": [4, 4], "test": [0, 4],
+                      "dev": [0, 4]}
+    message = mixed_fit_message(counts)
     assert "fitted on 12 of the 20 songs scored" in message
     assert "(train 8 of 8, valid 4 of 4, test 0 of 4, dev 0 of 4)" in message
-    assert "fitted on 12 of the 20 songs scored:" in mixed_fit_message(fitted)
+    assert "fitted on 12 of the 20 songs scored:" in mixed_fit_message(fitted_counts(fitted))
 
 
 def test_representations_keep_their_fitted_flags(tmp_path):
@@ -87,8 +90,9 @@ def task_file(tmp_path_factory):
 
 
 def _evaluate_warnings(task_file, tmp_path, capsys, model, songs):
-    """Fit ``model`` (on the ``songs`` splits, or all), transform all songs, evaluate;
-    the representation file's flags and the warnings evaluate printed."""
+    """Fit ``model`` (on the ``songs`` splits, or all), transform all songs, evaluate and
+    report; the representation file's flags, the warnings evaluate printed and the
+    report's cautions."""
     fit = ["-q", "fit", str(task_file), "--model", model, "--out", str(tmp_path / "m.hdp"),
            "--seed", "1"] + (["--n-clusters", "2"] if model == "vq" else [])
     assert main(fit + (["--songs", songs] if songs else [])) == 0
@@ -99,25 +103,32 @@ def _evaluate_warnings(task_file, tmp_path, capsys, model, songs):
     assert main(["-q", "evaluate", str(task_file), str(reps), "--out", str(tmp_path / "ev"),
                  "--runs", "1", "--n-iter", "2"]) == 0
     err = capsys.readouterr().err
-    return Representations.load(reps).fitted, [line for line in err.splitlines()
-                                               if "fitted on" in line]
+    assert main(["-q", "report", str(tmp_path / "ev"), "--out", str(tmp_path / "rep")]) == 0
+    report = (tmp_path / "rep" / "report.md").read_text()
+    return (Representations.load(reps).fitted,
+            [line for line in err.splitlines() if "fitted on" in line],
+            [line for line in report.splitlines() if line.startswith("**Caution**")])
 
 
 def test_evaluate_warns_of_a_model_fitted_on_train_and_valid_only(task_file, tmp_path,
                                                                   capsys):
-    fitted, warned = _evaluate_warnings(task_file, tmp_path, capsys, "vq", "train,valid")
+    fitted, warned, cautions = _evaluate_warnings(task_file, tmp_path, capsys, "vq",
+                                                  "train,valid")
     assert fitted.tolist() == [s != "test" for s in SPLIT]
     assert len(warned) == 1
     assert warned[0].startswith("warning: r: the model")   # r: the file's label
-    assert "fitted on 20 of the 30 songs scored (train 10 of 10, valid 10 of 10, test 0 of " \
-           "10)" in warned[0]
+    said = "fitted on 20 of the 30 songs scored (train 10 of 10, valid 10 of 10, test 0 of 10)"
+    assert said in warned[0]
+    assert len(cautions) == 1 and cautions[0].startswith("**Caution**: r on genre: the ")
+    assert said in cautions[0]
 
 
 def test_evaluate_is_quiet_when_the_model_saw_every_song(task_file, tmp_path, capsys):
-    fitted, warned = _evaluate_warnings(task_file, tmp_path, capsys, "vq", None)
-    assert fitted.all() and warned == []
+    fitted, warned, cautions = _evaluate_warnings(task_file, tmp_path, capsys, "vq", None)
+    assert fitted.all() and warned == [] and cautions == []
 
 
 def test_g1_vectors_do_not_depend_on_its_fit(task_file, tmp_path, capsys):
-    fitted, warned = _evaluate_warnings(task_file, tmp_path, capsys, "g1", "train,valid")
-    assert fitted is None and warned == []
+    fitted, warned, cautions = _evaluate_warnings(task_file, tmp_path, capsys, "g1",
+                                                  "train,valid")
+    assert fitted is None and warned == [] and cautions == []

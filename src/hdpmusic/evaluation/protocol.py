@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from hdpmusic.evaluation.fitted import mixed_fit_message
+from hdpmusic.evaluation.fitted import fitted_counts, mixed_fit_message
 from hdpmusic.evaluation.predictions import (
     Predictions,
     bootstrap_records,
@@ -369,7 +369,8 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
     -----
     UserWarning
         The model behind ``reps`` was fitted on some of the scored songs and not on
-        others (:mod:`hdpmusic.evaluation.fitted`).
+        others (:mod:`hdpmusic.evaluation.fitted`). Where ``reps`` say which songs it
+        was fitted on, every run records their counts as ``config["fitted_songs"]``.
     """
     from tqdm.auto import tqdm
 
@@ -392,7 +393,8 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
     fold_cv = None if kind == "recommendation" else cv
     if standardise is None:
         standardise = bool(reps.attrs.get("standardise", True))
-    if (message := _mixed_fit(task, kind, reps, fold_cv)) is not None:
+    fitted = _fitted_counts(task, kind, reps, fold_cv)
+    if fitted is not None and (message := mixed_fit_message(fitted)) is not None:
         warnings.warn(f"{label}: {message}", UserWarning, stacklevel=2)
     score_run = _protocol(task, kind, reps, log=log, device=device, n_iter=n_iter,
                           keep_consumed=keep_consumed, tags=tags, n_splits=n_splits,
@@ -406,16 +408,18 @@ def evaluate(task: TaskData, reps: Representations, *, task_kind: str | None = N
         config = {"seed": run_seed, "task_kind": kind, "log": log, **config,
                   "ci95": list(percentile_interval(samples, CONFIDENCE)),
                   "resampled": _unit(kind, task, fold_cv)}
+        if fitted is not None:
+            config["fitted_songs"] = fitted
         if fit is not None:
             config["fit"], run = fit, fit * runs + run
         results.append(RunResult(label, task_label, run, score, METRICS[kind], config, kept))
     return results
 
 
-def _mixed_fit(task: TaskData, kind: str, reps: Representations,
-               cv: int | None) -> str | None:
-    """:func:`~hdpmusic.evaluation.fitted.mixed_fit_message` of the songs a task scores
-    (None when the representations do not say which songs their model was fitted on)."""
+def _fitted_counts(task: TaskData, kind: str, reps: Representations,
+                   cv: int | None) -> dict[str, list[int]] | None:
+    """:func:`~hdpmusic.evaluation.fitted.fitted_counts` of the songs a task scores (None
+    when the representations do not say which songs their model was fitted on)."""
     if kind == "recommendation":
         ids, parts = list(task.itemlist), None
     else:
@@ -423,7 +427,7 @@ def _mixed_fit(task: TaskData, kind: str, reps: Representations,
         ids = [task.ids[r] for r in rows]
         parts = None if cv is not None else task.split[rows]
     fitted = reps.fitted_for(ids)
-    return None if fitted is None else mixed_fit_message(fitted, parts)
+    return None if fitted is None else fitted_counts(fitted, parts)
 
 
 def _unit(kind: str, task: TaskData, cv: int | None) -> str:

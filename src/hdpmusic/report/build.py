@@ -27,6 +27,7 @@ from hdpmusic.report.plots import (
 from hdpmusic.report.tables import (
     confusion_matrices,
     factor_series,
+    fit_cautions,
     history_series,
     main_table,
     relabel,
@@ -108,6 +109,7 @@ def _write_files(results: Sequence[RunResult], out: Path, *, models: Mapping[str
         labelled = relabel(results)
         distributions = model_distributions(labelled)
         page.table = main_table(labelled, distributions=distributions)
+        page.cautions = fit_cautions(labelled)
         page.paired = paired_differences(labelled, distributions=distributions)
         save_figure(scores_figure(labelled, page.table), out / "scores.png")
         page.figures.append(Figure(

@@ -71,6 +71,7 @@ class Page:
     title: str
     intro: str = ""
     table: MainTable | None = None
+    cautions: list[str] = field(default_factory=list)
     paired: list[dict[str, Any]] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     components: list[ComponentsSection] = field(default_factory=list)
@@ -134,6 +135,7 @@ def render_markdown(page: Page) -> str:
         lines += ["## Main results", "", TABLE_NOTE, "", table_markdown(page.table)]
         if page.table.chance:
             lines += ["", chance_note(page.table)]
+        lines += ["", *(f"**Caution**: {text}" for text in page.cautions)]
         lines.append("")
     if page.paired:
         lines += ["## Paired differences", "", PAIRED_NOTE, "", paired_markdown(page.paired)]
@@ -202,6 +204,7 @@ def render_html(page: Page) -> str:
                   table_html(page.table)]
         if page.table.chance:
             parts.append(f"<p>{esc(chance_note(page.table))}</p>")
+        parts += [f"<p><b>Caution</b>: {esc(text)}</p>" for text in page.cautions]
     if page.paired:
         parts += ["<h2>Paired differences</h2>", f"<p>{esc(PAIRED_NOTE)}</p>",
                   paired_html(page.paired)]

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from hdpmusic.evaluation.fitted import mixed_fit_message
 from hdpmusic.evaluation.protocol import RunResult, summarise
 from hdpmusic.report.labels import metric_label, model_label
 
@@ -38,6 +39,7 @@ __all__ = [
     "confusion_matrices",
     "epoch_means",
     "factor_series",
+    "fit_cautions",
     "format_number",
     "history_series",
     "main_table",
@@ -369,6 +371,31 @@ def task_facts(results: Sequence[RunResult]) -> dict[str, str]:
                                                         strict=True)))
         facts[task] = "; ".join(parts) or "no seeds or split sizes recorded"
     return facts
+
+
+def fit_cautions(results: Sequence[RunResult]) -> list[str]:
+    """What the table cannot show: rows whose model saw some of the songs it scored and
+    not others (:func:`~hdpmusic.evaluation.fitted.mixed_fit_message` of the first run
+    of each model and task recording ``config["fitted_songs"]``).
+
+    Parameters
+    ----------
+    results : sequence of RunResult
+        With their final labels (:func:`relabel`).
+
+    Returns
+    -------
+    list of str
+        ``"<model> on <task>: the model behind these vectors was fitted on ..."``; empty
+        when every model saw all or none of the songs it scored (or records nothing).
+    """
+    cautions = []
+    for model, task in dict.fromkeys((r.model, r.task) for r in results):
+        counts = next((r.config["fitted_songs"] for r in results if r.model == model
+                       and r.task == task and r.config.get("fitted_songs")), None)
+        if counts is not None and (message := mixed_fit_message(counts)) is not None:
+            cautions.append(f"{model_label(model)} on {task}: {message}.")
+    return cautions
 
 
 def confusion_matrices(results: Sequence[RunResult], task: str,
