@@ -48,7 +48,7 @@ def test_streaming_from_the_file_equals_holding_the_corpus_on_the_gpu(planted):
     path, _ = planted
     settings = {**SETTINGS, "max_epochs": 3, "tol": 0.0}
     held = HDPGMM(**settings, device="cuda").fit(Corpus.open(path))
-    with mock.patch("hdpmusic.model.hdpgmm._hold_on_gpu", lambda corpus, device: corpus):
+    with mock.patch("hdpmusic.model.hdpgmm.hold_on_gpu", lambda corpus, device: corpus):
         streamed = HDPGMM(**settings, device="cuda").fit(Corpus.open(path))
     for name, value in held.stats_.tensors().items():
         torch.testing.assert_close(streamed.stats_.tensors()[name], value, rtol=1e-6,

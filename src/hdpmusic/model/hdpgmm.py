@@ -7,7 +7,6 @@ import os
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import replace
 from numbers import Integral, Real
 from typing import Any, ClassVar, Literal
 
@@ -29,9 +28,12 @@ from hdpmusic.model.local import (
     SongSummary,
     exact_columns,
     expected_loglik_shares,
+    frame_averages,
     infer_batch,
     mean_responsibility,
+    simplex_splash,
 )
+from hdpmusic.model.memory import check_memory, hold_on_gpu
 from hdpmusic.model.objective import corpus_terms, optimal_component_terms
 from hdpmusic.model.optimisers import OPTIMISERS, Optimiser, optimiser_for
 from hdpmusic.model.stopping import (
@@ -48,12 +50,12 @@ from hdpmusic.model.sufficient import (
     Stats,
     concentration_moments,
     derive_globals,
-    frame_statistics,
+    initial_statistics,
     stick_posterior,
     update_gamma,
 )
 from hdpmusic.model.whitening import Whitener
-from hdpmusic.runtime.devices import available_bytes, resolve_device, song_index
+from hdpmusic.runtime.devices import resolve_device, song_index
 from hdpmusic.runtime.errors import DataError, ParameterError
 from hdpmusic.runtime.progress import progress_bar
 from hdpmusic.runtime.validation import Boolean, Interval, Options, validate_params
@@ -313,7 +315,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         """
         corpus = self._as_corpus(X)
         self._validate_params()
-        self._check_memory(corpus)
+        check_memory(self, corpus)
         groups = check_groups(groups, len(corpus))
         units = len(corpus) if groups is None else len(np.unique(groups))
         self.early_stopping_ = (stops_early(self.early_stopping, units)
@@ -342,7 +344,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         if message is not None:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
         dev, dtype = self._device(), self._dtype()
-        corpus = _hold_on_gpu(corpus, dev)
+        corpus = hold_on_gpu(corpus, dev)
         rank, size = world()
         saving = checkpoint is not None and rank == 0
         while not self.converged_ and (self.epoch_ < self.max_epochs
@@ -463,7 +465,7 @@ default="posterior"
             lengths = corpus.lengths[batch.indices]
             self._check_finite(batch.frames, lengths, batch.indices, corpus.ids)
             if summary is None:
-                Y = _frame_averages(batch.frames, lengths, lp)
+                Y = frame_averages(batch.frames, lengths, lp)
             else:
                 res = infer_batch(batch.frames, lengths, lp, statistics=False,
                                   summaries={kind: summary}, max_padding=self.max_padding)
@@ -721,7 +723,8 @@ default="posterior"
                           max_padding=self.max_padding)
         batch_stats = res.stats
         if self.splash == "simplex" and eta > 0:
-            batch_stats = self._simplex_splash(batch_stats, frames, eta, t)
+            seed = (self.random_state * 1_000_003 + t) * 1009 + world()[0]
+            batch_stats = simplex_splash(batch_stats, frames, eta, seed)
         counters = torch.tensor([len(lengths), float(lengths.sum()), res.padded_frames,
                                  float(res.n_iter.sum())], dtype=torch.float64,
                                 device=res.bound.device)
@@ -811,7 +814,7 @@ default="posterior"
         self.n_songs_, self.n_frames_ = len(everything), int(everything.n_frames)
         self._optimiser().add_songs(self, n_held)
         self.converged_ = False
-        return _hold_on_gpu(everything, self._device())
+        return hold_on_gpu(everything, self._device())
 
     def _plan(self, corpus: Any) -> list[tuple[int | None, np.ndarray]]:
         """This pass's batches, as the optimiser visits them: ``(batch id or None, songs)``."""
@@ -825,39 +828,6 @@ default="posterior"
             self.optimiser_ = optimiser_for(self.algorithm)()
         return self.optimiser_
 
-    def _memory_needs(self, corpus: Any) -> dict[torch.device, int]:
-        """Bytes a fit on ``corpus`` holds at least, per device, from K, T, d and the
-        batch: the statistics and global parameters, the larger of the initial
-        assignments and one batch's local step, and the optimiser's own state (memoized:
-        the per-batch statistics)."""
-        K, T, d = self.n_components, self.n_song_components, corpus.dim
-        songs = min(self.batch_size, len(corpus))
-        frames = -(-corpus.n_frames * songs // len(corpus))
-        item = 8 if self.dtype == "float64" else 4
-        local = item * (frames * (K + T) + songs * T * K)
-        init = 16 * min(self.init_samples, corpus.n_frames) * K
-        dev = self._device()
-        needs = {dev: 4 * 8 * K * (3 + d + d * d) + max(local, init)}
-        for where, size in optimiser_for(self.algorithm)().memory_needs(self, corpus).items():
-            needs[where] = needs.get(where, 0) + size
-        return needs
-
-    def _check_memory(self, corpus: Any) -> None:
-        """Refuse a fit whose arrays cannot fit in the memory available, before any is
-        allocated (see :meth:`_memory_needs`)."""
-
-        if len(corpus) == 0:  # refused by the fit itself
-            return
-        for dev, need in self._memory_needs(corpus).items():
-            free = available_bytes(dev)
-            if free is not None and need > free:
-                raise ParameterError(
-                    f"fitting K={self.n_components} components (T={self.n_song_components}) "
-                    f"on {corpus.dim}-d frames, {min(self.batch_size, len(corpus))} songs "
-                    f"per batch, needs about {need / 2**30:.3g} GiB on {dev}, which has "
-                    f"{free / 2**30:.3g} GiB available: lower n_components (--n-components) "
-                    "or batch_size (--batch-size)")
-
     def _effective_components(self) -> float:
         """exp of the entropy of E[β]: the number of equally weighted components with the
         same spread of weight."""
@@ -868,16 +838,6 @@ default="posterior"
         """η0: ``eta0``, or the optimiser's default when it is None."""
         default = optimiser_for(self.algorithm).default_eta0
         return default if self.eta0 is None else float(self.eta0)
-
-    def _simplex_splash(self, stats: Stats, frames: Tensor, eta: float, t: int) -> Stats:
-        """The study's variant: e is a random point of the simplex per frame."""
-        seed = (self.random_state * 1_000_003 + t) * 1009 + world()[0]
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        e = torch.rand(frames.shape[0], self.n_components, generator=gen, dtype=frames.dtype)
-        e = (e / e.sum(1, keepdim=True)).to(frames.device)
-        N, S1, S2 = frame_statistics(e, frames)
-        return replace(stats, N=(1 - eta) * stats.N + eta * N,
-                       S1=(1 - eta) * stats.S1 + eta * S1, S2=(1 - eta) * stats.S2 + eta * S2)
 
     def _initialise(self, corpus: Any, n_songs: int | None = None) -> None:
         self._validate_params()
@@ -905,20 +865,10 @@ default="posterior"
                             alpha0=self.alpha0)
         n_songs = len(corpus) if n_songs is None else int(n_songs)
         n_frames = round(corpus.n_frames * n_songs / len(corpus))
-        T = self.n_song_components
-        x = torch.as_tensor(sample, device=dev)
         labels = INITIAL_LABELS[self.init](sample, K, self.random_state)
-        R = torch.nn.functional.one_hot(torch.as_tensor(labels, device=dev), K).double()
-        N, S1, S2 = frame_statistics(R, x)
-        order = torch.argsort(N, descending=True, stable=True)   # big components first
-        scale = n_frames / len(sample)
-        s1, s2 = self.prior_.alpha0_prior
-        f64 = dict(dtype=torch.float64, device=dev)
-        stats = Stats.from_counts(
-            N=scale * N[order], S1=scale * S1[order], S2=scale * S2[order],
-            counts=n_songs * T * N[order] / N.sum(), usage=scale * N[order],
-            alpha=torch.as_tensor(s2 - (s1 + n_songs * (T - 1)), **f64),
-            entropy=torch.zeros((), **f64))
+        stats = initial_statistics(torch.as_tensor(sample, device=dev), labels, K=K,
+                                   T=self.n_song_components, n_songs=n_songs,
+                                   n_frames=n_frames, alpha0_prior=self.prior_.alpha0_prior)
         gamma_rate = (torch.as_tensor(self.prior_.gamma_prior[1], dtype=torch.float64)
                       if self.gamma is None else None)
         self._restore(stats, gamma_rate, n_songs=n_songs, n_frames=n_frames,
@@ -1038,41 +988,6 @@ def _check_batch_size(batch_size: int | None) -> None:
                                    or not isinstance(batch_size, int | np.integer)
                                    or batch_size < 1):
         raise ParameterError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-
-
-def _hold_on_gpu(corpus: Any, device: torch.device, share: float = 0.5) -> Any:
-    """The corpus moved to a CUDA device when its frames take under ``share`` of the free
-    memory (batches are then sliced on the GPU); otherwise it streams from its storage."""
-    if device.type != "cuda" or corpus.device is not None:
-        return corpus
-    need = corpus.n_frames * corpus.dim * 4
-    if need > share * torch.cuda.mem_get_info(device)[0]:
-        return corpus
-    log.info("holding the corpus on %s (%.2f GiB)", device, need / 2**30)
-    return corpus.to(device)
-
-
-def _frame_averages(x: Tensor, lengths: np.ndarray, lp: LocalParams) -> Tensor:
-    """Per-song frame average of ``softmax_k E_q[log p(x|φ_k)]``, summed one Φ chunk at a
-    time so memory holds one chunk, not the batch's (n, K).
-
-    Parameters
-    ----------
-    x : Tensor, shape (n, d)
-        A packed batch, songs concatenated.
-    lengths : np.ndarray, shape (B,)
-    lp : LocalParams
-
-    Returns
-    -------
-    Tensor, shape (B, K)
-    """
-    song = song_index(lengths, x.device, total=x.shape[0])
-    Y = torch.zeros(len(lengths), lp.coef.shape[1], dtype=x.dtype, device=x.device)
-    step = ex.feature_chunk_rows(x.device)
-    for lo in range(0, x.shape[0], step):
-        Y.index_add_(0, song[lo:lo + step], torch.softmax(lp.loglik(x[lo:lo + step]), dim=1))
-    return Y / torch.as_tensor(lengths, dtype=x.dtype, device=x.device)[:, None]
 
 
 __all__ = ["HDPGMM"]

@@ -1,7 +1,7 @@
 """Initial hard assignments of a frame sample (the strategies of ``HDPGMM(init=...)``).
 
 The model's first statistics are the one-hot statistics of these labels, scaled to the
-corpus (:meth:`HDPGMM._initialise <hdpmusic.model.hdpgmm.HDPGMM>`). Each strategy is a
+corpus (:func:`hdpmusic.model.sufficient.initial_statistics`). Each strategy is a
 pure function ``labels(sample, K, seed) -> (n,) int64`` in :data:`INITIAL_LABELS`.
 
 ``"kmeans"`` (the default) runs Lloyd's k-means to convergence from a k-means++ seeding,

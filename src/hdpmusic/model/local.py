@@ -19,7 +19,7 @@ iterations — the only points where the host looks at device values.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from torch import Tensor
 
 from hdpmusic.model import expectations as ex
 from hdpmusic.model.sufficient import Stats, frame_statistics, slot_counts
+from hdpmusic.runtime.devices import song_index
 
 
 def plan_buckets(lengths: np.ndarray, *, max_padding: float = 0.1,
@@ -570,3 +571,55 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
             stats = stats.combine(1.0, Stats.from_counts(N, S1, S2, slot_counts(state.phi),
                                                          alpha, usage, entropy), 1.0)
     return BatchResult(stats, bound, n_iter, outputs, gaps, padded)
+
+
+def simplex_splash(stats: Stats, frames: Tensor, eta: float, seed: int) -> Stats:
+    """The study's splash: frame statistics mixed with those of a random point e of the
+    K-simplex per frame, ``(1 − η)·stats + η·stats(e)`` (the uniform splash, e = 1/K, is
+    :func:`infer_batch`'s ``eta``).
+
+    Parameters
+    ----------
+    stats : Stats
+        The batch's statistics (K components).
+    frames : Tensor, shape (n, d)
+        The batch's frames.
+    eta : float
+        Splash weight η_t.
+    seed : int
+        Seed of the draws of e (made on the CPU, so the same on every device).
+
+    Returns
+    -------
+    Stats
+        ``stats`` with N, S1 and S2 mixed.
+    """
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    e = torch.rand(frames.shape[0], stats.N.shape[0], generator=gen, dtype=frames.dtype)
+    e = (e / e.sum(1, keepdim=True)).to(frames.device)
+    N, S1, S2 = frame_statistics(e, frames)
+    return replace(stats, N=(1 - eta) * stats.N + eta * N,
+                   S1=(1 - eta) * stats.S1 + eta * S1, S2=(1 - eta) * stats.S2 + eta * S2)
+
+
+def frame_averages(x: Tensor, lengths: np.ndarray, lp: LocalParams) -> Tensor:
+    """Per-song frame average of ``softmax_k E_q[log p(x|φ_k)]``, summed one Φ chunk at a
+    time so memory holds one chunk, not the batch's (n, K).
+
+    Parameters
+    ----------
+    x : Tensor, shape (n, d)
+        A packed batch, songs concatenated.
+    lengths : np.ndarray, shape (B,)
+    lp : LocalParams
+
+    Returns
+    -------
+    Tensor, shape (B, K)
+    """
+    song = song_index(lengths, x.device, total=x.shape[0])
+    Y = torch.zeros(len(lengths), lp.coef.shape[1], dtype=x.dtype, device=x.device)
+    step = ex.feature_chunk_rows(x.device)
+    for lo in range(0, x.shape[0], step):
+        Y.index_add_(0, song[lo:lo + step], torch.softmax(lp.loglik(x[lo:lo + step]), dim=1))
+    return Y / torch.as_tensor(lengths, dtype=x.dtype, device=x.device)[:, None]

@@ -25,6 +25,7 @@ import warnings
 from dataclasses import dataclass, fields, replace
 from typing import NamedTuple, TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -352,3 +353,45 @@ def slot_counts(phi: Tensor) -> Tensor:
     phi : Tensor, shape (B, T, K)
     """
     return phi.sum((0, 1)).double()
+
+
+def initial_statistics(sample: Tensor, labels: np.ndarray, *, K: int, T: int, n_songs: int,
+                       n_frames: int, alpha0_prior: tuple[float, float]) -> Stats:
+    """The first statistics of a fit: hard assignments of a frame sample, scaled to the
+    corpus.
+
+    Each component's frame statistics are those of its sample frames times
+    ``n_frames / n``; components are ordered by size (largest first), their song-slot
+    counts share ``n_songs × T`` in proportion, and the song sticks' statistic is that of
+    the α0 prior's mean with every slot empty.
+
+    Parameters
+    ----------
+    sample : Tensor, shape (n, d), float64
+        Frames sampled from the corpus (whitened as the fit sees them), on the device.
+    labels : np.ndarray, shape (n,), int64
+        The component of each frame, in [0, K)
+        (:data:`hdpmusic.model.initial.INITIAL_LABELS`).
+    K, T : int
+        Corpus and song truncations.
+    n_songs, n_frames : int
+        The corpus's songs and frames the statistics stand for.
+    alpha0_prior : (float, float)
+        Shape and rate of the Gamma prior of α0.
+
+    Returns
+    -------
+    Stats
+        On ``sample``'s device, float64.
+    """
+    R = torch.nn.functional.one_hot(torch.as_tensor(labels, device=sample.device), K)
+    N, S1, S2 = frame_statistics(R.double(), sample)
+    order = torch.argsort(N, descending=True, stable=True)   # big components first
+    scale = n_frames / len(sample)
+    s1, s2 = alpha0_prior
+    f64 = dict(dtype=torch.float64, device=sample.device)
+    return Stats.from_counts(
+        N=scale * N[order], S1=scale * S1[order], S2=scale * S2[order],
+        counts=n_songs * T * N[order] / N.sum(), usage=scale * N[order],
+        alpha=torch.as_tensor(s2 - (s1 + n_songs * (T - 1)), **f64),
+        entropy=torch.zeros((), **f64))
