@@ -15,7 +15,8 @@ Regimes (``--regimes``, names below): memoized VI to convergence (early stopping
 full-batch optimum) with or without the splash (η0 0 / 0.1) or started from the k-means++
 seeding alone instead of k-means (``-seeded``) or stopped early on a held-out tenth of the
 songs (``-early``, what the default ``early_stopping="auto"`` does from 100 songs), the paper's
-online schedule (κ 0.6, τ0 64, η0 0.1, or η0 0; 10 epochs, or 50 with ``-long``), at
+online schedule (κ 0.6, τ0 64, η0 0.1, or η0 0; batches of 32 songs, 10 epochs, or 50
+with ``-long``; ``-b1024``: the paper's batch of 1024, one update a pass here), at
 K 64 (T 16) and K 256 (T 32). Fitted models and representations are kept under
 ``--work`` and reused by a rerun.
 
@@ -67,7 +68,10 @@ REGIMES: dict[str, dict[str, Any]] = {
                          "eta0": 0.1, "max_epochs": 10, "init": "kmeans++"},
     "online256-long": {"n_components": 256, "n_song_components": 32, "algorithm": "online",
                        "eta0": 0.1, "max_epochs": 50},
+    "online256-b1024": {"n_components": 256, "n_song_components": 32, "algorithm": "online",
+                        "eta0": 0.1, "max_epochs": 10, "batch_size": 1024},
 }
+#: every regime's settings unless it sets its own
 COMMON = {"batch_size": 32, "local_max_iter": 50, "device": "cpu", "verbose": False}
 #: representation kinds: (kind, min_weight)
 KINDS: dict[str, tuple[str, float]] = {
@@ -95,7 +99,7 @@ def fit_all(corpus_path: Path, work: Path, regimes: list[str], seed: int,
     from hdpmusic.representations.registry import model_class
 
     corpus = Corpus.open(corpus_path)
-    plan = {f"hdpgmm-{r}": ("hdpgmm", {**REGIMES[r], **COMMON, "random_state": seed})
+    plan = {f"hdpgmm-{r}": ("hdpgmm", {**COMMON, **REGIMES[r], "random_state": seed})
             for r in regimes}
     plan.update({name: (model, params if name in UNSEEDED else {**params, "random_state": seed})
                  for name, (model, params) in BASELINES.items()
