@@ -13,6 +13,7 @@ from hdpmusic.cli import build_parser, main
 from hdpmusic.cli.fit import hdpgmm_params
 from hdpmusic.evaluation.folds import song_groups
 from hdpmusic.formats.taskdata import TaskData, write_task
+from hdpmusic.model import memory
 from hdpmusic.model.stopping import validation_split
 from planted import planted_hdp
 from processes import kill_when
@@ -358,9 +359,7 @@ def test_memory_estimate_counts_k_t_d_and_the_batch(corpus_file, tmp_path, capsy
                                                     monkeypatch):
     """With 1 GiB free, K = 1e6 (the one-hot initial assignments alone take 16 GB) is
     refused at once, naming the size and the memory available; K = 10 fits."""
-    from hdpmusic.model import hdpgmm
-
-    monkeypatch.setattr(hdpgmm, "available_bytes", lambda device: 1 << 30)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 1 << 30)
     out = tmp_path / "m.hdp"
     assert fit(corpus_file, out, "--n-components", str(10**6), "--epochs", "1",
                "--device", "cpu") == 1
