@@ -144,6 +144,7 @@ def test_audio_models_fit_and_transform(audio_corpus, tmp_path, model, options):
     out = Representations.load(reps)
     assert out.ids == [f"s{i}.wav" for i in range(4)] and out.attrs["model"] == model
     assert out.X.shape[0] == 4 and np.isfinite(out.X).all() and out.X.std(0).max() > 0
+    assert out.fitted is not None and out.fitted.all()     # trained on every song
 
 
 def test_audio_of_a_corpus_extracted_from_a_list_file(audio_corpus, tmp_path, capsys):

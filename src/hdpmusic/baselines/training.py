@@ -44,7 +44,12 @@ from hdpmusic.baselines.audio_data import (
     split_chunks,
     worker_errors,
 )
-from hdpmusic.formats.checkpoint import load_checkpoint, save_checkpoint
+from hdpmusic.formats.checkpoint import (
+    corpus_header,
+    load_checkpoint,
+    restore_corpus,
+    save_checkpoint,
+)
 from hdpmusic.runtime.devices import resolve_device
 from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError
 from hdpmusic.runtime.validation import Boolean, Interval, validate_params
@@ -346,7 +351,7 @@ class SelfSupervisedAudio(TransformerMixin, BaseEstimator):
         header = {"params": self.get_params(), "n_steps": self.n_steps_,
                   "n_songs": self.n_songs_, "songs_fingerprint": self.songs_fingerprint_,
                   "optimizer_groups": optim["param_groups"], "history": self.history_,
-                  **extra_header}
+                  **corpus_header(self), **extra_header}
         save_checkpoint(path, model=self.model_name, version=self.checkpoint_version,
                         header=header, tensors=tensors)
 
@@ -388,6 +393,7 @@ class SelfSupervisedAudio(TransformerMixin, BaseEstimator):
         model.n_songs_ = int(header["n_songs"])
         model.songs_fingerprint_ = header["songs_fingerprint"]
         model.history_ = list(header["history"])
+        restore_corpus(model, header)
         return model
 
     # -------------------------------------------------------------------- internals

@@ -24,6 +24,7 @@ import numpy as np
 from hdpmusic.audio.extract import audio_paths
 from hdpmusic.formats.checkpoint import describe_corpus
 from hdpmusic.formats.corpus import Corpus, corpus_fingerprint
+from hdpmusic.formats.songset import encode_songs
 from hdpmusic.representations.registry import model_class, model_input
 from hdpmusic.runtime.errors import DataError, ParameterError
 
@@ -56,7 +57,6 @@ def training_data(name: str, corpus: Corpus,
     Corpus or list of pathlib.Path
     """
     if model_input(name) == "audio":
-
         return audio_paths(corpus, audio_root)
     return corpus
 
@@ -136,10 +136,11 @@ def fit_model(name: str, corpus: Corpus, out: str | os.PathLike, *,
             log(f"resuming {checkpoint} at {where}")
     else:
         model = cls(**params)
-    if frames:                                   # recorded in every checkpoint's header
-        model.fitted_corpus_ = describe_corpus(corpus)
-        if can_resume:
-            model.corpus_fingerprint_ = corpus_fingerprint(corpus)
+    # recorded in every checkpoint's header; an audio model records its songs alone
+    model.fitted_corpus_ = (describe_corpus(corpus) if frames
+                            else {"songs": encode_songs(corpus.ids)})
+    if frames and can_resume:
+        model.corpus_fingerprint_ = corpus_fingerprint(corpus)
     kwargs: dict[str, Any] = {}
     accepted = inspect.signature(cls.fit).parameters
     if "ids" in accepted and not frames:
