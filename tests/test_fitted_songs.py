@@ -6,14 +6,16 @@ import base64
 import numpy as np
 import pytest
 
-from hdpmusic import Corpus
+from hdpmusic import HDPGMM, Corpus
 from hdpmusic.cli import main
 from hdpmusic.evaluation.fitted import MIXED_SHARE, fitted_counts, mixed_fit_message
 from hdpmusic.formats.checkpoint import fitted_songs
 from hdpmusic.formats.representations import Representations
 from hdpmusic.formats.songset import encode_songs, songs_in
 from hdpmusic.formats.taskdata import TaskData, write_task
+from hdpmusic.model.stopping import validation_split
 from hdpmusic.runtime.errors import DataError, FormatError
+from planted import planted_hdp
 
 SPLIT = ["train", "valid", "test"] * 10
 
@@ -132,3 +134,25 @@ def test_g1_vectors_do_not_depend_on_its_fit(task_file, tmp_path, capsys):
     fitted, warned, cautions = _evaluate_warnings(task_file, tmp_path, capsys, "g1",
                                                   "train,valid")
     assert fitted is None and warned == [] and cautions == []
+
+
+def test_a_python_api_fit_records_the_songs_it_used(tmp_path):
+    """HDPGMM.fit on a corpus marks the songs it fitted: a capped early-stopped fit leaves
+    its held-out tenth unmarked (it never saw them), one that stopped folds them in and
+    marks every song; the record survives save/load, and arrays (no ids) record none."""
+    songs = planted_hdp(seed=1, n_true=6, d=3, songs=60, frames=(20, 40))[0]
+    ids = [f"t{j:02d}" for j in range(60)]
+    corpus = Corpus.from_arrays(songs, ids=ids)
+    params = dict(n_components=12, n_song_components=4, batch_size=20, verbose=False,
+                  random_state=0, device="cpu", tol=0.0, early_stopping=True,
+                  n_iter_no_change=2)
+    capped = HDPGMM(**params, max_epochs=2).fit(corpus)      # tol 0: no capped warning
+    train, _ = validation_split(60, 0.1, seed=0)
+    assert np.flatnonzero(fitted_songs(capped, ids)).tolist() == sorted(train)
+    capped.save(tmp_path / "m.hdp")
+    again = HDPGMM.load(tmp_path / "m.hdp")
+    assert fitted_songs(again, ids).tolist() == fitted_songs(capped, ids).tolist()
+    stopped = HDPGMM(**params, max_epochs=40).fit(corpus)
+    assert stopped.passes_[-1]["folded_in"] and fitted_songs(stopped, ids).all()
+    plain = HDPGMM(**{**params, "early_stopping": False}, max_epochs=1).fit(songs)
+    assert fitted_songs(plain, ids) is None

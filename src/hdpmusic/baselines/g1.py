@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from hdpmusic.formats.checkpoint import (
     corpus_header,
     load_checkpoint,
+    record_corpus,
     restore_corpus,
     save_checkpoint,
 )
@@ -89,6 +90,7 @@ class G1(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         self.n_features_in_ = int(as_corpus(X).dim)
+        record_corpus(self, X)
         return self
 
     def transform_frames(self, frames: np.ndarray) -> np.ndarray:

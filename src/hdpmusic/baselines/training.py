@@ -50,6 +50,7 @@ from hdpmusic.formats.checkpoint import (
     restore_corpus,
     save_checkpoint,
 )
+from hdpmusic.formats.songset import encode_songs
 from hdpmusic.runtime.devices import resolve_device
 from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError
 from hdpmusic.runtime.validation import Boolean, Interval, validate_params
@@ -217,6 +218,8 @@ class SelfSupervisedAudio(TransformerMixin, BaseEstimator):
             self._check_songs(fingerprint, len(paths))
         else:
             self._initialise(paths, fingerprint)
+        # the songs, which transform marks as fitted (no ids: none known)
+        self.fitted_corpus_ = None if ids is None else {"songs": encode_songs(ids)}
         self._train(paths, self._total_steps(), checkpoint, checkpoint_every)
         if checkpoint is not None:
             self.save(checkpoint)

@@ -29,6 +29,7 @@ from torch import Tensor
 from hdpmusic.formats.checkpoint import (
     corpus_header,
     load_checkpoint,
+    record_corpus,
     restore_corpus,
     save_checkpoint,
 )
@@ -165,6 +166,7 @@ class VQCodebook(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         corpus = as_corpus(X)
+        record_corpus(self, X)
         n_frames = corpus.n_frames
         if n_frames < self.n_clusters:
             raise DataError(f"the corpus has {n_frames} frames, fewer than n_clusters="

@@ -130,6 +130,30 @@ def describe_corpus(corpus: Any) -> dict[str, Any]:
             "content": content_fingerprint(corpus), "songs": encode_songs(corpus.ids)}
 
 
+def record_corpus(model: Any, X: Any, songs: Sequence[str] | None = None) -> None:
+    """Set ``model.fitted_corpus_`` to what a fit on ``X`` records.
+
+    Parameters
+    ----------
+    model : object
+        The estimator being fitted.
+    X : Corpus or other
+        Its training data: a corpus is described (:func:`describe_corpus`); anything else
+        (arrays, which carry no song ids) records nothing (None).
+    songs : sequence of str, optional
+        The ids of the songs the fit used, where it held some of ``X``'s out (default: all
+        of them).
+    """
+    from hdpmusic.formats.corpus import Corpus
+
+    if not isinstance(X, Corpus):
+        model.fitted_corpus_ = None
+        return
+    model.fitted_corpus_ = describe_corpus(X)
+    if songs is not None:
+        model.fitted_corpus_["songs"] = encode_songs(songs)
+
+
 def corpus_header(model: Any) -> dict[str, Any]:
     """The header entry of ``model.fitted_corpus_`` (None when it records no corpus)."""
     return {CORPUS_FIELD: getattr(model, "fitted_corpus_", None)}
@@ -152,8 +176,8 @@ def fitted_songs(model: Any, ids: Sequence[str]) -> np.ndarray | None:
     Returns
     -------
     np.ndarray of bool, shape (len(ids),), or None
-        None when the model records no songs (fitted outside ``hdpmusic fit`` and
-        :func:`hdpmusic.pipeline.fit.fit_model`, or saved before songs were recorded).
+        None when the model records no songs (fitted on arrays rather than a corpus, an
+        audio model given no ids, or saved before songs were recorded).
     """
     record = getattr(model, "fitted_corpus_", None) or {}
     if record.get("songs") is None:

@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
+from hdpmusic.formats.checkpoint import record_corpus
 from hdpmusic.formats.corpus import as_corpus, require_frames
 from hdpmusic.model import expectations as ex
 from hdpmusic.model import persistence
@@ -338,6 +339,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             self._initialise(corpus)
             self.converged_ = False
         self.held_out_digest_ = split
+        record_corpus(self, X, corpus.ids)
         optimiser = self._optimiser()
         optimiser.start(self, corpus)
         message = optimiser.fit_warning(self, corpus)
@@ -376,6 +378,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
             finally:
                 bar.close()
             self._end_pass(t_pass, held)
+            if self._folding_in(held):                   # every song has now been fitted
+                record_corpus(self, X)
             if held is not None and self.converged_:
                 corpus, held = self._fold_in(everything, len(held)), None
             if saving:

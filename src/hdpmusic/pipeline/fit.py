@@ -4,10 +4,11 @@
 :func:`fit_model`. It gives a frame model (HDPGMM, G1, VQ) the corpus and an audio model
 (KIM, CLMR) the songs' audio files (:func:`training_data`); it checkpoints a model whose
 ``fit`` can (HDPGMM, KIM, CLMR) and resumes one from its checkpoint after checking that
-the options given and the corpus are those it was fitted with (:func:`check_resume`); a
-frame model records what it knows of its corpus (feature settings and a fingerprint of
-the frames, :func:`hdpmusic.formats.checkpoint.describe_corpus`), which ``transform``,
-``embed`` and a later resume check.
+the options given and the corpus are those it was fitted with (:func:`check_resume`).
+Each model's ``fit`` records what it knows of its corpus (a frame model: feature
+settings, a fingerprint of the frames and the songs fitted,
+:func:`hdpmusic.formats.checkpoint.record_corpus`; an audio model: the songs), which
+``transform``, ``embed`` and a later resume check.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import numpy as np
 from hdpmusic.audio.extract import audio_paths
 from hdpmusic.formats.checkpoint import describe_corpus
 from hdpmusic.formats.corpus import Corpus, corpus_fingerprint
-from hdpmusic.formats.songset import encode_songs
 from hdpmusic.representations.registry import model_class, model_input
 from hdpmusic.runtime.errors import DataError, ParameterError
 
@@ -136,9 +136,6 @@ def fit_model(name: str, corpus: Corpus, out: str | os.PathLike, *,
             log(f"resuming {checkpoint} at {where}")
     else:
         model = cls(**params)
-    # recorded in every checkpoint's header; an audio model records its songs alone
-    model.fitted_corpus_ = (describe_corpus(corpus) if frames
-                            else {"songs": encode_songs(corpus.ids)})
     if frames and can_resume:
         model.corpus_fingerprint_ = corpus_fingerprint(corpus)
     kwargs: dict[str, Any] = {}
