@@ -20,9 +20,12 @@ along its own curve only) and seconds per pass (the curves with early stopping o
 pass on all training songs). ``to_convergence`` runs each memoized fit (default settings:
 early stopping on, 300 songs being over 100; ``early_stopping`` and ``folded_in`` say what
 ended it) and scikit-learn (``max_iter`` 500, its default ``tol``) until they stop by
-themselves.
+themselves. ``--updates-batches 20,100`` adds ``online_by_updates``: the online schedule at
+each batch size after 30, 90, 300 and 900 updates (the same figures, with ``total_step``,
+Σρ_t, the schedule's total weight of new information): whether the online fit's distance
+from its initialisation is set by its updates rather than its passes.
 
-    python benchmarks/bench_convergence.py --device cpu
+    python benchmarks/bench_convergence.py --device cpu [--updates-batches 20,100]
 """
 
 from __future__ import annotations
@@ -41,8 +44,11 @@ from sklearn.mixture import BayesianGaussianMixture
 from hdpmusic import HDPGMM
 from hdpmusic.datasets.synthetic import planted_hdp
 from hdpmusic.model.initial import INITIAL_LABELS
+from hdpmusic.model.online import total_step
 
 CHECKPOINTS = (1, 5, 10, 30)
+#: online updates after which ``--updates-batches`` reports (whole passes at batch 20 or 100)
+UPDATES = (30, 90, 300, 900)
 MODEL = dict(n_components=64, n_song_components=16, batch_size=100, eta0=0.0, verbose=False)
 FITS = {"online": dict(algorithm="online"),
         "memoized": dict(algorithm="memoized", moves=False),
@@ -53,12 +59,13 @@ def used(weights: np.ndarray) -> int:
     return int((weights > 0.01).sum())
 
 
-def hdpgmm_curve(train, test, truth, params: dict, device: str, seed: int) -> dict:
-    """Figures at each checkpoint of one fit, continued pass by pass."""
-    model = HDPGMM(**MODEL, **params, tol=0.0, early_stopping=False, device=device,
+def hdpgmm_curve(train, test, truth, params: dict, device: str, seed: int,
+                 checkpoints=CHECKPOINTS) -> dict:
+    """Figures at each checkpoint (passes) of one fit, continued pass by pass."""
+    model = HDPGMM(**{**MODEL, **params}, tol=0.0, early_stopping=False, device=device,
                    random_state=seed)
     curve, done = {}, 0
-    for passes in CHECKPOINTS:
+    for passes in checkpoints:
         model.max_epochs = passes
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -70,8 +77,20 @@ def hdpgmm_curve(train, test, truth, params: dict, device: str, seed: int) -> di
             "heldout_loglik": model.score(test),
             "elbo": model.passes_[-1]["elbo_per_frame"],
             "s_per_pass": float(np.mean([p["seconds"] for p in model.passes_])),
+            "updates": model.n_steps_,
         }
     return curve
+
+
+def online_by_updates(train, test, truth, batch: int, device: str, seed: int) -> dict:
+    """The online schedule's figures after each count of ``UPDATES`` at one batch size,
+    with its total step Σρ_t: {updates: figures}."""
+    per_pass = -(-len(train) // batch)
+    curve = hdpgmm_curve(train, test, truth, {**FITS["online"], "batch_size": batch}, device,
+                         seed, checkpoints=[u // per_pass for u in UPDATES])
+    return {str(f["updates"]): {**f, "total_step": total_step(0, f["updates"], tau0=64.0,
+                                                               kappa=0.6)}
+            for f in curve.values()}
 
 
 def hdpgmm_converged(train, test, truth, params: dict, device: str, seed: int) -> dict:
@@ -129,6 +148,9 @@ def main() -> None:
                         help="HDPGMM's initialisation (default: the model's)")
     parser.add_argument("--skip-curves", action="store_true",
                         help="only the to-convergence figures")
+    parser.add_argument("--updates-batches", default="",
+                        help="comma-separated batch sizes: the online schedule after "
+                             f"{', '.join(map(str, UPDATES))} updates at each (default: none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.init is not None:
@@ -149,6 +171,9 @@ def main() -> None:
         "memoized": hdpgmm_converged(train, test, truth, FITS["memoized"], args.device,
                                      args.seed),
         "sklearn": sklearn_converged(frames, test_frames, truth, args.seed)}
+    out["online_by_updates"] = {
+        b: online_by_updates(train, test, truth, int(b), args.device, args.seed)
+        for b in args.updates_batches.split(",") if b}
     conv = out["to_convergence"]
     out["time_ratio_memoized_moves_to_sklearn"] = (conv["memoized_moves"]["seconds"]
                                                    / conv["sklearn"]["seconds"])

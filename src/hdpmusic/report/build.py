@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -173,9 +174,6 @@ def provenance(results: Sequence[RunResult], command: str | None = None) -> list
     list of str
         One fact per line.
     """
-    from datetime import datetime
-
-
     facts = [f"hdpmusic {__version__}"]
     facts += [f"command: {command}"] if command else []
     facts.append(f"written {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
