@@ -134,7 +134,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     for epoch in range(args.epochs):
         model.max_epochs = epoch + 1
         sync(device); t0 = time.perf_counter()  # noqa: E702
-        with mock.patch("hdpmusic.model.hdpgmm._hold_on_gpu", lambda c, _device: c):
+        with mock.patch("hdpmusic.model.hdpgmm.hold_on_gpu", lambda c, _device: c):
             model.fit(corpus, resume=True)       # as given: in GPU memory, or streamed
         sync(device)
         epoch_s.append(time.perf_counter() - t0)
