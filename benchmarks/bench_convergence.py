@@ -88,8 +88,9 @@ def online_by_updates(train, test, truth, batch: int, device: str, seed: int) ->
     per_pass = -(-len(train) // batch)
     curve = hdpgmm_curve(train, test, truth, {**FITS["online"], "batch_size": batch}, device,
                          seed, checkpoints=[u // per_pass for u in UPDATES])
-    return {str(f["updates"]): {**f, "total_step": total_step(0, f["updates"], tau0=64.0,
-                                                               kappa=0.6)}
+    schedule = HDPGMM()                          # the fits' step size: the defaults
+    return {str(f["updates"]): {**f, "total_step": total_step(
+                0, f["updates"], tau0=schedule.tau0, kappa=schedule.kappa)}
             for f in curve.values()}
 
 

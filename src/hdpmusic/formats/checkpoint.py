@@ -109,25 +109,29 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     return load_checkpoint(path)[0]
 
 
-def describe_corpus(corpus: Any) -> dict[str, Any]:
+def describe_corpus(corpus: Any, songs: Sequence[str] | None = None) -> dict[str, Any]:
     """What a frame model records of the corpus it is fitted on.
 
     Parameters
     ----------
     corpus : hdpmusic.formats.corpus.Corpus
+    songs : sequence of str, optional
+        The ids of the songs the fit used, where it held some of the corpus's out
+        (default: all of them).
 
     Returns
     -------
     dict
         ``feature_config``: the corpus's feature settings (None when the file records
         none, e.g. the study's layout); ``content``:
-        :func:`hdpmusic.formats.corpus.content_fingerprint` of its frames; ``songs``: its
+        :func:`hdpmusic.formats.corpus.content_fingerprint` of its frames; ``songs``: the
         song ids (:func:`hdpmusic.formats.songset.encode_songs`).
     """
     from hdpmusic.formats.corpus import content_fingerprint
 
     return {"feature_config": corpus.attrs.get("feature_config"),
-            "content": content_fingerprint(corpus), "songs": encode_songs(corpus.ids)}
+            "content": content_fingerprint(corpus),
+            "songs": encode_songs(corpus.ids if songs is None else songs)}
 
 
 def record_corpus(model: Any, X: Any, songs: Sequence[str] | None = None) -> None:
@@ -141,17 +145,11 @@ def record_corpus(model: Any, X: Any, songs: Sequence[str] | None = None) -> Non
         Its training data: a corpus is described (:func:`describe_corpus`); anything else
         (arrays, which carry no song ids) records nothing (None).
     songs : sequence of str, optional
-        The ids of the songs the fit used, where it held some of ``X``'s out (default: all
-        of them).
+        As in :func:`describe_corpus`.
     """
     from hdpmusic.formats.corpus import Corpus
 
-    if not isinstance(X, Corpus):
-        model.fitted_corpus_ = None
-        return
-    model.fitted_corpus_ = describe_corpus(X)
-    if songs is not None:
-        model.fitted_corpus_["songs"] = encode_songs(songs)
+    model.fitted_corpus_ = describe_corpus(X, songs) if isinstance(X, Corpus) else None
 
 
 def corpus_header(model: Any) -> dict[str, Any]:

@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from hdpmusic.audio.extract import audio_paths
-from hdpmusic.formats.checkpoint import describe_corpus
-from hdpmusic.formats.corpus import Corpus, corpus_fingerprint
+from hdpmusic.formats.corpus import Corpus, content_fingerprint, corpus_fingerprint
 from hdpmusic.representations.registry import model_class, model_input
 from hdpmusic.runtime.errors import DataError, ParameterError
 
@@ -222,7 +221,7 @@ def check_resume(checkpoint: Path, model: Any, given: Mapping[str, Any],
                         f"({model.n_songs_} songs with other ids or lengths); give the "
                         "corpus it was fitted on, or fit afresh (`hdpmusic fit --overwrite`)")
     content = (getattr(model, "fitted_corpus_", None) or {}).get("content")
-    if content is not None and content != describe_corpus(corpus)["content"]:
+    if content is not None and content != content_fingerprint(corpus):
         raise DataError(f"cannot resume {checkpoint}: the corpus has the songs and lengths "
                         "it was fitted on but other frames (rescaled, or extracted "
                         "otherwise); give the corpus it was fitted on, or fit afresh "
