@@ -182,3 +182,19 @@ def test_a_warning_is_one_line_without_python_source(files, tmp_path, capsys):
     (line,) = [x for x in err.splitlines() if "online inference will make" in x]
     assert line.startswith("warning: online inference will make 1 updates")
     assert "Warning:" not in err and ".py:" not in err and "model.fit(" not in err
+
+
+@pytest.mark.parametrize("quiet, shown", [(False, ["pass 1"]), (True, [])])
+def test_only_hdpmusic_s_own_progress_messages_reach_the_terminal(quiet, shown):
+    """Other libraries' INFO notes (matplotlib's 'Substituting symbol ...' while drawing
+    the report) stay out; hdpmusic's own show unless quiet."""
+    import subprocess
+    import sys
+
+    code = ("import logging; from hdpmusic.cli import configure_logging; "
+            f"configure_logging({quiet}); "
+            "logging.getLogger('matplotlib.mathtext').info('Substituting symbol E'); "
+            "logging.getLogger('hdpmusic.model.hdpgmm').info('pass 1')")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stderr
+    assert err.splitlines() == shown

@@ -111,6 +111,13 @@ def show_warning(message: Warning | str, category: type[Warning], filename: str,
     tqdm.write(f"warning: {message}", file=sys.stderr if file is None else file)
 
 
+def configure_logging(quiet: bool) -> None:
+    """hdpmusic's own messages at INFO (WARNING with ``quiet``), other libraries' at
+    WARNING: matplotlib's font notes and the like stay out of the user's terminal."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("hdpmusic").setLevel(logging.WARNING if quiet else logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -118,10 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(message)s")
+    configure_logging(args.quiet)
     try:
-
         configure(args.threads)
         check_device(args)
         with silenced(args.quiet), warnings.catch_warnings(), logging_redirect_tqdm():
