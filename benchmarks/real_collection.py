@@ -14,6 +14,9 @@ Install the sources first (Debian 12 "bookworm" versions, download sizes)::
         singularity-music drascula-music            # collection 1 (~575 MB)
     apt-get install --no-install-recommends \\
         ufoai-music hyperrogue-music asc-music      # + collection 2 (~285 MB)
+    apt-get install --no-install-recommends \\
+        widelands-data supertuxkart-data hedgewars-data \\
+        freedroidrpg-data megaglest-data            # collection 3 (~1.6 GB)
 
 Collection 1 (``--collection 1``, six classes, genre-like; default 60 excerpts a class):
 
@@ -67,6 +70,25 @@ soundtracks or composers, harder, closer to artist identification; use ``--per-c
     1999 soundtrack (Martin Severn): the strategy-game scores of that era, the most
     percussive of this collection (HPSS share 0.35-0.39).
 
+Collection 3 (``--collection 3``, five classes, one game's soundtrack each, none of
+whose packages the first two collections use; soundtrack identification across
+studios and composers; use ``--per-class 48``). It was added after every setting of
+the representation study had been chosen on collections 1 and 2, as an untouched check:
+
+``widelands``
+    widelands-data 2:1.1 (381 MB): Widelands' medieval / orchestral RTS score.
+``supertuxkart``
+    supertuxkart-data 1.4 (628 MB): SuperTuxKart's race themes (many composers; the
+    ``*_fast`` / ``farm_f`` speeded-up duplicates are left out).
+``hedgewars``
+    hedgewars-data 1.0.2 (145 MB): Hedgewars' themed map music (the ``olympics_sd``
+    variant left out).
+``freedroidrpg``
+    freedroidrpg-data 1.0 (228 MB): FreedroidRPG's electronic / industrial score.
+``megaglest``
+    megaglest-data 3.13 (242 MB): MegaGlest's faction and menu themes (one composer
+    each).
+
 Output::
 
     DIR/audio/<class>/<track>_<i>.wav   30 s, 22.05 kHz, mono, 16-bit
@@ -98,6 +120,7 @@ Examples
 --------
 ``python benchmarks/real_collection.py --out /work/realmusic``
 ``python benchmarks/real_collection.py --collection 2 --per-class 40 --out /work/realmusic2``
+``python benchmarks/real_collection.py --collection 3 --per-class 48 --out /work/realmusic3``
 """
 
 from __future__ import annotations
@@ -167,6 +190,7 @@ class ClassSpec:
 _WESNOTH = "/usr/share/games/wesnoth/1.16/data/core/music/*.ogg"
 _WZ = "/usr/share/games/warzone2100/music/albums"
 _UFO = "/usr/share/games/ufoai/base/0music.pk3"
+_STK = "/usr/share/games/supertuxkart/data/music"
 
 COLLECTIONS: dict[str, tuple[ClassSpec, ...]] = {
     "1": (
@@ -201,6 +225,21 @@ COLLECTIONS: dict[str, tuple[ClassSpec, ...]] = {
         ClassSpec("asc_wz1999", "percussive 1999-2002 strategy-game scores (ASC, Warzone 1999)",
                   (Source("asc-music", "/usr/share/games/asc/music/*.mp3"),
                    Source("warzone2100-music", f"{_WZ}/original_soundtrack/*.opus"))),
+    ),
+    "3": (
+        ClassSpec("widelands", "medieval orchestral RTS score (Widelands)",
+                  (Source("widelands-data", "/usr/share/games/widelands/data/music/*.ogg"),)),
+        ClassSpec("supertuxkart", "kart-race themes, many composers (SuperTuxKart)",
+                  (Source("supertuxkart-data", f"{_STK}/*.ogg",
+                          exclude=("*_fast.ogg", "*/farm_f.ogg")),)),
+        ClassSpec("hedgewars", "themed comic map music (Hedgewars)",
+                  (Source("hedgewars-data", "/usr/share/games/hedgewars/Data/Music/*.ogg",
+                          exclude=("*/olympics_sd.ogg",)),)),
+        ClassSpec("freedroidrpg", "electronic / industrial RPG score (FreedroidRPG)",
+                  (Source("freedroidrpg-data",
+                          "/usr/share/freedroidrpg/data/sound/music/*.ogg"),)),
+        ClassSpec("megaglest", "faction themes, one composer each (MegaGlest)",
+                  (Source("megaglest-data", "/usr/share/games/megaglest/**/music/*.ogg"),)),
     ),
 }
 
