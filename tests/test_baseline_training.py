@@ -14,6 +14,7 @@ from hdpmusic.baselines.audio_data import (
 )
 from hdpmusic.baselines.clmr import CLMR
 from hdpmusic.baselines.kim import KIM
+from hdpmusic.formats.checkpoint import fitted_songs
 from hdpmusic.runtime.errors import DataError, FormatError, ParameterError
 
 #: harmonics of the three timbre classes of :func:`timbre_songs`
@@ -135,6 +136,17 @@ def test_periodic_checkpoints_and_partial_fit(songs, tmp_path):
     steps = tiny_kim().partial_fit(songs, n_steps=1).partial_fit(songs, n_steps=3)
     assert steps.n_steps_ == 4 and same_weights(model, steps)
     assert len(model.history_) == 4 and {"step", "loss", "seconds"} <= set(model.history_[0])
+
+
+def test_partial_fit_records_the_songs_as_fit_does(songs):
+    """Both ways of training mark the training songs (for ``transform`` and ``evaluate``);
+    without ids neither knows them."""
+    ids = [f"s{j}" for j in range(len(songs))]
+    fitted = tiny_kim(max_steps=1).fit(songs, ids)
+    stepped = tiny_kim().partial_fit(songs, ids, n_steps=1)
+    assert fitted_songs(stepped, [*ids, "unseen"]).tolist() == [True] * len(ids) + [False]
+    assert stepped.fitted_corpus_ == fitted.fitted_corpus_
+    assert fitted_songs(tiny_kim().partial_fit(songs, n_steps=1), ids) is None
 
 
 def test_loader_workers_do_not_change_the_result(songs):

@@ -11,7 +11,7 @@ from hdpmusic.cli import main
 from hdpmusic.evaluation.fitted import MIXED_SHARE, fitted_counts, mixed_fit_message
 from hdpmusic.formats.checkpoint import fitted_songs
 from hdpmusic.formats.representations import Representations
-from hdpmusic.formats.songset import encode_songs, songs_in
+from hdpmusic.formats.songset import add_songs, encode_songs, songs_in
 from hdpmusic.formats.taskdata import TaskData, write_task
 from hdpmusic.model.stopping import validation_split
 from hdpmusic.runtime.errors import DataError, FormatError
@@ -33,6 +33,19 @@ def test_songs_in_agrees_with_a_python_set():
     # an unseen song shares a 32-bit hash with one of 2000 with probability 4.7e-7
     assert got[~expected].sum() == 0
     assert not songs_in(encode_songs([]), unseen[:5]).any()
+
+
+def test_adding_songs_gives_the_set_of_both():
+    rng = np.random.default_rng(1)
+    ids = [f"s{k}" for k in rng.permutation(300)]
+    first, later = ids[:120], ids[80:200]                   # 40 songs in both
+    merged = add_songs(encode_songs(first), later)
+    assert merged == encode_songs(first + later)           # the same sorted unique hashes
+    assert len(base64.b64decode(merged)) == 4 * 200
+    assert songs_in(merged, ids).tolist() == [i in set(first + later) for i in ids]
+    assert add_songs(encode_songs([]), []) == encode_songs([])
+    with pytest.raises(FormatError, match="damaged"):
+        add_songs("not base64!", ["a"])
 
 
 @pytest.mark.parametrize("record", ["not base64!", base64.b64encode(b"abcde").decode()])
@@ -156,3 +169,46 @@ def test_a_python_api_fit_records_the_songs_it_used(tmp_path):
     assert stopped.passes_[-1]["folded_in"] and fitted_songs(stopped, ids).all()
     plain = HDPGMM(**{**params, "early_stopping": False}, max_epochs=1).fit(songs)
     assert fitted_songs(plain, ids) is None
+
+
+def test_partial_fit_records_the_songs_of_every_batch(tmp_path):
+    """An online model fitted batch by batch marks every song of every batch (not only
+    the last), keeps the first batch's feature settings, refuses a batch of other
+    settings before touching the model, and knows no songs once a batch of arrays came."""
+    songs = planted_hdp(seed=1, n_true=6, d=3, songs=40, frames=(20, 40))[0]
+    ids = [f"t{j:02d}" for j in range(40)]
+    config = {"sr": 22050, "hop_length": 512}
+    batch = [Corpus.from_arrays(songs[a:b], ids=ids[a:b], attrs={"feature_config": config})
+             for a, b in [(0, 10), (10, 20), (20, 30)]]
+    params = dict(n_components=8, n_song_components=3, algorithm="online", verbose=False,
+                  random_state=0, device="cpu")
+    model = HDPGMM(**params).partial_fit(batch[0], corpus_size=40).partial_fit(batch[1])
+    assert np.flatnonzero(fitted_songs(model, ids)).tolist() == list(range(20))
+    assert model.fitted_corpus_["feature_config"] == config
+    assert model.fitted_corpus_["content"] is None           # no one corpus to resume on
+    model.save(tmp_path / "m.hdp")
+    assert fitted_songs(HDPGMM.load(tmp_path / "m.hdp"), ids).tolist() == \
+        fitted_songs(model, ids).tolist()
+    other = Corpus.from_arrays(songs[20:30], ids=ids[20:30],
+                               attrs={"feature_config": {**config, "hop_length": 256}})
+    steps = model.n_steps_
+    with pytest.raises(DataError, match="hop_length=256 but .* hop_length=512"):
+        model.partial_fit(other)
+    assert model.n_steps_ == steps and fitted_songs(model, ids)[:20].all()
+    model.partial_fit(songs[30:])                             # arrays: songs now unknown
+    assert fitted_songs(model, ids) is None
+    model.partial_fit(batch[2])
+    assert fitted_songs(model, ids) is None
+
+
+@pytest.mark.filterwarnings("ignore:online inference will make:RuntimeWarning")
+def test_partial_fit_after_fit_adds_to_the_fitted_songs():
+    songs = planted_hdp(seed=2, n_true=6, d=3, songs=40, frames=(20, 40))[0]
+    ids = [f"t{j:02d}" for j in range(40)]
+    corpus = Corpus.from_arrays(songs, ids=ids)
+    model = HDPGMM(n_components=8, n_song_components=3, algorithm="online", max_epochs=1,
+                   batch_size=10, verbose=False, random_state=0,
+                   device="cpu").fit(corpus.subset(np.arange(30)))
+    assert model.fitted_corpus_["content"].startswith("sha256:")
+    model.partial_fit(corpus.subset(np.arange(30, 40)))
+    assert fitted_songs(model, ids).all() and model.fitted_corpus_["content"] is None

@@ -218,8 +218,7 @@ class SelfSupervisedAudio(TransformerMixin, BaseEstimator):
             self._check_songs(fingerprint, len(paths))
         else:
             self._initialise(paths, fingerprint)
-        # the songs, which transform marks as fitted (no ids: none known)
-        self.fitted_corpus_ = None if ids is None else {"songs": encode_songs(ids)}
+        self._record_songs(ids)
         self._train(paths, self._total_steps(), checkpoint, checkpoint_every)
         if checkpoint is not None:
             self.save(checkpoint)
@@ -250,8 +249,14 @@ class SelfSupervisedAudio(TransformerMixin, BaseEstimator):
             self._check_songs(fingerprint, len(paths))
         else:
             self._initialise(paths, fingerprint)
+        self._record_songs(ids)
         self._train(paths, self.n_steps_ + n_steps, None, 0)
         return self
+
+    def _record_songs(self, ids: Sequence[str] | None) -> None:
+        """Record the training songs, which ``transform`` marks as fitted (no ids: none
+        known)."""
+        self.fitted_corpus_ = None if ids is None else {"songs": encode_songs(ids)}
 
     def transform(self, audio_paths: Sequence[str | os.PathLike], *,
                   batch_size: int | None = None) -> np.ndarray:

@@ -26,8 +26,8 @@ import numpy as np
 
 from hdpmusic.formats.atomic import atomic_path
 from hdpmusic.formats.filekind import CHECKPOINT_FORMAT, describe, require_file
-from hdpmusic.formats.songset import encode_songs, songs_in
-from hdpmusic.runtime.errors import FormatError
+from hdpmusic.formats.songset import add_songs, encode_songs, songs_in
+from hdpmusic.runtime.errors import DataError, FormatError
 
 FORMAT = CHECKPOINT_FORMAT
 #: header field (and model attribute ``fitted_corpus_``) describing the training corpus
@@ -109,7 +109,8 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     return load_checkpoint(path)[0]
 
 
-def describe_corpus(corpus: Any, songs: Sequence[str] | None = None) -> dict[str, Any]:
+def describe_corpus(corpus: Any, songs: Sequence[str] | None = None, *,
+                    content: bool = True) -> dict[str, Any]:
     """What a frame model records of the corpus it is fitted on.
 
     Parameters
@@ -118,6 +119,8 @@ def describe_corpus(corpus: Any, songs: Sequence[str] | None = None) -> dict[str
     songs : sequence of str, optional
         The ids of the songs the fit used, where it held some of the corpus's out
         (default: all of them).
+    content : bool, default=True
+        Fingerprint the frames (False: ``content`` is None).
 
     Returns
     -------
@@ -130,7 +133,7 @@ def describe_corpus(corpus: Any, songs: Sequence[str] | None = None) -> dict[str
     from hdpmusic.formats.corpus import content_fingerprint
 
     return {"feature_config": corpus.attrs.get("feature_config"),
-            "content": content_fingerprint(corpus),
+            "content": content_fingerprint(corpus) if content else None,
             "songs": encode_songs(corpus.ids if songs is None else songs)}
 
 
@@ -150,6 +153,59 @@ def record_corpus(model: Any, X: Any, songs: Sequence[str] | None = None) -> Non
     from hdpmusic.formats.corpus import Corpus
 
     model.fitted_corpus_ = describe_corpus(X, songs) if isinstance(X, Corpus) else None
+
+
+def extend_record(record: Mapping[str, Any] | None, X: Any, *, start: bool
+                  ) -> dict[str, Any] | None:
+    """What a model fitted batch by batch (``partial_fit``) records after one more batch.
+
+    The first batch starts the record as :func:`record_corpus` would, but without the
+    frames' fingerprint: such a model is fitted on no one fixed corpus, so ``fit --resume``
+    has none to check (a model that :meth:`fit` began loses it too). Each later batch adds
+    its songs. A batch of arrays (which carry no ids) leaves the songs unknown (None) from
+    then on, as a record that knew none stays.
+
+    Parameters
+    ----------
+    record : mapping or None
+        ``model.fitted_corpus_`` before this batch (ignored when ``start``).
+    X : Corpus or other
+        The batch.
+    start : bool
+        This batch is the model's first.
+
+    Returns
+    -------
+    dict or None
+        The new ``fitted_corpus_``.
+
+    Raises
+    ------
+    DataError
+        The batch's feature settings differ from the record's (one model would be fitted
+        on frames of two kinds).
+    """
+    from hdpmusic.formats.corpus import Corpus
+
+    corpus = X if isinstance(X, Corpus) else None
+    if start:
+        return None if corpus is None else describe_corpus(corpus, content=False)
+    if record is None:
+        return None
+    config = record.get("feature_config")
+    theirs = None if corpus is None else corpus.attrs.get("feature_config")
+    differ = sorted(k for k in (config or {}).keys() & (theirs or {}).keys()
+                    if config[k] != theirs[k])
+    if differ:
+        raise DataError("this batch's features were extracted with "
+                        + ", ".join(f"{k}={theirs[k]}" for k in differ)
+                        + " but the model's earlier batches with "
+                        + ", ".join(f"{k}={config[k]}" for k in differ)
+                        + ": give it frames of one kind")
+    songs = record.get("songs")
+    if songs is not None:
+        songs = None if corpus is None else add_songs(songs, corpus.ids)
+    return {**record, "content": None, "songs": songs}
 
 
 def corpus_header(model: Any) -> dict[str, Any]:

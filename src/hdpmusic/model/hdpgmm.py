@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
-from hdpmusic.formats.checkpoint import record_corpus
+from hdpmusic.formats.checkpoint import extend_record, record_corpus
 from hdpmusic.formats.corpus import as_corpus, require_frames
 from hdpmusic.model import expectations as ex
 from hdpmusic.model import persistence
@@ -403,16 +403,30 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         corpus_size : int, optional
             J, the number of songs the statistics are scaled to (first call only; default
             ``len(X)``); the corpus's frames are estimated from ``X``'s mean song length.
+
+        Raises
+        ------
+        DataError
+            ``X``'s feature settings differ from those of the earlier batches.
+
+        Notes
+        -----
+        The model records the songs of every batch (``fitted_corpus_``; arrays carry no
+        ids, and a batch of them leaves the songs unknown), so that ``transform`` marks
+        them and ``evaluate`` warns of scores on songs the model saw.
         """
         corpus = self._as_corpus(X)
         optimiser_for(self.algorithm)().partial_update(self)
-        if not hasattr(self, "stats_"):
+        start = not hasattr(self, "stats_")
+        record = extend_record(getattr(self, "fitted_corpus_", None), X, start=start)
+        if start:
             self._initialise(corpus, n_songs=corpus_size)
         self._check_dim(corpus)
         idx = np.arange(len(corpus))
         batch = corpus.load_batch(idx, device=self._device(), dtype=self._dtype(),
                                   whitener=self.whitener_)
         self._step(batch.frames, corpus.lengths, idx, batch_id=None)
+        self.fitted_corpus_ = record
         return self
 
     def transform(self, X: Any, kind: Kind = EMBED_KIND, *, log: bool | None = None,
