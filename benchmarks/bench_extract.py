@@ -92,8 +92,9 @@ def stage_seconds(path: Path) -> dict[str, float]:
     """The stages of ``extract_features``, timed one by one (same calls)."""
     import librosa
 
+    from hdpmusic.audio.decode import load_audio
     from hdpmusic.audio.features import DEFAULT_CONFIG as c
-    from hdpmusic.audio.features import _mel_basis, load_audio
+    from hdpmusic.audio.features import _mel_basis
 
     out = {}
     sr = c.sr

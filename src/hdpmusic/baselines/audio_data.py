@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from hdpmusic.audio.features import load_audio
+from hdpmusic.audio.decode import load_audio
 from hdpmusic.runtime.errors import DataError, ParameterError
 
 __all__ = [
@@ -58,7 +58,7 @@ Partial = Literal["pad", "drop"]
 
 @dataclass(frozen=True)
 class RawAudio:
-    """Reader of the mono signal at ``sr`` Hz (:func:`hdpmusic.audio.features.load_audio`).
+    """Reader of the mono signal at ``sr`` Hz (:func:`hdpmusic.audio.decode.load_audio`).
 
     Calling it with a path returns an np.ndarray of shape (n_samples,), float32, and
     raises :class:`DataError` naming the file when it is missing, unreadable, empty or

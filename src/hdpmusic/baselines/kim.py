@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hdpmusic.audio.features import load_audio
+from hdpmusic.audio.decode import load_audio
 from hdpmusic.baselines.audio_data import SR, iter_songs
 from hdpmusic.baselines.training import SelfSupervisedAudio
 from hdpmusic.runtime.errors import ParameterError

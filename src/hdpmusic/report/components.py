@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from hdpmusic.audio.decode import load_audio
 from hdpmusic.audio.extract import audio_paths
-from hdpmusic.audio.features import load_audio
 from hdpmusic.evaluation.interpretability import (
     component_load,
     interpret,
