@@ -104,6 +104,18 @@ def write_truncated(path, keep_bytes=200, seconds=2.0):
     return path
 
 
+def damage_mp3(path, fraction=0.5, *, insert=0, zero=0):
+    """Damage an MP3 file at the first frame header after ``fraction`` of its bytes:
+    ``insert`` zero bytes before it (junk the decoder skips, losing no audio) and/or
+    overwrite ``zero`` bytes from it with zeros (frames lost); return the path."""
+    path = Path(path)
+    data = path.read_bytes()
+    at = data.index(data[:2], int(len(data) * fraction))  # the first frame's sync bytes
+    damaged = data[:at] + bytes(insert) + bytes(zero) + data[at + zero:]
+    path.write_bytes(damaged)
+    return path
+
+
 def cut(path, fraction=0.5):
     """Cut an existing file to ``fraction`` of its bytes (an interrupted copy); return it."""
     path = Path(path)

@@ -10,6 +10,7 @@ import soundfile as sf
 
 from audio_gen import (
     cut,
+    damage_mp3,
     music,
     noise,
     tone,
@@ -166,3 +167,44 @@ def test_truncated_ogg_is_an_error(tmp_path):
     path = write_truncated(tmp_path / "cut.ogg", keep_bytes=200)
     with pytest.raises(DataError, match="cut.ogg"):
         extract_features(path)
+
+
+def mp3_music(path):
+    try:
+        return write_music(path, seconds=4.0)
+    except sf.LibsndfileError as err:  # MP3 needs libsndfile >= 1.1 built with LAME
+        pytest.skip(f"this libsndfile cannot write MP3: {err}")
+
+
+def test_a_damaged_mp3_is_refused_with_the_decoders_words(tmp_path, capfd):
+    """libmpg123 prints its complaints to file descriptor 2 itself: they join the
+    one-line error instead of landing in the terminal."""
+    path = damage_mp3(mp3_music(tmp_path / "song.mp3"), 0.5, zero=3000)
+    capfd.readouterr()
+    with pytest.raises(DataError, match=r'song.mp3: the file is truncated: .* could be '
+                                        r'decoded; the decoder said "Illegal Audio-MPEG-'
+                                        r'Header 0x00000000 at offset \d+\." … ".+"; copy'):
+        load_audio(path)
+    assert capfd.readouterr().err == ""
+    with pytest.raises(DataError) as err:
+        load_audio(path)
+    assert "\n" not in str(err.value) and "Note:" not in str(err.value)
+
+
+def test_junk_the_decoder_skips_is_logged_not_printed(tmp_path, capfd, caplog):
+    """An MP3 with junk between two frames decodes in full: what the decoder said goes to
+    the DEBUG log (naming the file), not to the terminal."""
+    clean = load_audio(mp3_music(tmp_path / "clean.mp3"))
+    path = damage_mp3(mp3_music(tmp_path / "junk.mp3"), 0.5, insert=64)
+    capfd.readouterr()
+    with caplog.at_level("DEBUG", logger="hdpmusic.audio.decode"):
+        y = load_audio(path)
+    assert capfd.readouterr().err == ""
+    assert len(y) == len(clean)
+    said = [r.getMessage() for r in caplog.records if r.name == "hdpmusic.audio.decode"]
+    assert len(said) == 1 and said[0].startswith(f"{path}: decoded in full; the decoder "
+                                                 'said "Illegal Audio-MPEG-Header')
+    caplog.clear()
+    with caplog.at_level("DEBUG", logger="hdpmusic.audio.decode"):
+        load_audio(tmp_path / "clean.mp3")
+    assert not caplog.records

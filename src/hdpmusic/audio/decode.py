@@ -10,7 +10,9 @@ finite (:func:`check_signal`).
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import stat
 import warnings
 from typing import Any
@@ -19,6 +21,7 @@ import numpy as np
 
 from hdpmusic.audio.info import declared_frames, stream_complete
 from hdpmusic.runtime.errors import DataError
+from hdpmusic.runtime.stderr import Captured, capture_stderr
 
 __all__ = ["SILENCE_PEAK", "check_signal", "load_audio"]
 
@@ -31,6 +34,14 @@ _TRUNCATION_SLACK = 4 * 1152
 
 #: frames decoded (and mixed down) at a time
 _READ_BLOCK = 1 << 16
+
+#: what a C decoder puts before its messages (``Note:``, ``[src/…/parse.c:…] error:``)
+_DECODER_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)?(note|warning|error)\s*:\s*", re.IGNORECASE)
+
+#: the longest line of a decoder's message quoted in an error
+_SAID_CHARS = 80
+
+log = logging.getLogger(__name__)
 
 
 def check_signal(y: np.ndarray, name: str = "signal", *, min_samples: int = 1,
@@ -129,16 +140,34 @@ def _check_regular_file(name: str) -> None:
                         f"skipped, as reading it may never end")
 
 
-def _undecodable(name: str, err: BaseException) -> DataError:
-    """The error for a file no decoder could read, with the decoder's first line."""
+def _undecodable(name: str, err: BaseException, said: str = "") -> DataError:
+    """The error for a file no decoder could read, with the decoder's first line (and
+    what it printed, ``said``: :func:`_decoder_words`)."""
     text = str(err).strip()
     first = text.splitlines()[0] if text else type(err).__name__
-    return DataError(f"{name}: cannot decode audio ({first}); check that it is a "
+    return DataError(f"{name}: cannot decode audio ({first}{said}); check that it is a "
                      f"complete audio file (WAV, FLAC, OGG, MP3, AU, AIFF)")
+
+
+def _decoder_words(captured: Captured) -> str:
+    """What a C decoder printed while reading a file, in a few words for a one-line
+    message: its first and last lines without their ``Note:``/``error:`` prefixes, each
+    quoted and cut at :data:`_SAID_CHARS` characters ("" when it printed nothing)."""
+    lines = [_DECODER_PREFIX.sub("", line) for line in captured.lines()]
+    if not lines:
+        return ""
+    ends = lines[:1] + lines[1:][-1:]
+    return "; the decoder said " + " … ".join(
+        f'"{line if len(line) <= _SAID_CHARS else line[:_SAID_CHARS - 1] + "…"}"'
+        for line in ends)
 
 
 def _decode(name: str, sr: int) -> np.ndarray:
     """The mono float32 signal of an audio file at ``sr``.
+
+    What the C decoders print while reading (libmpg123's notes on a damaged MP3) is kept
+    off the terminal: it joins the error when the file is refused, and is logged at
+    DEBUG level when the file decodes in full.
 
     Raises
     ------
@@ -148,23 +177,36 @@ def _decode(name: str, sr: int) -> np.ndarray:
     """
     import soundfile as sf
 
-
-    try:
-        fh = sf.SoundFile(name)
-    except sf.LibsndfileError:  # not a soundfile format: let librosa try audioread
-        return _decode_audioread(name, sr)
-    with fh:
-        declared = declared_frames(name, fh.format, fh.frames)
-        y, decoded, stopped = _read_resampled(fh, sr)
-        complete = stream_complete(name, fh.format)
+    with capture_stderr() as captured:
+        try:
+            fh = sf.SoundFile(name)
+        except sf.LibsndfileError as err:  # not a soundfile format (or a broken one)
+            fh, refused = None, err
+        if fh is not None:
+            with fh:
+                declared = declared_frames(name, fh.format, fh.frames)
+                y, decoded, stopped = _read_resampled(fh, sr)
+                complete = stream_complete(name, fh.format)
+    said = _decoder_words(captured)
+    if fh is None:  # let librosa try audioread
+        try:
+            return _decode_audioread(name, sr)
+        except DataError:
+            raise
+        except Exception as err:
+            if not said:
+                raise
+            raise _undecodable(name, refused, said) from err
     short = declared is not None and decoded + _TRUNCATION_SLACK < declared
     if short or not complete:
         raise DataError(f"{name}: the file is truncated: "
                         f"{_declared_text(fh.format, declared, fh.samplerate)}, only "
-                        f"{decoded / fh.samplerate:.2f} s could be decoded; copy or "
+                        f"{decoded / fh.samplerate:.2f} s could be decoded{said}; copy or "
                         f"download it again")
     if stopped is not None:
-        raise _undecodable(name, stopped)
+        raise _undecodable(name, stopped, said)
+    if said:
+        log.debug("%s: decoded in full%s", name, said)
     check_signal(y, name, min_samples=1)
     return y
 
