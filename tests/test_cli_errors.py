@@ -297,3 +297,27 @@ def test_deeply_nested_json_in_attributes_is_a_one_line_error(files, tmp_path, c
                  str(tmp_path / "results")]) == 1
     one_line_error(capsys, f"{reps}: its 'meta' attribute is not a JSON object")
     nothing_but(tmp_path, "deep.h5", "reps.h5")
+
+
+@pytest.mark.parametrize("argv, usage, message", [
+    (["fit", "c.h5", "--out", "m.hdp", "--components", "4", "--song-components", "2"],
+     "usage: hdpmusic fit ", "hdpmusic fit: error: unrecognized arguments: --components 4 "
+     "--song-components 2 (did you mean --n-components, --n-song-components?)"),
+    (["prepare", "table", "--labels", "l.csv", "--out", "o.h5", "--jbos", "2", "x"],
+     "usage: hdpmusic prepare table ",
+     "hdpmusic prepare table: error: unrecognized arguments: --jbos 2 x (did you mean --jobs?)"),
+    (["evaluate", "r.h5", "t.h5", "--out", "o", "--tsak", "genre", "extra"],
+     "usage: hdpmusic evaluate ",
+     "hdpmusic evaluate: error: unrecognized arguments: --tsak genre extra (did you mean "
+     "--task?)"),
+    (["--quite"], "usage: hdpmusic [", "hdpmusic: error: unrecognized arguments: --quite "
+     "(did you mean --quiet?)"),
+])
+def test_an_unknown_option_is_the_error_of_its_verb(capsys, argv, usage, message):
+    """The usage shown is the verb's (not the top-level one), and a mistyped option is
+    answered with the options it may have meant."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith(usage)
+    assert err.rstrip().splitlines()[-1] == message

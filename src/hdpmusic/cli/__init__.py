@@ -10,6 +10,7 @@ inside ``func`` so that ``hdpmusic --help`` is instant.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import pkgutil
@@ -51,7 +52,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quiet(parser)
     for each in all_parsers(parser):
         each.formatter_class = DefaultsHelpFormatter   # every option's help: its default
+        each.set_defaults(verb_parser=each)            # the deepest parser used wins
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse a command line; an unknown argument is the error of the verb it was given to
+    (with that verb's usage), naming the options it may have meant.
+
+    Raises
+    ------
+    SystemExit
+        Status 2 after argparse's usage message, as :meth:`argparse.ArgumentParser.error`.
+    """
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        verb = getattr(args, "verb_parser", parser)
+        known = list(verb._option_string_actions)
+        meant = [match for token in extra if token.startswith("--")
+                 for match in difflib.get_close_matches(token.split("=")[0], known, n=1)]
+        hint = f" (did you mean {', '.join(dict.fromkeys(meant))}?)" if meant else ""
+        verb.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    return args
 
 
 def subparsers_of(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -120,7 +142,7 @@ def configure_logging(quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)   # as typed: provenance
     if args.command is None:
         parser.print_help()
