@@ -5,7 +5,9 @@ anything else through librosa's audioread fallback) a block of frames at a time,
 each block down and resamples it with a streaming soxr resampler, so that only the
 result is held whole. It refuses, with one clear line, what would give wrong features:
 a missing file, a FIFO or device, a truncated file, audio that is empty, silent or not
-finite (:func:`check_signal`).
+finite (:func:`check_signal`). What a C decoder prints about a damaged file (libmpg123's
+notes) is caught (:func:`hdpmusic.runtime.stderr.capture_stderr`) and quoted in that
+line, not left in the terminal.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def check_signal(y: np.ndarray, name: str = "signal", *, min_samples: int = 1,
     name : str
         What to call the signal in messages (a file name).
     min_samples : int
-        Fewer samples than this is an error (see :attr:`FeatureConfig.min_samples`).
+        Fewer samples than this is an error (see
+        :attr:`hdpmusic.audio.features.FeatureConfig.min_samples`).
     sr : int, optional
         Sample rate, only used to state durations in messages.
 
