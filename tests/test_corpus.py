@@ -354,6 +354,10 @@ def test_from_arrays_rejects_bad_input():
         Corpus.from_arrays([np.zeros((2, 3)), np.zeros((0, 3))])
     with pytest.raises(DataError, match="unique"):
         Corpus.from_arrays([np.zeros((2, 3))] * 2, ids=["a", "a"])
+    for flat in ([np.zeros(5)], [np.zeros((2, 3)), np.zeros(3)], [np.float32(1.0)]):
+        with pytest.raises(DataError, match=r"has shape \(\d*,?\); each song is a 2-D array "
+                                            r"of shape \(n_frames, n_features\)"):
+            Corpus.from_arrays(flat)
 
 
 # ---------------------------------------------------------------------------- writer

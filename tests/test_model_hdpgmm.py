@@ -241,7 +241,7 @@ def test_load_rejects_other_versions_and_models(tmp_path, fitted):
     assert header is None and load_checkpoint(tmp_path / "g1.hdp")[0]["model"] == "g1"
 
 
-def test_bad_input(fitted, corpus):
+def test_bad_input(fitted, corpus, tmp_path):
     X = corpus[0]
     with pytest.raises(DataError, match="3-d"):
         fitted.transform([np.zeros((5, 4), np.float32)])
@@ -257,6 +257,10 @@ def test_bad_input(fitted, corpus):
         HDPGMM(**{**SMALL, "n_song_components": 0}).fit(X)
     with pytest.raises(DataError, match="list"):
         HDPGMM(**SMALL).fit(np.zeros((10, 3)))
+    for path in ("corpus.h5", tmp_path / "corpus.h5"):        # not read as 9 "songs"
+        with pytest.raises(DataError, match=r"corpus.h5' is a path: open the corpus file "
+                                            r"first \(hdpmusic.Corpus.open\(path\)\)"):
+            HDPGMM(**SMALL).fit(path)
     with pytest.raises(DataError, match="no frames"):
         HDPGMM(**SMALL).fit([*X[:5], np.zeros((0, 3), np.float32)])
 

@@ -207,9 +207,12 @@ class Corpus:
         if len(set(ids)) != len(ids):
             raise DataError("from_arrays: song ids are not unique")
         arrays = [np.asarray(a) for a in arrays]
-        dim = arrays[0].shape[-1] if arrays[0].ndim == 2 else -1
+        dim = arrays[0].shape[1] if arrays[0].ndim == 2 else None
         for song_id, a in zip(ids, arrays, strict=True):
-            if a.ndim != 2 or a.shape[1] != dim:
+            if a.ndim != 2:
+                raise DataError(f"from_arrays: song {song_id!r} has shape {a.shape}; each "
+                                f"song is a 2-D array of shape (n_frames, n_features)")
+            if a.shape[1] != dim:
                 raise DataError(f"from_arrays: song {song_id!r} has shape {a.shape}, "
                                 f"expected (n, {dim})")
             if a.shape[0] == 0:
@@ -793,10 +796,14 @@ def as_corpus(X: Any) -> Corpus:
     Raises
     ------
     DataError
-        One 2-D array (ambiguous: one song or many?) or an unsupported type.
+        One 2-D array (ambiguous: one song or many?), a path (open it with
+        :meth:`Corpus.open`), or an unsupported type.
     """
     if isinstance(X, Corpus):
         return X
+    if isinstance(X, str | os.PathLike):
+        raise DataError(f"{os.fspath(X)!r} is a path: open the corpus file first "
+                        f"(hdpmusic.Corpus.open(path)) and pass that")
     if isinstance(X, np.ndarray) and X.ndim == 2:
         raise DataError("pass a list of per-song (n_frames, d) arrays or a Corpus, "
                         "not one 2-D array")
