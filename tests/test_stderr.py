@@ -3,6 +3,7 @@
 import ctypes
 import os
 import sys
+import tempfile
 import threading
 
 import pytest
@@ -59,3 +60,19 @@ def test_a_second_capture_meanwhile_is_left_uncaptured(capfd):
     with capture_stderr() as again:                  # released: captures again
         os.write(2, b"again\n")
     assert again.text == "again\n" and capfd.readouterr().err == ""
+
+
+def test_without_a_temporary_file_the_block_runs_uncaptured(monkeypatch, capfd):
+    """A read-only temporary folder must not stop a decode: nothing is caught, the
+    writes reach the terminal as before."""
+    def refuse(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    with capture_stderr() as said:
+        os.write(2, b"still shown\n")
+    assert said.text == "" and capfd.readouterr().err == "still shown\n"
+    monkeypatch.undo()
+    with capture_stderr() as again:                  # the lock was released
+        os.write(2, b"caught\n")
+    assert again.text == "caught\n"

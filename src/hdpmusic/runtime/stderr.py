@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 
 __all__ = ["Captured", "capture_stderr"]
 
@@ -47,7 +48,8 @@ def capture_stderr() -> Iterator[Captured]:
     ------
     Captured
         Empty until the block ends; then what was written (nothing is caught when another
-        thread is capturing, or the process has no descriptor 2).
+        thread is capturing, the process has no descriptor 2 or no temporary file can
+        be made).
 
     Examples
     --------
@@ -61,11 +63,12 @@ def capture_stderr() -> Iterator[Captured]:
         yield captured
         return
     try:
-        saved = _duplicate()
-        if saved is None:
+        switch = _open_switch()
+        if switch is None:
             yield captured
             return
-        with tempfile.TemporaryFile() as sink:
+        saved, sink = switch
+        with sink:
             _flush()
             os.dup2(sink.fileno(), _FD)
             try:
@@ -80,11 +83,18 @@ def capture_stderr() -> Iterator[Captured]:
         _LOCK.release()
 
 
-def _duplicate() -> int | None:
-    """A second descriptor of standard error (None when the process has none)."""
+def _open_switch() -> tuple[int, IO[bytes]] | None:
+    """A second descriptor of standard error and an empty temporary file to point it at;
+    None when either cannot be had (no descriptor 2, no writable temporary folder): the
+    block then runs uncaptured rather than failing."""
     try:
-        return os.dup(_FD)
+        sink = tempfile.TemporaryFile()
     except OSError:
+        return None
+    try:
+        return os.dup(_FD), sink
+    except OSError:
+        sink.close()
         return None
 
 
