@@ -216,6 +216,20 @@ def test_prepare_warns_of_classes_missing_from_train_or_valid(collection, cache,
            "score them: odd" in caplog.text
 
 
+def test_a_semicolon_table_reads_as_the_comma_one(collection, tmp_path):
+    """Spreadsheet programs in locales with a decimal comma save CSV with ``;``; a cell
+    holding ``;`` (the tags) is then quoted, as they do."""
+    commas = write_table(collection, tmp_path / "commas.csv", split=True)
+    rows = [line.split(",") for line in commas.read_text().splitlines()]
+    semis = tmp_path / "semis.csv"
+    semis.write_text("\n".join(";".join(f'"{c}"' if ";" in c else c for c in row)
+                               for row in rows) + "\n")
+    assert semis.read_text().startswith("path;label;tags;group;split\n")
+    want = read_label_table(commas, audio_root=collection)
+    assert read_label_table(semis, audio_root=collection) == want
+    assert {t.tags for t in want} == {("piano", "slow"), ("drums",)}
+
+
 def test_table_refusals(collection, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("file,genre\na.wav,x\n")

@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     t = datasets.add_parser(
         "table", help="your own collection: a CSV of path,label|tags[,split,group,id]",
-        description="--labels: a CSV with a header row: 'path' (relative to the table's "
+        description="--labels: a CSV (',', tab or ';') with a header row: 'path' "
+                    "(relative to the table's "
                     "folder or --root), 'label' (one class: genre task) and/or 'tags' "
                     "(';'-separated: tagging task), optional 'split' (train/valid/test), "
                     "'group' (artist, album: a group never straddles splits), 'id'. "

@@ -7,9 +7,10 @@ Two ways to describe the collection:
   (:data:`hdpmusic.audio.extract.AUDIO_EXTENSIONS`) at any depth under it. Song ids are the
   paths relative to ROOT (as ``hdpmusic extract ROOT`` names them); the label is the
   first folder. Gives a genre task.
-* **a table** (:func:`prepare_table`): a CSV file with a header row and the columns
-  ``path`` (relative to the table's folder, or to ``audio_root``), ``label`` (one class
-  per song → a genre task) and/or ``tags`` (``;``-separated → a tagging task), and
+* **a table** (:func:`prepare_table`): a CSV file (``,``, tab or ``;``) with a header
+  row and the columns ``path`` (relative to the table's folder, or to ``audio_root``),
+  ``label`` (one class per song → a genre task) and/or ``tags`` (``;``-separated → a
+  tagging task), and
   optionally ``split`` (``train``/``valid``/``test``; other names keep a song out of
   the evaluation), ``group`` (artist, album, ...: songs of one group never straddle
   splits; stored as the task's ``groups``, which the evaluation's bootstrap and
@@ -113,6 +114,14 @@ def _cell(row: dict[str, str | None], column: str) -> str:
     return (row.get(column) or "").strip()
 
 
+def _delimiter(header: str) -> str:
+    """The separator of a label table's header line: a tab if it holds one, else ``;``
+    if it holds one and no comma, else ``,``."""
+    if "\t" in header:
+        return "\t"
+    return ";" if ";" in header and "," not in header else ","
+
+
 def read_label_table(path: str | os.PathLike,
                      audio_root: str | os.PathLike | None = None) -> list[OwnTrack]:
     """Read a label table (see the module docstring for its columns).
@@ -120,8 +129,9 @@ def read_label_table(path: str | os.PathLike,
     Parameters
     ----------
     path : path-like
-        CSV file with a header row (``,``; a file whose header holds tabs is read as
-        TSV).
+        CSV file with a header row, separated by ``,`` — or by tabs, or by ``;`` (as
+        spreadsheet programs write CSV in locales with a decimal comma), whichever the
+        header uses (:func:`_delimiter`).
     audio_root : path-like, optional
         Folder the ``path`` column is relative to (default: the table's folder).
 
@@ -148,8 +158,7 @@ def read_label_table(path: str | os.PathLike,
         raise FormatError(f"label table {path} is not a UTF-8 text file "
                           f"({type(err).__name__})") from None
     lines = text.splitlines()
-    delimiter = "\t" if lines and "\t" in lines[0] else ","
-    reader = csv.DictReader(lines, delimiter=delimiter)
+    reader = csv.DictReader(lines, delimiter=_delimiter(lines[0] if lines else ""))
     columns = [c.strip().lower() for c in reader.fieldnames or []]
     reader.fieldnames = columns
     if "path" not in columns or not {"label", "tags"} & set(columns):
