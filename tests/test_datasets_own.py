@@ -7,7 +7,12 @@ import pytest
 
 from audio_gen import music, write
 from hdpmusic.cli import main
-from hdpmusic.datasets.own import find_folder_tracks, prepare_folder, read_label_table
+from hdpmusic.datasets.own import (
+    find_folder_tracks,
+    prepare_folder,
+    read_interactions,
+    read_label_table,
+)
 from hdpmusic.datasets.splits import group_split
 from hdpmusic.formats.corpus import Corpus
 from hdpmusic.formats.taskdata import read_task
@@ -218,7 +223,7 @@ def test_prepare_warns_of_classes_missing_from_train_or_valid(collection, cache,
 
 def test_a_semicolon_table_reads_as_the_comma_one(collection, tmp_path):
     """Spreadsheet programs in locales with a decimal comma save CSV with ``;``; a cell
-    holding ``;`` (the tags) is then quoted, as they do."""
+    holding ``;`` (the tags) is then quoted, as they do. Interactions likewise."""
     commas = write_table(collection, tmp_path / "commas.csv", split=True)
     rows = [line.split(",") for line in commas.read_text().splitlines()]
     semis = tmp_path / "semis.csv"
@@ -228,6 +233,11 @@ def test_a_semicolon_table_reads_as_the_comma_one(collection, tmp_path):
     want = read_label_table(commas, audio_root=collection)
     assert read_label_table(semis, audio_root=collection) == want
     assert {t.tags for t in want} == {("piano", "slow"), ("drums",)}
+    plays = tmp_path / "plays.csv"
+    plays.write_text("user;item;count\nu1;a;3\nu2;a;1\nu2;b;2\n")     # header skipped
+    read = read_interactions(plays)
+    assert read.users == ["u1", "u2"] and read.items == ["a", "b"]
+    assert read.matrix.toarray().tolist() == [[3, 0], [1, 2]]
 
 
 def test_table_refusals(collection, tmp_path):

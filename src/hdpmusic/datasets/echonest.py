@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig
 from hdpmusic.datasets.base import prepare_corpus, read_lines
 from hdpmusic.datasets.msd import MSD_LAYOUT, msd_audio_path, read_track_list, resolve_tracks
+from hdpmusic.formats.csvtext import separator_of
 from hdpmusic.formats.taskdata import TaskData
 from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError, ParameterError, name_some
 
@@ -89,7 +90,8 @@ class FilterResult:
 
 
 def parse_triplets(lines: Iterable[str], where: str) -> Interactions:
-    """Parse ``user<TAB>song<TAB>count`` (or comma-separated) lines into a CSR matrix.
+    """Parse ``user<TAB>song<TAB>count`` (or ``,``- or ``;``-separated, as the first line
+    is: :func:`~hdpmusic.formats.csvtext.separator_of`) lines into a CSR matrix.
 
     Rows and columns are numbered in order of first appearance; repeated pairs are
     summed, zero counts dropped.
@@ -108,7 +110,7 @@ def parse_triplets(lines: Iterable[str], where: str) -> Interactions:
         if not line or line.startswith("#"):
             continue
         if sep is None:
-            sep = "\t" if "\t" in line else ","
+            sep = separator_of(line)
         parts = line.split(sep)
         try:
             user, item, count = parts

@@ -43,6 +43,7 @@ from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig
 from hdpmusic.datasets.base import SPLITS, prepare_corpus, read_lines
 from hdpmusic.datasets.echonest import parse_triplets
 from hdpmusic.datasets.splits import DEFAULT_FRACTIONS, group_split
+from hdpmusic.formats.csvtext import separator_of
 from hdpmusic.formats.taskdata import TaskData, normalise_split
 from hdpmusic.runtime.errors import DataError, FormatError, HdpmusicError, name_some
 
@@ -114,14 +115,6 @@ def _cell(row: dict[str, str | None], column: str) -> str:
     return (row.get(column) or "").strip()
 
 
-def _delimiter(header: str) -> str:
-    """The separator of a label table's header line: a tab if it holds one, else ``;``
-    if it holds one and no comma, else ``,``."""
-    if "\t" in header:
-        return "\t"
-    return ";" if ";" in header and "," not in header else ","
-
-
 def read_label_table(path: str | os.PathLike,
                      audio_root: str | os.PathLike | None = None) -> list[OwnTrack]:
     """Read a label table (see the module docstring for its columns).
@@ -131,7 +124,7 @@ def read_label_table(path: str | os.PathLike,
     path : path-like
         CSV file with a header row, separated by ``,`` — or by tabs, or by ``;`` (as
         spreadsheet programs write CSV in locales with a decimal comma), whichever the
-        header uses (:func:`_delimiter`).
+        header uses (:func:`hdpmusic.formats.csvtext.separator_of`).
     audio_root : path-like, optional
         Folder the ``path`` column is relative to (default: the table's folder).
 
@@ -158,7 +151,7 @@ def read_label_table(path: str | os.PathLike,
         raise FormatError(f"label table {path} is not a UTF-8 text file "
                           f"({type(err).__name__})") from None
     lines = text.splitlines()
-    reader = csv.DictReader(lines, delimiter=_delimiter(lines[0] if lines else ""))
+    reader = csv.DictReader(lines, delimiter=separator_of(lines[0] if lines else ""))
     columns = [c.strip().lower() for c in reader.fieldnames or []]
     reader.fieldnames = columns
     if "path" not in columns or not {"label", "tags"} & set(columns):
@@ -205,7 +198,8 @@ def read_label_table(path: str | os.PathLike,
 
 
 def read_interactions(path: str | os.PathLike) -> Any:
-    """Read ``user,item,count`` (or tab-separated) lines; a header line is skipped.
+    """Read ``user,item,count`` (or tab- or ``;``-separated) lines; a header line is
+    skipped.
 
     Returns
     -------
@@ -216,7 +210,7 @@ def read_interactions(path: str | os.PathLike) -> Any:
     data = [(n, line) for n, line in enumerate(lines) if line.strip()
             and not line.lstrip().startswith("#")]
     if data:
-        last = data[0][1].replace("\t", ",").rsplit(",", 1)[-1]
+        last = data[0][1].rsplit(separator_of(data[0][1]), 1)[-1]
         try:
             float(last)
         except ValueError:

@@ -1,4 +1,5 @@
-"""Text cells of the CSV files hdpmusic writes, safe to open in a spreadsheet."""
+"""Text cells of the CSV files hdpmusic writes, safe to open in a spreadsheet, and the
+separator of the ones it reads."""
 
 from __future__ import annotations
 
@@ -24,3 +25,22 @@ def spreadsheet_text(text: str) -> str:
     str
     """
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def separator_of(line: str) -> str:
+    """The field separator of a delimited text file, from its first line: a tab if the
+    line holds one, else ``;`` if it holds one and no comma (as spreadsheets save CSV
+    where the decimal mark is a comma), else ``,``.
+
+    Parameters
+    ----------
+    line : str
+        The header (or first data) line.
+
+    Returns
+    -------
+    str
+    """
+    if "\t" in line:
+        return "\t"
+    return ";" if ";" in line and "," not in line else ","
