@@ -54,6 +54,14 @@ def test_fold_refusals_and_inner_folds():
     assert len(inner_folds(labels[:2], np.arange(2), seed=0)) == 2    # min(3, groups)
     with pytest.raises(DataError, match="two groups"):
         inner_folds(labels[:2], np.zeros(2), seed=0)
+    one_each = np.array(["a", "b", "c"])              # every class smaller than K
+    with pytest.raises(DataError, match=r"a class with at least 2 songs; the largest has 1"):
+        group_folds(one_each, np.arange(3), 2, seed=0)
+    with pytest.raises(DataError, match="a class with at least two songs"):
+        inner_folds(one_each, np.arange(3), seed=0)
+    two_each = np.repeat(["a", "b"], 2)               # inner K shrinks to the largest class
+    folds = inner_folds(two_each, np.arange(4), seed=0)
+    assert len(folds) == 2 and sorted(np.concatenate([t for _, t in folds])) == [0, 1, 2, 3]
 
 
 def test_rarest_tag_and_song_groups():

@@ -68,7 +68,7 @@ def group_folds(strata: np.ndarray, groups: np.ndarray, n_splits: int,
     groups : np.ndarray, shape (n,)
         Songs of one group fall in one fold.
     n_splits : int
-        K (>= 2, at most the number of groups).
+        K (>= 2, at most the number of groups and the size of the largest stratum).
     seed : int
         Seed of the shuffle.
 
@@ -82,7 +82,8 @@ def group_folds(strata: np.ndarray, groups: np.ndarray, n_splits: int,
     ParameterError
         K < 2.
     DataError
-        Fewer groups than K.
+        Fewer groups than K, or every stratum smaller than K (scikit-learn cannot
+        stratify then).
     """
     if n_splits < 2:
         raise ParameterError(f"--cv needs at least 2 folds; got {n_splits}")
@@ -90,6 +91,11 @@ def group_folds(strata: np.ndarray, groups: np.ndarray, n_splits: int,
     if n_groups < n_splits:
         raise DataError(f"{n_splits}-fold cross-validation needs at least {n_splits} "
                         f"songs or groups; there are {n_groups}")
+    largest = _largest_stratum(strata)
+    if largest < n_splits:
+        raise DataError(f"{n_splits}-fold cross-validation needs a class with at least "
+                        f"{n_splits} songs; the largest has {largest}: use fewer folds "
+                        f"(--cv {max(largest, 2)}) or collect more songs")
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         # classes rarer than K are expected in small collections (split_warnings names them)
@@ -102,11 +108,18 @@ def group_folds(strata: np.ndarray, groups: np.ndarray, n_splits: int,
 def inner_folds(strata: np.ndarray, groups: np.ndarray, seed: int,
                 n_splits: int = INNER_SPLITS) -> list[Fold]:
     """The folds that choose C on a training part: :func:`group_folds` with
-    ``min(n_splits, groups)`` folds (default 3)."""
-    k = min(n_splits, np.unique(groups).size)
+    ``min(n_splits, groups, largest stratum)`` folds (default 3)."""
+    k = min(n_splits, np.unique(groups).size, _largest_stratum(strata))
     if k < 2:
-        raise DataError("choosing C needs at least two groups of songs in a training part")
+        raise DataError("choosing C needs, in a training part, at least two groups of songs "
+                        "and a class with at least two songs; use fewer folds (--cv) or "
+                        "collect more songs")
     return group_folds(strata, groups, k, seed)
+
+
+def _largest_stratum(strata: np.ndarray) -> int:
+    """Songs in the most populous stratum (0 for no songs)."""
+    return int(np.unique(strata, return_counts=True)[1].max(initial=0))
 
 
 def repeated_folds(strata: np.ndarray, groups: np.ndarray, n_splits: int,
