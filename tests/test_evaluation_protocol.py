@@ -390,3 +390,29 @@ def test_standardisation_follows_the_representation_file_unless_asked():
     assert as_is.score == want
     forced = evaluate(task, normalised, runs=1, n_iter=2, progress=False, standardise=True)
     assert forced[0].config["standardise"] is True
+
+
+@pytest.mark.parametrize("n_users, warned", [(60, True), (400, False)])
+def test_small_user_splits_are_warned_of(n_users, warned):
+    """A recommendation task's test users are a tenth of those with two or more
+    interactions; fewer than 30 a split make the scores (and their CI) unreliable. The
+    count the warning names is the one the evaluation then draws."""
+    rng = np.random.default_rng(1)
+    items = [f"i{j}" for j in range(30)]
+    counts = rng.integers(0, 4, size=(n_users, 30)) * (rng.random((n_users, 30)) < 0.3)
+    counts[:5] = 0
+    counts[:5, 0] = 1                                 # five users with one item: ineligible
+    interaction = sp.csr_matrix(counts)
+    task = TaskData(items, interaction=interaction,
+                    userlist=[f"u{j}" for j in range(n_users)], itemlist=items)
+    eligible = int(((counts > 0).sum(axis=1) >= 2).sum())
+    n_test = round(0.1 * eligible)
+    said = split_warnings(task)
+    assert said == ([f"only {n_test} test user(s) a user split (a tenth of the {eligible} "
+                     "users with two or more interactions; fewer than 30): recommendation "
+                     "scores are noisy, and their 95 % CI, which resamples those users, too "
+                     "narrow to trust; collect more listening data"] if warned else [])
+    assert split_warnings(task, kind="genre") == []
+    reps = Representations(items, rng.normal(size=(30, 4)))
+    run = evaluate(task, reps, runs=1, seed=0, progress=False, device="cpu")[0]
+    assert run.config["n_test_users"] == n_test

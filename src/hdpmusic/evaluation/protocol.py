@@ -45,7 +45,12 @@ from hdpmusic.evaluation.predictions import (
     load_predictions,
     save_predictions,
 )
-from hdpmusic.evaluation.recommendation import DEFAULT_KS, evaluate_recommendation, knn_graph
+from hdpmusic.evaluation.recommendation import (
+    DEFAULT_KS,
+    evaluate_recommendation,
+    knn_graph,
+    split_sizes,
+)
 from hdpmusic.evaluation.results import RunResult
 from hdpmusic.evaluation.summary import (
     format_paired,
@@ -136,7 +141,9 @@ def split_warnings(task: TaskData, kind: str | None = None,
     Both: a test split too small to tell models apart — fewer
     than :data:`MIN_TEST` (30) songs, or a class (a tag's positives) with fewer than
     :data:`MIN_CLASS_TEST` (5) test songs — naming the fix, cross-validation
-    (``--cv``). Recommendation has no such split: nothing to say.
+    (``--cv``). Recommendation: fewer than :data:`MIN_TEST` test users a user split
+    (:func:`~hdpmusic.evaluation.recommendation.split_sizes`; its bootstrap resamples
+    them).
 
     Parameters
     ----------
@@ -152,10 +159,12 @@ def split_warnings(task: TaskData, kind: str | None = None,
     Returns
     -------
     list of str
-        Empty when all is well (or the task has no split and ``cv`` is None).
+        Empty when all is well.
     """
+    kinds = task.kinds if kind is None else (kind,)
+    messages = _user_warnings(task) if "recommendation" in kinds else []
     if task.split is None and cv is None:
-        return []
+        return messages
     labelled = np.zeros(len(task.ids), dtype=bool)
     labelled[_labelled_rows(task, cv)] = True
     if cv is None:
@@ -163,8 +172,6 @@ def split_warnings(task: TaskData, kind: str | None = None,
         test, fit = split == "test", np.isin(split, ["train", "valid"])
     else:
         test, fit = labelled, labelled
-    messages = []
-    kinds = task.kinds if kind is None else (kind,)
     if "genre" in kinds and task.targets is not None:
         only_test = sorted(set(task.targets[test]) - set(task.targets[fit]))
         if only_test:
@@ -194,6 +201,20 @@ def split_warnings(task: TaskData, kind: str | None = None,
         rare = names[(in_test > 0) & (in_test < MIN_CLASS_TEST)]
         messages += _small_test(int(test.sum()), rare, "tag(s)", cv)
     return messages
+
+
+def _user_warnings(task: TaskData) -> list[str]:
+    """The warning of user splits too small to tell models apart (empty when they are
+    not, or the task holds no interactions)."""
+    if task.interaction is None:
+        return []
+    eligible, _, n_test = split_sizes(task.interaction)
+    if n_test >= MIN_TEST:
+        return []
+    return [f"only {n_test} test user(s) a user split (a tenth of the {eligible} users with "
+            f"two or more interactions; fewer than {MIN_TEST}): recommendation scores are "
+            "noisy, and their 95 % CI, which resamples those users, too narrow to trust; "
+            "collect more listening data"]
 
 
 def _missing_part_warnings(targets: np.ndarray, split: np.ndarray,

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_KS", "TOP_N", "KnnGraph", "UserSplit", "chance_ndcg",
            "evaluate_recommendation", "knn_graph", "ndcg_from_hits", "rank_items",
-           "split_users", "user_ndcg"]
+           "split_sizes", "split_users", "user_ndcg"]
 
 DEFAULT_KS = (16, 32, 64, 128, 256, 512)
 TOP_N = 500
@@ -166,6 +166,32 @@ def _hold_out(rows: sp.csr_matrix, users: np.ndarray, fraction: float,
     return UserSplit(users, parts[0], parts[1])
 
 
+def split_sizes(interaction: sp.spmatrix, *, valid_frac: float = 0.1,
+                test_frac: float = 0.1) -> tuple[int, int, int]:
+    """How many users every :func:`split_users` draw takes.
+
+    Parameters
+    ----------
+    interaction : scipy.sparse matrix, shape (n_users, n_items)
+    valid_frac, test_frac : float
+        As in :func:`split_users`.
+
+    Returns
+    -------
+    eligible : int
+        Users with two or more distinct items.
+    n_valid, n_test : int
+        ``max(1, round(share × eligible))`` each.
+    """
+    eligible = int((np.diff(_binary(interaction).indptr) >= 2).sum())
+    return (eligible, *_drawn(eligible, valid_frac, test_frac))
+
+
+def _drawn(eligible: int, valid_frac: float, test_frac: float) -> tuple[int, int]:
+    """Validation and test users drawn from ``eligible`` ones: at least one each."""
+    return max(1, round(valid_frac * eligible)), max(1, round(test_frac * eligible))
+
+
 def split_users(interaction: sp.spmatrix, seed: int | np.random.SeedSequence, *,
                 valid_frac: float = 0.1, test_frac: float = 0.1,
                 holdout_frac: float = 0.3) -> tuple[UserSplit, UserSplit]:
@@ -192,8 +218,7 @@ def split_users(interaction: sp.spmatrix, seed: int | np.random.SeedSequence, *,
                              "<= 1 and 0 < holdout_frac < 1")
     R = _binary(interaction)
     eligible = np.flatnonzero(np.diff(R.indptr) >= 2)
-    n_valid = max(1, round(valid_frac * eligible.size))
-    n_test = max(1, round(test_frac * eligible.size))
+    n_valid, n_test = _drawn(eligible.size, valid_frac, test_frac)
     if n_valid + n_test > eligible.size:
         raise DataError(f"only {eligible.size} users have two or more interactions; "
                         "item-kNN evaluation needs at least two such users")
