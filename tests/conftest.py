@@ -18,10 +18,10 @@ def one_torch_thread():
 
 @pytest.fixture(autouse=True)
 def hdpmusic_log_level():
-    """Give every test the ``hdpmusic`` logger's level it found: an in-process CLI call
-    (``main([...])``) sets it (WARNING with ``-q``), which hid a later test's INFO
-    records whenever the test order put such a call before it."""
-    logger = logging.getLogger("hdpmusic")
-    level = logger.level
+    """Start every test with the ``hdpmusic`` logger as importing left it (NOTSET: the
+    root's level rules). An in-process CLI call (``main([...])``, in a test or a module
+    fixture) sets it, WARNING with ``-q``, and a later test's INFO records vanished
+    whenever the test order put such a call before it. Reset before the test, after
+    any module fixture."""
+    logging.getLogger("hdpmusic").setLevel(logging.NOTSET)
     yield
-    logger.setLevel(level)
