@@ -10,13 +10,12 @@ Two ways to describe the collection:
 * **a table** (:func:`prepare_table`): a CSV file (``,``, tab or ``;``) with a header
   row and the columns ``path`` (relative to the table's folder, or to ``audio_root``),
   ``label`` (one class per song → a genre task) and/or ``tags`` (``;``-separated → a
-  tagging task), and
-  optionally ``split`` (``train``/``valid``/``test``; other names keep a song out of
-  the evaluation), ``group`` (artist, album, ...: songs of one group never straddle
-  splits; stored as the task's ``groups``, which the evaluation's bootstrap and
-  cross-validation keep whole) and ``id`` (default: ``path`` as written). An
-  interaction file (``user,item, count`` lines, items being song ids; an optional
-  header line) adds a recommendation task.
+  tagging task), and optionally ``split`` (``train``/``valid``/``test``; other names
+  keep a song out of the evaluation), ``group`` (artist, album, ...: songs of one group
+  never straddle splits; stored as the task's ``groups``, which the evaluation's
+  bootstrap and cross-validation keep whole) and ``id`` (default: ``path`` as
+  written). An interaction file (``user,item,count`` lines, separated as the table may
+  be, items being song ids; an optional header line) adds a recommendation task.
 
 Without a split (a folder, or a table without a ``split`` column) a seeded split
 stratified by label is drawn, keeping each group in one part
