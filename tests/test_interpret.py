@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from hdpmusic.evaluation.interpretability import (
+    MIN_SHARE,
     component_load,
     format_table,
     interpret,
@@ -79,6 +80,20 @@ def test_tag_without_positive_is_never_listed():
     Y = sp.csr_matrix(np.array([[1, 0], [1, 0], [1, 0]]))
     rows = interpret(R, Y, ["a", "never"], top_components=3, top_tags=2)
     assert all(r.tags == ["a"] for r in rows)
+
+
+def test_components_that_explain_none_of_the_songs_are_not_listed():
+    """A model fitted elsewhere may leave most components without responsibility on a
+    task's songs (1e-35 of it): their lifts would only echo the prior, so they are left
+    out and fewer than ``top_components`` rows come back."""
+    R, Y, _ = _planted(K=6)
+    R = np.hstack([R, np.full((R.shape[0], 3), 1e-35)])
+    R[:, 0] *= 1e-7                                   # share about 1e-7 < MIN_SHARE
+    R /= R.sum(1, keepdims=True)
+    rows = interpret(R, Y, TAGS, top_components=9, top_tags=2)
+    assert sorted(r.component for r in rows) == [1, 2, 3, 4, 5]
+    assert all(r.share >= MIN_SHARE for r in rows)
+    assert [r.component for r in interpret(R, Y, TAGS, top_components=2)] == [2, 4]
 
 
 def test_format_table():

@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("task", help="corpus .h5 holding the songs' frames and their tags "
                                 "(or genres)")
     p.add_argument("--top-components", type=positive_int, default=10,
-                   help="components listed, the most loaded first")
+                   help="components listed, the most loaded first (those that explain "
+                        "none of the songs are left out)")
     p.add_argument("--top-tags", type=positive_int, default=5,
                    help="tags (or genres) listed per component")
     p.add_argument("--method", choices=["lift", "log_odds"], default="lift",

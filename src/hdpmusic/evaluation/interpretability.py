@@ -41,12 +41,16 @@ import scipy.sparse as sp
 from hdpmusic.formats.taskdata import read_task
 from hdpmusic.runtime.errors import DataError, ParameterError
 
-__all__ = ["METHODS", "ComponentTags", "Exemplars", "best_windows", "component_load",
+__all__ = ["METHODS", "MIN_SHARE", "ComponentTags", "Exemplars", "best_windows", "component_load",
            "format_table", "interpret", "interpret_model", "scan_exemplars", "scan_songs",
            "tag_enrichment", "task_labels", "top_songs"]
 
 METHODS = ("lift", "log_odds")
 _EPS = 1e-12
+
+#: the smallest share of the songs' responsibility a listed component has: below it a
+#: component explains none of these songs (its tags would only echo the prior)
+MIN_SHARE = 1e-6
 
 
 @dataclass
@@ -174,7 +178,8 @@ def interpret(responsibilities: np.ndarray, annotations: Any, tags: Sequence[str
     annotations : scipy.sparse matrix or np.ndarray, shape (J, T)
     tags : sequence of str, length T
     top_components : int
-        Components listed, by decreasing load ``N_k`` over the tagged songs.
+        Components listed, by decreasing load ``N_k`` over the tagged songs; fewer
+        when fewer have a share of at least :data:`MIN_SHARE`.
     top_tags : int
         Tags listed per component, by decreasing enrichment.
     method : {"lift", "log_odds"}
@@ -198,7 +203,8 @@ def interpret(responsibilities: np.ndarray, annotations: Any, tags: Sequence[str
     tagged = np.asarray(Y.sum(axis=1)).ravel() > 0
     load = component_load(R[tagged])
     total = load.sum()
-    order = np.argsort(-load, kind="stable")[:top_components]
+    order = [k for k in np.argsort(-load, kind="stable")[:top_components]
+             if total > 0 and load[k] >= MIN_SHARE * total]
     out = []
     for k in order:
         s = np.where(np.isnan(scores[k]), -np.inf, scores[k])
@@ -206,7 +212,7 @@ def interpret(responsibilities: np.ndarray, annotations: Any, tags: Sequence[str
         best = [t for t in best if np.isfinite(s[t])]
         out.append(ComponentTags(
             component=int(k), load=float(load[k]),
-            share=float(load[k] / total) if total > 0 else 0.0,
+            share=float(load[k] / total),
             tags=[tags[t] for t in best], scores=[float(scores[k, t]) for t in best],
             frequencies=[float(freq[k, t]) for t in best],
             base_rates=[float(base[t]) for t in best], labels=labels))
