@@ -49,22 +49,8 @@ def encode_songs(ids: Iterable[str]) -> str:
 
 
 def add_songs(encoded: str, ids: Iterable[str]) -> str:
-    """The set written by :func:`encode_songs` with ``ids`` added, as such text.
-
-    Parameters
-    ----------
-    encoded : str
-    ids : iterable of str
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    FormatError
-        ``encoded`` is not such a record (a damaged file).
-    """
+    """The set written by :func:`encode_songs` with ``ids`` added, as such text
+    (parameters and errors as in :func:`songs_in`)."""
     return _encode(np.union1d(_decode(encoded), _hashes(ids)))
 
 
