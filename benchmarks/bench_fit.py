@@ -10,9 +10,11 @@ fixed number of iterations (``local_tol = 0``) so figures compare across impleme
 
 Figures: frames/s per epoch (whole ``fit`` epochs, data loading included), seconds per
 epoch of the three phases (E_q[log p] GEMM, local iterations, statistics) measured on one
-batch and scaled, padding share, peak memory, and the held-out per-frame log predictive
-density after the run. ``us_per_frame_epoch`` is comparable with the study's ≈265 µs per
-frame per epoch at 97 local iterations on 2 CPU cores.
+batch and scaled (and ``local_check_every_10``: the local iterations again with a host
+sync every 10 iterations instead of every one), padding share, peak memory, and the
+held-out per-frame log predictive density after the run. ``us_per_frame_epoch`` is
+comparable with the study's ≈265 µs per frame per epoch at 97 local iterations on 2 CPU
+cores.
 
 ``--local-precision float16`` (or ``bfloat16``) holds the local step's log-likelihoods in
 16 bits; its ``elbo_per_frame`` and held-out score are the accuracy guard against
@@ -60,13 +62,16 @@ def sync(device: torch.device) -> None:
 
 
 def phase_seconds(model: HDPGMM, corpus: Corpus, device: torch.device) -> dict[str, float]:
-    """Seconds of each phase on the first batch (bucketed exactly as in ``fit``)."""
+    """Seconds of each phase on the first batch (bucketed exactly as in ``fit``), and of
+    the local step again with the host's convergence check every 10 iterations instead
+    of every one: with ``local_tol = 0`` both run the same iterations, so the difference
+    is the cost of the syncs."""
     idx = corpus.minibatch_indices(model.batch_size, seed=0, epoch=0)[0]
     batch = corpus.load_batch(idx, device=device, whitener=model.whitener_)
     lengths = corpus.lengths[idx]
     lp = model._local_params()
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    times = {"eqlogp": 0.0, "local": 0.0, "statistics": 0.0}
+    times = {"eqlogp": 0.0, "local": 0.0, "statistics": 0.0, "local_check_every_10": 0.0}
     K, d = lp.coef.shape[1], batch.frames.shape[1]
     for songs in plan_buckets(lengths, max_padding=model.max_padding):
         width = int(lengths[songs[0]])
@@ -81,9 +86,13 @@ def phase_seconds(model: HDPGMM, corpus: Corpus, device: torch.device) -> dict[s
         R = torch.softmax(L, 2) * mask[..., None]
         frame_statistics(R.reshape(-1, K), X.reshape(-1, d))
         sync(device); t3 = time.perf_counter()  # noqa: E702
+        local_step(L, mask, lp.log_beta, lp.alpha_mean, lp.alpha_log_mean, lp.T, tol=0.0,
+                   max_iter=lp.max_iter, low=lp.low, check_every=10)
+        sync(device); t4 = time.perf_counter()  # noqa: E702
         times["eqlogp"] += t1 - t0
         times["local"] += t2 - t1
         times["statistics"] += t3 - t2
+        times["local_check_every_10"] += t4 - t3
         del L, state, R
     scale = corpus.n_frames / int(lengths.sum())
     return {k: v * scale for k, v in times.items()}

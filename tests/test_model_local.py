@@ -120,6 +120,26 @@ def test_iteration_cap_is_honoured():
     assert (state.n_iter.numpy() == 5).all()
 
 
+@pytest.mark.parametrize("check_every", [None, 4])
+def test_a_bucket_ends_at_the_first_check_after_its_last_song_stops(monkeypatch, check_every):
+    """No iteration is run once every song has stopped, beyond the checks' spacing: with
+    a check after every iteration (the default) the loop runs exactly as many iterations
+    as its slowest song needs; the songs' results do not depend on the spacing."""
+    calls = []
+    monkeypatch.setattr("hdpmusic.model.local.frame_assignments",
+                        lambda *a: calls.append(1) or frame_assignments(*a))
+    L, mask, log_beta, _ = random_bucket(B=6, n=50, K=8, seed=5)   # slowest song: 19
+    args = (t64(L), t64(mask), t64(log_beta), t64(0.8), t64(np.log(0.8)), 5)
+    spacing = {} if check_every is None else {"check_every": check_every}
+    state = local_step(*args, tol=1e-6, max_iter=200, **spacing)
+    slowest, every = int(state.n_iter.max()), check_every or 1
+    assert 2 < slowest < 200 and slowest % 4
+    assert len(calls) == -(-slowest // every) * every
+    reference = local_step(*args, tol=1e-6, max_iter=200, check_every=7)
+    np.testing.assert_array_equal(state.n_iter.numpy(), reference.n_iter.numpy())
+    np.testing.assert_allclose(state.phi.numpy(), reference.phi.numpy(), atol=1e-12)
+
+
 def test_initial_phi_puts_slots_on_most_used_components():
     L, mask, log_beta, _ = random_bucket(B=3, K=6, seed=9)
     phi = initial_phi(t64(L), t64(mask), t64(log_beta), T=8).numpy()
@@ -323,13 +343,14 @@ def test_splashed_statistics_equal_statistics_of_splashed_responsibilities():
 def test_batch_step_keeps_every_tensor_on_the_compute_device():
     """A whole batch step on PyTorch's ``meta`` device (shapes only, no data): any tensor
     made on the CPU and mixed in, which CPU-only tests cannot see but CUDA would reject,
-    raises here. Fewer iterations than ``check_every``: the local step has no host sync."""
+    raises here. As many iterations as ``check_every``: the local step has no host sync."""
     meta, K, d, T = torch.device("meta"), 12, 3, 4
     lengths = np.array([40, 37, 21, 40, 8])
     lp = LocalParams(coef=torch.zeros(ex.n_quadratic_features(d), K, device=meta),
                      log_beta=torch.zeros(K, device=meta),
                      alpha_mean=torch.ones((), device=meta),
-                     alpha_log_mean=torch.zeros((), device=meta), T=T, max_iter=5)
+                     alpha_log_mean=torch.zeros((), device=meta), T=T, max_iter=5,
+                     check_every=5)
     frames = torch.zeros(int(lengths.sum()), d, device=meta)
     fisher = FisherEncoder(torch.arange(3, device=meta), torch.zeros(3, d, d, device=meta),
                            torch.zeros(3, d, device=meta), torch.ones(3, device=meta))

@@ -12,8 +12,9 @@ matrix products:
 After each ζ update the song's bound is available at no extra product: with ζ at its
 optimum, ``Σ_nt ζ(s − log ζ) = Σ_n logsumexp_t s_nt``. Each song stops when its bound
 changes by less than ``tol`` relative (or at ``max_iter``): its φ, a, b are frozen from
-then on, and converged songs are dropped from the working set at every ``check_every``
-iterations — the only points where the host looks at device values.
+then on. The host reads how many songs are still active after every iteration (one
+device-to-host sync, a few microseconds): the bucket ends at the iteration its last song
+stops, and converged songs are dropped from the working set once at most half remain.
 """
 
 from __future__ import annotations
@@ -261,7 +262,7 @@ def low_precision(L: Tensor, mask: Tensor, dtype: torch.dtype) -> tuple[Tensor, 
 
 def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
                alpha_log_mean: Tensor, T: int, *, tol: float = 1e-4, max_iter: int = 100,
-               check_every: int = 10, low: torch.dtype | None = None) -> LocalState:
+               check_every: int = 1, low: torch.dtype | None = None) -> LocalState:
     """Coordinate ascent on the song-level factors of one bucket.
 
     Parameters
@@ -282,7 +283,11 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
     max_iter : int
         Cap on iterations.
     check_every : int
-        How often the host checks convergence (and drops converged songs).
+        Iterations between the host's checks of convergence, which end the loop once
+        every song has stopped and drop converged songs when at most half remain
+        (default 1). Each check is a device-to-host sync; between checks, iterations run
+        on songs that have all stopped are wasted (their results stay frozen), which
+        costs far more than a sync.
     low : torch.dtype, optional
         Hold ``L`` in this precision (``torch.float16`` or ``torch.bfloat16``) during the
         iterations (:func:`low_precision`): half the memory traffic of the two products
@@ -375,7 +380,7 @@ class LocalParams:
     T: int
     tol: float = 1e-3
     max_iter: int = 100
-    check_every: int = 10
+    check_every: int = 1
     exact: tuple[Tensor, Tensor] | None = None
     low: torch.dtype | None = None
 
