@@ -95,32 +95,62 @@ def test_memoized_elbo_never_decreases_without_moves_or_splash():
 
 
 def test_moves_never_lower_the_elbo(monkeypatch):
-    """Every accepted reorder or merge raises the exact ELBO of the memoized state, and
-    every trial scored from the components' known terms equals its ELBO recomputed whole."""
+    """Every accepted reorder or merge raises the exact ELBO of the memoized state; every
+    reorder trial scored from the components' known terms equals its ELBO recomputed
+    whole, and so does every merge trial, all of a round scored at once: each is checked
+    against the trial state built here, one by one, and evaluated from its statistics."""
     X, _ = small_planted(seed=4, n_true=5, d=3, songs=80, frames=(20, 40))
     seen, trials = [], []
-    real = MemoizedVI.end_pass
+    real_end, real_merge = MemoizedVI.end_pass, MemoizedVI._merge
 
     def checked(self, evaluate, prior, **kwargs):
-        def both(stats, own):
-            fast, whole = evaluate(stats, own), evaluate(stats)
-            trials.append((fast, whole))
+        def both(stats, own=None):
+            fast = evaluate(stats, own)
+            if fast.ndim == 0:
+                trials.append((float(fast), float(evaluate(stats))))
             return fast
 
-        before = evaluate(self.total(kwargs["n_songs"]))
-        done = real(self, both, prior, **kwargs)
-        after = evaluate(self.total(kwargs["n_songs"]))
+        before = float(evaluate(self.total(kwargs["n_songs"])))
+        done = real_end(self, both, prior, **kwargs)
+        after = float(evaluate(self.total(kwargs["n_songs"])))
         seen.append((before, after, done["merges"] + done["reordered"]))
         return done
 
+    def merge_checked(self, evaluate, prior, best, own, position, n_songs):
+        stats, total = self.total(n_songs), self.components.sum(0)
+        lost = self.gaps.sum(0)
+        for p, (a, b) in enumerate(torch.sort(position[self.pairs], dim=1).values.tolist()):
+            trial = total.clone()
+            trial[a] += trial[b]
+            trial[b] = 0.0
+            trial = trial[torch.argsort(trial[:, COUNTS], descending=True, stable=True)]
+            whole = evaluate(Stats.from_parts(trial, stats.alpha, stats.entropy - lost[p]))
+            merge_trials.append([float(whole)])
+        first_round = []
+
+        def scored(stats, own):
+            out = evaluate(stats, own)
+            if out.ndim and not first_round:
+                first_round.append(out.tolist())
+            return out
+
+        result = real_merge(self, scored, prior, best, own, position, n_songs)
+        for row, fast in zip(merge_trials[-len(first_round[0]):], first_round[0], strict=True):
+            row.append(fast)
+        return result
+
+    merge_trials = []
     monkeypatch.setattr(MemoizedVI, "end_pass", checked)
+    monkeypatch.setattr(MemoizedVI, "_merge", merge_checked)
     model = HDPGMM(n_components=20, n_song_components=5, batch_size=20, max_epochs=8,
                    verbose=False).fit(X)
     assert sum(n for *_, n in seen) > 0 and model.n_active_components_ < 20
     for before, after, n in seen:
         assert after >= before if n else after == before
-    assert len(trials) > 3 * len(seen)
+    assert len(trials) >= len(seen) and len(merge_trials) > 3 * len(seen)
     fast, whole = np.array(trials).T
+    np.testing.assert_allclose(fast, whole, rtol=1e-11)
+    whole, fast = np.array(merge_trials).T
     np.testing.assert_allclose(fast, whole, rtol=1e-11)
 
 
@@ -156,10 +186,12 @@ def test_merge_after_reorder_merges_the_tracked_pair():
     prior = Prior(m0=torch.zeros(d, dtype=torch.float64),
                   W0_inv=torch.eye(d, dtype=torch.float64), lam0=1.0, nu0=d + 2.0, gamma=1.0,
                   alpha0=1.0)
-    # scores: the state, the reordered state (kept), merge (0, 2) (kept), merge (1, 3)
-    scores = iter([0.0, 1.0, 2.0, -1.0])
-    done = memo.end_pass(lambda stats, own: next(scores), prior, n_songs=15, moves=True,
-                         max_pairs=4)
+    # scores: the state, the reordered state (kept), both merges at once: (0, 2) kept,
+    # as the first that raises the ELBO; (1, 3) scored again on the merged state: rejected
+    scores = iter([0.0, 1.0, [2.0, 5.0], [-1.0]])
+    done = memo.end_pass(lambda stats, own: torch.tensor(next(scores)), prior, n_songs=15,
+                         moves=True, max_pairs=4)
+    assert next(scores, None) is None
     assert done == {"merges": 1, "reordered": 1, "count_change": float("inf")}   # 1st pass
     for i in range(3):
         want = [table[i, 0] + table[i, 2], table[i, 1], table[i, 3], torch.zeros_like(table[i, 0])]

@@ -65,12 +65,17 @@ def stick_prior_term(u: Tensor, v: Tensor, conc_mean: Tensor | float,
     ``log Beta(w | 1, c) = log c + (c − 1) log(1 − w)``; with a random concentration c
     its expectations ``E[c]`` and ``E[log c]`` are passed (for a fixed c: c and log c).
 
+    Parameters
+    ----------
+    u, v : Tensor, shape (..., n)
+    conc_mean, conc_log_mean : Tensor, shape () or (...), or float
+
     Returns
     -------
     Tensor, shape (...)
     """
     n = u.shape[-1]
-    return (n * conc_log_mean + ((conc_mean - 1.0) * expected_log_1m(u, v)).sum(-1)
+    return (n * conc_log_mean + (conc_mean - 1.0) * expected_log_1m(u, v).sum(-1)
             + beta_entropy(u, v).sum(-1))
 
 

@@ -796,17 +796,21 @@ default="posterior"
                  if held is not None else
                  ", the held-out songs folded in" if record.get("folded_in") else "")
 
-    def _optimal_elbo(self, stats: Stats, own: Tensor | None = None) -> float:
-        """The ELBO of the statistics with the globals the model would derive from them;
-        ``own``: the components' own terms when known
-        (:func:`~hdpmusic.model.objective.optimal_component_terms` of ``stats``)."""
+    def _optimal_elbo(self, stats: Stats, own: Tensor | None = None) -> Tensor:
+        """The ELBO of the statistics with the globals the model would derive from them,
+        shape (...); ``own`` (..., K): the components' own terms when known
+        (:func:`~hdpmusic.model.objective.optimal_component_terms` of ``stats``).
+
+        With ``own`` given only the stick parts and the entropy of ``stats`` are read, and
+        they may carry a leading axis of several states (the merge trials) that ``own``
+        shares."""
         sticks = update_gamma(stick_posterior(stats, self.prior_, gamma_rate=self.gamma_rate_,
                                               n_songs=self.n_songs_, T=self.n_song_components),
                               stats, self.prior_)
         if own is None:
             own = optimal_component_terms(stats, self.prior_)
-        return float(own.sum() + corpus_terms(stats, sticks, self.prior_, n_songs=self.n_songs_,
-                                               T=self.n_song_components))
+        return own.sum(-1) + corpus_terms(stats, sticks, self.prior_, n_songs=self.n_songs_,
+                                          T=self.n_song_components)
 
     def _hold_out(self, corpus: Any, groups: np.ndarray | None) -> tuple[Any, Any, Any]:
         """``(every song with the held-out ones last, the songs to fit, the held-out

@@ -131,7 +131,7 @@ class MemoizedVI:
         return bool((self.songs > 0).all())
 
     # -------------------------------------------------------------------- moves
-    def end_pass(self, evaluate: Callable[[Stats, Tensor], float], prior: Prior, *,
+    def end_pass(self, evaluate: Callable[[Stats, Tensor], Tensor], prior: Prior, *,
                  n_songs: int, moves: bool, max_pairs: int) -> dict[str, int]:
         """Moves at the end of a pass; the next pass's merge candidates.
 
@@ -141,7 +141,9 @@ class MemoizedVI:
             ``evaluate(stats, own)``: the ELBO of the state whose statistics are given, with
             the globals re-derived from them (what the model would hold); ``own`` (K,) are
             its components' own terms
-            (:func:`~hdpmusic.model.objective.optimal_component_terms`), known here.
+            (:func:`~hdpmusic.model.objective.optimal_component_terms`), known here. The
+            merge test passes several states at once: stick parts and entropy of
+            ``stats`` with a leading axis, ``own`` (n, K), and reads a Tensor (n,).
         prior : Prior
         n_songs : int
         moves : bool
@@ -171,20 +173,20 @@ class MemoizedVI:
             return float("inf")
         return float((counts - previous).abs().max() / counts.sum().clamp_min(1e-300))
 
-    def _moves(self, evaluate: Callable[[Stats, Tensor], float], prior: Prior, *,
+    def _moves(self, evaluate: Callable[[Stats, Tensor], Tensor], prior: Prior, *,
                n_songs: int, max_pairs: int) -> dict[str, int]:
         """Reorder, the tracked merges, and the next pass's candidates."""
         done = {"merges": 0, "reordered": 0}
         stats = self.total(n_songs)
         own = optimal_component_terms(stats, prior)
-        best = evaluate(stats, own)
+        best = float(evaluate(stats, own))
         total = self.components.sum(0)
         order = size_order(total[:, COUNTS])
         # where each component of the pass (the candidates' indices) is now
         position = torch.arange(len(order), device=order.device)
         if not torch.equal(order, position):
-            value = evaluate(Stats.from_parts(total[order], stats.alpha, stats.entropy),
-                             own[order])
+            value = float(evaluate(Stats.from_parts(total[order], stats.alpha, stats.entropy),
+                                   own[order]))
             if value > best:
                 self.components = self.components[:, order]
                 best, own, position, done["reordered"] = value, own[order], torch.argsort(order), 1
@@ -196,40 +198,55 @@ class MemoizedVI:
         self.tracked.zero_()
         return done
 
-    def _merge(self, evaluate: Callable[[Stats, Tensor], float], prior: Prior, best: float,
+    def _merge(self, evaluate: Callable[[Stats, Tensor], Tensor], prior: Prior, best: float,
                own: Tensor, position: Tensor, n_songs: int) -> tuple[float, int]:
         """Try the tracked candidates in turn; keep each merge that raises the ELBO.
 
         ``position[i]`` is where the pass's component i (the candidates' numbering) is now.
-        Each trial is scored on the corpus totals: the merged component's own terms are
-        computed once for all candidates, the others' are ``own``'s (a component's terms
-        depend on its statistics only), and the batch table is changed only on acceptance.
+        A trial state's ELBO is its components' own terms (the merged component's computed
+        once for all candidates, the others' ``own``'s: a component's terms depend on its
+        statistics only) plus terms of its slot counts and entropy alone, so every open
+        candidate is scored at once against the current state; the first that raises the
+        ELBO is accepted, and the candidates after it that share no component with an
+        accepted merge are scored again against the merged state. The decisions are those
+        of trying the candidates one by one, with one device-to-host read per accepted merge
+        (plus one) instead of one per candidate; the batch table changes only on acceptance.
         """
         stats = self.total(n_songs)
         merged = merged_terms(stats, prior, position[self.pairs])
         empty = optimal_component_terms(
             Stats.zeros(1, stats.S1.shape[1], device=own.device), prior)[0]
-        total, entropy, alpha = self.components.sum(0), stats.entropy, stats.alpha
+        total, entropy = self.components.sum(0), stats.entropy
         lost = self.gaps.sum(0)
-        touched: set[int] = set()
-        accepted = 0
-        for p, (a0, b0) in enumerate(self.pairs.tolist()):
-            if a0 in touched or b0 in touched:
-                continue
-            a, b = sorted((int(position[a0]), int(position[b0])))
-            trial = merge_into(total, a, b)
-            trial_own = own.clone()
-            trial_own[a], trial_own[b] = merged[p], empty
-            order = size_order(trial[:, COUNTS])
-            value = evaluate(Stats.from_parts(trial[order], alpha, entropy - lost[p]),
-                             trial_own[order])
-            if value > best:
-                self.components = merge_into(self.components, a, b)[:, order]
-                self.scalars[:, ENTROPY] -= self.gaps[:, p]
-                total, own, entropy = trial[order], trial_own[order], entropy - lost[p]
-                position = torch.argsort(order)[position]
-                touched.update((a0, b0))
-                best, accepted = value, accepted + 1
+        pairs = self.pairs.tolist()
+        trials, touched, accepted = list(range(len(pairs))), set(), 0
+        while trials:
+            index = torch.as_tensor(trials, device=own.device)
+            ab = torch.sort(position[self.pairs[index]], dim=1).values     # a < b, now
+            rows = torch.arange(len(trials), device=own.device)
+            counts = total[:, COUNTS].expand(len(trials), -1).clone()
+            counts[rows, ab[:, 0]] += counts[rows, ab[:, 1]]
+            counts[rows, ab[:, 1]] = 0.0
+            trial_own = own.expand(len(trials), -1).clone()
+            trial_own[rows, ab[:, 0]], trial_own[rows, ab[:, 1]] = merged[index], empty
+            order = size_order(counts)
+            # only the stick parts and the entropy are read with the own terms given
+            scores = evaluate(Stats.from_counts(stats.N, stats.S1, stats.S2,
+                                                counts.gather(1, order), stats.alpha,
+                                                stats.usage, entropy - lost[index]),
+                              trial_own.gather(1, order)).tolist()
+            first = next((i for i, value in enumerate(scores) if value > best), None)
+            if first is None:
+                break
+            p, (a, b), kept = trials[first], ab[first].tolist(), order[first]
+            self.components = merge_into(self.components, a, b)[:, kept]
+            self.scalars[:, ENTROPY] -= self.gaps[:, p]
+            total, own = merge_into(total, a, b)[kept], trial_own[first, kept]
+            entropy = entropy - lost[p]
+            position = torch.argsort(kept)[position]
+            touched.update(pairs[p])
+            best, accepted = scores[first], accepted + 1
+            trials = [q for q in trials[first + 1:] if touched.isdisjoint(pairs[q])]
         return best, accepted
 
     # ---------------------------------------------------------------- persistence

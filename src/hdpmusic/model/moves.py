@@ -43,7 +43,7 @@ def merge_into(components: Tensor, a: int, b: int) -> Tensor:
 
 def size_order(counts: Tensor) -> Tensor:
     """Components by decreasing slot count (stable), the order the stick-breaking prior
-    favours; shape (K,) int64."""
+    favours; ``counts`` (..., K), the order int64 of the same shape."""
     return torch.argsort(counts, descending=True, stable=True)
 
 

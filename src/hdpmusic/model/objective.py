@@ -74,11 +74,12 @@ def optimal_component_terms(stats: Stats, prior: Prior) -> Tensor:
 
 
 def stick_terms(stats: Stats, g: Globals | Sticks, prior: Prior) -> Tensor:
-    """E log p(c | β) + Σ_k (E log p(β'_k | γ) + H q(β'_k)) + the q(γ) terms, shape ()."""
+    """E log p(c | β) + Σ_k (E log p(β'_k | γ) + H q(β'_k)) + the q(γ) terms, shape (...)
+    for sticks of shape (..., K − 1)."""
     log_w = ex.expected_log_1m(g.v, g.u)     # E log β'_k (Beta symmetry)
     log_1mw = ex.expected_log_1m(g.u, g.v)
     gamma_mean, gamma_log = concentration_moments(prior.gamma, g.gamma_q, g.u)
-    total = ((stats.su * log_w + stats.sv * log_1mw).sum()
+    total = ((stats.su * log_w + stats.sv * log_1mw).sum(-1)
              + ex.stick_prior_term(g.u, g.v, gamma_mean, gamma_log))
     if g.gamma_q is not None:
         total = total + ex.gamma_prior_term(*g.gamma_q, *prior.gamma_prior)
@@ -98,7 +99,8 @@ def song_concentration_terms(stats: Stats, g: Globals | Sticks, prior: Prior, *,
 def corpus_terms(stats: Stats, g: Globals | Sticks, prior: Prior, *, n_songs: int,
                  T: int) -> Tensor:
     """Everything in the ELBO but the components' own terms, shape (): the sticks, the
-    concentrations and the local entropy."""
+    concentrations and the local entropy. Batched over leading axes of the stick parts
+    (``su``, ``sv``) and ``entropy`` of ``stats`` and of the sticks ``g``: shape (...)."""
     return (stick_terms(stats, g, prior)
             + song_concentration_terms(stats, g, prior, n_songs=n_songs, T=T) + stats.entropy)
 

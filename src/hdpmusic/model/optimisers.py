@@ -188,7 +188,7 @@ class Memoized(Optimiser):
                                   moves=model.moves, max_pairs=model.n_components)
         model.stats_ = self.memo.total(model.n_songs_)
         model._update_globals()
-        elbo = model._optimal_elbo(model.stats_) / model.n_frames_
+        elbo = float(model._optimal_elbo(model.stats_)) / model.n_frames_
         previous = model.passes_[-1]["elbo_per_frame"] if model.passes_ else None
         converged = bool(model.tol > 0 and self.memo.complete and previous is not None
                          and abs(elbo - previous) <= model.tol * model.n_features_in_

@@ -65,9 +65,11 @@ class Stats:
     @classmethod
     def from_counts(cls, N: Tensor, S1: Tensor, S2: Tensor, counts: Tensor, alpha: Tensor,
                     usage: Tensor, entropy: Tensor) -> Stats:
-        """Statistics whose stick parts come from the slot counts n_k, shape (K,)."""
-        tail = counts.flip(0).cumsum(0).flip(0)
-        return cls(N, S1, S2, counts[:-1], tail[1:], alpha, usage, entropy)
+        """Statistics whose stick parts come from the slot counts n_k, shape (..., K)
+        (a leading axis of ``counts`` and ``entropy``: the stick parts of several states,
+        which memoized inference's merge test scores at once)."""
+        tail = counts.flip(-1).cumsum(-1).flip(-1)
+        return cls(N, S1, S2, counts[..., :-1], tail[..., 1:], alpha, usage, entropy)
 
     @property
     def counts(self) -> Tensor:
@@ -230,13 +232,13 @@ class Sticks:
 def stick_posterior(stats: Stats, prior: Prior, *, gamma_rate: Tensor | None, n_songs: int,
                     T: int) -> Sticks:
     """q(β'), q(γ) and q(α0) from corpus-scale statistics (see :func:`derive_globals`)."""
-    K = stats.N.shape[0]
-    dev, dt = stats.N.device, stats.N.dtype
+    K = stats.su.shape[-1] + 1
+    dev, dt = stats.su.device, stats.su.dtype
     gamma_q = None
     if prior.gamma is None:
         shape = torch.as_tensor(prior.gamma_prior[0] + K - 1, dtype=dt, device=dev)
         gamma_q = (shape, gamma_rate)
-    gamma_mean, _ = concentration_moments(prior.gamma, gamma_q, stats.N)
+    gamma_mean, _ = concentration_moments(prior.gamma, gamma_q, stats.su)
     alpha_q = None
     if prior.alpha0 is None:
         a_shape = torch.as_tensor(prior.alpha0_prior[0] + n_songs * (T - 1), dtype=dt, device=dev)
@@ -270,11 +272,12 @@ def update_gamma(g: G, stats: Stats, prior: Prior) -> G:
     """Coordinate ascent on q(γ) given q(β'), then the corpus sticks' v with the new E[γ].
 
     The rate of q(γ) becomes ``g2 − Σ_k E[log(1 − β'_k)]``; a fixed γ returns ``g`` as is.
+    Batched over leading axes of the sticks (``g.u``, ``g.v``, ``stats.sv``: (..., K − 1)).
     """
     if prior.gamma is None:
         shape, _ = g.gamma_q
-        rate = prior.gamma_prior[1] - ex.expected_log_1m(g.u, g.v).sum()
-        g = replace(g, gamma_q=(shape, rate), v=shape / rate + stats.sv)
+        rate = prior.gamma_prior[1] - ex.expected_log_1m(g.u, g.v).sum(-1)
+        g = replace(g, gamma_q=(shape, rate), v=(shape / rate)[..., None] + stats.sv)
     return g
 
 
