@@ -18,24 +18,37 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 # --------------------------------------------------------------------------- sticks
-def stick_expectations(u: Tensor, v: Tensor) -> Tensor:
+Moments = tuple[Tensor, Tensor]
+"""``(E[log w'], E[log(1 − w')])`` of Beta(u, v) stick proportions (:func:`beta_log_moments`),
+which the stick expectations, the entropy and the prior term all read: computed once, they
+can be passed to each (the song-level iterations do, three digammas an iteration instead
+of eight)."""
+
+
+def beta_log_moments(u: Tensor, v: Tensor) -> Moments:
+    """E[log w'] and E[log(1 − w')] for w' ~ Beta(u, v), elementwise."""
+    dig_sum = torch.digamma(u + v)
+    return torch.digamma(u) - dig_sum, torch.digamma(v) - dig_sum
+
+
+def stick_expectations(u: Tensor, v: Tensor, moments: Moments | None = None) -> Tensor:
     """E[log w_k] of stick-breaking weights truncated at ``n = len + 1`` sticks.
 
     Parameters
     ----------
     u, v : Tensor, shape (..., n - 1)
         Beta parameters of the stick proportions w'_k (the last proportion is 1).
+    moments : (Tensor, Tensor), optional
+        :func:`beta_log_moments` of ``u, v`` when already computed.
 
     Returns
     -------
     Tensor, shape (..., n)
         ``E[log w_k] = E[log w'_k] + Σ_{l<k} E[log(1 − w'_l)]``.
     """
-    dig_sum = torch.digamma(u + v)
-    log_w = torch.digamma(u) - dig_sum
-    log_1mw = torch.digamma(v) - dig_sum
-    zero = u.new_zeros(*u.shape[:-1], 1)   # (not u[..., :1]: empty for one stick)
-    return torch.cat([log_w, zero], -1) + torch.cat([zero, torch.cumsum(log_1mw, -1)], -1)
+    log_w, log_1mw = beta_log_moments(u, v) if moments is None else moments
+    pad = torch.nn.functional.pad        # (not cat with u[..., :1]: empty for one stick)
+    return pad(log_w, (0, 1)) + pad(torch.cumsum(log_1mw, -1), (1, 0))
 
 
 def stick_means(u: Tensor, v: Tensor) -> Tensor:
@@ -51,15 +64,19 @@ def expected_log_1m(u: Tensor, v: Tensor) -> Tensor:
     return torch.digamma(v) - torch.digamma(u + v)
 
 
-def beta_entropy(u: Tensor, v: Tensor) -> Tensor:
-    """Entropy of Beta(u, v), elementwise."""
+def beta_entropy(u: Tensor, v: Tensor, moments: Moments | None = None) -> Tensor:
+    """Entropy of Beta(u, v), elementwise:
+    ``log B(u, v) − (u − 1) E[log w'] − (v − 1) E[log(1 − w')]``.
+
+    ``moments``: :func:`beta_log_moments` of ``u, v`` when already computed.
+    """
+    log_w, log_1mw = beta_log_moments(u, v) if moments is None else moments
     return (torch.lgamma(u) + torch.lgamma(v) - torch.lgamma(u + v)
-            - (u - 1.0) * torch.digamma(u) - (v - 1.0) * torch.digamma(v)
-            + (u + v - 2.0) * torch.digamma(u + v))
+            - (u - 1.0) * log_w - (v - 1.0) * log_1mw)
 
 
 def stick_prior_term(u: Tensor, v: Tensor, conc_mean: Tensor | float,
-                     conc_log_mean: Tensor | float) -> Tensor:
+                     conc_log_mean: Tensor | float, moments: Moments | None = None) -> Tensor:
     """E_q[log Beta(w' | 1, c)] + H[q(w')] summed over the last axis.
 
     ``log Beta(w | 1, c) = log c + (c − 1) log(1 − w)``; with a random concentration c
@@ -69,14 +86,17 @@ def stick_prior_term(u: Tensor, v: Tensor, conc_mean: Tensor | float,
     ----------
     u, v : Tensor, shape (..., n)
     conc_mean, conc_log_mean : Tensor, shape () or (...), or float
+    moments : (Tensor, Tensor), optional
+        :func:`beta_log_moments` of ``u, v`` when already computed.
 
     Returns
     -------
     Tensor, shape (...)
     """
+    moments = beta_log_moments(u, v) if moments is None else moments
     n = u.shape[-1]
-    return (n * conc_log_mean + (conc_mean - 1.0) * expected_log_1m(u, v).sum(-1)
-            + beta_entropy(u, v).sum(-1))
+    return (n * conc_log_mean + (conc_mean - 1.0) * moments[1].sum(-1)
+            + beta_entropy(u, v, moments).sum(-1))
 
 
 # --------------------------------------------------------------------------- gamma

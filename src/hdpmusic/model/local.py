@@ -193,23 +193,26 @@ def initial_phi(L: Tensor, mask: Tensor, log_beta: Tensor, T: int) -> Tensor:
 
 def _phi_terms(phi: Tensor, log_beta: Tensor) -> Tensor:
     """Σ_tk φ_tk (E[log β_k] − log φ_tk) per song: E[log p(c|β)] + H[q(c)]."""
-    return (phi * log_beta).sum((1, 2)) - torch.special.xlogy(phi, phi).sum((1, 2))
+    return (phi * log_beta - torch.special.xlogy(phi, phi)).sum((1, 2))
 
 
 def local_bound(lse: Tensor, phi: Tensor, a: Tensor, b: Tensor, log_beta: Tensor,
-                alpha_mean: Tensor, alpha_log_mean: Tensor) -> Tensor:
+                alpha_mean: Tensor, alpha_log_mean: Tensor,
+                moments: ex.Moments | None = None) -> Tensor:
     """Each song's local ELBO, shape (B,), from the ``lse`` of :func:`frame_assignments`
-    (ζ at its optimum given φ and the sticks) and the song factors."""
+    (ζ at its optimum given φ and the sticks) and the song factors; ``moments``:
+    :func:`expectations.beta_log_moments` of ``a, b`` when already computed."""
     return lse + _phi_terms(phi, log_beta) + ex.stick_prior_term(a, b, alpha_mean,
-                                                                 alpha_log_mean)
+                                                                 alpha_log_mean, moments)
 
 
-def frame_assignments(L: Tensor, mask: Tensor, phi: Tensor, a: Tensor,
-                      b: Tensor) -> tuple[Tensor, Tensor]:
+def frame_assignments(L: Tensor, mask: Tensor, phi: Tensor, a: Tensor, b: Tensor,
+                      moments: ex.Moments | None = None) -> tuple[Tensor, Tensor]:
     """Optimal ζ given φ and the song sticks, and Σ_n logsumexp_t of its logits.
 
     ``L`` may be held in a lower precision than ``phi`` (:func:`low_precision`): the
-    product is then taken in that precision and the logits in ``phi``'s.
+    product is then taken in that precision and the logits in ``phi``'s. ``moments``:
+    :func:`expectations.beta_log_moments` of ``a, b`` when already computed.
 
     Returns
     -------
@@ -218,7 +221,7 @@ def frame_assignments(L: Tensor, mask: Tensor, phi: Tensor, a: Tensor,
         ``mask`` where it matters (L is zero on padding, so ``ζᵀL`` needs no mask).
     lse : Tensor, shape (B,)
     """
-    sticks = ex.stick_expectations(a, b)[:, None, :]
+    sticks = ex.stick_expectations(a, b, moments)[:, None, :]
     if L.dtype == phi.dtype:
         logits = torch.baddbmm(sticks, L, phi.transpose(1, 2))
     else:                                    # L held in low precision (see low_precision)
@@ -312,15 +315,17 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
     prev = torch.full((B,), -torch.inf, dtype=phi.dtype, device=dev)
     active = torch.ones(B, dtype=torch.bool, device=dev)
     n_iter = torch.zeros(B, dtype=torch.int64, device=dev)
-    threshold = tol * mask.sum(1)
+    # a song goes on while its bound moves by more than this (never below 0: tol <= 0)
+    threshold = tol * mask.sum(1) if tol > 0 else torch.full_like(prev, -1.0)
 
     for it in range(1, max_iter + 1):
-        zeta, lse = frame_assignments(L, mask, phi, a, b)
-        bound = local_bound(lse, phi, a, b, log_beta, alpha_mean, alpha_log_mean)
+        moments = ex.beta_log_moments(a, b)
+        zeta, lse = frame_assignments(L, mask, phi, a, b, moments)
+        bound = local_bound(lse, phi, a, b, log_beta, alpha_mean, alpha_log_mean, moments)
         n_iter += active
-        converged = ((bound - prev).abs() <= threshold) & (tol > 0)
+        moved = (bound - prev).abs() > threshold
         prev = torch.where(active, bound, prev)
-        active = active & ~converged
+        active &= moved
         if it == max_iter:
             break
         a_new, b_new = song_sticks(zeta, mask, alpha_mean)
