@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one prepared GPU run of issue 20 (under 8 minutes on an H100/H200): the CUDA tests,
-# then bench_fit at 8192 and 16384 songs held in GPU memory and streamed from HDF5, at
-# 8192 with the 16-bit local step, then the planted-truth benchmark on the GPU and on the
-# machine's CPUs. Every benchmark prints one JSON line; all of them are collected in
+# then bench_fit at 8192 and 16384 songs held in GPU memory and streamed from HDF5 (its
+# phases include the local step with a host sync every 10 iterations instead of every
+# one: the cost of the per-iteration convergence check), at 8192 with the 16-bit local
+# step, then the planted-truth benchmark on the GPU and on the machine's CPUs. Every benchmark prints one JSON line; all of them are collected in
 # OUT_DIR/bench.jsonl, the test log in OUT_DIR/tests.log.
 #
 #   bash benchmarks/gpu_check.sh [OUT_DIR]              # on the GPU machine, repo root
