@@ -578,8 +578,8 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
                 S1 = (1.0 - eta) * S1 + (eta / K) * sx
                 S2 = (1.0 - eta) * S2 + (eta / K) * sxx
             alpha = ex.expected_log_1m(state.a, state.b).double().sum()
-            stats = stats.combine(1.0, Stats.from_counts(N, S1, S2, slot_counts(state.phi),
-                                                         alpha, usage, entropy), 1.0)
+            stats = stats + Stats.from_counts(N, S1, S2, slot_counts(state.phi), alpha, usage,
+                                              entropy)
     return BatchResult(stats, bound, n_iter, outputs, gaps, padded)
 
 

@@ -95,6 +95,11 @@ class Stats:
         """``a·self + b·other``, field by field."""
         return Stats(**{k: a * v + b * getattr(other, k) for k, v in self.tensors().items()})
 
+    def __add__(self, other: Stats) -> Stats:
+        """Field-by-field sum: the statistics of two disjoint sets of songs (one kernel a
+        field, where :meth:`combine` takes three)."""
+        return Stats(**{k: v + getattr(other, k) for k, v in self.tensors().items()})
+
     def flat(self) -> Tensor:
         """All statistics as one float64 vector (for a single ``all_reduce``)."""
         return torch.cat([v.reshape(-1) for v in self.tensors().values()])
