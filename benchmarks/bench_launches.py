@@ -47,6 +47,8 @@ HOST_READS = ("tolist", "numpy", "__array__")
 
 
 def phase() -> str:
+    """The phase the operation being counted runs in: the first function of
+    :data:`PHASES` up the stack from the counting mode's caller, else ``"other"``."""
     frame = sys._getframe(2)
     while frame is not None:
         name = PHASES.get(frame.f_code.co_name)
