@@ -480,9 +480,11 @@ def song_entropy(zeta: Tensor, mask: Tensor, phi: Tensor, a: Tensor, b: Tensor) 
     """
     z = zeta * mask[..., None]
     counts = z.sum(1)
-    h_z = -torch.special.xlogy(z, z).sum((1, 2)) + (counts * ex.stick_expectations(a, b)).sum(1)
+    moments = ex.beta_log_moments(a, b)
+    h_z = (-torch.special.xlogy(z, z).sum((1, 2))
+           + (counts * ex.stick_expectations(a, b, moments)).sum(1))
     h_c = -torch.special.xlogy(phi, phi).sum((1, 2))
-    h_pi = (ex.beta_entropy(a, b) - ex.expected_log_1m(a, b)).sum(1)
+    h_pi = (ex.beta_entropy(a, b, moments) - moments[1]).sum(1)
     return (h_z + h_c + h_pi).double().sum()
 
 

@@ -76,11 +76,10 @@ def optimal_component_terms(stats: Stats, prior: Prior) -> Tensor:
 def stick_terms(stats: Stats, g: Globals | Sticks, prior: Prior) -> Tensor:
     """E log p(c | β) + Σ_k (E log p(β'_k | γ) + H q(β'_k)) + the q(γ) terms, shape (...)
     for sticks of shape (..., K − 1)."""
-    log_w = ex.expected_log_1m(g.v, g.u)     # E log β'_k (Beta symmetry)
-    log_1mw = ex.expected_log_1m(g.u, g.v)
+    moments = ex.beta_log_moments(g.u, g.v)     # E log β'_k, E log(1 − β'_k)
     gamma_mean, gamma_log = concentration_moments(prior.gamma, g.gamma_q, g.u)
-    total = ((stats.su * log_w + stats.sv * log_1mw).sum(-1)
-             + ex.stick_prior_term(g.u, g.v, gamma_mean, gamma_log))
+    total = ((stats.su * moments[0] + stats.sv * moments[1]).sum(-1)
+             + ex.stick_prior_term(g.u, g.v, gamma_mean, gamma_log, moments))
     if g.gamma_q is not None:
         total = total + ex.gamma_prior_term(*g.gamma_q, *prior.gamma_prior)
     return total
