@@ -30,11 +30,11 @@ from hdpmusic.audio import extract as extract_module
 from hdpmusic.audio.extract import (
     cache_path,
     extract_collection,
-    extract_track,
     find_tracks,
     source_key,
 )
 from hdpmusic.audio.features import FeatureConfig, extract_features, warm_up, warm_up_lock
+from hdpmusic.audio.provenance import library_versions
 from hdpmusic.cli import main
 from hdpmusic.formats.corpus import Corpus
 from hdpmusic.formats.locking import exclusive_lock, output_lock
@@ -260,6 +260,42 @@ def test_kill_and_resume_redoes_no_finished_track(tmp_path, capsys):
                                                          source_key(root / song_id))))
     again = extract_collection(root, out, cache=cache, overwrite=True, progress=False)
     assert (again.n_ok, again.n_cached, again.n_computed) == (n, n, 0)
+    # every track the killed run finished keeps its record (but one killed between
+    # writing its features and its record's line)
+    record = {row["tracks"]: row["libraries"] for row in
+              Corpus.open(out).attrs["feature_libraries"]}
+    assert sum(record) == n and max(record) >= n - 1
+    assert record[max(record)] == library_versions()
+
+
+def test_the_corpus_counts_its_tracks_per_set_of_library_versions(collection, tmp_path,
+                                                                  monkeypatch, capsys):
+    """Each track is recorded with the versions of the process that computed it; a later
+    run with other versions adds its own tracks, and the corpus counts both."""
+    cache, out = tmp_path / "cache", tmp_path / "corpus.h5"
+    older = {"python": "3.11.2", "librosa": "0.10.1", "numpy": "1.26.4"}
+
+    def listing(names):
+        path = tmp_path / f"{len(names)}.tsv"
+        path.write_text("".join(f"{collection / name}\t{name}\n" for name in names))
+        return path
+
+    with monkeypatch.context() as patch:
+        patch.setattr(extract_module, "library_versions", lambda: older)
+        extract_collection(listing(GOOD[:2]), tmp_path / "a.h5", cache=cache, progress=False)
+    assert Corpus.open(tmp_path / "a.h5").attrs["feature_libraries"] == [
+        {"tracks": 2, "libraries": older}]
+    report = extract_collection(listing(GOOD), out, cache=cache, progress=False, jobs=2)
+    assert (report.n_cached, report.n_computed) == (2, 2)
+    record = Corpus.open(out).attrs["feature_libraries"]
+    assert record == [{"tracks": 2, "libraries": older},
+                      {"tracks": 2, "libraries": library_versions()}] or \
+        record == [{"tracks": 2, "libraries": library_versions()},
+                   {"tracks": 2, "libraries": older}]
+    assert main(["corpus", "info", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "2 tracks: python 3.11.2, librosa 0.10.1, numpy 1.26.4" in shown
+    assert f"2 tracks: python {library_versions()['python']}, hdpmusic" in shown
 
 
 def test_dask_cluster_backend(collection, tmp_path, capsys):
@@ -289,7 +325,7 @@ def _job_dying_on(song_id, path, target, config, recompute, timeout, where="here
     if path.stem.startswith("crash") or (path.stem.startswith("flaky") and not marker.exists()):
         marker.touch()
         os.kill(os.getpid(), signal.SIGKILL)
-    return (song_id, *extract_track(path, target, config, recompute))
+    return REAL_JOB(song_id, path, target, config, recompute, timeout, where)
 
 
 @pytest.mark.parametrize("bad, failed", [("crash.wav", ["crash.wav"]), ("flaky.wav", [])])

@@ -12,7 +12,10 @@ features are streamed, one track at a time, into a corpus file
 (:class:`hdpmusic.formats.corpus_writer.CorpusWriter`), which appears only when complete.
 
 The cache remembers the feature settings it was made with (``<cache>/features.json``) and
-refuses a run with other settings; a lock file keeps two runs from sharing it.
+refuses a run with other settings; a lock file keeps two runs from sharing it. Each track
+computed is recorded with the library versions that computed it
+(:mod:`hdpmusic.audio.provenance`), and the corpus counts its tracks per set of versions
+(attribute ``feature_libraries``).
 
 Worker processes: librosa's numba functions are compiled once in this process before
 any worker starts (:func:`hdpmusic.audio.features.warm_up`: workers, or runs, compiling at once
@@ -52,6 +55,7 @@ from urllib.parse import quote
 import numpy as np
 
 from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig, extract_features, warm_up
+from hdpmusic.audio.provenance import ProvenanceLog, library_versions, summarise_provenance
 from hdpmusic.formats.atomic import (
     atomic_path,
     check_output,
@@ -108,6 +112,9 @@ _HARD_GRACE = 30.0
 
 #: a track being processed: (id, audio file, cache file)
 _Task = tuple[str, Path, Path]
+
+#: a track processed: (id, status, error, library versions of a computed one)
+_Result = tuple[str, str, str | None, dict[str, str] | None]
 
 
 @dataclass
@@ -339,7 +346,9 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         :func:`find_tracks`).
     out : path-like
         The corpus file to write (HDF5, :class:`hdpmusic.formats.corpus_writer.CorpusWriter`); attrs
-        ``feature_config``, ``columns``, ``sr``, ``hop_length`` describe the features.
+        ``feature_config``, ``columns``, ``sr``, ``hop_length`` describe the features,
+        ``feature_libraries`` the library versions that computed them
+        (:func:`hdpmusic.audio.provenance.summarise_provenance`).
     jobs : int
         Worker processes (``-1``: one per core). ``1`` runs in this process.
     cache : path-like, optional
@@ -396,9 +405,9 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
     remove_stale_temporaries(out)
     with terminate_as_interrupt(), open_cache(cache, config):
         tasks, failures = track_entries(tracks, cache, content_hash)
-        statuses = compute_features(tasks, config, jobs=jobs, progress=progress,
-                                    backend=backend, recompute=recompute, total=len(tracks),
-                                    timeout=timeout)
+        statuses = compute_features(tasks, config, cache=cache, jobs=jobs,
+                                    progress=progress, backend=backend, recompute=recompute,
+                                    total=len(tracks), timeout=timeout)
         failures.update({song_id: error for song_id, (status, error) in statuses.items()
                          if status == "failed"})
         targets = {song_id: target for song_id, _, target in tasks}
@@ -407,7 +416,9 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         n_computed = sum(status == "done" for status, _ in statuses.values())
         ok = [song_id for song_id, _ in tracks if song_id not in failures]
         attrs = {"feature_config": config.to_dict(), "columns": config.column_names,
-                 "sr": config.sr, "hop_length": config.hop_length}
+                 "sr": config.sr, "hop_length": config.hop_length,
+                 "feature_libraries": summarise_provenance(
+                     cache, (targets[song_id] for song_id in ok))}
         root, audio_files = audio_layout(source, dict(tracks), ok)   # see audio_paths
         attrs["audio_root"] = root
         cached = sum(_file_size(targets[song_id]) for song_id in ok)
@@ -604,8 +615,8 @@ def _entry_track(entry: Path) -> Path:
     return entry.with_name(entry.stem.rpartition(_KEY_SEP)[0] or entry.stem)
 
 
-def compute_features(tasks: list[_Task], config: FeatureConfig, *, jobs: int = 1,
-                     progress: bool = True, backend: str | None = None,
+def compute_features(tasks: list[_Task], config: FeatureConfig, *, cache: Path,
+                     jobs: int = 1, progress: bool = True, backend: str | None = None,
                      recompute: bool = False, total: int | None = None,
                      timeout: float | None = DEFAULT_TIMEOUT,
                      ) -> dict[str, tuple[str, str | None]]:
@@ -616,6 +627,10 @@ def compute_features(tasks: list[_Task], config: FeatureConfig, *, jobs: int = 1
     tasks : list of (str, pathlib.Path, pathlib.Path)
         ``(id, audio file, cache file)``, from :func:`track_entries`.
     config : FeatureConfig
+    cache : pathlib.Path
+        The cache folder holding the tasks' cache files (held with :func:`open_cache`);
+        each track computed is recorded in its :class:`~hdpmusic.audio.provenance.ProvenanceLog`
+        with the library versions of the process that computed it.
     jobs, progress, backend, recompute, timeout
         As in :func:`extract_collection`.
     total : int, optional
@@ -633,12 +648,16 @@ def compute_features(tasks: list[_Task], config: FeatureConfig, *, jobs: int = 1
     if jobs != 1 or backend is not None:  # largest first: no long track left for the end
         todo = sorted(todo, key=lambda task: -_file_size(task[1]))
     statuses: dict[str, tuple[str, str | None]] = {}
-    with terminate_as_interrupt(), \
+    targets = {song_id: target for song_id, _, target in todo}
+    with terminate_as_interrupt(), ProvenanceLog(cache) as provenance, \
             progress_bar(n_tracks, "extracting", unit="track", enabled=progress,
                          initial=n_tracks - len(todo), leave=True) as bar:
-        for song_id, status, error in _map(todo, config, jobs=jobs, backend=backend,
-                                           recompute=recompute, timeout=timeout):
+        for song_id, status, error, versions in _map(todo, config, jobs=jobs,
+                                                     backend=backend, recompute=recompute,
+                                                     timeout=timeout):
             statuses[song_id] = ("done" if status == "cached" else status, error)
+            if versions is not None:
+                provenance.record(targets[song_id], versions)
             bar.update(1)
     return statuses
 
@@ -651,7 +670,7 @@ def _file_size(path: Path) -> int:
 
 
 def _map(todo: list[_Task], config: FeatureConfig, *, jobs: int, backend: str | None,
-         recompute: bool, timeout: float | None) -> Iterator[tuple[str, str, str | None]]:
+         recompute: bool, timeout: float | None) -> Iterator[_Result]:
     """Run :func:`_job` on every track, yielding results as they finish.
 
     In worker processes (unless ``jobs == 1`` without a backend), after compiling
@@ -692,12 +711,12 @@ def _map(todo: list[_Task], config: FeatureConfig, *, jobs: int, backend: str | 
                     yield (task[0], "failed",
                            _one_line(f"{task[1]}: the worker process extracting it died "
                                      f"twice (a crash in a decoder, killed for memory, or "
-                                     f"stuck past --timeout; {_exit_codes(again)})"))
+                                     f"stuck past --timeout; {_exit_codes(again)})"), None)
 
 
 def _parallel(queue: deque[_Task], dispatched: list[_Task], config: FeatureConfig, *,
               jobs: int, backend: str | None, recompute: bool,
-              timeout: float | None) -> Iterator[tuple[str, str, str | None]]:
+              timeout: float | None) -> Iterator[_Result]:
     """Results of :func:`_job` over ``queue`` in worker processes, as they finish.
 
     Tasks are taken from ``queue`` only when a worker is free and appended to
@@ -753,8 +772,10 @@ def _exit_codes(err: BaseException) -> str:
 
 
 def _job(song_id: str, path: Path, target: Path, config: FeatureConfig, recompute: bool,
-         timeout: float | None, where: str = "here") -> tuple[str, str, str | None]:
-    """One track (a worker's task): ``(id, status, error)``.
+         timeout: float | None, where: str = "here") -> _Result:
+    """One track (a worker's task): ``(id, status, error, versions)``, ``versions`` the
+    :func:`~hdpmusic.audio.provenance.library_versions` of the process that computed it
+    (None unless its status is ``"done"``).
 
     ``where`` runs it: ``"here"`` (this process), ``"worker"`` (a loky worker process,
     which ends itself if the track is stuck past ``timeout``, see
@@ -768,7 +789,8 @@ def _job(song_id: str, path: Path, target: Path, config: FeatureConfig, recomput
             stack.enter_context(threadpool_limits(limits=1))
         if where == "worker" and timeout:
             stack.enter_context(exit_after(timeout + _HARD_GRACE))
-        return (song_id, *extract_track(path, target, config, recompute, timeout))
+        status, error = extract_track(path, target, config, recompute, timeout)
+    return song_id, status, error, library_versions() if status == "done" else None
 
 
 def audio_layout(source: str | os.PathLike, tracks: dict[str, Path],

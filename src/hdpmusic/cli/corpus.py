@@ -78,10 +78,25 @@ def describe(corpus: Any) -> str:
     config = attrs.get("feature_config")
     lines.append("feature config: " + (json.dumps(config, sort_keys=True)
                                        if config is not None else "not recorded"))
-    others = {k: v for k, v in attrs.items() if k != "feature_config"}
+    lines.extend(_libraries(attrs.get("feature_libraries")))
+    others = {k: v for k, v in attrs.items() if k not in ("feature_config", "feature_libraries")}
     lines.append("attributes:")
     lines.extend(f"  {k}: {json.dumps(v)}" for k, v in sorted(others.items()))
     return "\n".join(lines)
+
+
+def _libraries(summary: Any) -> list[str]:
+    """Lines naming the library versions that computed the corpus's features."""
+    if not isinstance(summary, list) or not summary:
+        return ["feature libraries: not recorded"]
+    lines = ["feature libraries:"]
+    for row in summary:
+        versions = row.get("libraries")
+        said = (", ".join(f"{name} {version}" for name, version in versions.items())
+                if isinstance(versions, Mapping) else "not recorded (computed before "
+                "hdpmusic kept a record, or by a run killed before writing it)")
+        lines.append(f"  {row.get('tracks')} tracks: {said}")
+    return lines
 
 
 def run_info(args: argparse.Namespace) -> int:

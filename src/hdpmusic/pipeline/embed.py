@@ -253,8 +253,9 @@ def _embed_frames(model: Any, chunks: list[list[tuple[str, Path]]], options: dic
         readable = {task[0]: task for task in tasks}  # id -> (id, audio file, cache file)
         for part in chunks:
             todo = [readable[song_id] for song_id, _ in part if song_id in readable]
-            statuses = compute_features(todo, config, jobs=jobs, progress=False,
-                                        backend=backend, recompute=recompute)
+            statuses = compute_features(todo, config, cache=cache, jobs=jobs,
+                                        progress=False, backend=backend,
+                                        recompute=recompute)
             n_cached += len(todo) - len(statuses)
             n_computed += sum(status == "done" for status, _ in statuses.values())
             failures.update({song_id: error for song_id, (status, error) in statuses.items()

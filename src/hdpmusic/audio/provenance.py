@@ -1,0 +1,172 @@
+"""Which library versions computed a feature cache's entries: kept per entry, counted per corpus.
+
+Features depend on more than their settings: a release of librosa, numpy, scipy, soxr or
+libsndfile can move them (a resampler's filter, a decoder's last frames), so two builds
+of one collection with the same settings can differ, and a fit on them too. Each entry a
+run computes is recorded with the versions of the process that computed it (a dask
+worker's own), and a corpus made from the cache says, for each distinct set of versions,
+how many of its tracks were computed with it (its attribute ``feature_libraries``, which
+``hdpmusic corpus info`` prints): a difference between two builds can then be told apart
+from a change of code. The record is per entry because one cache holds tracks computed by
+several runs, possibly on several machines.
+
+In the cache folder::
+
+    libraries/<id>.json   one set of versions (<id>: 12 hex digits of its SHA-1)
+    provenance.tsv        "<hh>/<entry file name><TAB><id>" for each entry computed,
+                          appended as tracks finish (the last line of an entry wins)
+
+Entries computed before this record existed, or whose line a killed run did not write,
+are counted as unrecorded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import platform
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from hdpmusic.formats.atomic import atomic_path
+
+__all__ = [
+    "LIBRARIES",
+    "ProvenanceLog",
+    "library_versions",
+    "summarise_provenance",
+    "versions_id",
+]
+
+#: distributions whose versions are recorded (besides Python and libsndfile)
+LIBRARIES = ("hdpmusic", "librosa", "numpy", "scipy", "numba", "soxr", "soundfile",
+             "audioread")
+
+_LOG_FILE = "provenance.tsv"
+_SETS_DIR = "libraries"
+
+
+@functools.cache
+def library_versions() -> dict[str, str]:
+    """The versions of what computes features in this process.
+
+    Returns
+    -------
+    dict
+        ``name -> version`` for Python, each of :data:`LIBRARIES` (``"not installed"``
+        where missing) and ``libsndfile`` (the C library soundfile decodes with).
+    """
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    try:
+        import soundfile
+
+        versions["libsndfile"] = str(soundfile.__libsndfile_version__)
+    except (ImportError, OSError, AttributeError):
+        versions["libsndfile"] = "not installed"
+    return versions
+
+
+def versions_id(versions: Mapping[str, str]) -> str:
+    """12 hex digits naming a set of versions (of its sorted JSON text's SHA-1)."""
+    text = json.dumps(dict(versions), sort_keys=True)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _entry_name(cache: Path, entry: Path) -> str:
+    """``<hh>/<file name>`` of a cache entry (the cache's layout, relative to it)."""
+    return Path(os.path.relpath(entry, cache)).as_posix()
+
+
+class ProvenanceLog:
+    """Record the entries a run computes, as they are written.
+
+    Use as a context manager around the computation, with the cache held (locked) by the
+    run: each :meth:`record` appends one line and flushes it, so a run killed later keeps
+    the record of every track it finished.
+
+    Parameters
+    ----------
+    cache : path-like
+        The feature cache folder.
+    """
+
+    def __init__(self, cache: str | os.PathLike) -> None:
+        self.cache = Path(cache)
+        self._known: set[str] = set()
+        self._fh: Any = None
+
+    def __enter__(self) -> ProvenanceLog:
+        self._fh = open(self.cache / _LOG_FILE, "a", encoding="utf-8")
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._fh.close()
+
+    def record(self, entry: str | os.PathLike, versions: Mapping[str, str]) -> None:
+        """Note that ``entry`` (a cache file) was computed with ``versions``."""
+        key = versions_id(versions)
+        if key not in self._known:
+            path = self.cache / _SETS_DIR / f"{key}.json"
+            if not path.exists():
+                path.parent.mkdir(exist_ok=True)
+                with atomic_path(path) as tmp:
+                    tmp.write_text(json.dumps(dict(versions)), encoding="utf-8")
+            self._known.add(key)
+        self._fh.write(f"{_entry_name(self.cache, Path(entry))}\t{key}\n")
+        self._fh.flush()
+
+
+def summarise_provenance(cache: str | os.PathLike,
+                         entries: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
+    """How many of ``entries`` were computed with each set of versions.
+
+    Parameters
+    ----------
+    cache : path-like
+        The feature cache folder.
+    entries : iterable of path-like
+        Cache files (those a corpus is made of).
+
+    Returns
+    -------
+    list of dict
+        ``{"tracks": n, "libraries": {name: version}}`` per set of versions, most tracks
+        first; entries without a record count under ``"libraries": None`` (after the
+        sets of as many tracks).
+    """
+    cache = Path(cache)
+    latest: dict[str, str] = {}
+    log_path = cache / _LOG_FILE
+    if log_path.exists():
+        with open(log_path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                name, sep, key = line.rstrip("\n").partition("\t")
+                if sep and len(key) == 12:          # a killed run's cut line is skipped
+                    latest[name] = key
+    sets = {key: found for key in set(latest.values()) if (found := _read_set(cache, key))}
+    counts = Counter(latest.get(_entry_name(cache, Path(entry))) for entry in entries)
+    merged: Counter[str | None] = Counter()     # a set whose file is lost: unrecorded
+    for key, n in counts.items():
+        merged[key if key in sets else None] += n
+    return [{"tracks": n, "libraries": sets.get(key)}
+            for key, n in sorted(merged.items(),
+                                 key=lambda item: (-item[1], item[0] is None, item[0] or ""))]
+
+
+def _read_set(cache: Path, key: str) -> dict[str, str] | None:
+    try:
+        return json.loads((cache / _SETS_DIR / f"{key}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
