@@ -415,10 +415,11 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
         n_cached = len(tasks) - len(statuses)
         n_computed = sum(status == "done" for status, _ in statuses.values())
         ok = [song_id for song_id, _ in tracks if song_id not in failures]
+        libraries = summarise_provenance(cache, (targets[song_id] for song_id in ok))
+        _warn_mixed(libraries, cache)
         attrs = {"feature_config": config.to_dict(), "columns": config.column_names,
                  "sr": config.sr, "hop_length": config.hop_length,
-                 "feature_libraries": summarise_provenance(
-                     cache, (targets[song_id] for song_id in ok))}
+                 "feature_libraries": libraries}
         root, audio_files = audio_layout(source, dict(tracks), ok)   # see audio_paths
         attrs["audio_root"] = root
         cached = sum(_file_size(targets[song_id]) for song_id in ok)
@@ -431,6 +432,18 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
               n_cached, n_computed, len(failures))
     return ExtractionReport(out, len(ok), len(failures), n_cached, n_computed,
                             failures_path, sorted(failures))
+
+
+def _warn_mixed(libraries: list[dict[str, Any]], cache: Path) -> None:
+    """Warn when the tracks of a corpus were computed with several library releases."""
+    sets = [row["libraries"] for row in libraries if row["libraries"] is not None]
+    if len(sets) > 1:
+        differ = sorted({name for versions in sets for name in versions
+                         if len({str(v.get(name)) for v in sets}) > 1})
+        log.warning("the tracks were computed with %d sets of library versions (they "
+                    "differ in %s; `hdpmusic corpus info` counts them); rerun with "
+                    "--recompute for features of one release, or pass another --cache "
+                    "than %s", len(sets), ", ".join(differ), cache)
 
 
 def _text(name: str) -> str:
