@@ -12,6 +12,7 @@ import soundfile
 
 from hdpmusic.audio.provenance import (
     ProvenanceLog,
+    differing_libraries,
     library_versions,
     summarise_provenance,
     versions_id,
@@ -87,3 +88,20 @@ def test_a_cache_without_a_record_counts_everything_unrecorded(tmp_path):
     a = entry(cache, "aatrack#key.npy")
     assert summarise_provenance(cache, [a]) == [{"tracks": 1, "libraries": None}]
     assert summarise_provenance(cache, []) == []
+
+
+def test_differing_libraries_names_versions_the_reference_never_used():
+    model = [{"tracks": 5, "libraries": OLD}, {"tracks": 2, "libraries": None}]
+    mixed = [{"tracks": 1, "libraries": OLD}, {"tracks": 3, "libraries": NEW}]
+    assert differing_libraries(model, mixed) == {
+        "librosa": (["0.10.1"], ["0.10.1", "0.11.0"]),
+        "numpy": (["1.26.4"], ["1.26.4", "2.4.6"]),
+        "python": (["3.11.2"], ["3.11.2", "3.12.3"])}
+    # versions the reference holds among others are no difference
+    assert differing_libraries(mixed, [{"tracks": 4, "libraries": NEW}]) == {}
+    assert differing_libraries(model, [{"tracks": 1, "libraries": {**OLD, "numpy": "2.0"}}]) \
+        == {"numpy": (["1.26.4"], ["2.0"])}
+    # nothing recorded on either side: nothing to say
+    for unknown in (None, [], [{"tracks": 3, "libraries": None}]):
+        assert differing_libraries(unknown, mixed) == {}
+        assert differing_libraries(model, unknown) == {}

@@ -162,3 +162,38 @@ def test_embed_refuses_other_feature_settings_and_its_inputs_as_output(setup, tm
     with pytest.raises(HdpmusicError, match="is the model file given as input"):
         embed_collection(path, setup["songs"], path, overwrite=True, progress=False)
     assert path.read_bytes() == before
+
+
+def test_library_versions_travel_from_the_features_to_the_model_and_its_outputs(
+        setup, tmp_path, caplog):
+    """The model records the versions that computed its corpus's features; embed records
+    those of the features it computes, and embed and transform warn where they differ
+    from the model's, naming the libraries, the versions and the model's."""
+    from hdpmusic.audio.provenance import library_versions
+
+    ours = library_versions()
+    corpus = Corpus.open(setup["corpus"])
+    recorded = [{"tracks": len(corpus), "libraries": ours}]
+    assert corpus.attrs["feature_libraries"] == recorded
+    model = G1.load(setup["models"]["g1"])
+    assert model.fitted_corpus_["feature_libraries"] == recorded
+    out = tmp_path / "same.h5"
+    embed_collection(setup["models"]["g1"], setup["songs"], out, progress=False)
+    assert Representations.load(out).attrs["feature_libraries"] == recorded
+    assert "other library releases" not in caplog.text
+
+    model.fitted_corpus_["feature_libraries"] = [
+        {"tracks": 9, "libraries": {**ours, "librosa": "0.10.1"}}]
+    older = tmp_path / "older.ckpt"
+    model.save(older)
+    embed_collection(older, setup["songs"], tmp_path / "e.h5", progress=False,
+                     cache=tmp_path / "same.h5.cache")
+    assert main(["-q", "transform", str(older), str(setup["corpus"]), "--out",
+                 str(tmp_path / "t.h5")]) == 0
+    warnings = [r.getMessage() for r in caplog.records
+                if "other library releases" in r.getMessage()]
+    assert len(warnings) == 2
+    said = f"librosa {ours['librosa']} (the model's: 0.10.1)"
+    assert all(said in w and str(older) in w for w in warnings)
+    assert "the audio's features" in warnings[0] and str(setup["corpus"]) in warnings[1]
+    assert all("numpy" not in w for w in warnings)

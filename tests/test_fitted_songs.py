@@ -9,7 +9,7 @@ import pytest
 from hdpmusic import HDPGMM, Corpus
 from hdpmusic.cli import main
 from hdpmusic.evaluation.fitted import MIXED_SHARE, fitted_counts, mixed_fit_message
-from hdpmusic.formats.checkpoint import fitted_songs
+from hdpmusic.formats.checkpoint import extend_record, fitted_songs
 from hdpmusic.formats.representations import Representations
 from hdpmusic.formats.songset import add_songs, encode_songs, songs_in
 from hdpmusic.formats.taskdata import TaskData, write_task
@@ -212,3 +212,26 @@ def test_partial_fit_after_fit_adds_to_the_fitted_songs():
     assert model.fitted_corpus_["content"].startswith("sha256:")
     model.partial_fit(corpus.subset(np.arange(30, 40)))
     assert fitted_songs(model, ids).all() and model.fitted_corpus_["content"] is None
+
+
+def test_a_model_fitted_batch_by_batch_counts_the_library_versions_of_all_its_batches():
+    old = {"librosa": "0.10.1"}
+    new = {"librosa": "0.11.0"}
+    songs = [np.zeros((3, 2), np.float32)] * 9
+    batches = [Corpus.from_arrays(songs[:4], ids=list("abcd"),
+                                  attrs={"feature_libraries": [{"tracks": 4,
+                                                                "libraries": old}]}),
+               Corpus.from_arrays(songs[:3], ids=list("efg"),
+                                  attrs={"feature_libraries": [{"tracks": 1, "libraries": old},
+                                                               {"tracks": 2,
+                                                                "libraries": new}]}),
+               Corpus.from_arrays(songs[:2], ids=list("hi"))]        # recorded nothing
+    record = extend_record(None, batches[0], start=True)
+    for batch in batches[1:]:
+        record = extend_record(record, batch, start=False)
+    assert record["feature_libraries"] == [{"tracks": 5, "libraries": old},
+                                           {"tracks": 2, "libraries": new},
+                                           {"tracks": 2, "libraries": None}]
+    # a batch of arrays leaves them unknown from then on, as it leaves the songs
+    record = extend_record(record, np.zeros((3, 2)), start=False)
+    assert record["feature_libraries"] is None and record["songs"] is None

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import platform
 from collections import Counter
@@ -39,6 +40,8 @@ from hdpmusic.formats.atomic import atomic_path
 __all__ = [
     "LIBRARIES",
     "ProvenanceLog",
+    "check_feature_libraries",
+    "differing_libraries",
     "library_versions",
     "summarise_provenance",
     "versions_id",
@@ -47,6 +50,8 @@ __all__ = [
 #: distributions whose versions are recorded (besides Python and libsndfile)
 LIBRARIES = ("hdpmusic", "librosa", "numpy", "scipy", "numba", "soxr", "soundfile",
              "audioread")
+
+log = logging.getLogger(__name__)
 
 _LOG_FILE = "provenance.tsv"
 _SETS_DIR = "libraries"
@@ -170,3 +175,61 @@ def _read_set(cache: Path, key: str) -> dict[str, str] | None:
         return json.loads((cache / _SETS_DIR / f"{key}.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def differing_libraries(reference: Any, other: Any) -> dict[str, tuple[list[str], list[str]]]:
+    """The libraries whose versions in ``other`` are not among those of ``reference``.
+
+    Parameters
+    ----------
+    reference, other : list of dict or None
+        Summaries (:func:`summarise_provenance`, a corpus's ``feature_libraries``).
+
+    Returns
+    -------
+    dict
+        ``name -> (versions in reference, versions in other)``, sorted; empty when either
+        side records no versions.
+    """
+    def versions(summary: Any) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for row in summary if isinstance(summary, list) else []:
+            if isinstance(row, Mapping) and isinstance(row.get("libraries"), Mapping):
+                for name, version in row["libraries"].items():
+                    found.setdefault(name, set()).add(str(version))
+        return found
+
+    ours, theirs = versions(reference), versions(other)
+    return {name: (sorted(ours[name]), sorted(theirs[name]))
+            for name in sorted(ours.keys() & theirs.keys()) if not theirs[name] <= ours[name]}
+
+
+def check_feature_libraries(model: Any, libraries: Any, *, model_path: str | os.PathLike,
+                            data: str) -> None:
+    """Warn when frames were computed with other library releases than a model's corpus.
+
+    Features of other releases can differ (see the module's text), so the model may see
+    them shifted; this is a warning, not an error, because most releases change nothing
+    that matters. Nothing is said when either side records no versions.
+
+    Parameters
+    ----------
+    model : object
+        A frame model; ``model.fitted_corpus_["feature_libraries"]`` is its training
+        corpus's summary.
+    libraries : list of dict or None
+        The summary of the frames to transform.
+    model_path : path-like
+        The model file (for the message).
+    data : str
+        What the frames are (for the message).
+    """
+    fitted = (getattr(model, "fitted_corpus_", None) or {}).get("feature_libraries")
+    differ = differing_libraries(fitted, libraries)
+    if differ:
+        said = "; ".join(f"{name} {', '.join(theirs)} (the model's: {', '.join(ours)})"
+                         for name, (ours, theirs) in differ.items())
+        log.warning("%s was computed with other library releases than the corpus %s was "
+                    "fitted on: %s; features can differ between releases: extract with "
+                    "the model's releases, or refit, where the scores matter",
+                    data, model_path, said)

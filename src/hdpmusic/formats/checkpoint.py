@@ -126,13 +126,16 @@ def describe_corpus(corpus: Any, songs: Sequence[str] | None = None, *,
     -------
     dict
         ``feature_config``: the corpus's feature settings (None when the file records
-        none, e.g. the study's layout); ``content``:
+        none, e.g. the study's layout); ``feature_libraries``: the library versions that
+        computed them (:func:`hdpmusic.audio.provenance.summarise_provenance`; None where
+        not recorded); ``content``:
         :func:`hdpmusic.formats.corpus.content_fingerprint` of its frames; ``songs``: the
         song ids (:func:`hdpmusic.formats.songset.encode_songs`).
     """
     from hdpmusic.formats.corpus import content_fingerprint
 
     return {"feature_config": corpus.attrs.get("feature_config"),
+            "feature_libraries": corpus.attrs.get("feature_libraries"),
             "content": content_fingerprint(corpus) if content else None,
             "songs": encode_songs(corpus.ids if songs is None else songs)}
 
@@ -205,7 +208,25 @@ def extend_record(record: Mapping[str, Any] | None, X: Any, *, start: bool
     songs = record.get("songs")
     if songs is not None:
         songs = None if corpus is None else add_songs(songs, corpus.ids)
-    return {**record, "content": None, "songs": songs}
+    return {**record, "content": None, "songs": songs,
+            "feature_libraries": _add_libraries(record.get("feature_libraries"), corpus)}
+
+
+def _add_libraries(rows: list[dict[str, Any]] | None, corpus: Any
+                   ) -> list[dict[str, Any]] | None:
+    """A record's ``feature_libraries`` with a batch's tracks added (its set's count, or
+    unrecorded ones); unknown (None) once a batch is not a corpus, as the songs are."""
+    if rows is None or corpus is None:
+        return None
+    batch = corpus.attrs.get("feature_libraries") or [{"tracks": len(corpus),
+                                                       "libraries": None}]
+    counts: dict[str, int] = {}
+    for row in [*rows, *batch]:
+        key = json.dumps(row["libraries"], sort_keys=True)
+        counts[key] = counts.get(key, 0) + int(row["tracks"])
+    return [{"tracks": n, "libraries": json.loads(key)}
+            for key, n in sorted(counts.items(),
+                                 key=lambda item: (-item[1], item[0] == "null", item[0]))]
 
 
 def corpus_header(model: Any) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from hdpmusic.audio.extract import (
     track_entries,
 )
 from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig, check_feature_config
+from hdpmusic.audio.provenance import check_feature_libraries, summarise_provenance
 from hdpmusic.formats.atomic import check_output, remove_stale_temporaries
 from hdpmusic.pipeline.transform import transform_options, write_representations
 from hdpmusic.representations.registry import load_model, model_input
@@ -93,7 +94,10 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         (:func:`~hdpmusic.audio.extract.find_tracks`).
     out : path-like
         The representation file (:class:`~hdpmusic.formats.representations.Representations`);
-        written atomically at the end.
+        written atomically at the end. For a frame model it records the library
+        versions that computed the features (attribute ``feature_libraries``), and a
+        warning says where they differ from those of the model's training corpus
+        (:func:`hdpmusic.audio.provenance.check_feature_libraries`).
     options : dict, optional
         Keyword arguments of the model's ``transform`` (``kind``, ``log``, ``min_weight``,
         ``batch_size``, where it takes them: see
@@ -155,6 +159,7 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         model.verbose = False  # one bar over the tracks instead of one per chunk
     options = transform_options(name, model, **dict(options or {}))
     chunks = [tracks[lo:lo + chunk_songs] for lo in range(0, len(tracks), chunk_songs)]
+    attrs: dict[str, Any] = {"audio_root": str(Path(source).resolve())}  # as a corpus
     with progress_bar(len(tracks), "embedding", unit="track", enabled=progress,
                       leave=True) as bar:
         if model_input(name) == "audio":
@@ -165,13 +170,14 @@ def embed_collection(model_path: str | os.PathLike, source: str | os.PathLike,
         else:
             config = frame_config(model, model_path, config)
             cache = Path(cache) if cache is not None else out.with_name(out.name + ".cache")
-            report, ids, rows = _embed_frames(model, chunks, options, cache, out, config,
-                                              jobs=jobs, backend=backend, bar=bar,
-                                              recompute=recompute,
-                                              content_hash=content_hash)
+            report, ids, rows, libraries = _embed_frames(
+                model, chunks, options, cache, out, config, jobs=jobs, backend=backend,
+                bar=bar, recompute=recompute, content_hash=content_hash)
+            check_feature_libraries(model, libraries, model_path=model_path,
+                                    data=f"the audio's features (cache {cache})")
+            attrs["feature_libraries"] = libraries
     write_representations(out, ids, np.concatenate(rows), name=name, model=model,
-                          options=options, source=model_path,
-                          attrs={"audio_root": str(Path(source).resolve())},  # as a corpus
+                          options=options, source=model_path, attrs=attrs,
                           overwrite=overwrite)
     return report
 
@@ -237,8 +243,10 @@ def _embed_audio(model: Any, chunks: list[list[tuple[str, Path]]], options: dict
 def _embed_frames(model: Any, chunks: list[list[tuple[str, Path]]], options: dict[str, Any],
                   cache: Path, out: Path, config: FeatureConfig, *, jobs: int,
                   backend: str | None, bar: Any, recompute: bool, content_hash: bool,
-                  ) -> tuple[EmbedReport, list[str], list[np.ndarray]]:
-    """Features through the cache, then the frame model, chunk after chunk."""
+                  ) -> tuple[EmbedReport, list[str], list[np.ndarray], list[dict[str, Any]]]:
+    """Features through the cache, then the frame model, chunk after chunk; last, the
+    library versions that computed the features of the songs embedded
+    (:func:`~hdpmusic.audio.provenance.summarise_provenance`)."""
     dim = getattr(model, "n_features_in_", config.dim)
     if dim != config.dim:
         raise DataError(f"the model was fitted on {dim}-d frames; the features are "
@@ -267,6 +275,7 @@ def _embed_frames(model: Any, chunks: list[list[tuple[str, Path]]], options: dic
                 ids.extend(ok)
             bar.update(len(part))
         failures_path = record_failures(cache, tracks, failures)
+        libraries = summarise_provenance(cache, (readable[song_id][2] for song_id in ids))
     report = EmbedReport(out, len(ids), len(failures), n_cached, n_computed, failures_path,
                          sorted(failures))
-    return report, ids, rows
+    return report, ids, rows, libraries

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from hdpmusic.audio.features import check_feature_config
+from hdpmusic.audio.provenance import check_feature_libraries
 from hdpmusic.formats.checkpoint import fitted_songs
 from hdpmusic.formats.corpus import Corpus
 from hdpmusic.formats.representations import Representations
@@ -102,7 +103,8 @@ def transform_corpus(name: str, model: Any, corpus: Corpus, *,
         Audio models: see :func:`hdpmusic.pipeline.fit.training_data`.
     model_path : path-like
         The model file, for the message when the corpus's feature settings differ from
-        those of the model's training corpus.
+        those of the model's training corpus (an error) or its library versions do (a
+        warning, :func:`hdpmusic.audio.provenance.check_feature_libraries`).
 
     Returns
     -------
@@ -115,8 +117,11 @@ def transform_corpus(name: str, model: Any, corpus: Corpus, *,
     """
     data = training_data(name, corpus, audio_root)
     if model_input(name) == "frames":
+        data_name = str(corpus.path or "the corpus")
         check_feature_config(model, corpus.attrs.get("feature_config"),
-                             model_path=model_path, data=str(corpus.path or "the corpus"))
+                             model_path=model_path, data=data_name)
+        check_feature_libraries(model, corpus.attrs.get("feature_libraries"),
+                                model_path=model_path, data=data_name)
     return model.transform(data, **dict(options or {}))
 
 
