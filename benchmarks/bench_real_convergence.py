@@ -18,8 +18,10 @@ songs), ``on`` or ``off`` (the full-batch fit to the ELBO rule). Where it is on,
 the train + valid songs is held out of the fit and the fit also stops once five passes in a
 row have not raised their density, then the held-out songs join for one last pass (the last
 snapshot is taken after it); ``validation_scores`` lists their density after every pass
-before that one. With ``--groups`` the fits get the task file's groups (tracks), so that
-early stopping holds out whole tracks rather than excerpts whose siblings it fits.
+before that one. The fits hold out whole groups (tracks) where the task file has them, as
+``HDPGMM.fit`` does by default; ``--no-groups`` holds out single songs (``groups=`` the
+ids; then the held-out excerpts' siblings are fitted, and their density keeps rising with
+the fit's grip on those tracks).
 
 Between two checkpoints, ``tightening`` = −½ Δ ``log_volume`` is the part of the ELBO's
 rise per frame that comes from the components' covariances shrinking (the Gaussian
@@ -110,24 +112,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
     parser.add_argument("--early-stopping", choices=list(SWITCH), default="auto",
                         help="the model's early_stopping (default: auto)")
-    parser.add_argument("--groups", action="store_true",
-                        help="hold out whole groups of the task file (default: songs)")
+    parser.add_argument("--groups", action=argparse.BooleanOptionalAction, default=True,
+                        help="hold out whole groups where the task file has them, as "
+                             "hdpmusic fit does (default; --no-groups: single songs)")
     args = parser.parse_args()
-    from hdpmusic.evaluation.folds import song_groups
     from hdpmusic.formats.corpus import Corpus
-    from hdpmusic.formats.taskdata import read_groups, songs_in_splits
+    from hdpmusic.formats.taskdata import corpus_groups, songs_in_splits
 
     torch.set_num_threads(args.threads)
     corpus = Corpus.open(args.task)
     train = songs_in_splits(corpus, ["train", "valid"])
     test = songs_in_splits(corpus, ["test"])
-    groups = song_groups(train.ids, read_groups(train)) if args.groups else None
+    # None: the model reads the file's groups itself; the ids: every song its own group
+    groups = None if args.groups else np.asarray(train.ids)
+    units = corpus_groups(train) if args.groups else None
     start = time.perf_counter()
     fits = {f"K{K}": settle(train, test, int(K), args.cap, args.seed,
                               SWITCH[args.early_stopping], groups)
             for K in args.components.split(",")}
     print(json.dumps({"task": str(args.task), "early_stopping": args.early_stopping,
-                      "groups": None if groups is None else len(np.unique(groups)),
+                      "groups": None if units is None else len(np.unique(units)),
                       "train_songs": len(train),
                       "test_songs": len(test), "train_frames": int(train.n_frames),
                       "threads": args.threads, "cap": args.cap, "fits": fits,

@@ -11,8 +11,7 @@ from cli_checks import one_line_error
 from hdpmusic import HDPGMM, Corpus, Representations
 from hdpmusic.cli import build_parser, main
 from hdpmusic.cli.fit import hdpgmm_params
-from hdpmusic.evaluation.folds import song_groups
-from hdpmusic.formats.taskdata import TaskData, write_task
+from hdpmusic.formats.taskdata import TaskData, song_groups, write_task
 from hdpmusic.model import memory
 from hdpmusic.model.stopping import validation_split
 from planted import planted_hdp

@@ -8,8 +8,8 @@ from hdpmusic.evaluation.folds import (
     inner_folds,
     rarest_tag,
     repeated_folds,
-    song_groups,
 )
+from hdpmusic.formats.taskdata import song_groups
 from hdpmusic.runtime.errors import DataError, ParameterError
 
 

@@ -12,7 +12,9 @@ from sklearn.metrics import adjusted_rand_score
 
 from hdpmusic import HDPGMM, Corpus
 from hdpmusic.datasets.synthetic import planted_hdp as planted_corpus
+from hdpmusic.formats.taskdata import TaskData, write_task
 from hdpmusic.model.stopping import (
+    AUTO_MIN_GROUPS,
     AUTO_MIN_SONGS,
     CREEP,
     creeping,
@@ -222,6 +224,30 @@ def test_groups_are_held_out_whole(songs):
 
 
 @pytest.mark.filterwarnings("ignore:memoized inference reached max_epochs")
+def test_a_corpus_file_with_groups_has_them_held_out_whole(songs, tmp_path):
+    """Without groups=, a fit on a corpus file (or a subset of one) with a groups column
+    holds out whole groups, songs without a group alone, as given those labels; groups=
+    the ids holds out single songs; a corpus in memory has none."""
+    path = tmp_path / "grouped.h5"
+    ids = [f"s{j:02d}" for j in range(60)]
+    Corpus.from_arrays(songs, ids=ids).save(path)
+    labels = np.array([f"track{j // 3}" if j < 45 else "" for j in range(60)])
+    write_task(path, TaskData(ids=ids, groups=labels))
+    units = np.array([f"group:{g}" if g else f"song:{i}" for g, i in zip(labels, ids)])
+    params = {**SMALL, "max_epochs": 1, "early_stopping": True}
+    by_file = HDPGMM(**params).fit(Corpus.open(path))
+    given = HDPGMM(**params).fit(songs, groups=units)
+    assert by_file.held_out_digest_ == HDPGMM(**params).fit(
+        Corpus.open(path), groups=units).held_out_digest_
+    assert by_file.n_songs_ == given.n_songs_ == 60 - 3 * 2 - 1   # ceil(0.1 * 30) units
+    single = HDPGMM(**params).fit(Corpus.open(path), groups=ids)
+    assert single.n_songs_ == 54 and single.held_out_digest_ != by_file.held_out_digest_
+    subset = Corpus.open(path).subset(np.arange(30))             # 10 tracks of 3 songs
+    assert HDPGMM(**params).fit(subset).n_songs_ == 27
+    assert HDPGMM(**params).fit(Corpus.from_arrays(songs, ids=ids)).n_songs_ == 54
+
+
+@pytest.mark.filterwarnings("ignore:memoized inference reached max_epochs")
 def test_a_fit_resumed_with_other_groups_is_refused(songs, tmp_path):
     """Groups that hold out other songs (here as many) would silently continue another
     split: the saved digest of the held-out songs refuses them."""
@@ -259,9 +285,19 @@ def test_auto_holds_songs_out_of_memoized_fits_from_a_hundred_songs(tmp_path):
     assert "held-out" not in str(caught[0].message)
     assert not few.early_stopping_ and few.n_songs_ == AUTO_MIN_SONGS - 1
     assert not any("validation_score" in p for p in few.passes_)
-    with pytest.warns(ConvergenceWarning):                  # auto counts the groups
-        paired = HDPGMM(**params).fit(many, groups=np.arange(AUTO_MIN_SONGS) // 2)
-    assert not paired.early_stopping_ and paired.n_songs_ == AUTO_MIN_SONGS
+    # in groups: on from AUTO_MIN_GROUPS of them (two held out), whole groups held out
+    assert [stops_early("auto", AUTO_MIN_SONGS, n) for n in (AUTO_MIN_GROUPS - 1,
+                                                              AUTO_MIN_GROUPS)] == [False, True]
+    assert not stops_early("auto", AUTO_MIN_SONGS - 1, AUTO_MIN_SONGS - 1)
+    size = -(-AUTO_MIN_SONGS // (AUTO_MIN_GROUPS - 1))       # songs a group: too few groups
+    with pytest.warns(ConvergenceWarning):
+        few_groups = HDPGMM(**params).fit(many, groups=np.arange(AUTO_MIN_SONGS) // size)
+    assert not few_groups.early_stopping_ and few_groups.n_songs_ == AUTO_MIN_SONGS
+    size = AUTO_MIN_SONGS // AUTO_MIN_GROUPS
+    with pytest.warns(ConvergenceWarning):
+        grouped = HDPGMM(**params).fit(many, groups=np.arange(AUTO_MIN_SONGS) // size)
+    assert grouped.early_stopping_
+    assert grouped.n_songs_ == AUTO_MIN_SONGS - 2 * size    # two whole groups held out
     online = HDPGMM(**params, algorithm="online").fit(many)
     assert not online.early_stopping_ and online.n_songs_ == AUTO_MIN_SONGS
 

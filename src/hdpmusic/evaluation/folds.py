@@ -10,7 +10,6 @@ without a group are their own group. Tagging stratifies by each song's rarest ta
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
@@ -18,7 +17,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from hdpmusic.runtime.errors import DataError, ParameterError
 
 __all__ = ["INNER_SPLITS", "Fold", "derived_seed", "group_folds", "inner_folds", "rarest_tag",
-           "repeat_seeds", "repeated_folds", "song_groups"]
+           "repeat_seeds", "repeated_folds"]
 
 INNER_SPLITS = 3
 """Folds of the inner cross-validation that chooses C on the training folds."""
@@ -127,24 +126,3 @@ def repeated_folds(strata: np.ndarray, groups: np.ndarray, n_splits: int,
     """``repeats`` independent :func:`group_folds` partitions seeded by
     :func:`repeat_seeds`."""
     return [group_folds(strata, groups, n_splits, s) for s in repeat_seeds(seed, repeats)]
-
-
-def song_groups(ids: Sequence[str], groups: np.ndarray | None) -> np.ndarray:
-    """The resampling unit of each song: its group, or itself where it has none.
-
-    Parameters
-    ----------
-    ids : sequence of str, length n
-    groups : np.ndarray of str, shape (n,), or None
-        Empty strings count as no group.
-
-    Returns
-    -------
-    np.ndarray of str, shape (n,)
-        ``"group:<g>"`` or ``"song:<id>"`` (the prefixes keep the two apart).
-    """
-    ids = np.asarray(ids, dtype=str)
-    if groups is None:
-        return np.char.add("song:", ids)
-    groups = np.asarray(groups, dtype=str)
-    return np.where(groups != "", np.char.add("group:", groups), np.char.add("song:", ids))

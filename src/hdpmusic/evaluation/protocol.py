@@ -63,7 +63,7 @@ from hdpmusic.evaluation.uncertainty import CONFIDENCE, N_RESAMPLES, percentile_
 from hdpmusic.formats.atomic import atomic_path
 from hdpmusic.formats.csvtext import spreadsheet_text
 from hdpmusic.formats.representations import Representations
-from hdpmusic.formats.taskdata import TASK_KINDS, TaskData
+from hdpmusic.formats.taskdata import TASK_KINDS, TaskData, song_groups
 from hdpmusic.runtime.errors import DataError, FormatError, ParameterError, name_some
 
 __all__ = ["COLUMNS", "LOG_FLOOR", "METRICS", "MIN_CLASS_TEST", "MIN_TEST", "PREDICTIONS",
@@ -281,14 +281,11 @@ def _protocol(task: TaskData, kind: str, reps: Representations, *, log: bool,
               cv_repeats: int, standardise: bool) -> Protocol:
     """Prepare the data of one task once; return ``seed → (score, config, predictions)``."""
     if kind == "recommendation":
-
         X = _features(reps, task.itemlist, log)
         graph = knn_graph(X, max(DEFAULT_KS), device=device)
         return lambda seed: evaluate_recommendation(
             task.interaction, graph, seed=seed, keep_consumed=keep_consumed,
             n_splits=n_splits, device=device, predictions=True)
-    from hdpmusic.evaluation.folds import song_groups
-
     rows = _labelled_rows(task, cv)
     X = _features(reps, [task.ids[r] for r in rows], log)
     groups = song_groups([task.ids[r] for r in rows],

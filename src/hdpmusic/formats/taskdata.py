@@ -34,8 +34,8 @@ from hdpmusic.runtime.errors import DataError, FormatError
 if TYPE_CHECKING:
     from hdpmusic.formats.corpus import Corpus
 
-__all__ = ["SPLIT_ALIASES", "TASK_KINDS", "TaskData", "normalise_split", "read_groups",
-           "read_task", "songs_in_splits", "write_task"]
+__all__ = ["SPLIT_ALIASES", "TASK_KINDS", "TaskData", "corpus_groups", "normalise_split",
+           "read_groups", "read_task", "song_groups", "songs_in_splits", "write_task"]
 
 TASK_KINDS = ("genre", "tagging", "recommendation")
 _CSR_FIELDS = ("indptr", "indices", "data")
@@ -231,6 +231,40 @@ def read_groups(corpus: Corpus) -> np.ndarray | None:
                           "songs")
     by_id = dict(zip(ids, groups, strict=True))
     return np.array([by_id[i] for i in corpus.ids], dtype=str)
+
+
+def song_groups(ids: Sequence[str], groups: np.ndarray | None) -> np.ndarray:
+    """The resampling unit of each song: its group, or itself where it has none.
+
+    Parameters
+    ----------
+    ids : sequence of str, length n
+    groups : np.ndarray of str, shape (n,), or None
+        Empty strings count as no group.
+
+    Returns
+    -------
+    np.ndarray of str, shape (n,)
+        ``"group:<g>"`` or ``"song:<id>"`` (the prefixes keep the two apart).
+    """
+    ids = np.asarray(ids, dtype=str)
+    if groups is None:
+        return np.char.add("song:", ids)
+    groups = np.asarray(groups, dtype=str)
+    return np.where(groups != "", np.char.add("group:", groups), np.char.add("song:", ids))
+
+
+def corpus_groups(corpus: Corpus) -> np.ndarray | None:
+    """The unit of each song of ``corpus`` from its file's ``groups`` column
+    (:func:`read_groups`, then :func:`song_groups`: a song without a group is its own).
+
+    Returns
+    -------
+    np.ndarray of str, shape (len(corpus),), or None
+        None when the file has no groups column or the corpus is in memory.
+    """
+    groups = read_groups(corpus)
+    return None if groups is None else song_groups(corpus.ids, groups)
 
 
 def _strings(values: np.ndarray) -> list[str]:

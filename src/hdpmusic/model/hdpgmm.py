@@ -18,6 +18,7 @@ from torch import Tensor
 
 from hdpmusic.formats.checkpoint import extend_record, record_corpus
 from hdpmusic.formats.corpus import as_corpus, require_frames
+from hdpmusic.formats.taskdata import corpus_groups
 from hdpmusic.model import expectations as ex
 from hdpmusic.model import persistence
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
@@ -126,9 +127,10 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         :mod:`hdpmusic.model.stopping`). Once the fit has stopped (on either rule), the
         held-out songs join it for one last pass over every song, so the model is fitted
         on all of them. The held-out songs are drawn from ``random_state``, the same on a
-        resumed fit, as whole groups when :meth:`fit` is given ``groups``. ``"auto"``: on for a
+        resumed fit, as whole groups where :meth:`fit` has ``groups``. ``"auto"``: on for a
         memoized fit of :data:`~hdpmusic.model.stopping.AUTO_MIN_SONGS` (100) songs or
-        more, off otherwise (``early_stopping_`` tells which).
+        more, in :data:`~hdpmusic.model.stopping.AUTO_MIN_GROUPS` (20) groups or more
+        where they come in groups, off otherwise (``early_stopping_`` tells which).
     validation_fraction : float, default=0.1
         Memoized with ``early_stopping``: share of the songs held out, in (0, 1).
     n_iter_no_change : int, default=5
@@ -302,9 +304,13 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         y : ignored
         groups : array-like, shape (n_songs,), optional
             A label per song (track, album, artist) for early stopping: whole groups are
-            held out, so that excerpts of one recording do not score their siblings' fit,
-            and ``"auto"`` counts groups, not songs. None: every song its own group. The
-            same groups must be given to resume the fit.
+            held out, so that excerpts of one recording do not score their siblings' fit
+            (whose density keeps rising with the fit's grip on those recordings, which
+            keeps the fit going). None: the ``groups`` column of the corpus's file where
+            it has one (:func:`hdpmusic.formats.taskdata.corpus_groups`: a song without
+            a group is its own), else every song its own group (``groups=corpus.ids``
+            holds out single songs whatever the file says). The same groups must be
+            given to resume the fit.
         checkpoint : path, optional
             Where to save the model (atomically) at the end of every pass, every
             ``checkpoint_every`` updates if > 0, and at the end.
@@ -317,9 +323,9 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         corpus = self._as_corpus(X)
         self._validate_params()
         check_memory(self, corpus)
-        groups = check_groups(groups, len(corpus))
-        units = len(corpus) if groups is None else len(np.unique(groups))
-        self.early_stopping_ = (stops_early(self.early_stopping, units)
+        groups = check_groups(corpus_groups(corpus) if groups is None else groups, len(corpus))
+        n_groups = None if groups is None else len(np.unique(groups))
+        self.early_stopping_ = (stops_early(self.early_stopping, len(corpus), n_groups)
                                 and "early_stopping" in self._optimiser().own_params)
         everything, corpus, held = self._hold_out(corpus, groups)
         split = None if held is None else split_digest(held.ids)

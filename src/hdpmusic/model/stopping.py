@@ -22,13 +22,18 @@ from sklearn.model_selection import train_test_split
 
 from hdpmusic.runtime.errors import DataError
 
-__all__ = ["AUTO_MIN_SONGS", "CREEP", "check_groups", "creeping", "passes_without_improvement",
-           "split_digest", "stops_early", "validation_split"]
+__all__ = ["AUTO_MIN_GROUPS", "AUTO_MIN_SONGS", "CREEP", "check_groups", "creeping",
+           "passes_without_improvement", "split_digest", "stops_early", "validation_split"]
 
 AUTO_MIN_SONGS = 100
 """Songs from which ``early_stopping="auto"`` holds some out: at the default share, 10
 held-out songs, the fewest whose mean density one song's peculiarity does not steer. A
 smaller corpus is fitted whole, to the ELBO rule (its passes take seconds)."""
+
+AUTO_MIN_GROUPS = 20
+"""Groups from which ``early_stopping="auto"`` holds some out when the songs come in
+groups: at the default share two held-out groups at least, so that no single recording
+(album, artist) decides when the fit stops. Fewer groups: fitted whole."""
 
 
 CREEP = 10.0
@@ -62,7 +67,7 @@ def creeping(elbos: Sequence[float], tol: float) -> bool:
     return len(elbos) >= 2 and abs(elbos[-1] - elbos[-2]) <= CREEP * tol
 
 
-def stops_early(setting: bool | str, n_songs: int) -> bool:
+def stops_early(setting: bool | str, n_songs: int, n_groups: int | None = None) -> bool:
     """Whether a memoized fit of ``n_songs`` songs holds songs out to stop early.
 
     Parameters
@@ -70,16 +75,19 @@ def stops_early(setting: bool | str, n_songs: int) -> bool:
     setting : bool or "auto"
         The estimator's ``early_stopping``: ``"auto"`` is on from :data:`AUTO_MIN_SONGS`
         songs (as scikit-learn's histogram gradient boosting turns its own on from a
-        number of samples).
+        number of samples) in at least :data:`AUTO_MIN_GROUPS` groups.
     n_songs : int
-        Songs in the corpus to fit; with groups, the number of groups (the units held
-        out).
+        Songs in the corpus to fit.
+    n_groups : int, optional
+        Groups among them, where they come in groups (the units held out).
 
     Returns
     -------
     bool
     """
-    return n_songs >= AUTO_MIN_SONGS if setting == "auto" else bool(setting)
+    if setting != "auto":
+        return bool(setting)
+    return n_songs >= AUTO_MIN_SONGS and (n_groups is None or n_groups >= AUTO_MIN_GROUPS)
 
 
 def check_groups(groups: Any, n_songs: int) -> np.ndarray | None:

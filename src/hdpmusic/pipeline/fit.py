@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hdpmusic.audio.extract import audio_paths
 from hdpmusic.formats.corpus import Corpus, content_fingerprint, corpus_fingerprint
 from hdpmusic.representations.registry import model_class, model_input
@@ -141,9 +139,6 @@ def fit_model(name: str, corpus: Corpus, out: str | os.PathLike, *,
     accepted = inspect.signature(cls.fit).parameters
     if "ids" in accepted and not frames:
         kwargs["ids"] = corpus.ids
-    groups = corpus_groups(corpus) if "groups" in accepted and frames else None
-    if groups is not None:
-        kwargs["groups"] = groups
     if can_resume:
         kwargs.update(checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                       resume=resume and checkpoint.exists())
@@ -153,23 +148,6 @@ def fit_model(name: str, corpus: Corpus, out: str | os.PathLike, *,
         if checkpoint != out:
             checkpoint.unlink(missing_ok=True)
     return model
-
-
-def corpus_groups(corpus: Corpus) -> np.ndarray | None:
-    """The songs' groups from their file's ``groups`` column, for a model whose ``fit``
-    takes ``groups`` (HDPGMM's early stopping holds whole groups out).
-
-    Returns
-    -------
-    np.ndarray of str, shape (len(corpus),), or None
-        :func:`~hdpmusic.evaluation.folds.song_groups` (a song without a group is its own);
-        None when the file has no groups column or the corpus is in memory.
-    """
-    from hdpmusic.evaluation.folds import song_groups  # loads scikit-learn
-    from hdpmusic.formats.taskdata import read_groups
-
-    groups = read_groups(corpus)
-    return None if groups is None else song_groups(corpus.ids, groups)
 
 
 def check_resume(checkpoint: Path, model: Any, given: Mapping[str, Any],
