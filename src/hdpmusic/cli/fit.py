@@ -32,7 +32,7 @@ from hdpmusic.cli._types import (
 from hdpmusic.formats.atomic import check_output, remove_stale_temporaries
 from hdpmusic.formats.locking import output_lock
 from hdpmusic.model.initial import INITIAL_LABELS
-from hdpmusic.model.stopping import AUTO_MIN_SONGS
+from hdpmusic.model.stopping import AUTO_MIN_GROUPS, AUTO_MIN_SONGS
 from hdpmusic.representations.registry import known_models, model_class
 from hdpmusic.runtime.errors import HdpmusicError, ParameterError
 
@@ -137,7 +137,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "also stop once --n-iter-no-change passes in a row have not raised "
                         "their density per frame by more than --tol per dimension, then fit "
                         "one last pass over every song; alone: on (default: auto, on from "
-                        f"{AUTO_MIN_SONGS} songs)")
+                        f"{AUTO_MIN_SONGS} songs, in {AUTO_MIN_GROUPS} groups or more where the "
+                        "file has groups)")
     g.add_argument("--validation-fraction", type=Number(0.0, strict=True, high=1.0,
                                                         high_strict=True), default=None,
                    help="memoized with --early-stopping: share of the songs held out, "
