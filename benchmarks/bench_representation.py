@@ -14,7 +14,8 @@ one HDPGMM fit against each other.
 Regimes (``--regimes``, names below): memoized VI to convergence (early stopping off: the
 full-batch optimum) with or without the splash (η0 0 / 0.1) or started from the k-means++
 seeding alone instead of k-means (``-seeded``) or stopped early on a held-out tenth of the
-songs (``-early``, what the default ``early_stopping="auto"`` does from 100 songs), the paper's
+songs (``-early``, what the default ``early_stopping="auto"`` does from 100 songs; whole
+groups where the task file has them, single songs in runs before 2026-12-07), the paper's
 online schedule (κ 0.6, τ0 64, η0 0.1, or η0 0; batches of 32 songs, 10 epochs, or 50
 with ``-long``; ``-b1024``: the paper's batch of 1024, one update a pass here), at
 K 64 (T 16) and K 256 (T 32). Fitted models and representations are kept under

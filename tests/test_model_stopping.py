@@ -233,7 +233,7 @@ def test_a_corpus_file_with_groups_has_them_held_out_whole(songs, tmp_path):
     Corpus.from_arrays(songs, ids=ids).save(path)
     labels = np.array([f"track{j // 3}" if j < 45 else "" for j in range(60)])
     write_task(path, TaskData(ids=ids, groups=labels))
-    units = np.array([f"group:{g}" if g else f"song:{i}" for g, i in zip(labels, ids)])
+    units = np.array([f"group:{g}" if g else f"song:{i}" for g, i in zip(labels, ids, strict=True)])
     params = {**SMALL, "max_epochs": 1, "early_stopping": True}
     by_file = HDPGMM(**params).fit(Corpus.open(path))
     given = HDPGMM(**params).fit(songs, groups=units)
