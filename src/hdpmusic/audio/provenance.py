@@ -57,7 +57,6 @@ _LOG_FILE = "provenance.tsv"
 _SETS_DIR = "libraries"
 
 
-@functools.cache
 def library_versions() -> dict[str, str]:
     """The versions of what computes features in this process.
 
@@ -65,8 +64,14 @@ def library_versions() -> dict[str, str]:
     -------
     dict
         ``name -> version`` for Python, each of :data:`LIBRARIES` (``"not installed"``
-        where missing) and ``libsndfile`` (the C library soundfile decodes with).
+        where missing) and ``libsndfile`` (the C library soundfile decodes with); a new
+        dict on every call (they are looked up once a process).
     """
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in LIBRARIES:
         try:
