@@ -224,7 +224,7 @@ def test_groups_are_held_out_whole(songs):
 
 
 @pytest.mark.filterwarnings("ignore:memoized inference reached max_epochs")
-def test_a_corpus_file_with_groups_has_them_held_out_whole(songs, tmp_path):
+def test_a_corpus_file_with_groups_has_them_held_out_whole(songs, tmp_path, caplog):
     """Without groups=, a fit on a corpus file (or a subset of one) with a groups column
     holds out whole groups, songs without a group alone, as given those labels; groups=
     the ids holds out single songs; a corpus in memory has none."""
@@ -235,7 +235,9 @@ def test_a_corpus_file_with_groups_has_them_held_out_whole(songs, tmp_path):
     write_task(path, TaskData(ids=ids, groups=labels))
     units = np.array([f"group:{g}" if g else f"song:{i}" for g, i in zip(labels, ids, strict=True)])
     params = {**SMALL, "max_epochs": 1, "early_stopping": True}
-    by_file = HDPGMM(**params).fit(Corpus.open(path))
+    with caplog.at_level(logging.INFO, logger="hdpmusic.model.hdpgmm"):
+        by_file = HDPGMM(**params).fit(Corpus.open(path))
+    assert "early stopping: 7 of 60 songs held out (3 of 30 groups, whole)" in caplog.text
     given = HDPGMM(**params).fit(songs, groups=units)
     assert by_file.held_out_digest_ == HDPGMM(**params).fit(
         Corpus.open(path), groups=units).held_out_digest_

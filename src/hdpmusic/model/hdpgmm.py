@@ -827,6 +827,9 @@ default="posterior"
             return corpus, corpus, None
         train, held = validation_split(len(corpus), self.validation_fraction,
                                        self.random_state, groups)
+        log.info("early stopping: %d of %d songs held out%s", len(held), len(corpus),
+                 "" if groups is None else f" ({len(np.unique(groups[held]))} of "
+                                           f"{len(np.unique(groups))} groups, whole)")
         everything = corpus.subset(np.concatenate([train, held]))
         return (everything, everything.subset(np.arange(len(train))),
                 everything.subset(np.arange(len(train), len(corpus))))
