@@ -14,6 +14,7 @@ from hdpmusic.audio.provenance import (
     ProvenanceLog,
     differing_libraries,
     library_versions,
+    mixed_libraries,
     summarise_provenance,
     versions_id,
 )
@@ -105,3 +106,12 @@ def test_differing_libraries_names_versions_the_reference_never_used():
     for unknown in (None, [], [{"tracks": 3, "libraries": None}]):
         assert differing_libraries(unknown, mixed) == {}
         assert differing_libraries(model, unknown) == {}
+
+
+def test_mixed_libraries_names_those_with_several_versions_in_one_summary():
+    mixed = [{"tracks": 1, "libraries": OLD}, {"tracks": 3, "libraries": NEW},
+             {"tracks": 2, "libraries": None}]
+    assert mixed_libraries(mixed) == ["librosa", "numpy", "python"]
+    assert mixed_libraries([{"tracks": 1, "libraries": OLD},
+                            {"tracks": 2, "libraries": {**OLD, "numpy": "2.0"}}]) == ["numpy"]
+    assert mixed_libraries(mixed[1:]) == mixed_libraries(None) == []

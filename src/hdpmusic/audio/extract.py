@@ -55,7 +55,12 @@ from urllib.parse import quote
 import numpy as np
 
 from hdpmusic.audio.features import DEFAULT_CONFIG, FeatureConfig, extract_features, warm_up
-from hdpmusic.audio.provenance import ProvenanceLog, library_versions, summarise_provenance
+from hdpmusic.audio.provenance import (
+    ProvenanceLog,
+    library_versions,
+    mixed_libraries,
+    summarise_provenance,
+)
 from hdpmusic.formats.atomic import (
     atomic_path,
     check_output,
@@ -436,14 +441,13 @@ def extract_collection(source: str | os.PathLike, out: str | os.PathLike, *, job
 
 def _warn_mixed(libraries: list[dict[str, Any]], cache: Path) -> None:
     """Warn when the tracks of a corpus were computed with several library releases."""
-    sets = [row["libraries"] for row in libraries if row["libraries"] is not None]
-    if len(sets) > 1:
-        differ = sorted({name for versions in sets for name in versions
-                         if len({str(v.get(name)) for v in sets}) > 1})
+    differ = mixed_libraries(libraries)
+    if differ:
+        sets = sum(row["libraries"] is not None for row in libraries)
         log.warning("the tracks were computed with %d sets of library versions (they "
                     "differ in %s; `hdpmusic corpus info` counts them); rerun with "
                     "--recompute for features of one release, or pass another --cache "
-                    "than %s", len(sets), ", ".join(differ), cache)
+                    "than %s", sets, ", ".join(differ), cache)
 
 
 def _text(name: str) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "check_feature_libraries",
     "differing_libraries",
     "library_versions",
+    "mixed_libraries",
     "summarise_provenance",
     "versions_id",
 ]
@@ -196,17 +197,26 @@ def differing_libraries(reference: Any, other: Any) -> dict[str, tuple[list[str]
         ``name -> (versions in reference, versions in other)``, sorted; empty when either
         side records no versions.
     """
-    def versions(summary: Any) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
-        for row in summary if isinstance(summary, list) else []:
-            if isinstance(row, Mapping) and isinstance(row.get("libraries"), Mapping):
-                for name, version in row["libraries"].items():
-                    found.setdefault(name, set()).add(str(version))
-        return found
-
-    ours, theirs = versions(reference), versions(other)
+    ours, theirs = _versions_seen(reference), _versions_seen(other)
     return {name: (sorted(ours[name]), sorted(theirs[name]))
             for name in sorted(ours.keys() & theirs.keys()) if not theirs[name] <= ours[name]}
+
+
+def mixed_libraries(summary: Any) -> list[str]:
+    """The libraries of which a summary's recorded sets hold more than one version, sorted
+    (empty for one set, or none)."""
+    return sorted(name for name, seen in _versions_seen(summary).items() if len(seen) > 1)
+
+
+def _versions_seen(summary: Any) -> dict[str, set[str]]:
+    """``name -> versions`` over the recorded sets of a summary (None or rows without a
+    record contribute nothing)."""
+    found: dict[str, set[str]] = {}
+    for row in summary if isinstance(summary, list) else []:
+        if isinstance(row, Mapping) and isinstance(row.get("libraries"), Mapping):
+            for name, version in row["libraries"].items():
+                found.setdefault(name, set()).add(str(version))
+    return found
 
 
 def check_feature_libraries(model: Any, libraries: Any, *, model_path: str | os.PathLike,

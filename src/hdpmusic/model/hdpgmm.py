@@ -323,10 +323,14 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         corpus = self._as_corpus(X)
         self._validate_params()
         check_memory(self, corpus)
-        groups = check_groups(corpus_groups(corpus) if groups is None else groups, len(corpus))
+        can_stop_early = (self.early_stopping is not False
+                          and "early_stopping" in self._optimiser().own_params)
+        if groups is None and can_stop_early:       # the file's, read only where they count
+            groups = corpus_groups(corpus)
+        groups = check_groups(groups, len(corpus))
         n_groups = None if groups is None else len(np.unique(groups))
-        self.early_stopping_ = (stops_early(self.early_stopping, len(corpus), n_groups)
-                                and "early_stopping" in self._optimiser().own_params)
+        self.early_stopping_ = can_stop_early and stops_early(self.early_stopping,
+                                                              len(corpus), n_groups)
         everything, corpus, held = self._hold_out(corpus, groups)
         split = None if held is None else split_digest(held.ids)
         if resume and hasattr(self, "stats_"):
