@@ -263,9 +263,68 @@ def low_precision(L: Tensor, mask: Tensor, dtype: torch.dtype) -> tuple[Tensor, 
     return centred.to(dtype), centres
 
 
+#: The signature of :func:`local_iteration`; a compiled version of it
+#: (:mod:`hdpmusic.model.compiled`) is a drop-in replacement.
+Iteration = Callable[..., tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]]
+
+
+def local_iteration(L: Tensor, mask: Tensor, phi: Tensor, a: Tensor, b: Tensor,
+                    prev: Tensor, active: Tensor, n_iter: Tensor, threshold: Tensor,
+                    log_beta: Tensor, alpha_mean: Tensor, alpha_log_mean: Tensor, *,
+                    last: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor,
+                                                 Tensor]:
+    """One coordinate-ascent iteration of :func:`local_step` on a bucket's songs.
+
+    A pure function of the bucket's state (no host sync, no in-place change of its
+    arguments), so that ``torch.compile`` can fuse it whole. It computes ζ and each song's
+    bound from the current φ and sticks, counts the iteration for the songs still active,
+    stops those whose bound moved by at most ``threshold``, and (unless ``last``) updates
+    the sticks and φ of the songs still active.
+
+    Parameters
+    ----------
+    L, mask, log_beta, alpha_mean, alpha_log_mean
+        As in :func:`local_step`.
+    phi : Tensor, shape (B, T, K)
+    a, b : Tensor, shape (B, T − 1)
+        The song factors.
+    prev : Tensor, shape (B,)
+        Each song's bound at its last active iteration (−inf before the first).
+    active : Tensor, shape (B,), bool
+        Songs not yet converged.
+    n_iter : Tensor, shape (B,), int64
+        Iterations counted so far per song.
+    threshold : Tensor, shape (B,)
+        Smallest change of the bound that keeps a song going.
+    last : bool, default=False
+        The iteration cap is reached: count and assess, but leave φ and the sticks.
+
+    Returns
+    -------
+    phi, a, b, prev, active, n_iter : Tensor
+        The state after the iteration, shaped as given.
+    """
+    moments = ex.beta_log_moments(a, b)
+    zeta, lse = frame_assignments(L, mask, phi, a, b, moments)
+    bound = local_bound(lse, phi, a, b, log_beta, alpha_mean, alpha_log_mean, moments)
+    n_iter = n_iter + active
+    moved = (bound - prev).abs() > threshold
+    prev = torch.where(active, bound, prev)
+    active = active & moved
+    if last:
+        return phi, a, b, prev, active, n_iter
+    a_new, b_new = song_sticks(zeta, mask, alpha_mean)
+    log_phi = torch.log_softmax(_weighted_frames(zeta, L) + log_beta, dim=2)
+    keep = active[:, None]
+    a, b = torch.where(keep, a_new, a), torch.where(keep, b_new, b)
+    phi = torch.where(keep[..., None], torch.exp(log_phi), phi)
+    return phi, a, b, prev, active, n_iter
+
+
 def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
                alpha_log_mean: Tensor, T: int, *, tol: float = 1e-4, max_iter: int = 100,
-               check_every: int = 1, low: torch.dtype | None = None) -> LocalState:
+               check_every: int = 1, low: torch.dtype | None = None,
+               iteration: Iteration = local_iteration) -> LocalState:
     """Coordinate ascent on the song-level factors of one bucket.
 
     Parameters
@@ -295,6 +354,10 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
         Hold ``L`` in this precision (``torch.float16`` or ``torch.bfloat16``) during the
         iterations (:func:`low_precision`): half the memory traffic of the two products
         that dominate them; φ, ζ, the sticks and the bound stay in ``L``'s dtype.
+    iteration : callable, default=local_iteration
+        Runs every iteration but the one at ``max_iter`` (which runs
+        :func:`local_iteration`): :func:`local_iteration` itself, or a compiled version of
+        it (:func:`hdpmusic.model.compiled.compiled_iteration`).
 
     Returns
     -------
@@ -319,20 +382,12 @@ def local_step(L: Tensor, mask: Tensor, log_beta: Tensor, alpha_mean: Tensor,
     threshold = tol * mask.sum(1) if tol > 0 else torch.full_like(prev, -1.0)
 
     for it in range(1, max_iter + 1):
-        moments = ex.beta_log_moments(a, b)
-        zeta, lse = frame_assignments(L, mask, phi, a, b, moments)
-        bound = local_bound(lse, phi, a, b, log_beta, alpha_mean, alpha_log_mean, moments)
-        n_iter += active
-        moved = (bound - prev).abs() > threshold
-        prev = torch.where(active, bound, prev)
-        active &= moved
-        if it == max_iter:
+        last = it == max_iter
+        phi, a, b, prev, active, n_iter = (local_iteration if last else iteration)(
+            L, mask, phi, a, b, prev, active, n_iter, threshold, log_beta, alpha_mean,
+            alpha_log_mean, last=last)
+        if last:
             break
-        a_new, b_new = song_sticks(zeta, mask, alpha_mean)
-        log_phi = torch.log_softmax(_weighted_frames(zeta, L) + log_beta, dim=2)
-        keep = active[:, None]
-        a, b = torch.where(keep, a_new, a), torch.where(keep, b_new, b)
-        phi = torch.where(keep[..., None], torch.exp(log_phi), phi)
         if it % check_every == 0:
             n_active = int(active.sum())
             if n_active == 0:
@@ -372,7 +427,7 @@ class LocalParams:
         :func:`expectations.expected_loglik_coefficients`.
     log_beta : Tensor, shape (K,)
     alpha_mean, alpha_log_mean : Tensor, shape ()
-    T, tol, max_iter, check_every, low
+    T, tol, max_iter, check_every, low, iteration
         As in :func:`local_step`.
     exact : (Tensor, Tensor) or None
         Columns of ``coef`` computed in float64 (:func:`exact_columns`).
@@ -388,6 +443,7 @@ class LocalParams:
     check_every: int = 1
     exact: tuple[Tensor, Tensor] | None = None
     low: torch.dtype | None = None
+    iteration: Iteration = local_iteration
 
     def loglik(self, x: Tensor, **kwargs) -> Tensor:
         """E_q[log p(x_n | φ_k)] of frames (n, d), shape (n, K)."""
@@ -550,7 +606,7 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
         L.mul_(mask[..., None])
         state = local_step(L, mask, lp.log_beta, lp.alpha_mean, lp.alpha_log_mean, lp.T,
                            tol=lp.tol, max_iter=lp.max_iter, check_every=lp.check_every,
-                           low=lp.low)
+                           low=lp.low, iteration=lp.iteration)
         n_iter[idx] = state.n_iter
         zeta, lse = frame_assignments(L, mask, state.phi, state.a, state.b)
         if lp.low is not None:      # the bound of the converged factors, in full precision
