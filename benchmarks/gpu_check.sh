@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The one prepared GPU run of issue 20 (under 8 minutes on an H100/H200): the CUDA tests,
-# then bench_fit at 8192 and 16384 songs held in GPU memory and streamed from HDF5 (its
-# phases include the local step with a host sync every 10 iterations instead of every
-# one: the cost of the per-iteration convergence check), at 8192 with the 16-bit local
-# step, then the planted-truth benchmark on the GPU and on the machine's CPUs. Every benchmark prints one JSON line; all of them are collected in
-# OUT_DIR/bench.jsonl, the test log in OUT_DIR/tests.log.
+# then bench_fit at 8192 and 16384 songs held in GPU memory and 16384 streamed from HDF5
+# (its phases include the local step with a host sync every 10 iterations instead of
+# every one: the cost of the per-iteration convergence check), at 8192 with the bfloat16
+# local step, the compiled local step (torch.compile) and both, then the planted-truth
+# benchmark on the GPU (eager and compiled) and on the machine's CPUs. Every benchmark
+# prints one JSON line; all of them are collected in OUT_DIR/bench.jsonl, the test log in
+# OUT_DIR/tests.log.
 #
 #   bash benchmarks/gpu_check.sh [OUT_DIR]              # on the GPU machine, repo root
 #   DEVICE=cpu SIZES=24 bash benchmarks/gpu_check.sh    # smoke test of the script on a CPU
 #
-# Needs torch, numpy, h5py, scikit-learn and pytest (not librosa): the model path only.
+# Needs torch, numpy, h5py, scikit-learn and pytest (not librosa): the model path only;
+# the compiled runs need Triton on the GPU (a C++ compiler on a CPU).
 set -uo pipefail
 out=${1:-${OUT:-gpu_check_out}}
 device=${DEVICE:-cuda}
@@ -22,34 +25,40 @@ status=0
 $py -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
 torch.cuda.get_device_name() if torch.cuda.is_available() else '')" | tee "$out/device.txt"
 
-timeout 180 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$out/tests.log" \
+timeout 240 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$out/tests.log" \
     || status=1
 
-for songs in $sizes; do
-    for mode in "" "--stream"; do
-        if [ "$device" = cpu ]; then
-            small="--batch-size $songs --local-iters 5 --components 16 --song-components 4"
-        else
-            small=""
-        fi
-        # shellcheck disable=SC2086
-        timeout 150 $py benchmarks/bench_fit.py --device "$device" --songs "$songs" \
-            --epochs 2 $mode $small | tee -a "$out/bench.jsonl" || status=1
-    done
-done
-
-# the 16-bit local step (issue 20, goal 1): frames/s and held-out score against full
-for precision in float16 bfloat16; do
+first=${sizes%% *}
+last=${sizes##* }
+if [ "$device" = cpu ]; then
+    small="--batch-size $first --local-iters 5 --components 16 --song-components 4"
+else
+    small=""
+fi
+bench_fit() {  # bench_fit SONGS [OPTIONS...]: one JSON line into bench.jsonl
+    local songs=$1
+    shift
     # shellcheck disable=SC2086
-    timeout 150 $py benchmarks/bench_fit.py --device "$device" --songs "${sizes%% *}" \
-        --epochs 2 --local-precision "$precision" $small | tee -a "$out/bench.jsonl" \
-        || status=1
+    timeout 150 $py benchmarks/bench_fit.py --device "$device" --songs "$songs" --epochs 2 \
+        "$@" $small | tee -a "$out/bench.jsonl" || status=1
+}
+for songs in $sizes; do
+    bench_fit "$songs"
 done
+bench_fit "$last" --stream                  # goal 2: beyond GPU memory, at the same rate
+# goal 1: the 16-bit local step (frames/s and held-out score against full), the fused one
+bench_fit "$first" --local-precision bfloat16
+bench_fit "$first" --local-kernels compiled
+bench_fit "$first" --local-kernels compiled --local-precision bfloat16
 
-# goal 3: the planted benchmark's memoized fits on the device and on this machine's CPUs
-# (all its cores), scikit-learn's reference left out
-for dev in $(printf '%s\n' "$device" cpu | sort -u); do
+# goal 3: the planted benchmark's memoized fits on the device (eager and compiled) and on
+# this machine's CPUs (all its cores), scikit-learn's reference left out
+runs=("$device eager" "$device compiled")
+[ "$device" = cpu ] || runs+=("cpu eager")
+for run in "${runs[@]}"; do
+    read -r dev kernels <<< "$run"
     timeout 150 $py benchmarks/bench_convergence.py --device "$dev" --skip-curves \
-        --skip-sklearn --threads "$(nproc)" | tee -a "$out/bench.jsonl" || status=1
+        --skip-sklearn --threads "$(nproc)" --local-kernels "$kernels" \
+        | tee -a "$out/bench.jsonl" || status=1
 done
 exit $status

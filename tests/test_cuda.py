@@ -1,6 +1,7 @@
 """The GPU path gives the CPU's answers (skipped without CUDA; `benchmarks/gpu_check.sh`
 runs these on a lent GPU): the fit on planted truth, the streamed corpus against the one
-held in GPU memory, the baselines' representations, and a checkpoint moved between them."""
+held in GPU memory, the baselines' representations, a checkpoint moved between them, and
+the 16-bit and compiled local steps against the full eager one."""
 
 from unittest import mock
 
@@ -83,3 +84,14 @@ def test_the_16_bit_local_step_keeps_the_fit(planted, precision):
     low = HDPGMM(**SETTINGS, device="cuda", local_precision=precision).fit(corpus)
     assert _ari(low, corpus, truth) > 0.99
     assert abs(low.passes_[-1]["elbo_per_frame"] - full.passes_[-1]["elbo_per_frame"]) < 1e-3
+
+
+def test_the_compiled_local_step_keeps_the_fit(planted):
+    """local_kernels="compiled" (Triton kernels on the GPU) fits as the eager local step."""
+    path, truth = planted
+    corpus = Corpus.open(path)
+    eager = HDPGMM(**SETTINGS, device="cuda").fit(corpus)
+    fused = HDPGMM(**SETTINGS, device="cuda", local_kernels="compiled").fit(corpus)
+    assert _ari(fused, corpus, truth) > 0.99
+    assert len(fused.passes_) == len(eager.passes_)
+    assert abs(fused.passes_[-1]["elbo_per_frame"] - eager.passes_[-1]["elbo_per_frame"]) < 1e-5

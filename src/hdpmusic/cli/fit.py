@@ -43,7 +43,7 @@ HDPGMM_OPTIONS: dict[str, str] = {name: name for name in (
     "n_components", "n_song_components", "algorithm", "tol", "moves", "early_stopping",
     "validation_fraction", "n_iter_no_change", "kappa", "tau0", "eta0",
     "splash", "gamma", "alpha0", "whiten", "init", "local_tol", "local_max_iter",
-    "local_precision", "dtype")}
+    "local_precision", "local_kernels", "dtype")}
 #: Shared options HDPGMM takes: dest -> HDPGMM parameter
 HDPGMM_SHARED = {"batch_size": "batch_size", "epochs": "max_epochs", "seed": "random_state"}
 #: Options for every model: dest -> (constructor parameter, default)
@@ -173,6 +173,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="precision in which the local step's iterations hold the frames' "
                         "log-likelihoods: a 16-bit type halves their memory traffic on a "
                         "GPU; bound and statistics stay in --dtype (default: full)")
+    g.add_argument("--local-kernels", choices=["eager", "compiled"], default=None,
+                   help="run the local step's iterations one operation at a time, or "
+                        "fused by torch.compile (tens of seconds to compile once; pays "
+                        "on long fits on a GPU) (default: eager)")
     g.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="precision of the frame computations (default float32; "
                         "statistics are always float64)")

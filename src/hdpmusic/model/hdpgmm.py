@@ -21,6 +21,7 @@ from hdpmusic.formats.corpus import as_corpus, require_frames
 from hdpmusic.formats.taskdata import corpus_groups
 from hdpmusic.model import expectations as ex
 from hdpmusic.model import persistence
+from hdpmusic.model.compiled import compiled_iteration
 from hdpmusic.model.distributed import all_reduce_sum, shard, world
 from hdpmusic.model.fisher import COVARIANCE_FLOOR, FisherEncoder, mixture_covariance
 from hdpmusic.model.initial import INITIAL_LABELS
@@ -32,6 +33,7 @@ from hdpmusic.model.local import (
     expected_loglik_shares,
     frame_averages,
     infer_batch,
+    local_iteration,
     mean_responsibility,
     simplex_splash,
 )
@@ -170,6 +172,12 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         of the two products that dominate the iterations on a GPU, while the bound, the
         responsibilities and the statistics are computed in ``dtype`` from the converged
         song factors.
+    local_kernels : {"eager", "compiled"}, default="eager"
+        How the local step's iterations run: ``"eager"``, one PyTorch operation at a
+        time, or ``"compiled"``, fused by ``torch.compile`` into a few kernels
+        (:mod:`hdpmusic.model.compiled`; Triton on a GPU, C++ on a CPU). Compiling costs
+        tens of seconds once per process and pays only where the iterations are bound by
+        launches or by the traffic of the softmax over ζ, as on a GPU.
     max_padding : float, default=0.1
         Largest share of padding in the length buckets of the local step.
     device : str, default="auto"
@@ -242,6 +250,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         "local_tol": [Interval(Real, 0, None)],
         "local_max_iter": [Interval(Integral, 1, None)],
         "local_precision": [Options({"full", *LOW_PRECISIONS})],
+        "local_kernels": [Options({"eager", "compiled"})],
         "max_padding": [Interval(Real, 0, None)],
         "dtype": [Options({"float32", "float64"})],
         "random_state": [Interval(Integral, 0, None)],
@@ -259,7 +268,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                  whiten: str | None = "cholesky", init: str = "kmeans",
                  init_samples: int = 100_000, local_tol: float = 1e-3,
                  local_max_iter: int = 100, local_precision: str = "full",
-                 max_padding: float = 0.1,
+                 local_kernels: str = "eager", max_padding: float = 0.1,
                  device: str = "auto", dtype: str = "float32", random_state: int = 0,
                  verbose: bool = True) -> None:
         self.n_components = n_components
@@ -286,6 +295,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self.local_tol = local_tol
         self.local_max_iter = local_max_iter
         self.local_precision = local_precision
+        self.local_kernels = local_kernels
         self.max_padding = max_padding
         self.device = device
         self.dtype = dtype
@@ -941,7 +951,9 @@ default="posterior"
             coef=coef.to(dt), log_beta=g.log_beta.to(dt), alpha_mean=alpha_mean.to(dt),
             alpha_log_mean=alpha_log.to(dt), T=self.n_song_components, tol=self.local_tol,
             max_iter=self.local_max_iter, exact=exact_columns(coef, g.m, g.W, g.nu, dt),
-            low=LOW_PRECISIONS.get(self.local_precision))
+            low=LOW_PRECISIONS.get(self.local_precision),
+            iteration=(compiled_iteration() if self.local_kernels == "compiled"
+                       else local_iteration))
 
     def _ordered_batches(self, corpus: Any, batch_size: int | None,
                          desc: str) -> Iterator[Any]:
