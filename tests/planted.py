@@ -2,6 +2,11 @@
 
 from hdpmusic.datasets.synthetic import planted_hdp as planted_corpus
 
+#: A small CPU fit of ``planted_hdp(seed=2, songs=150)`` to compare variants of the local
+#: step against the default one (converges in under 25 passes)
+SMALL_FIT = dict(n_components=30, n_song_components=8, batch_size=50, max_epochs=25,
+                 eta0=0.0, device="cpu", verbose=False)
+
 
 def planted_hdp(seed=0, n_true=20, d=4, songs=300, per_song=3, frames=(40, 80), spread=10.0):
     """Songs that each mix ``per_song`` of ``n_true`` equally weighted Gaussians.

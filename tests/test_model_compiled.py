@@ -12,7 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 from hdpmusic.model.compiled import CompiledIteration, compiled_iteration
 from hdpmusic.model.hdpgmm import HDPGMM
 from hdpmusic.model.local import local_step
-from planted import planted_hdp
+from planted import SMALL_FIT, planted_hdp
 
 
 def test_the_compiled_iteration_runs_the_local_step_as_the_eager_one():
@@ -38,10 +38,8 @@ def test_the_compiled_iteration_runs_the_local_step_as_the_eager_one():
 
 def test_a_compiled_fit_finds_the_planted_truth_as_the_eager_one():
     X, Z = planted_hdp(seed=2, songs=150)
-    settings = dict(n_components=30, n_song_components=8, batch_size=50, max_epochs=25,
-                    eta0=0.0, device="cpu", verbose=False)
-    eager = HDPGMM(**settings).fit(X)
-    fused = HDPGMM(**settings, local_kernels="compiled").fit(X)
+    eager = HDPGMM(**SMALL_FIT).fit(X)
+    fused = HDPGMM(**SMALL_FIT, local_kernels="compiled").fit(X)
     frames, truth = np.concatenate(X), np.concatenate(Z)
     assert adjusted_rand_score(truth, fused.predict(frames)) > 0.95
     assert len(fused.passes_) == len(eager.passes_)

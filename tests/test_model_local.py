@@ -400,13 +400,11 @@ def test_a_16_bit_local_step_agrees_with_float32(low):
 
 def test_low_precision_fit_matches_planted_truth_as_full_precision():
     from hdpmusic.model.hdpgmm import HDPGMM
-    from planted import planted_hdp
+    from planted import SMALL_FIT, planted_hdp
 
     X, _ = planted_hdp(seed=2, songs=150)
-    settings = dict(n_components=30, n_song_components=8, batch_size=50, max_epochs=25,
-                    eta0=0.0, device="cpu", verbose=False)
-    full = HDPGMM(**settings).fit(X)
-    low = HDPGMM(**settings, local_precision="bfloat16").fit(X)
+    full = HDPGMM(**SMALL_FIT).fit(X)
+    low = HDPGMM(**SMALL_FIT, local_precision="bfloat16").fit(X)
     assert low.n_active_components_ == full.n_active_components_
     assert abs(low.passes_[-1]["elbo_per_frame"] - full.passes_[-1]["elbo_per_frame"]) < 1e-3
     frames = np.concatenate(X)
