@@ -175,8 +175,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "GPU; bound and statistics stay in --dtype (default: full)")
     g.add_argument("--local-kernels", choices=["eager", "compiled"], default=None,
                    help="run the local step's iterations one operation at a time, or "
-                        "fused by torch.compile (tens of seconds to compile once; pays "
-                        "on long fits on a GPU) (default: eager)")
+                        "fused by torch.compile into a few kernels: meant for GPUs, it "
+                        "compiles for tens of seconds once and is slower on a CPU "
+                        "(default: eager)")
     g.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="precision of the frame computations (default float32; "
                         "statistics are always float64)")

@@ -175,9 +175,10 @@ class HDPGMM(TransformerMixin, BaseEstimator):
     local_kernels : {"eager", "compiled"}, default="eager"
         How the local step's iterations run: ``"eager"``, one PyTorch operation at a
         time, or ``"compiled"``, fused by ``torch.compile`` into a few kernels
-        (:mod:`hdpmusic.model.compiled`; Triton on a GPU, C++ on a CPU). Compiling costs
-        tens of seconds once per process and pays only where the iterations are bound by
-        launches or by the traffic of the softmax over ζ, as on a GPU.
+        (:mod:`hdpmusic.model.compiled`; Triton on a GPU, C++ on a CPU). Meant for GPUs,
+        where an iteration's many small launches and the softmax over ζ's memory
+        traffic weigh; compiling costs tens of seconds once per process, and on a CPU
+        the compiled step is no faster.
     max_padding : float, default=0.1
         Largest share of padding in the length buckets of the local step.
     device : str, default="auto"
