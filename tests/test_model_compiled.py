@@ -9,9 +9,12 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_rand_score
 
+from cli_checks import TINY, one_line_error, tiny_fitted
+from hdpmusic.cli import main
 from hdpmusic.model.compiled import CompiledIteration, compiled_iteration
 from hdpmusic.model.hdpgmm import HDPGMM
 from hdpmusic.model.local import local_step
+from hdpmusic.runtime.errors import ParameterError
 from planted import SMALL_FIT, planted_hdp
 
 
@@ -48,11 +51,25 @@ def test_a_compiled_fit_finds_the_planted_truth_as_the_eager_one():
     assert (fused.predict(frames) == eager.predict(frames)).mean() > 0.999
 
 
-def test_a_backend_that_cannot_build_kernels_fails_in_one_line():
-    failure = torch._dynamo.exc.BackendCompilerFailed(
+def _backend_failure(*args, **kwargs):
+    raise torch._dynamo.exc.BackendCompilerFailed(
         "inductor", RuntimeError("Cannot find a working triton installation\nmore"), None)
+
+
+def test_a_backend_that_cannot_build_kernels_fails_in_one_line():
     iteration = CompiledIteration()
-    with mock.patch.object(iteration, "_fn", side_effect=failure), \
-            pytest.raises(RuntimeError, match="local_kernels='eager'") as err:
+    with mock.patch.object(iteration, "_fn", side_effect=_backend_failure), \
+            pytest.raises(ParameterError, match="local_kernels='eager'") as err:
         iteration(torch.zeros(1))
     assert "triton" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_cli_reports_a_backend_failure_as_one_line(tmp_path, capsys):
+    corpus, _ = tiny_fitted(tmp_path)
+    capsys.readouterr()                               # the fit's own warnings
+    with mock.patch.object(compiled_iteration(), "_fn", side_effect=_backend_failure):
+        code = main(["-q", "fit", str(corpus), "--out", str(tmp_path / "m.hdp"), *TINY,
+                     "--local-kernels", "compiled"])
+    assert code == 1
+    one_line_error(capsys, "--local-kernels eager", "triton")
+    assert not (tmp_path / "m.hdp").exists()

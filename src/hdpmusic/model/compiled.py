@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from hdpmusic.model.local import Iteration, local_iteration
+from hdpmusic.runtime.errors import ParameterError
 
 
 class CompiledIteration:
@@ -26,8 +27,8 @@ class CompiledIteration:
 
     Shapes are compiled as dynamic (buckets differ in songs and frames), so a fit
     compiles a handful of graphs, not one per bucket. A backend that cannot build the
-    kernels (no C++ compiler, no Triton for the GPU) fails at the first call with one
-    line saying so.
+    kernels (no C++ compiler, no Triton for the GPU) fails at the first call with a
+    one-line :class:`~hdpmusic.runtime.errors.ParameterError` (the CLI prints it as such).
     """
 
     def __init__(self) -> None:
@@ -39,9 +40,10 @@ class CompiledIteration:
         except torch._dynamo.exc.BackendCompilerFailed as err:
             inner = getattr(err, "inner_exception", None) or err
             why = (str(inner).strip().splitlines() or [type(inner).__name__])[0]
-            raise RuntimeError(
+            raise ParameterError(
                 "local_kernels='compiled': torch.compile could not build the local step's "
-                f"kernels ({why}); use local_kernels='eager'") from err
+                f"kernels on this machine ({why}); use local_kernels='eager' (CLI: "
+                "--local-kernels eager)") from err
 
 
 @functools.cache
