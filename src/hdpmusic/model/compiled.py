@@ -1,14 +1,15 @@
 """The local step's iteration compiled by ``torch.compile`` (``local_kernels="compiled"``).
 
 Eagerly, one iteration of the local step (:func:`hdpmusic.model.local.local_iteration`)
-issues some seventy PyTorch operations, most on small (songs × T) tensors, and the
+issues 67 PyTorch operations, most on small (songs × T) tensors, and the
 softmax over ζ reads and writes the (songs × frames × T) logits six times. On a GPU each
 operation is a kernel launch of several microseconds from Python whatever its size, and
 each pass over ζ is memory traffic; ``torch.compile`` fuses the elementwise operations
 and the reductions between the two batched products into a few kernels (Triton on a GPU,
-C++ on a CPU). The first call of each kind of bucket pays the compilation (tens of
-seconds on a CPU), so it pays on long fits only; the results equal the eager iteration's
-to rounding (the fused kernels sum in another order).
+C++ on a CPU): 7 calls an iteration. The first call of each kind of bucket pays the
+compilation (tens of seconds), so it can pay only on long fits, and on a CPU it does not
+(``docs/design.md`` §4.4); the results equal the eager iteration's to rounding (the fused
+kernels sum in another order).
 """
 
 from __future__ import annotations
