@@ -169,6 +169,43 @@ def test_read_matches_naive_slicing(h5_corpus, songs, seed):
             assert frames.dtype == np.float32 and offsets.dtype == np.int64
 
 
+def test_read_into_a_given_array(h5_corpus, songs):
+    """``out=`` (how a batch bound for a GPU is read into pinned memory) gets the same
+    frames, from a file or memory, and a wrong shape or dtype is refused."""
+    idx = np.array([7, 2, 3, 11])
+    n = sum(len(songs[j]) for j in idx)
+    for c in (h5_corpus, Corpus.from_arrays(songs)):
+        out = np.full((n, songs[0].shape[1]), np.nan, np.float32)
+        frames, _ = c.read(idx, out=out)
+        assert frames is out
+        np.testing.assert_array_equal(out, naive(songs, idx))
+        for wrong in (np.empty((n + 1, out.shape[1]), np.float32), out.astype(np.float64)):
+            with pytest.raises(ValueError, match="out must be float32"):
+                c.read(idx, out=wrong)
+
+
+def test_a_batch_for_a_gpu_is_read_straight_into_pinned_memory(h5_corpus, songs,
+                                                                monkeypatch):
+    """The frames are read into the tensor allocated pinned (no second host copy); on
+    this CPU-only machine pinning is simulated (tests/test_cuda.py runs it for real)."""
+    pinned = []
+    empty = torch.empty
+
+    def fake_empty(*args, pin_memory=False, **kwargs):
+        out = empty(*args, **kwargs)
+        if pin_memory:
+            pinned.append(out)
+        return out
+
+    monkeypatch.setattr(torch, "empty", fake_empty)
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: self)
+    idx = np.array([4, 0, 9])
+    frames, offsets, _ = h5_corpus._host_batch(idx, "cuda")
+    assert len(pinned) == 1 and frames is pinned[0]
+    np.testing.assert_array_equal(frames.numpy(), naive(songs, idx))
+    np.testing.assert_array_equal(offsets.numpy(), h5_corpus.read(idx)[1])
+
+
 def test_contiguous_pieces_join_only_what_is_contiguous_in_file_and_output():
     starts, lengths = np.array([10, 0, 5, 30, 40]), np.array([5, 5, 5, 1, 2])
     dest = np.array([5, 0, 20, 25, 40])  # 30 and 40 follow in the output, not the file

@@ -417,8 +417,8 @@ class Corpus:
         corpus's length."""
         return minibatch_indices(len(self), batch_size, seed=seed, epoch=epoch)
 
-    def read(self, indices: Sequence[int] | np.ndarray, *,
-             merge: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, indices: Sequence[int] | np.ndarray, *, merge: bool = True,
+             out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Frames of the songs ``indices``, packed in the given order.
 
         For a file-backed corpus the songs are read in file order straight into their
@@ -432,6 +432,10 @@ class Corpus:
         merge : bool
             Sort and join ranges (True) or read song by song in the given order (False,
             for comparison).
+        out : np.ndarray, shape (n, d), float32, optional
+            Where to put the frames (e.g. the host view of a pinned tensor, so that a
+            batch bound for a GPU is read straight into transferable memory); returned
+            as ``frames``.
 
         Returns
         -------
@@ -442,9 +446,17 @@ class Corpus:
         idx = self._check_indices(indices)
         starts, lengths = self._starts[idx], self._lengths[idx]
         offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        shape = (int(offsets[-1]), self._dim)
+        if out is not None and (out.shape != shape or out.dtype != np.float32):
+            raise ValueError(f"out must be float32 of shape {shape}, not {out.dtype} "
+                             f"{out.shape}")
         if not (merge and isinstance(self._store, H5Store)) or idx.size == 0:
-            return self._store.read_runs(starts, starts + lengths), offsets
-        frames = np.empty((offsets[-1], self._dim), np.float32)
+            frames = self._store.read_runs(starts, starts + lengths)
+            if out is None:
+                return frames, offsets
+            out[...] = frames
+            return out, offsets
+        frames = np.empty(shape, np.float32) if out is None else out
         self._store.read_into(frames, starts, lengths, offsets[:-1])
         return frames, offsets
 
@@ -480,11 +492,14 @@ class Corpus:
             rows = torch.from_numpy(segment_rows(self._starts[idx], lengths)).to(data.device)
             offsets = torch.from_numpy(np.concatenate(([0], np.cumsum(lengths))))
             return data.index_select(0, rows), offsets, idx
-        frames, offsets = self.read(idx)
-        frames_t, offsets_t = torch.from_numpy(frames), torch.from_numpy(offsets)
-        if torch.device(device).type == "cuda":
-            frames_t, offsets_t = frames_t.pin_memory(), offsets_t.pin_memory()
-        return frames_t, offsets_t, idx
+        if torch.device(device).type != "cuda":
+            frames, offsets = self.read(idx)
+            return torch.from_numpy(frames), torch.from_numpy(offsets), idx
+        # read straight into pinned (page-locked) memory: no second host copy of the batch
+        frames_t = torch.empty((int(self._lengths[idx].sum()), self._dim),
+                               dtype=torch.float32, pin_memory=True)
+        _, offsets = self.read(idx, out=frames_t.numpy())
+        return frames_t, torch.from_numpy(offsets).pin_memory(), idx
 
     @staticmethod
     def _finish_batch(host: tuple[Any, Any, np.ndarray], device: str | torch.device,
