@@ -3,7 +3,7 @@
 from hdpmusic.datasets.synthetic import planted_hdp as planted_corpus
 
 #: A small CPU fit of ``planted_hdp(seed=2, songs=150)`` to compare variants of the local
-#: step against the default one (converges in under 25 passes)
+#: step against the default one (the eager fit converges after 10 of its 25 passes)
 SMALL_FIT = dict(n_components=30, n_song_components=8, batch_size=50, max_epochs=25,
                  eta0=0.0, device="cpu", verbose=False)
 
