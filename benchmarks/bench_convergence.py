@@ -26,7 +26,9 @@ each batch size after 30, 90, 300 and 900 updates (the same figures, with ``tota
 from its initialisation is set by its updates rather than its passes.
 ``--local-kernels compiled`` fits with the local step fused by ``torch.compile``; a
 two-pass fit first pays the compilation (``compile_warmup_s``), so that the figures are
-those of a process that has compiled.
+those of a process that has compiled. ``--min-bucket-frames 0`` fits with the length
+buckets of a CPU on any device (the default, ``auto``, fills a GPU's buckets to 2²⁶ / K
+frames: issue 20, goal 3).
 
     python benchmarks/bench_convergence.py --device cpu [--updates-batches 20,100]
 """
@@ -143,6 +145,11 @@ def sklearn_converged(frames, test_frames, truth, seed: int) -> dict:
             "components": used(bgm.weights_), "heldout_loglik": float(bgm.score(test_frames))}
 
 
+def bucket_frames(value: str) -> int | str:
+    """``--min-bucket-frames``: ``auto`` or a number of frames."""
+    return value if value == "auto" else int(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -152,6 +159,8 @@ def main() -> None:
                         help="HDPGMM's initialisation (default: the model's)")
     parser.add_argument("--local-kernels", choices=["eager", "compiled"], default="eager",
                         help="HDPGMM's local_kernels (default: eager)")
+    parser.add_argument("--min-bucket-frames", type=bucket_frames, default="auto",
+                        help="HDPGMM's min_bucket_frames: an int or auto (default: auto)")
     parser.add_argument("--skip-curves", action="store_true",
                         help="only the to-convergence figures")
     parser.add_argument("--skip-sklearn", action="store_true",
@@ -164,12 +173,14 @@ def main() -> None:
     if args.init is not None:
         MODEL["init"] = args.init
     MODEL["local_kernels"] = args.local_kernels
+    MODEL["min_bucket_frames"] = args.min_bucket_frames
     corpus = planted_hdp(seed=args.seed, songs=400)
     train, test = corpus.songs[:300], corpus.songs[300:]
     truth = np.concatenate(corpus.labels[300:])
     frames, test_frames = np.concatenate(train), np.concatenate(test)
     out: dict = {"device": args.device, "init": MODEL.get("init", HDPGMM().init),
                  "local_kernels": args.local_kernels,
+                 "min_bucket_frames": args.min_bucket_frames,
                  "train_frames": len(frames), "true_components": len(corpus.weights)}
     if args.local_kernels == "compiled":
         t0 = time.perf_counter()

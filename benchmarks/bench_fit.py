@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from hdpmusic import HDPGMM, Corpus
-from hdpmusic.model.local import gather_padded, local_step, plan_buckets
+from hdpmusic.model.local import gather_padded, local_step
 from hdpmusic.model.sufficient import frame_statistics
 
 
@@ -94,7 +94,7 @@ def phase_seconds(model: HDPGMM, corpus: Corpus, device: torch.device) -> dict[s
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     times = {"eqlogp": 0.0, "local": 0.0, "statistics": 0.0, "local_check_every_10": 0.0}
     K, d = lp.coef.shape[1], batch.frames.shape[1]
-    for songs in plan_buckets(lengths, max_padding=model.max_padding):
+    for songs in lp.buckets(lengths):
         width = int(lengths[songs[0]])
         X, mask = gather_padded(batch.frames, torch.as_tensor(starts[songs], device=device),
                                 torch.as_tensor(lengths[songs], device=device), width)

@@ -21,6 +21,7 @@ memoized with moves, to convergence) unless told otherwise; ``local_iter_per_son
 mean number of local iterations a song needed.
 
     python benchmarks/bench_launches.py [--algorithm online] [--device cpu]
+        [--min-bucket-frames 1048576]    # the buckets a GPU fills (its auto at K 64)
 """
 
 from __future__ import annotations
@@ -96,13 +97,16 @@ def main() -> None:
     parser.add_argument("--algorithm", choices=["memoized", "online"], default="memoized")
     parser.add_argument("--max-epochs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--min-bucket-frames", type=int, default=0,
+                        help="HDPGMM's min_bucket_frames (default: 0, a CPU's; a GPU's "
+                             "auto at K 64 is 1048576)")
     parser.add_argument("--top", type=int, default=8, help="most frequent operations listed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train = planted_hdp(seed=0, songs=400).songs[:300]     # as bench_convergence.py
     model = HDPGMM(n_components=64, n_song_components=16, batch_size=100, eta0=0.0,
                    algorithm=args.algorithm, max_epochs=args.max_epochs, device=args.device,
-                   verbose=False, random_state=0)
+                   verbose=False, random_state=0, min_bucket_frames=args.min_bucket_frames)
     counts = Counts()
     t0 = time.perf_counter()
     with counts, HostReads(counts.syncs):
@@ -112,7 +116,8 @@ def main() -> None:
     per_pass = {"kernels": {k: round(v / passes) for k, v in counts.kernels.most_common()},
                 "syncs": {k: round(v / passes, 1) for k, v in counts.syncs.most_common()}}
     print(json.dumps({
-        "device": args.device, "algorithm": args.algorithm, "passes": passes,
+        "device": args.device, "algorithm": args.algorithm,
+        "min_bucket_frames": args.min_bucket_frames, "passes": passes,
         "batches_per_pass": len(model.history_) / passes,
         "local_iter_per_song": round(sum(h["local_iter"] for h in model.history_)
                                      / len(model.history_), 2),

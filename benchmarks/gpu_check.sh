@@ -4,7 +4,8 @@
 # (its phases include the local step with a host sync every 10 iterations instead of
 # every one: the cost of the per-iteration convergence check), at 8192 with the bfloat16
 # local step, the compiled local step (torch.compile) and both, then the planted-truth
-# benchmark on the GPU (eager and compiled) and on the machine's CPUs. Every benchmark
+# benchmark on the GPU (eager, eager in a CPU's length buckets, compiled) and on the
+# machine's CPUs. Every benchmark
 # prints one JSON line; all of them are collected in OUT_DIR/bench.jsonl, the test log in
 # OUT_DIR/tests.log.
 #
@@ -55,14 +56,15 @@ bench_fit "$first" --local-precision bfloat16
 bench_fit "$first" --local-kernels compiled
 bench_fit "$first" --local-kernels compiled --local-precision bfloat16
 
-# goal 3: the planted benchmark's memoized fits on the device (eager and compiled) and on
-# this machine's CPUs (all its cores), scikit-learn's reference left out
-runs=("$device eager" "$device compiled")
-[ "$device" = cpu ] || runs+=("cpu eager")
+# goal 3: the planted benchmark's memoized fits on the device (eager with the device's
+# filled buckets and with a CPU's length buckets, compiled) and on this machine's CPUs
+# (all its cores), scikit-learn's reference left out
+runs=("$device eager auto" "$device eager 0" "$device compiled auto")
+[ "$device" = cpu ] || runs+=("cpu eager auto")
 for run in "${runs[@]}"; do
-    read -r dev kernels <<< "$run"
+    read -r dev kernels buckets <<< "$run"
     timeout 150 $py benchmarks/bench_convergence.py --device "$dev" --skip-curves \
         --skip-sklearn --threads "$(nproc)" --local-kernels "$kernels" \
-        | tee -a "$out/bench.jsonl" || status=1
+        --min-bucket-frames "$buckets" | tee -a "$out/bench.jsonl" || status=1
 done
 exit $status

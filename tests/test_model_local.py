@@ -20,6 +20,7 @@ from hdpmusic.model.local import (
     local_step,
     mean_responsibility,
     merge_gaps,
+    min_bucket_frames,
     plan_buckets,
     song_entropy,
 )
@@ -164,6 +165,30 @@ def test_plan_buckets_msd_shape_has_two_buckets():
     assert len(plan_buckets(lengths)) == 2
 
 
+def test_plan_buckets_fills_small_buckets_whatever_their_padding():
+    """Below ``min_frames`` a bucket takes the next song however short; beyond it the
+    padding rule applies again; ``max_frames`` bounds it all."""
+    lengths = RNG.integers(100, 300, size=300)
+    buckets = plan_buckets(lengths, max_padding=0.1, min_frames=30_000, max_frames=40_000)
+    np.testing.assert_array_equal(np.sort(np.concatenate(buckets)), np.arange(300))
+    for b in buckets[:-1]:
+        top, padded = lengths[b].max(), lengths[b].max() * len(b)
+        assert padded <= 40_000
+        short = lengths[b].min() < 0.9 * top
+        assert not short or padded <= 30_000, "padding beyond the threshold only below it"
+        assert padded + top > 30_000, "a bucket stops filling only at the threshold"
+    assert len(buckets) < len(plan_buckets(lengths, max_padding=0.1)) / 3
+    assert len(plan_buckets(lengths, min_frames=1 << 20)) == 1
+    capped = plan_buckets(lengths, min_frames=1 << 20, max_frames=10_000)
+    assert all(lengths[b].max() * len(b) <= 10_000 for b in capped)
+
+
+def test_min_bucket_frames_by_device():
+    assert min_bucket_frames(torch.device("cpu"), 256) == 0
+    assert min_bucket_frames(torch.device("meta"), 256) == 262_144
+    assert min_bucket_frames(torch.device("meta"), 100) == -(-(1 << 26) // 100)
+
+
 def test_gather_padded():
     frames = torch.arange(20.0).reshape(10, 2)
     X, mask = gather_padded(frames, torch.tensor([0, 3, 7]), torch.tensor([3, 4, 3]), 4)
@@ -297,8 +322,11 @@ def test_bound_uses_lse_identity():
     assert ex.stick_expectations(t64([1.0]), t64([1.0])).shape == (2,)
 
 
-def test_splashed_statistics_equal_statistics_of_splashed_responsibilities():
-    """(1 − η) r + η/K on real frames, computed through the linearity of the statistics."""
+@pytest.mark.parametrize("buckets", [{"max_padding": 0.0}, {"min_frames": 100}],
+                         ids=["unpadded", "one-padded-bucket"])
+def test_splashed_statistics_equal_statistics_of_splashed_responsibilities(buckets):
+    """(1 − η) r + η/K on real frames, computed through the linearity of the statistics;
+    the same whether songs run in buckets of their own length or padded together."""
     from hdpmusic.model.local import LocalParams, infer_batch
 
     rng = np.random.default_rng(11)
@@ -311,8 +339,9 @@ def test_splashed_statistics_equal_statistics_of_splashed_responsibilities():
         t64((A @ A.transpose(0, 2, 1) + np.eye(d)) / 10), t64(rng.normal(size=K)),
         t64(np.full(K, d + 3.0)))
     lp = LocalParams(coef, t64(np.log(rng.dirichlet(np.ones(K)))), t64(1.0), t64(0.0), T,
-                     tol=0.0, max_iter=4)
-    got = infer_batch(frames, lengths, lp, eta=eta, max_padding=0.0).stats
+                     tol=0.0, max_iter=4, **buckets)
+    assert len(lp.buckets(lengths)) == (3 if "max_padding" in buckets else 1)
+    got = infer_batch(frames, lengths, lp, eta=eta).stats
     # independent: run each song alone, splash its responsibilities explicitly
     N = np.zeros(K)
     S1 = np.zeros((K, d))
@@ -350,11 +379,11 @@ def test_batch_step_keeps_every_tensor_on_the_compute_device():
                      log_beta=torch.zeros(K, device=meta),
                      alpha_mean=torch.ones((), device=meta),
                      alpha_log_mean=torch.zeros((), device=meta), T=T, max_iter=5,
-                     check_every=5)
+                     check_every=5, max_padding=0.0)
     frames = torch.zeros(int(lengths.sum()), d, device=meta)
     fisher = FisherEncoder(torch.arange(3, device=meta), torch.zeros(3, d, d, device=meta),
                            torch.zeros(3, d, device=meta), torch.ones(3, device=meta))
-    out = infer_batch(frames, lengths, lp, eta=0.1, max_padding=0.0,
+    out = infer_batch(frames, lengths, lp, eta=0.1,
                       summaries={"r": mean_responsibility, "y": expected_loglik_shares,
                                  "fisher": fisher})
     assert out.padded_frames == lengths.sum()
@@ -409,3 +438,23 @@ def test_low_precision_fit_matches_planted_truth_as_full_precision():
     assert abs(low.passes_[-1]["elbo_per_frame"] - full.passes_[-1]["elbo_per_frame"]) < 1e-3
     frames = np.concatenate(X)
     assert (low.predict(frames) == full.predict(frames)).mean() > 0.99
+
+
+def test_a_fit_in_filled_buckets_matches_the_fit_in_length_buckets():
+    """Filling a GPU's buckets whatever their padding (``min_bucket_frames``) changes no
+    song's local step, so not the fit either; ``"auto"`` keeps a CPU's length buckets."""
+    from hdpmusic.model.hdpgmm import HDPGMM
+    from planted import SMALL_FIT, planted_hdp
+
+    X, _ = planted_hdp(seed=2, songs=150)
+    tight = HDPGMM(**SMALL_FIT).fit(X)
+    filled = HDPGMM(**SMALL_FIT, min_bucket_frames=1 << 20).fit(X)
+    lengths = np.array([len(x) for x in X[:50]])
+    assert tight._local_params().min_frames == 0
+    assert len(tight._local_params().buckets(lengths)) > 3
+    assert len(filled._local_params().buckets(lengths)) == 1
+    assert len(filled.passes_) == len(tight.passes_)
+    assert abs(filled.passes_[-1]["elbo_per_frame"]
+               - tight.passes_[-1]["elbo_per_frame"]) < 1e-6
+    frames = np.concatenate(X)
+    assert (filled.predict(frames) == tight.predict(frames)).mean() > 0.999

@@ -142,8 +142,9 @@ def test_elbo_from_statistics_equals_local_bound_plus_global_terms(learned):
 
     alpha_mean, alpha_log = concentration_moments(prior.alpha0, g.alpha_q, g.lam)
     lp = LocalParams(ex.expected_loglik_coefficients(g.lam, g.m, g.W, g.logdet_W, g.nu),
-                     g.log_beta, alpha_mean, alpha_log, T, tol=0.0, max_iter=7)
-    res = infer_batch(frames, lengths, lp, max_padding=0.0)
+                     g.log_beta, alpha_mean, alpha_log, T, tol=0.0, max_iter=7,
+                     max_padding=0.0)
+    res = infer_batch(frames, lengths, lp)
     gamma_mean, gamma_log = concentration_moments(prior.gamma, g.gamma_q, g.lam)
     direct = (ex.normal_wishart_expected_log_prior(g.lam, g.m, g.W, g.logdet_W, g.nu,
                                                    prior.lam0, prior.m0, prior.W0_inv,

@@ -35,6 +35,7 @@ from hdpmusic.model.local import (
     infer_batch,
     local_iteration,
     mean_responsibility,
+    min_bucket_frames,
     simplex_splash,
 )
 from hdpmusic.model.memory import check_memory, hold_on_gpu
@@ -181,6 +182,12 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         the compiled step is no faster.
     max_padding : float, default=0.1
         Largest share of padding in the length buckets of the local step.
+    min_bucket_frames : int or "auto", default="auto"
+        Padded frames below which a length bucket takes songs whatever their padding
+        (``max_padding`` then applies beyond it). A bucket costs each local iteration a
+        fixed number of kernel launches, so on a GPU fewer, more padded buckets are
+        faster where songs are short. ``"auto"``: 0 on a CPU; on a GPU 2²⁶ / K
+        (262,144 frames at K 256; at most 2²⁰, the largest bucket).
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
     dtype : {"float32", "float64"}, default="float32"
@@ -253,6 +260,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         "local_precision": [Options({"full", *LOW_PRECISIONS})],
         "local_kernels": [Options({"eager", "compiled"})],
         "max_padding": [Interval(Real, 0, None)],
+        "min_bucket_frames": [Interval(Integral, 0, None), Options({"auto"})],
         "dtype": [Options({"float32", "float64"})],
         "random_state": [Interval(Integral, 0, None)],
         "verbose": [Boolean()],
@@ -270,8 +278,8 @@ class HDPGMM(TransformerMixin, BaseEstimator):
                  init_samples: int = 100_000, local_tol: float = 1e-3,
                  local_max_iter: int = 100, local_precision: str = "full",
                  local_kernels: str = "eager", max_padding: float = 0.1,
-                 device: str = "auto", dtype: str = "float32", random_state: int = 0,
-                 verbose: bool = True) -> None:
+                 min_bucket_frames: int | Literal["auto"] = "auto", device: str = "auto",
+                 dtype: str = "float32", random_state: int = 0, verbose: bool = True) -> None:
         self.n_components = n_components
         self.n_song_components = n_song_components
         self.batch_size = batch_size
@@ -298,6 +306,7 @@ class HDPGMM(TransformerMixin, BaseEstimator):
         self.local_precision = local_precision
         self.local_kernels = local_kernels
         self.max_padding = max_padding
+        self.min_bucket_frames = min_bucket_frames
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
@@ -507,7 +516,7 @@ default="posterior"
                 Y = frame_averages(batch.frames, lengths, lp)
             else:
                 res = infer_batch(batch.frames, lengths, lp, statistics=False,
-                                  summaries={kind: summary}, max_padding=self.max_padding)
+                                  summaries={kind: summary})
                 Y = res.songs[kind]
             if kind == "loglik":
                 n = torch.as_tensor(lengths, dtype=Y.dtype, device=Y.device)
@@ -758,8 +767,7 @@ default="posterior"
         eta = self._eta0() * 1e3 / (t + 1e3)
         pairs = optimiser.merge_pairs()
         res = infer_batch(frames, lengths, self._local_params(),
-                          eta=eta if self.splash == "uniform" else 0.0, pairs=pairs,
-                          max_padding=self.max_padding)
+                          eta=eta if self.splash == "uniform" else 0.0, pairs=pairs)
         batch_stats = res.stats
         if self.splash == "simplex" and eta > 0:
             seed = (self.random_state * 1_000_003 + t) * 1009 + world()[0]
@@ -948,13 +956,16 @@ default="posterior"
         dt = self._dtype()
         alpha_mean, alpha_log = concentration_moments(self.prior_.alpha0, g.alpha_q, g.lam)
         coef = ex.expected_loglik_coefficients(g.lam, g.m, g.W, g.logdet_W, g.nu)
+        min_frames = (min_bucket_frames(self._device(), coef.shape[1])
+                      if self.min_bucket_frames == "auto" else self.min_bucket_frames)
         return LocalParams(
             coef=coef.to(dt), log_beta=g.log_beta.to(dt), alpha_mean=alpha_mean.to(dt),
             alpha_log_mean=alpha_log.to(dt), T=self.n_song_components, tol=self.local_tol,
             max_iter=self.local_max_iter, exact=exact_columns(coef, g.m, g.W, g.nu, dt),
             low=LOW_PRECISIONS.get(self.local_precision),
             iteration=(compiled_iteration() if self.local_kernels == "compiled"
-                       else local_iteration))
+                       else local_iteration),
+            max_padding=self.max_padding, min_frames=min_frames)
 
     def _ordered_batches(self, corpus: Any, batch_size: int | None,
                          desc: str) -> Iterator[Any]:

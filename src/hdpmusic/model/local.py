@@ -30,21 +30,33 @@ from hdpmusic.model import expectations as ex
 from hdpmusic.model.sufficient import Stats, frame_statistics, slot_counts
 from hdpmusic.runtime.devices import song_index
 
+#: padded frames × K of a bucket below which a GPU takes longer to launch a local
+#: iteration's kernels than to run them (docs/design.md §4.4): 2²⁶, e.g. 262,144 frames
+#: at K 256, from an H200's measured ~16 µs per eager kernel (67 an iteration) and
+#: ~3.3 ns per frame and iteration at K 256
+LAUNCH_BOUND_WORK = 1 << 26
 
-def plan_buckets(lengths: np.ndarray, *, max_padding: float = 0.1,
+
+def plan_buckets(lengths: np.ndarray, *, max_padding: float = 0.1, min_frames: int = 0,
                  max_frames: int = 1 << 20) -> list[np.ndarray]:
     """Group songs into buckets of similar length.
 
-    Songs are sorted by decreasing length; a bucket takes songs while each one's padding
-    is at most ``max_padding`` of the bucket's padded length and while the padded size
-    stays within ``max_frames``. Hence padding ≤ ``max_padding`` of the frames processed,
-    and memory is bounded by ``max_frames`` whatever the batch.
+    Songs are sorted by decreasing length; a bucket takes the next song while the
+    bucket's padded size with it stays within ``min_frames``, or else while the song's
+    padding is at most ``max_padding`` of the bucket's padded length; never beyond a
+    padded size of ``max_frames``. Hence, with ``min_frames`` 0, padding ≤
+    ``max_padding`` of the frames processed; memory is bounded by ``max_frames`` whatever
+    the batch.
 
     Parameters
     ----------
     lengths : np.ndarray, shape (B,)
-    max_padding : float
-    max_frames : int
+    max_padding : float, default=0.1
+    min_frames : int, default=0
+        Padded size below which a bucket takes songs whatever their padding: where each
+        bucket costs a fixed overhead (a GPU's kernel launches), fewer, more padded
+        buckets are faster (:func:`min_bucket_frames`).
+    max_frames : int, default=2**20
 
     Returns
     -------
@@ -57,13 +69,23 @@ def plan_buckets(lengths: np.ndarray, *, max_padding: float = 0.1,
     while start < len(order):
         top = int(lengths[order[start]])
         stop = start + 1
-        while (stop < len(order)
-               and lengths[order[stop]] >= (1.0 - max_padding) * top
-               and (stop - start + 1) * top <= max_frames):
+        while stop < len(order):
+            padded = (stop - start + 1) * top
+            if padded > max_frames or (padded > min_frames
+                                       and lengths[order[stop]] < (1.0 - max_padding) * top):
+                break
             stop += 1
         buckets.append(order[start:stop])
         start = stop
     return buckets
+
+
+def min_bucket_frames(device: torch.device, n_components: int) -> int:
+    """The ``min_frames`` of :func:`plan_buckets` suited to a device and K: 0 on a CPU,
+    where an operation's overhead is small against its arithmetic, and on an accelerator
+    enough frames that a bucket's compute outweighs its launches
+    (:data:`LAUNCH_BOUND_WORK` / K)."""
+    return 0 if device.type == "cpu" else -(-LAUNCH_BOUND_WORK // n_components)
 
 
 def gather_padded(frames: Tensor, starts: Tensor, lengths: Tensor,
@@ -431,6 +453,8 @@ class LocalParams:
         As in :func:`local_step`.
     exact : (Tensor, Tensor) or None
         Columns of ``coef`` computed in float64 (:func:`exact_columns`).
+    max_padding, min_frames, max_frames
+        The length buckets of a batch (:func:`plan_buckets`).
     """
 
     coef: Tensor
@@ -444,6 +468,14 @@ class LocalParams:
     exact: tuple[Tensor, Tensor] | None = None
     low: torch.dtype | None = None
     iteration: Iteration = local_iteration
+    max_padding: float = 0.1
+    min_frames: int = 0
+    max_frames: int = 1 << 20
+
+    def buckets(self, lengths: np.ndarray) -> list[np.ndarray]:
+        """:func:`plan_buckets` of a batch's song lengths (B,) with these settings."""
+        return plan_buckets(lengths, max_padding=self.max_padding, min_frames=self.min_frames,
+                            max_frames=self.max_frames)
 
     def loglik(self, x: Tensor, **kwargs) -> Tensor:
         """E_q[log p(x_n | φ_k)] of frames (n, d), shape (n, K)."""
@@ -559,8 +591,7 @@ def merge_gaps(phi: Tensor, pairs: Tensor) -> Tensor:
 
 def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: float = 0.0,
                 statistics: bool = True, summaries: Mapping[str, SongSummary] | None = None,
-                pairs: Tensor | None = None, max_padding: float = 0.1,
-                max_frames: int = 1 << 20) -> BatchResult:
+                pairs: Tensor | None = None) -> BatchResult:
     """Run the local step on every song of a packed batch.
 
     Parameters
@@ -570,6 +601,7 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
     lengths : np.ndarray, shape (B,), int
         Frames per song (host copy of the batch offsets' differences).
     lp : LocalParams
+        The globals and the local step's settings, its length buckets included.
     eta : float
         Splash weight η_t: statistics use ``(1 − η) r + η/K`` (Eq. 21, uniform e).
     statistics : bool
@@ -579,8 +611,6 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
         returned under the same names in :attr:`BatchResult.songs`.
     pairs : Tensor, shape (P, 2), optional
         Candidate merge pairs whose entropy gaps to track.
-    max_padding, max_frames : float, int
-        Bucketing (see :func:`plan_buckets`).
 
     Returns
     -------
@@ -596,7 +626,7 @@ def infer_batch(frames: Tensor, lengths: np.ndarray, lp: LocalParams, *, eta: fl
     outputs: dict[str, Tensor] = {}
     gaps = None if pairs is None else torch.zeros(len(pairs), dtype=torch.float64, device=dev)
     padded = 0
-    for songs in plan_buckets(lengths, max_padding=max_padding, max_frames=max_frames):
+    for songs in lp.buckets(lengths):
         width = int(lengths[songs[0]])
         padded += width * len(songs)
         idx = torch.as_tensor(songs, device=dev)
