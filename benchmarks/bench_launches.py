@@ -21,7 +21,7 @@ memoized with moves, to convergence) unless told otherwise; ``local_iter_per_son
 mean number of local iterations a song needed.
 
     python benchmarks/bench_launches.py [--algorithm online] [--device cpu]
-        [--min-bucket-frames 1048576]    # the buckets a GPU fills (its auto at K 64)
+        [--as-device cuda]    # counted as a GPU would run it (its buckets, its Φ chunks)
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -38,6 +41,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from hdpmusic import HDPGMM
 from hdpmusic.datasets.synthetic import planted_hdp
+from hdpmusic.model import expectations as ex
+from hdpmusic.model import hdpgmm
 
 #: innermost function of the fit → its phase (the first one found up the stack wins)
 PHASES = {"local_step": "local_iterations", "infer_batch": "batch_step",
@@ -91,25 +96,39 @@ class HostReads(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+@contextmanager
+def choices_as(device: str | None) -> Iterator[None]:
+    """The fit's device-dependent choices (its length buckets' ``min_bucket_frames``
+    and the rows of Φ(x) built at a time) made as on ``device``, wherever it runs."""
+    if device is None:
+        yield
+        return
+    dev = torch.device(device)
+    rows, min_frames = ex.feature_chunk_rows, hdpgmm.min_bucket_frames
+    with (mock.patch.object(ex, "feature_chunk_rows", lambda _: rows(dev)),
+          mock.patch.object(hdpgmm, "min_bucket_frames", lambda _, k: min_frames(dev, k))):
+        yield
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--algorithm", choices=["memoized", "online"], default="memoized")
     parser.add_argument("--max-epochs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--min-bucket-frames", type=int, default=0,
-                        help="HDPGMM's min_bucket_frames (default: 0, a CPU's; a GPU's "
-                             "auto at K 64 is 1048576)")
+    parser.add_argument("--as-device", default=None,
+                        help="make the fit's device-dependent choices as on this device, "
+                             "e.g. cuda (default: the fit's own device)")
     parser.add_argument("--top", type=int, default=8, help="most frequent operations listed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train = planted_hdp(seed=0, songs=400).songs[:300]     # as bench_convergence.py
     model = HDPGMM(n_components=64, n_song_components=16, batch_size=100, eta0=0.0,
                    algorithm=args.algorithm, max_epochs=args.max_epochs, device=args.device,
-                   verbose=False, random_state=0, min_bucket_frames=args.min_bucket_frames)
+                   verbose=False, random_state=0)
     counts = Counts()
     t0 = time.perf_counter()
-    with counts, HostReads(counts.syncs):
+    with counts, HostReads(counts.syncs), choices_as(args.as_device):
         model.fit(train)
     seconds = time.perf_counter() - t0
     passes = len(model.passes_)
@@ -117,7 +136,7 @@ def main() -> None:
                 "syncs": {k: round(v / passes, 1) for k, v in counts.syncs.most_common()}}
     print(json.dumps({
         "device": args.device, "algorithm": args.algorithm,
-        "min_bucket_frames": args.min_bucket_frames, "passes": passes,
+        "as_device": args.as_device or args.device, "passes": passes,
         "batches_per_pass": len(model.history_) / passes,
         "local_iter_per_song": round(sum(h["local_iter"] for h in model.history_)
                                      / len(model.history_), 2),
