@@ -7,6 +7,7 @@ from scipy.special import digamma, gammaln, logsumexp, softmax
 
 from hdpmusic.model import expectations as ex
 from hdpmusic.model.fisher import FisherEncoder
+from hdpmusic.model.kinds import KINDS
 from hdpmusic.model.local import (
     LocalParams,
     exact_columns,
@@ -458,3 +459,16 @@ def test_a_fit_in_filled_buckets_matches_the_fit_in_length_buckets():
                - tight.passes_[-1]["elbo_per_frame"]) < 1e-6
     frames = np.concatenate(X)
     assert (filled.predict(frames) == tight.predict(frames)).mean() > 0.999
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_representation_is_the_same_from_filled_buckets(kind):
+    """Each song summary reads its own frames only, however much padding its bucket has."""
+    from hdpmusic.model.hdpgmm import HDPGMM
+    from planted import SMALL_FIT, planted_hdp
+
+    X, _ = planted_hdp(seed=2, songs=150)
+    model = HDPGMM(**{**SMALL_FIT, "max_epochs": 3}).fit(X)
+    tight = model.transform(X, kind=kind)
+    filled = model.set_params(min_bucket_frames=1 << 20).transform(X, kind=kind)
+    np.testing.assert_allclose(filled, tight, rtol=1e-4, atol=1e-5)
