@@ -1,8 +1,9 @@
 """The song-level (local) step of online HDPGMM inference, vectorised over songs.
 
 A mini-batch arrives packed (frames of all songs concatenated, CSR offsets). Songs are
-grouped into length buckets whose zero padding stays under a set share of the work, and
-each bucket runs coordinate ascent (Wang, Paisley & Blei 2011, Eqs. 10–13) with batched
+grouped into length buckets whose zero padding stays under a set share of the work (on
+a GPU small buckets are filled whatever their padding: each costs the same launches),
+and each bucket runs coordinate ascent (Wang, Paisley & Blei 2011, Eqs. 10–13) with batched
 matrix products:
 
 * song-component assignments ``φ_jt ∝ exp(Σ_n ζ_jnt E[log p(x_jn|φ_k)] + E[log β_k])``
