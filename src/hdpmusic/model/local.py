@@ -3,8 +3,8 @@
 A mini-batch arrives packed (frames of all songs concatenated, CSR offsets). Songs are
 grouped into length buckets whose zero padding stays under a set share of the work (on
 a GPU small buckets are filled whatever their padding: each costs the same launches),
-and each bucket runs coordinate ascent (Wang, Paisley & Blei 2011, Eqs. 10–13) with batched
-matrix products:
+and each bucket runs coordinate ascent (Wang, Paisley & Blei 2011, Eqs. 10–13) with
+batched matrix products:
 
 * song-component assignments ``φ_jt ∝ exp(Σ_n ζ_jnt E[log p(x_jn|φ_k)] + E[log β_k])``
 * frame assignments ``ζ_jn ∝ exp(Σ_k φ_jtk E[log p(x_jn|φ_k)] + E[log π_jt])``
